@@ -1,0 +1,10 @@
+//! The one integration test binary (the ripgrep model): each module tests one
+//! area through the real binaries, found with `env!("CARGO_BIN_EXE_…")`.
+
+#[macro_use]
+mod util;
+
+mod merge;
+mod oracle;
+mod pipeline;
+mod total;

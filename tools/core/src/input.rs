@@ -1,0 +1,150 @@
+//! Where profiles come from: file arguments, glob patterns expanded by the
+//! tool itself (so `'cover/*.out'` works quoted), `-` or nothing for stdin.
+//! Stdin holds either profile text or a list of profile paths, one per line
+//! (what `covpull` prints).
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context};
+
+/// One input of a merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Profile text on standard input.
+    Stdin,
+    /// A profile file.
+    Path(PathBuf),
+}
+
+impl Input {
+    /// The name used in messages.
+    pub fn name(&self) -> String {
+        match self {
+            Input::Stdin => "<stdin>".to_string(),
+            Input::Path(p) => p.display().to_string(),
+        }
+    }
+
+    /// Opens the input for reading.
+    pub fn open(&self) -> anyhow::Result<Box<dyn Read + Send>> {
+        match self {
+            Input::Stdin => match PEEKED_STDIN.lock().unwrap().take() {
+                Some(peeked) => Ok(Box::new(peeked)),
+                None => Ok(Box::new(io::stdin())),
+            },
+            Input::Path(p) => {
+                let f = File::open(p).with_context(|| format!("{}: cannot open", p.display()))?;
+                Ok(Box::new(f))
+            }
+        }
+    }
+
+    /// The size in bytes, when known (for scheduling the largest first).
+    pub fn len(&self) -> u64 {
+        match self {
+            Input::Stdin => u64::MAX,
+            Input::Path(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+        }
+    }
+}
+
+fn has_glob_chars(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Expands command-line arguments into inputs. A pattern that matches no
+/// file is an error (a typo must not silently give an empty merge), as is a
+/// named file that does not exist.
+pub fn expand_args(args: &[String]) -> anyhow::Result<Vec<Input>> {
+    if args.is_empty() {
+        return from_stdin();
+    }
+    let mut inputs = Vec::new();
+    for arg in args {
+        if arg == "-" {
+            inputs.extend(from_stdin()?);
+        } else {
+            inputs.extend(expand_one(arg)?);
+        }
+    }
+    Ok(inputs)
+}
+
+fn expand_one(arg: &str) -> anyhow::Result<Vec<Input>> {
+    let path = PathBuf::from(arg);
+    if path.exists() || !has_glob_chars(arg) {
+        if !path.is_file() {
+            if path.is_dir() {
+                bail!("{arg}: is a directory, expected a profile file (or a glob such as '{arg}/*.out')");
+            }
+            bail!("{arg}: no such file");
+        }
+        return Ok(vec![Input::Path(path)]);
+    }
+    let mut matches = Vec::new();
+    for entry in glob::glob(arg).with_context(|| format!("{arg}: invalid glob pattern"))? {
+        let p = entry.with_context(|| format!("{arg}: reading a match"))?;
+        if p.is_file() {
+            matches.push(Input::Path(p));
+        }
+    }
+    if matches.is_empty() {
+        bail!("{arg}: the pattern matches no file");
+    }
+    Ok(matches)
+}
+
+/// Reads what stdin holds: profile text (its first non-blank line starts
+/// with `mode:`) or a list of paths.
+fn from_stdin() -> anyhow::Result<Vec<Input>> {
+    let mut stdin = BufReader::with_capacity(1 << 16, io::stdin());
+    // Peek past leading blank lines without consuming profile text.
+    loop {
+        let buf = stdin.fill_buf().context("reading <stdin>")?;
+        if buf.is_empty() {
+            bail!("<stdin>: no input: expected profile text or a list of profile paths");
+        }
+        let skip = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        if skip == buf.len() {
+            stdin.consume(skip);
+            continue;
+        }
+        if buf[skip..].starts_with(b"mode:") || (buf.len() - skip < 5 && b"mode:".starts_with(&buf[skip..])) {
+            // Profile text. The bytes already buffered here are lost to a
+            // fresh io::stdin() handle, so hand the buffered reader on.
+            *PEEKED_STDIN.lock().unwrap() = Some(stdin);
+            return Ok(vec![Input::Stdin]);
+        }
+        break;
+    }
+    let mut text = String::new();
+    stdin
+        .read_to_string(&mut text)
+        .context("reading <stdin>: expected a list of profile paths, one per line, in UTF-8")?;
+    let mut inputs = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let path = PathBuf::from(line);
+        if !path.is_file() {
+            bail!(
+                "<stdin>:{}: expected a profile path (or profile text starting with \"mode:\"), found {line:?}, which is not a file",
+                i + 1
+            );
+        }
+        inputs.push(Input::Path(path));
+    }
+    if inputs.is_empty() {
+        bail!("<stdin>: no input: expected profile text or a list of profile paths");
+    }
+    Ok(inputs)
+}
+
+/// Stdin as peeked by [`from_stdin`]: its buffer holds the first bytes of
+/// the profile text, so reading must go on from it, not from a new handle.
+static PEEKED_STDIN: Mutex<Option<BufReader<io::Stdin>>> = Mutex::new(None);

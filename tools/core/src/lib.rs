@@ -1,0 +1,11 @@
+//! covcore: the one place that knows the Go coverage profile grammar, the
+//! merge rules and the totals, plus the plumbing every covtools binary shares
+//! (inputs from files, globs or stdin; atomic outputs; exit codes and errors).
+
+pub mod cli;
+pub mod gosrc;
+pub mod input;
+pub mod merge;
+pub mod output;
+pub mod profile;
+pub mod total;

@@ -1,0 +1,1 @@
+//! Merge rules (gocovmerge semantics, made exact).

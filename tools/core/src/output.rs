@@ -1,0 +1,122 @@
+//! Outputs that never lose a good file: data goes to a temporary file beside
+//! the destination and is renamed over it only once complete.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// A file written atomically. Dropping it without [`AtomicFile::commit`]
+/// removes the temporary file and leaves the destination untouched.
+pub struct AtomicFile {
+    dest: PathBuf,
+    tmp: PathBuf,
+    writer: Option<BufWriter<File>>,
+}
+
+impl AtomicFile {
+    pub fn create(dest: impl AsRef<Path>) -> anyhow::Result<AtomicFile> {
+        let dest = dest.as_ref().to_path_buf();
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = dest
+            .file_name()
+            .with_context(|| format!("{}: not a file name", dest.display()))?
+            .to_string_lossy()
+            .into_owned();
+        let mut attempt = 0u32;
+        loop {
+            let tmp = dir.join(format!(".{name}.{}.{attempt}.tmp", std::process::id()));
+            match fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+                Ok(file) => {
+                    return Ok(AtomicFile {
+                        dest,
+                        tmp,
+                        writer: Some(BufWriter::with_capacity(1 << 20, file)),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => attempt += 1,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("creating a temporary file in {}", dir.display()))
+                }
+            }
+        }
+    }
+
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Flushes, syncs and renames the temporary file over the destination.
+    pub fn commit(mut self) -> anyhow::Result<()> {
+        let writer = self.writer.take().expect("committed once");
+        let file = writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("writing {}", self.dest.display()))?;
+        file.sync_all().with_context(|| format!("writing {}", self.dest.display()))?;
+        drop(file);
+        fs::rename(&self.tmp, &self.dest)
+            .with_context(|| format!("renaming {} to {}", self.tmp.display(), self.dest.display()))?;
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.as_mut().expect("not committed").write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.writer.as_mut().expect("not committed").write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.as_mut().expect("not committed").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.writer.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes everything `write` produces to `dest` atomically, or to buffered
+/// stdout when `dest` is `None` or `-`.
+pub fn write_to(dest: Option<&Path>, write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    match dest {
+        Some(path) if path != Path::new("-") => {
+            let mut file = AtomicFile::create(path)?;
+            write(&mut file).with_context(|| format!("writing {}", path.display()))?;
+            file.commit()
+        }
+        _ => {
+            let stdout = io::stdout();
+            let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+            write(&mut out)?;
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+/// Writes an unsigned integer in decimal without going through `fmt`
+/// (the output hot path writes tens of millions of them).
+#[inline]
+pub fn push_u32(out: &mut Vec<u8>, mut v: u32) {
+    let mut tmp = [0u8; 10];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&tmp[i..]);
+}

@@ -1,0 +1,351 @@
+//! The text coverage profile grammar that `go test -coverprofile` and
+//! `go tool covdata textfmt` write:
+//!
+//! ```text
+//! mode: set|count|atomic
+//! path/to/file.go:startLine.startCol,endLine.endCol numStmt count
+//! ```
+//!
+//! Lines are parsed from the right, so paths may hold `:` and spaces. We accept
+//! CRLF line ends, blank lines, and several profiles concatenated in one
+//! stream, each starting with its own `mode:` line (what `cat a.out b.out`
+//! gives; Go's own parser rejects this).
+
+use std::fmt;
+use std::io::{self, Read};
+
+/// The counter mode of a profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mode {
+    Set,
+    Count,
+    Atomic,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Set => "set",
+            Mode::Count => "count",
+            Mode::Atomic => "atomic",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "set" => Some(Mode::Set),
+            "count" => Some(Mode::Count),
+            "atomic" => Some(Mode::Atomic),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        Mode::parse(s).ok_or_else(|| format!("unknown mode {s:?}, expected set, count or atomic"))
+    }
+}
+
+/// Where a block sits in its source file: `startLine.startCol,endLine.endCol`.
+/// The derived order (start line, start column, end line, end column) is the
+/// output order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Pos {
+    pub start_line: u32,
+    pub start_col: u32,
+    pub end_line: u32,
+    pub end_col: u32,
+}
+
+impl Pos {
+    /// Start strictly before `other`'s end and end strictly after its start:
+    /// the two blocks share at least one character.
+    pub fn overlaps(&self, other: &Pos) -> bool {
+        (self.start_line, self.start_col) < (other.end_line, other.end_col)
+            && (other.start_line, other.start_col) < (self.end_line, self.end_col)
+    }
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{},{}.{}",
+            self.start_line, self.start_col, self.end_line, self.end_col
+        )
+    }
+}
+
+/// A parse error: names the input, the line and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileError {
+    pub input: String,
+    pub line: u64,
+    pub msg: String,
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.input, self.line, self.msg)
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+/// Receives what the parser reads. Returning an error stops the parse.
+pub trait Visitor {
+    /// A `mode:` line (the first non-blank line, and any later ones of
+    /// concatenated profiles).
+    fn mode(&mut self, mode: Mode, line: u64) -> anyhow::Result<()>;
+    /// One block line.
+    fn block(&mut self, path: &[u8], pos: Pos, stmts: u32, count: u32, line: u64)
+        -> anyhow::Result<()>;
+}
+
+const BLOCK_GRAMMAR: &str = "\"file:startLine.startCol,endLine.endCol numStmt count\"";
+
+/// Parses one input, streaming, calling `visitor` for every mode and block
+/// line. `input` names the input in errors. I/O errors are returned with the
+/// input's name as context; grammar errors as [`ProfileError`].
+pub fn parse<R: Read, V: Visitor>(input: &str, mut reader: R, visitor: &mut V) -> anyhow::Result<()> {
+    let mut buf: Vec<u8> = vec![0; 1 << 20];
+    let mut start = 0; // first unconsumed byte
+    let mut end = 0; // end of valid data
+    let mut line_no: u64 = 0;
+    let mut state = State { seen_mode: false };
+    loop {
+        if start > 0 && (start == end || buf.len() - end < buf.len() / 4) {
+            // Move the partial last line to the front to make room.
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+        }
+        if end == buf.len() {
+            let new_len = buf.len() * 2;
+            buf.resize(new_len, 0);
+        }
+        let n = read_retry(&mut reader, &mut buf[end..])
+            .map_err(|e| anyhow::Error::new(e).context(format!("reading {input}")))?;
+        if n == 0 {
+            break;
+        }
+        end += n;
+        let chunk = &buf[start..end];
+        let mut consumed = 0;
+        for nl in memchr::memchr_iter(b'\n', chunk) {
+            line_no += 1;
+            state.line(input, &chunk[consumed..nl], line_no, visitor)?;
+            consumed = nl + 1;
+        }
+        start += consumed;
+    }
+    if start < end {
+        line_no += 1;
+        state.line(input, &buf[start..end], line_no, visitor)?;
+    }
+    if !state.seen_mode {
+        return Err(ProfileError {
+            input: input.to_string(),
+            line: line_no.max(1),
+            msg: "empty profile: expected a first line \"mode: set|count|atomic\"".into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+fn read_retry<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+struct State {
+    seen_mode: bool,
+}
+
+impl State {
+    #[inline]
+    fn line<V: Visitor>(&mut self, input: &str, mut line: &[u8], line_no: u64, visitor: &mut V) -> anyhow::Result<()> {
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        let err = |msg: String| -> anyhow::Error {
+            ProfileError { input: input.to_string(), line: line_no, msg }.into()
+        };
+        if let Some(parsed) = parse_block(line) {
+            if !self.seen_mode {
+                return Err(err(format!(
+                    "expected a first line \"mode: set|count|atomic\", found {}",
+                    quote(line)
+                )));
+            }
+            let (path, pos, stmts, count) = parsed.map_err(err)?;
+            return visitor.block(path, pos, stmts, count, line_no);
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        if let Some(rest) = line.strip_prefix(b"mode:") {
+            let name = String::from_utf8_lossy(rest);
+            let mode = Mode::parse(name.trim()).ok_or_else(|| {
+                err(format!("unknown mode {:?}, expected set, count or atomic", name.trim()))
+            })?;
+            self.seen_mode = true;
+            return visitor.mode(mode, line_no);
+        }
+        if !self.seen_mode {
+            return Err(err(format!(
+                "expected a first line \"mode: set|count|atomic\", found {}",
+                quote(line)
+            )));
+        }
+        Err(err(format!("expected {BLOCK_GRAMMAR}, found {}", quote(line))))
+    }
+}
+
+/// A line shown in an error: quoted, and cut when long.
+fn quote(line: &[u8]) -> String {
+    const MAX: usize = 120;
+    let text = String::from_utf8_lossy(line);
+    if text.chars().count() > MAX {
+        let cut: String = text.chars().take(MAX).collect();
+        format!("{cut:?}…")
+    } else {
+        format!("{text:?}")
+    }
+}
+
+type Parsed<'a> = (&'a [u8], Pos, u32, u32);
+
+/// Parses a block line from the right. `None`: the line does not have the
+/// shape of a block line at all (it may be a mode or blank line); `Some(Err)`:
+/// it has, but a field is wrong, with what was expected.
+#[inline]
+fn parse_block(line: &[u8]) -> Option<Result<Parsed<'_>, String>> {
+    // Shape: <path>:<d>.<d>,<d>.<d> <field> <field>, where the two last fields
+    // are anything without spaces. Checking the shape first lets a garbled
+    // count say "expected a non-negative count" instead of the generic text.
+    let (rest, count) = rsplit_field(line)?;
+    let (rest, stmts) = rsplit_field(rest)?;
+    let colon = memchr::memrchr(b':', rest)?;
+    let (path, coords) = (&rest[..colon], &rest[colon + 1..]);
+    let pos = parse_coords(coords)?;
+    if path.is_empty() {
+        return Some(Err(format!("expected a file name before ':' in {BLOCK_GRAMMAR}")));
+    }
+    let stmts = match parse_u32(stmts) {
+        Some(v) => v,
+        None => return Some(Err(format!("expected a non-negative numStmt, found {}", quote(stmts)))),
+    };
+    let count = match parse_u32(count) {
+        Some(v) => v,
+        None => {
+            return Some(Err(if !count.is_empty() && count.iter().all(u8::is_ascii_digit) {
+                format!("count {} is out of range (at most 4294967295)", quote(count))
+            } else {
+                format!("expected a non-negative count, found {}", quote(count))
+            }))
+        }
+    };
+    Some(Ok((path, pos, stmts, count)))
+}
+
+/// Splits off the last space-separated field; `None` when there is no space
+/// or the field is empty.
+#[inline]
+fn rsplit_field(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let sp = memchr::memrchr(b' ', s)?;
+    let field = &s[sp + 1..];
+    (!field.is_empty()).then_some((&s[..sp], field))
+}
+
+#[inline]
+fn parse_coords(s: &[u8]) -> Option<Pos> {
+    let mut it = s.splitn(2, |&b| b == b',');
+    let (a, b) = (it.next()?, it.next()?);
+    let (start_line, start_col) = parse_pair(a)?;
+    let (end_line, end_col) = parse_pair(b)?;
+    Some(Pos { start_line, start_col, end_line, end_col })
+}
+
+#[inline]
+fn parse_pair(s: &[u8]) -> Option<(u32, u32)> {
+    let dot = memchr::memchr(b'.', s)?;
+    Some((parse_u32(&s[..dot])?, parse_u32(&s[dot + 1..])?))
+}
+
+/// A decimal u32: digits only, no sign, no overflow.
+#[inline]
+pub fn parse_u32(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || s.len() > 10 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as u64;
+    }
+    u32::try_from(v).ok()
+}
+
+/// What [`validate`] learned of a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub mode: Mode,
+    pub blocks: u64,
+    pub statements: u64,
+}
+
+/// Checks that `reader` holds a complete, well-formed profile (or several
+/// concatenated ones of one mode).
+pub fn validate<R: Read>(input: &str, reader: R) -> anyhow::Result<Summary> {
+    struct Check {
+        input: String,
+        mode: Option<Mode>,
+        blocks: u64,
+        statements: u64,
+    }
+    impl Visitor for Check {
+        fn mode(&mut self, mode: Mode, line: u64) -> anyhow::Result<()> {
+            match self.mode {
+                Some(m) if m != mode => Err(ProfileError {
+                    input: self.input.clone(),
+                    line,
+                    msg: format!("mode {mode} differs from the earlier mode {m} of this input"),
+                }
+                .into()),
+                _ => {
+                    self.mode = Some(mode);
+                    Ok(())
+                }
+            }
+        }
+        fn block(&mut self, _: &[u8], _: Pos, stmts: u32, _: u32, _: u64) -> anyhow::Result<()> {
+            self.blocks += 1;
+            self.statements += stmts as u64;
+            Ok(())
+        }
+    }
+    let mut check = Check { input: input.to_string(), mode: None, blocks: 0, statements: 0 };
+    parse(input, reader, &mut check)?;
+    Ok(Summary {
+        mode: check.mode.expect("parse guarantees a mode line"),
+        blocks: check.blocks,
+        statements: check.statements,
+    })
+}

@@ -1,0 +1,1 @@
+//! Totals: covered statements over all statements.

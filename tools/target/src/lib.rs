@@ -1,0 +1,1 @@
+//! Coverage targets and the exec transport shared by covkill and covpull.

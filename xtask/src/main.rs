@@ -1,0 +1,52 @@
+//! Project automation, run as `cargo xtask <task>` (see .cargo/config.toml).
+//! One module per task; paths come from `util::project_root()`.
+
+mod bench;
+mod build_services;
+mod cover;
+mod docker_images;
+mod test;
+mod util;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "covtools project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run every test (installs Go into .tools/ when `go` is not on PATH).
+    Test(test::Args),
+    /// Benchmark covmerge against `wc -l` on generated monorepo-sized profiles.
+    Bench(bench::Args),
+    /// Build Go services as coverage-instrumented test binaries.
+    BuildServices(build_services::Args),
+    /// Generate Docker build contexts for the services and build their images.
+    DockerImages(docker_images::Args),
+    /// The main job: build, run in containers, drive the tests, collect and gate coverage.
+    IntegrationCover(cover::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Test(args) => test::run(args),
+        Task::Bench(args) => bench::run(args),
+        Task::BuildServices(args) => build_services::run(args),
+        Task::DockerImages(args) => docker_images::run(args),
+        Task::IntegrationCover(args) => cover::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
