@@ -349,3 +349,19 @@ pub fn validate<R: Read>(input: &str, reader: R) -> anyhow::Result<Summary> {
         statements: check.statements,
     })
 }
+
+/// One block of a merged profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Block {
+    pub pos: Pos,
+    pub stmts: u32,
+    pub count: u32,
+}
+
+/// The blocks of one source file, sorted by position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileBlocks {
+    /// The file name as the profile spells it (`module/pkg/file.go`).
+    pub path: String,
+    pub blocks: Vec<Block>,
+}
