@@ -112,7 +112,9 @@ fn from_stdin() -> anyhow::Result<Vec<Input>> {
             stdin.consume(skip);
             continue;
         }
-        if buf[skip..].starts_with(b"mode:") || (buf.len() - skip < 5 && b"mode:".starts_with(&buf[skip..])) {
+        if buf[skip..].starts_with(b"mode:")
+            || (buf.len() - skip < 5 && b"mode:".starts_with(&buf[skip..]))
+        {
             // Profile text. The bytes already buffered here are lost to a
             // fresh io::stdin() handle, so hand the buffered reader on.
             *PEEKED_STDIN.lock().unwrap() = Some(stdin);

@@ -2,6 +2,7 @@
 //! merge rules and the totals, plus the plumbing every covtools binary shares
 //! (inputs from files, globs or stdin; atomic outputs; exit codes and errors).
 
+pub mod args;
 pub mod cli;
 pub mod gosrc;
 pub mod input;

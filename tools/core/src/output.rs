@@ -30,7 +30,11 @@ impl AtomicFile {
         let mut attempt = 0u32;
         loop {
             let tmp = dir.join(format!(".{name}.{}.{attempt}.tmp", std::process::id()));
-            match fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+            {
                 Ok(file) => {
                     return Ok(AtomicFile {
                         dest,
@@ -38,9 +42,12 @@ impl AtomicFile {
                         writer: Some(BufWriter::with_capacity(1 << 20, file)),
                     })
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => attempt += 1,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => {
+                    attempt += 1
+                }
                 Err(e) => {
-                    return Err(e).with_context(|| format!("creating a temporary file in {}", dir.display()))
+                    return Err(e)
+                        .with_context(|| format!("creating a temporary file in {}", dir.display()))
                 }
             }
         }
@@ -57,10 +64,12 @@ impl AtomicFile {
             .into_inner()
             .map_err(|e| e.into_error())
             .with_context(|| format!("writing {}", self.dest.display()))?;
-        file.sync_all().with_context(|| format!("writing {}", self.dest.display()))?;
+        file.sync_all()
+            .with_context(|| format!("writing {}", self.dest.display()))?;
         drop(file);
-        fs::rename(&self.tmp, &self.dest)
-            .with_context(|| format!("renaming {} to {}", self.tmp.display(), self.dest.display()))?;
+        fs::rename(&self.tmp, &self.dest).with_context(|| {
+            format!("renaming {} to {}", self.tmp.display(), self.dest.display())
+        })?;
         Ok(())
     }
 }
@@ -87,7 +96,10 @@ impl Drop for AtomicFile {
 
 /// Writes everything `write` produces to `dest` atomically, or to buffered
 /// stdout when `dest` is `None` or `-`.
-pub fn write_to(dest: Option<&Path>, write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
+pub fn write_to(
+    dest: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     match dest {
         Some(path) if path != Path::new("-") => {
             let mut file = AtomicFile::create(path)?;

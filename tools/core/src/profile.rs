@@ -106,8 +106,14 @@ pub trait Visitor {
     /// concatenated profiles).
     fn mode(&mut self, mode: Mode, line: u64) -> anyhow::Result<()>;
     /// One block line.
-    fn block(&mut self, path: &[u8], pos: Pos, stmts: u32, count: u32, line: u64)
-        -> anyhow::Result<()>;
+    fn block(
+        &mut self,
+        path: &[u8],
+        pos: Pos,
+        stmts: u32,
+        count: u32,
+        line: u64,
+    ) -> anyhow::Result<()>;
 }
 
 const BLOCK_GRAMMAR: &str = "\"file:startLine.startCol,endLine.endCol numStmt count\"";
@@ -115,7 +121,11 @@ const BLOCK_GRAMMAR: &str = "\"file:startLine.startCol,endLine.endCol numStmt co
 /// Parses one input, streaming, calling `visitor` for every mode and block
 /// line. `input` names the input in errors. I/O errors are returned with the
 /// input's name as context; grammar errors as [`ProfileError`].
-pub fn parse<R: Read, V: Visitor>(input: &str, mut reader: R, visitor: &mut V) -> anyhow::Result<()> {
+pub fn parse<R: Read, V: Visitor>(
+    input: &str,
+    mut reader: R,
+    visitor: &mut V,
+) -> anyhow::Result<()> {
     let mut buf: Vec<u8> = vec![0; 1 << 20];
     let mut start = 0; // first unconsumed byte
     let mut end = 0; // end of valid data
@@ -177,12 +187,23 @@ struct State {
 
 impl State {
     #[inline]
-    fn line<V: Visitor>(&mut self, input: &str, mut line: &[u8], line_no: u64, visitor: &mut V) -> anyhow::Result<()> {
+    fn line<V: Visitor>(
+        &mut self,
+        input: &str,
+        mut line: &[u8],
+        line_no: u64,
+        visitor: &mut V,
+    ) -> anyhow::Result<()> {
         if let [rest @ .., b'\r'] = line {
             line = rest;
         }
         let err = |msg: String| -> anyhow::Error {
-            ProfileError { input: input.to_string(), line: line_no, msg }.into()
+            ProfileError {
+                input: input.to_string(),
+                line: line_no,
+                msg,
+            }
+            .into()
         };
         if let Some(parsed) = parse_block(line) {
             if !self.seen_mode {
@@ -200,7 +221,10 @@ impl State {
         if let Some(rest) = line.strip_prefix(b"mode:") {
             let name = String::from_utf8_lossy(rest);
             let mode = Mode::parse(name.trim()).ok_or_else(|| {
-                err(format!("unknown mode {:?}, expected set, count or atomic", name.trim()))
+                err(format!(
+                    "unknown mode {:?}, expected set, count or atomic",
+                    name.trim()
+                ))
             })?;
             self.seen_mode = true;
             return visitor.mode(mode, line_no);
@@ -211,7 +235,10 @@ impl State {
                 quote(line)
             )));
         }
-        Err(err(format!("expected {BLOCK_GRAMMAR}, found {}", quote(line))))
+        Err(err(format!(
+            "expected {BLOCK_GRAMMAR}, found {}",
+            quote(line)
+        )))
     }
 }
 
@@ -243,20 +270,32 @@ fn parse_block(line: &[u8]) -> Option<Result<Parsed<'_>, String>> {
     let (path, coords) = (&rest[..colon], &rest[colon + 1..]);
     let pos = parse_coords(coords)?;
     if path.is_empty() {
-        return Some(Err(format!("expected a file name before ':' in {BLOCK_GRAMMAR}")));
+        return Some(Err(format!(
+            "expected a file name before ':' in {BLOCK_GRAMMAR}"
+        )));
     }
     let stmts = match parse_u32(stmts) {
         Some(v) => v,
-        None => return Some(Err(format!("expected a non-negative numStmt, found {}", quote(stmts)))),
+        None => {
+            return Some(Err(format!(
+                "expected a non-negative numStmt, found {}",
+                quote(stmts)
+            )))
+        }
     };
     let count = match parse_u32(count) {
         Some(v) => v,
         None => {
-            return Some(Err(if !count.is_empty() && count.iter().all(u8::is_ascii_digit) {
-                format!("count {} is out of range (at most 4294967295)", quote(count))
-            } else {
-                format!("expected a non-negative count, found {}", quote(count))
-            }))
+            return Some(Err(
+                if !count.is_empty() && count.iter().all(u8::is_ascii_digit) {
+                    format!(
+                        "count {} is out of range (at most 4294967295)",
+                        quote(count)
+                    )
+                } else {
+                    format!("expected a non-negative count, found {}", quote(count))
+                },
+            ))
         }
     };
     Some(Ok((path, pos, stmts, count)))
@@ -277,7 +316,12 @@ fn parse_coords(s: &[u8]) -> Option<Pos> {
     let (a, b) = (it.next()?, it.next()?);
     let (start_line, start_col) = parse_pair(a)?;
     let (end_line, end_col) = parse_pair(b)?;
-    Some(Pos { start_line, start_col, end_line, end_col })
+    Some(Pos {
+        start_line,
+        start_col,
+        end_line,
+        end_col,
+    })
 }
 
 #[inline]
@@ -341,7 +385,12 @@ pub fn validate<R: Read>(input: &str, reader: R) -> anyhow::Result<Summary> {
             Ok(())
         }
     }
-    let mut check = Check { input: input.to_string(), mode: None, blocks: 0, statements: 0 };
+    let mut check = Check {
+        input: input.to_string(),
+        mode: None,
+        blocks: 0,
+        statements: 0,
+    };
     parse(input, reader, &mut check)?;
     Ok(Summary {
         mode: check.mode.expect("parse guarantees a mode line"),

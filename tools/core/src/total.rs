@@ -1,1 +1,96 @@
-//! Totals: covered statements over all statements.
+//! Totals: statements in blocks with count > 0 over all statements.
+//!
+//! Go has two answers. Without source (the default) every block counts: the
+//! figure `go test` prints as `coverage: X% of statements` and `go tool
+//! covdata func` totals. With source (`--src`), `go tool cover -func` counts
+//! only blocks inside function declarations, which leaves out, for example,
+//! function literals in package-level `var` initialisers; see
+//! [`crate::gosrc`]. On real profiles the two can differ by a tenth of a
+//! percent.
+
+use std::collections::BTreeMap;
+
+use crate::merge::Merged;
+
+/// Covered and total statements.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub covered: u64,
+    pub statements: u64,
+}
+
+impl Totals {
+    pub fn add(&mut self, covered: u64, statements: u64) {
+        self.covered += covered;
+        self.statements += statements;
+    }
+
+    /// The percentage as Go computes it (0 when there are no statements,
+    /// as `go tool cover -func` does).
+    pub fn percent(&self) -> f64 {
+        if self.statements == 0 {
+            0.0
+        } else {
+            100.0 * self.covered as f64 / self.statements as f64
+        }
+    }
+
+    /// The percentage with one decimal, as Go's `%.1f` prints it (Rust's
+    /// formatting rounds the exact binary value half-to-even, like Go's).
+    pub fn percent_str(&self) -> String {
+        format_percent(self.percent())
+    }
+}
+
+pub fn format_percent(p: f64) -> String {
+    format!("{p:.1}")
+}
+
+/// How to break a total down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum By {
+    Package,
+    File,
+}
+
+/// The package (directory) of a profile file name.
+pub fn package_of(path: &str) -> &str {
+    path.rfind('/').map_or(".", |i| &path[..i])
+}
+
+/// Per-file totals over every block (the source-free answer).
+pub fn file_totals(merged: &Merged) -> Vec<(String, Totals)> {
+    merged
+        .files
+        .iter()
+        .map(|f| {
+            let mut t = Totals::default();
+            for b in &f.blocks {
+                t.add(if b.count > 0 { b.stmts as u64 } else { 0 }, b.stmts as u64);
+            }
+            (f.path.clone(), t)
+        })
+        .collect()
+}
+
+/// Groups per-file totals by file or package, sorted by name.
+pub fn breakdown(files: &[(String, Totals)], by: By) -> Vec<(String, Totals)> {
+    let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
+    for (path, t) in files {
+        let key = match by {
+            By::File => path.clone(),
+            By::Package => package_of(path).to_string(),
+        };
+        groups.entry(key).or_default().add(t.covered, t.statements);
+    }
+    groups.into_iter().collect()
+}
+
+/// The sum of per-file totals.
+pub fn sum(files: &[(String, Totals)]) -> Totals {
+    let mut t = Totals::default();
+    for (_, f) in files {
+        t.add(f.covered, f.statements);
+    }
+    t
+}

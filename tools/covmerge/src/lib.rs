@@ -1,5 +1,36 @@
+//! covmerge: merge Go coverage profiles (gocovmerge semantics, made exact).
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
+use covcore::args::MergeArgs;
+
+/// Merge Go coverage profiles into one.
+///
+/// Identical blocks add their counts (saturating at 4294967295; OR in set
+/// mode). Output is sorted by file and position: the same bytes for any input
+/// order. Exit 0 on success, 2 on an error.
+#[derive(Parser, Debug)]
+#[command(name = "covmerge", version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(flatten)]
+    merge: MergeArgs,
+
+    /// Write the merged profile here (atomically: a failed run leaves an
+    /// existing file untouched) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+const EXAMPLES: &str = "Examples:
+  covmerge cover/*.out -o merged.cov
+  covmerge 'profiles/**/*.out' --exclude '**/*.pb.go' > merged.cov
+  covpull --out profiles docker:orders | covmerge -o merged.cov";
+
 pub fn run() -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+    let cli = Cli::parse();
+    let merged = cli.merge.merge()?;
+    covcore::output::write_to(cli.output.as_deref(), |out| Ok(merged.write(out)?))?;
+    Ok(ExitCode::SUCCESS)
 }

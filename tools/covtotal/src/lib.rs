@@ -1,5 +1,283 @@
+//! covtotal: the total coverage of Go profiles, and CI gates on it.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use covcore::args::MergeArgs;
+use covcore::cli;
+use covcore::merge::Merged;
+use covcore::total::{self, By, Totals};
+
+/// Print the total statement coverage of Go profiles, like
+/// `go tool cover -func merged.cov | grep total`, and gate CI on it.
+///
+/// Several inputs are merged first (covmerge's rules), so a block listed by
+/// several profiles counts once. Without --src the figure is the one
+/// `go test` prints (`coverage: X% of statements`) and `go tool covdata func`
+/// totals: every block counts. With --src it is the one `go tool cover -func`
+/// prints: only blocks inside function declarations count (function literals
+/// in package-level var initialisers do not). The two can differ by a tenth.
+///
+/// Gates compare the figures as printed, to one decimal. Exit 0 when every
+/// gate passes, 1 when one fails, 2 on an error.
+#[derive(Parser, Debug)]
+#[command(name = "covtotal", version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(flatten)]
+    merge: MergeArgs,
+
+    /// Count as `go tool cover -func` does, reading the Go source under DIR: a
+    /// module root (with go.mod) or a GOPATH-style root such as
+    /// $(go env GOROOT)/src.
+    #[arg(long, value_name = "DIR")]
+    src: Option<PathBuf>,
+
+    /// Print only the percentage, e.g. 81.2.
+    #[arg(long, conflicts_with_all = ["json", "by"])]
+    percent: bool,
+
+    /// Print covered and total statements, the percent and a per-package
+    /// breakdown as JSON.
+    #[arg(long, conflicts_with = "by")]
+    json: bool,
+
+    /// Print a table per package or per file, with the total last.
+    #[arg(long, value_name = "package|file")]
+    by: Option<ByArg>,
+
+    /// Fail (exit 1) when the total is below this percentage.
+    #[arg(long, value_name = "PERCENT")]
+    min: Option<f64>,
+
+    /// The baseline to compare with: a profile, or a file holding a percent
+    /// (e.g. saved from `covtotal --percent` on the main branch).
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+
+    /// With --baseline: fail (exit 1) when the total dropped by more than
+    /// this many percentage points.
+    #[arg(
+        long,
+        value_name = "POINTS",
+        default_value_t = 0.0,
+        requires = "baseline"
+    )]
+    max_drop: f64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ByArg {
+    Package,
+    File,
+}
+
+const EXAMPLES: &str = "Examples:
+  covtotal merged.cov                      total: (statements) 81.2%
+  covtotal --percent cover/*.out           81.2
+  covtotal --by package merged.cov
+  covtotal --src . --min 75 merged.cov     exit 1 below 75%
+  covtotal --baseline main.pct --max-drop 0.5 merged.cov";
+
 pub fn run() -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+    let cli = Cli::parse();
+    if let Some(min) = cli.min {
+        if !(0.0..=100.0).contains(&min) {
+            bail!("--min {min}: expected a percentage from 0 to 100");
+        }
+    }
+    if cli.max_drop < 0.0 || !cli.max_drop.is_finite() {
+        bail!(
+            "--max-drop {}: expected a non-negative number of points",
+            cli.max_drop
+        );
+    }
+    // Read the baseline first: a bad baseline must fail before any output.
+    let baseline = match &cli.baseline {
+        Some(path) => Some(read_baseline(path, &cli)?),
+        None => None,
+    };
+    let merged = cli.merge.merge()?;
+    let files = file_totals(&merged, cli.src.as_deref())?;
+    let all = total::sum(&files);
+    let shown = all.percent_str();
+
+    let mut out = String::new();
+    if cli.percent {
+        writeln!(out, "{shown}").unwrap();
+    } else if cli.json {
+        out = json(&all, &total::breakdown(&files, By::Package));
+    } else if let Some(by) = cli.by {
+        let by = match by {
+            ByArg::Package => By::Package,
+            ByArg::File => By::File,
+        };
+        out = table(&total::breakdown(&files, by), &all, by);
+    } else {
+        writeln!(out, "total: (statements) {shown}%").unwrap();
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes())?;
+    stdout.flush()?;
+
+    // Gates compare the printed one-decimal figures, so that what CI shows
+    // and what it decides agree.
+    let now: f64 = shown.parse().expect("formatted float");
+    let mut passed = true;
+    if let Some(min) = cli.min {
+        if now < min {
+            eprintln!(
+                "{}: total {shown}% is below the minimum {min}%",
+                cli::prog_name()
+            );
+            passed = false;
+        }
+    }
+    if let Some(old) = baseline {
+        let old_shown = total::format_percent(old);
+        let old: f64 = old_shown.parse().expect("formatted float");
+        let delta = now - old;
+        let verdict = if -delta > cli.max_drop + 1e-9 {
+            passed = false;
+            format!("dropped by more than the allowed {}", cli.max_drop)
+        } else {
+            "ok".to_string()
+        };
+        eprintln!(
+            "{}: baseline {old_shown}% -> now {shown}% (delta {delta:+.1}): {verdict}",
+            cli::prog_name()
+        );
+    }
+    Ok(ExitCode::from(if passed {
+        cli::SUCCESS
+    } else {
+        cli::NEGATIVE
+    }))
+}
+
+/// Per-file totals: every block, or with `src` only blocks inside function
+/// declarations (`go tool cover -func`).
+fn file_totals(merged: &Merged, src: Option<&Path>) -> anyhow::Result<Vec<(String, Totals)>> {
+    let Some(dir) = src else {
+        return Ok(total::file_totals(merged));
+    };
+    let _root = covcore::gosrc::SourceRoot::open(dir)?;
+    bail!("--src is not wired yet")
+}
+
+/// A baseline: a profile (its total, counted like the current one) or a
+/// file holding a percent such as `81.2`, `81.2%` or covtotal's own line.
+fn read_baseline(path: &Path, cli: &Cli) -> anyhow::Result<f64> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--baseline {}: cannot read", path.display()))?;
+    if text.trim_start().starts_with("mode:") {
+        let mut args = cli.merge.clone();
+        args.inputs = vec![path.display().to_string()];
+        let merged = args.merge()?;
+        return Ok(total::sum(&file_totals(&merged, cli.src.as_deref())?).percent());
+    }
+    let (line_no, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| !l.trim().is_empty())
+        .with_context(|| {
+            format!(
+                "{}:1: expected a percent such as 81.2, or a profile; the file is empty",
+                path.display()
+            )
+        })?;
+    let token = line
+        .split_whitespace()
+        .last()
+        .unwrap_or("")
+        .trim_end_matches('%');
+    match token.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => bail!(
+            "{}:{}: expected a percent such as 81.2, or a profile starting with \"mode:\", found {line:?}",
+            path.display(),
+            line_no + 1
+        ),
+    }
+}
+
+fn table(rows: &[(String, Totals)], all: &Totals, by: By) -> String {
+    let head = match by {
+        By::Package => "PACKAGE",
+        By::File => "FILE",
+    };
+    let width = rows
+        .iter()
+        .map(|(n, _)| n.len())
+        .chain([head.len(), "total".len()])
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    writeln!(
+        out,
+        "{head:<width$}  {:>10}  {:>10}  {:>7}",
+        "COVERED", "STATEMENTS", "PERCENT"
+    )
+    .unwrap();
+    for (name, t) in rows
+        .iter()
+        .map(|(n, t)| (n.as_str(), t))
+        .chain([("total", all)])
+    {
+        writeln!(
+            out,
+            "{name:<width$}  {:>10}  {:>10}  {:>6}%",
+            t.covered,
+            t.statements,
+            t.percent_str()
+        )
+        .unwrap();
+    }
+    out
+}
+
+fn json(all: &Totals, packages: &[(String, Totals)]) -> String {
+    let mut out = String::new();
+    write!(
+        out,
+        "{{\"covered\":{},\"statements\":{},\"percent\":{},\"packages\":[",
+        all.covered,
+        all.statements,
+        all.percent_str()
+    )
+    .unwrap();
+    for (i, (name, t)) in packages.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write!(
+            out,
+            "{{\"package\":{},\"covered\":{},\"statements\":{},\"percent\":{}}}",
+            json_string(name),
+            t.covered,
+            t.statements,
+            t.percent_str()
+        )
+        .unwrap();
+    }
+    out.push_str("]}\n");
+    out
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32).unwrap(),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
