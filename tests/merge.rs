@@ -1,1 +1,243 @@
+//! covmerge: merge rules, inputs, outputs and errors, on hand-made profiles
+//! whose right answer is known. (The proof against Go's own merge on real
+//! profiles is in oracle.rs.)
+
 use crate::util::*;
+
+const A: &str = "mode: count
+example.com/m/a.go:3.10,5.2 2 1
+example.com/m/a.go:7.1,9.3 1 0
+example.com/m/b.go:1.1,2.2 3 4
+";
+const B: &str = "mode: count
+example.com/m/b.go:1.1,2.2 3 6
+example.com/m/a.go:3.10,5.2 2 0
+example.com/m/a.go:11.1,12.2 1 7
+";
+const A_B: &str = "mode: count
+example.com/m/a.go:3.10,5.2 2 1
+example.com/m/a.go:7.1,9.3 1 0
+example.com/m/a.go:11.1,12.2 1 7
+example.com/m/b.go:1.1,2.2 3 10
+";
+
+covtest!(merges_partly_overlapping_profiles_in_any_order, |dir: Dir| {
+    dir.create("a.out", A);
+    dir.create("b.out", B);
+    assert_eq!(dir.tool("covmerge").args(["a.out", "b.out"]).stdout(), A_B);
+    assert_eq!(dir.tool("covmerge").args(["b.out", "a.out"]).stdout(), A_B);
+});
+
+covtest!(sorts_by_path_bytewise_then_position, |dir: Dir| {
+    dir.create(
+        "p.out",
+        "mode: set\nz/a.go:10.1,10.5 1 1\nB/a.go:2.1,3.1 1 0\nz/a.go:9.2,9.3 1 0\nz/a.go:9.1,9.9 1 1\na/a.go:1.1,1.2 1 1\n",
+    );
+    let out = dir.tool("covmerge").arg("p.out").stdout();
+    assert_eq!(
+        out,
+        "mode: set\nB/a.go:2.1,3.1 1 0\na/a.go:1.1,1.2 1 1\nz/a.go:9.1,9.9 1 1\nz/a.go:9.2,9.3 1 0\nz/a.go:10.1,10.5 1 1\n"
+    );
+});
+
+covtest!(counts_saturate_at_u32_max, |dir: Dir| {
+    dir.create("a.out", "mode: count\nf.go:1.1,2.1 1 4294967290\n");
+    dir.create("b.out", "mode: count\nf.go:1.1,2.1 1 10\n");
+    assert_eq!(dir.tool("covmerge").args(["a.out", "b.out"]).stdout(), "mode: count\nf.go:1.1,2.1 1 4294967295\n");
+});
+
+covtest!(set_mode_ors, |dir: Dir| {
+    dir.create("a.out", "mode: set\nf.go:1.1,2.1 1 1\nf.go:3.1,4.1 1 0\nf.go:5.1,6.1 1 0\n");
+    dir.create("b.out", "mode: set\nf.go:1.1,2.1 1 1\nf.go:3.1,4.1 1 1\nf.go:5.1,6.1 1 0\n");
+    assert_eq!(
+        dir.tool("covmerge").args(["a.out", "b.out"]).stdout(),
+        "mode: set\nf.go:1.1,2.1 1 1\nf.go:3.1,4.1 1 1\nf.go:5.1,6.1 1 0\n"
+    );
+});
+
+covtest!(mixed_modes_fail_unless_converted, |dir: Dir| {
+    dir.create("a.out", "mode: count\nf.go:1.1,2.1 1 5\nf.go:3.1,4.1 1 0\n");
+    dir.create("b.out", "mode: set\nf.go:1.1,2.1 1 0\nf.go:3.1,4.1 1 0\n");
+    let (_, err) = dir.tool("covmerge").args(["a.out", "b.out"]).expect_code(2);
+    assert!(err.contains("a.out has mode count but b.out has mode set"), "{err}");
+    assert!(err.contains("--mode"), "{err}");
+    assert_eq!(
+        dir.tool("covmerge").args(["a.out", "b.out", "--mode", "set"]).stdout(),
+        "mode: set\nf.go:1.1,2.1 1 1\nf.go:3.1,4.1 1 0\n"
+    );
+    assert_eq!(
+        dir.tool("covmerge").args(["a.out", "b.out", "--mode", "count"]).stdout(),
+        "mode: count\nf.go:1.1,2.1 1 5\nf.go:3.1,4.1 1 0\n"
+    );
+});
+
+covtest!(numstmt_conflict_names_both_inputs, |dir: Dir| {
+    dir.create("a.out", "mode: count\nf.go:1.1,2.1 1 5\n");
+    dir.create("b.out", "mode: count\nf.go:1.1,2.1 2 5\n");
+    dir.create("merged.cov", "precious\n");
+    let (_, err) = dir.tool("covmerge").args(["a.out", "b.out", "-o", "merged.cov"]).expect_code(2);
+    assert!(err.contains("f.go:1.1,2.1: numStmt 1 in a.out but 2 in b.out"), "{err}");
+    assert_eq!(dir.read("merged.cov"), "precious\n");
+});
+
+covtest!(overlap_across_inputs_fails_naming_file_blocks_and_inputs, |dir: Dir| {
+    dir.create("old.out", "mode: count\npkg/f.go:10.2,12.3 1 1\n");
+    dir.create("new.out", "mode: count\npkg/f.go:11.5,13.1 1 1\n");
+    let (out, err) = dir.tool("covmerge").args(["old.out", "new.out"]).expect_code(2);
+    assert_eq!(out, "");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    for want in ["pkg/f.go", "10.2,12.3", "old.out", "11.5,13.1", "new.out", "--keep-overlaps"] {
+        assert!(err.contains(want), "missing {want}: {err}");
+    }
+    assert_eq!(
+        dir.tool("covmerge").args(["old.out", "new.out", "--keep-overlaps"]).stdout(),
+        "mode: count\npkg/f.go:10.2,12.3 1 1\npkg/f.go:11.5,13.1 1 1\n"
+    );
+});
+
+covtest!(overlap_within_one_input_is_kept, |dir: Dir| {
+    // //line directives and generated code give such blocks; every profile
+    // of the same binary lists both.
+    let p = "mode: count\npkg/f.go:10.2,12.3 1 1\npkg/f.go:11.5,13.1 1 0\n";
+    dir.create("a.out", p);
+    dir.create("b.out", p);
+    assert_eq!(dir.tool("covmerge").arg("a.out").stdout(), p);
+    assert_eq!(
+        dir.tool("covmerge").args(["a.out", "b.out"]).stdout(),
+        "mode: count\npkg/f.go:10.2,12.3 1 2\npkg/f.go:11.5,13.1 1 0\n"
+    );
+});
+
+covtest!(touching_blocks_do_not_overlap, |dir: Dir| {
+    dir.create("a.out", "mode: count\nf.go:1.1,2.5 1 1\n");
+    dir.create("b.out", "mode: count\nf.go:2.5,3.1 1 1\n");
+    dir.tool("covmerge").args(["a.out", "b.out"]).stdout();
+});
+
+covtest!(reads_globs_itself_stdin_text_and_stdin_path_lists, |dir: Dir| {
+    dir.create("cover/a.out", A);
+    dir.create("cover/b.out", B);
+    assert_eq!(dir.tool("covmerge").arg("cover/*.out").stdout(), A_B);
+    assert_eq!(dir.tool("covmerge").stdin(format!("{A}{B}")).stdout(), A_B);
+    assert_eq!(dir.tool("covmerge").arg("-").stdin(format!("\r\n{}", A.replace('\n', "\r\n"))).stdout(), {
+        let mut s = String::from("mode: count\n");
+        s.push_str(&A[12..]);
+        s
+    });
+    let list = format!("{}\n\n{}\n", dir.path("cover/a.out").display(), dir.path("cover/b.out").display());
+    assert_eq!(dir.tool("covmerge").stdin(list).stdout(), A_B);
+    assert_eq!(dir.tool("covmerge").args(["cover/a.out", "-"]).stdin(B).stdout(), A_B);
+});
+
+covtest!(include_and_exclude_filter_source_files, |dir: Dir| {
+    dir.create(
+        "p.out",
+        "mode: set\nm/api/x.pb.go:1.1,2.1 1 1\nm/api/x.go:1.1,2.1 1 1\nm/internal/y.go:1.1,2.1 1 0\n",
+    );
+    assert_eq!(
+        dir.tool("covmerge").args(["p.out", "--exclude", "**/*.pb.go"]).stdout(),
+        "mode: set\nm/api/x.go:1.1,2.1 1 1\nm/internal/y.go:1.1,2.1 1 0\n"
+    );
+    assert_eq!(
+        dir.tool("covmerge").args(["p.out", "--include", "m/internal/**"]).stdout(),
+        "mode: set\nm/internal/y.go:1.1,2.1 1 0\n"
+    );
+});
+
+covtest!(output_file_is_written_atomically, |dir: Dir| {
+    dir.create("a.out", A);
+    dir.create("b.out", B);
+    dir.tool("covmerge").args(["a.out", "b.out", "-o", "merged.cov"]).stdout();
+    assert_eq!(dir.read("merged.cov"), A_B);
+    // A failing run leaves the good output as it was, and no temp file.
+    dir.create("bad.out", "mode: count\nf.go:1.1,2.1 1 x\n");
+    dir.tool("covmerge").args(["a.out", "bad.out", "-o", "merged.cov"]).expect_code(2);
+    assert_eq!(dir.read("merged.cov"), A_B);
+    let names: Vec<String> =
+        std::fs::read_dir(&dir.root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+});
+
+/// Every bad input: exit 2, one line naming the input and line and what was
+/// expected, nothing on stdout, and no output file touched.
+#[test]
+fn bad_inputs_fail_with_one_clear_line() {
+    let dir = Dir::new("bad_inputs_fail_with_one_clear_line");
+    let cases: &[(&str, &str, &str)] = &[
+        ("missing-mode.out", "f.go:1.1,2.1 1 1\n", "missing-mode.out:1: expected a first line \"mode: set|count|atomic\""),
+        ("empty.out", "", "empty.out:1: empty profile"),
+        ("unknown-mode.out", "mode: sometimes\n", "unknown-mode.out:1: unknown mode \"sometimes\""),
+        ("garbage.out", "mode: set\nf.go:1.1,2.1 1 1\nhello world\n", "garbage.out:3: expected \"file:startLine.startCol,endLine.endCol numStmt count\", found \"hello world\""),
+        ("negative-count.out", "mode: count\nf.go:1.1,2.1 1 -3\n", "negative-count.out:2: expected a non-negative count, found \"-3\""),
+        ("negative-stmts.out", "mode: count\nf.go:1.1,2.1 -1 3\n", "negative-stmts.out:2: expected a non-negative numStmt, found \"-1\""),
+        ("text-count.out", "mode: count\nf.go:1.1,2.1 1 many\n", "text-count.out:2: expected a non-negative count, found \"many\""),
+        ("huge-count.out", "mode: count\nf.go:1.1,2.1 1 99999999999\n", "huge-count.out:2: count \"99999999999\" is out of range"),
+        ("bad-pos.out", "mode: count\nf.go:1.x,2.1 1 1\n", "bad-pos.out:2: expected \"file:startLine.startCol"),
+        ("no-file.out", "mode: count\n:1.1,2.1 1 1\n", "no-file.out:2: expected a file name"),
+        ("two-modes.out", "mode: count\nf.go:1.1,2.1 1 1\nmode: set\nf.go:1.1,2.1 1 1\n", "two-modes.out:3: mode set differs"),
+        ("missing-field.out", "mode: count\nf.go:1.1,2.1 1\n", "missing-field.out:2: expected \"file:"),
+    ];
+    dir.create("good.out", A);
+    for (name, text, want) in cases {
+        dir.create(name, text);
+        dir.create("merged.cov", "precious\n");
+        for tool in ["covmerge", "covtotal"] {
+            let mut cmd = dir.tool(tool);
+            cmd.args(["good.out", name]);
+            if tool == "covmerge" {
+                cmd.args(["-o", "merged.cov"]);
+            }
+            let (out, err) = cmd.expect_code(2);
+            assert_eq!(out, "", "{tool} {name}");
+            assert_eq!(err.lines().count(), 1, "{tool} {name}: {err}");
+            assert!(err.starts_with(&format!("{tool}: ")), "{tool} {name}: {err}");
+            assert!(err.contains(want), "{tool} {name}: want {want:?} in {err:?}");
+        }
+        assert_eq!(dir.read("merged.cov"), "precious\n", "{name} touched the output");
+    }
+    // The same through stdin names <stdin>.
+    let (_, err) = dir.tool("covmerge").stdin("mode: set\nnonsense\n").expect_code(2);
+    assert!(err.contains("<stdin>:2: expected"), "{err}");
+    // Inputs that are not there.
+    let (_, err) = dir.tool("covmerge").arg("nope.out").expect_code(2);
+    assert!(err.contains("nope.out: no such file"), "{err}");
+    let (_, err) = dir.tool("covmerge").arg("nope/*.out").expect_code(2);
+    assert!(err.contains("nope/*.out: the pattern matches no file"), "{err}");
+    let (_, err) = dir.tool("covmerge").stdin("").expect_code(2);
+    assert!(err.contains("<stdin>: no input"), "{err}");
+    let (_, err) = dir.tool("covmerge").stdin("not/a/file.out\n").expect_code(2);
+    assert!(err.contains("<stdin>:1: expected a profile path"), "{err}");
+}
+
+covtest!(first_error_by_input_order_is_reported, |dir: Dir| {
+    // Several bad inputs: the report does not depend on thread timing.
+    for i in 0..12 {
+        dir.create(format!("p{i:02}.out"), format!("mode: count\nf.go:{i}.1,{i}.2 1 1\nbad line {i}\n"));
+    }
+    for _ in 0..5 {
+        let (_, err) = dir.tool("covmerge").arg("p*.out").expect_code(2);
+        assert!(err.contains("p00.out:3:"), "{err}");
+    }
+});
+
+covtest!(closed_stdout_pipe_exits_quietly, |dir: Dir| {
+    // Large enough that the writer outlives the reader.
+    let mut text = String::from("mode: count\n");
+    for f in 0..2000 {
+        for b in 0..50 {
+            text.push_str(&format!("example.com/m/pkg{f}/file.go:{}.1,{}.9 1 {b}\n", b * 2 + 1, b * 2 + 1));
+        }
+    }
+    dir.create("big.out", &text);
+    let merge = format!("{} big.out", bin("covmerge").display());
+    let table = format!("{} --by file big.out", bin("covtotal").display());
+    for cmd in [merge, table] {
+        let script = format!("{cmd} | head -1; echo \"status=${{PIPESTATUS[0]}}\"");
+        let out = dir.command("bash").args(["-c", &script]).output();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stdout.ends_with("status=0\n"), "{cmd}: {stdout} {stderr}");
+        assert_eq!(stdout.lines().count(), 2, "{cmd}: {stdout}");
+        assert_eq!(stderr, "", "{cmd}");
+    }
+});
