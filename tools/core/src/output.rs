@@ -57,7 +57,7 @@ impl AtomicFile {
         &self.dest
     }
 
-    /// Flushes, syncs and renames the temporary file over the destination.
+    /// Flushes and renames the temporary file over the destination.
     pub fn commit(mut self) -> anyhow::Result<()> {
         let writer = self.writer.take().expect("committed once");
         let file = writer

@@ -197,6 +197,11 @@ impl State {
         if let [rest @ .., b'\r'] = line {
             line = rest;
         }
+        if self.seen_mode {
+            if let Some((path, pos, stmts, count)) = fast_block(line) {
+                return visitor.block(path, pos, stmts, count, line_no);
+            }
+        }
         let err = |msg: String| -> anyhow::Error {
             ProfileError {
                 input: input.to_string(),
@@ -255,6 +260,61 @@ fn quote(line: &[u8]) -> String {
 }
 
 type Parsed<'a> = (&'a [u8], Pos, u32, u32);
+
+/// The hot path: one backward pass over the numeric tail of a well-formed
+/// block line. `None` for anything unusual; [`parse_block`] then gives the
+/// precise verdict and message.
+#[inline(always)]
+fn fast_block(line: &[u8]) -> Option<Parsed<'_>> {
+    let mut i = line.len();
+    let count = back_u32(line, &mut i, b' ')?;
+    let stmts = back_u32(line, &mut i, b' ')?;
+    let end_col = back_u32(line, &mut i, b'.')?;
+    let end_line = back_u32(line, &mut i, b',')?;
+    let start_col = back_u32(line, &mut i, b'.')?;
+    let start_line = back_u32(line, &mut i, b':')?;
+    if i == 0 {
+        return None;
+    }
+    Some((
+        &line[..i],
+        Pos {
+            start_line,
+            start_col,
+            end_line,
+            end_col,
+        },
+        stmts,
+        count,
+    ))
+}
+
+/// Reads the decimal number ending at `*i`, which must be preceded by
+/// `sep`; leaves `*i` at the separator.
+#[inline(always)]
+fn back_u32(line: &[u8], i: &mut usize, sep: u8) -> Option<u32> {
+    let end = *i;
+    let mut j = end;
+    let mut v: u64 = 0;
+    let mut scale: u64 = 1;
+    while j > 0 {
+        let d = line[j - 1].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v += d as u64 * scale;
+        scale *= 10;
+        j -= 1;
+        if end - j > 10 {
+            return None;
+        }
+    }
+    if j == end || j == 0 || line[j - 1] != sep || v > u32::MAX as u64 {
+        return None;
+    }
+    *i = j - 1;
+    Some(v as u32)
+}
 
 /// Parses a block line from the right. `None`: the line does not have the
 /// shape of a block line at all (it may be a mode or blank line); `Some(Err)`:
