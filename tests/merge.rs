@@ -21,12 +21,15 @@ example.com/m/a.go:11.1,12.2 1 7
 example.com/m/b.go:1.1,2.2 3 10
 ";
 
-covtest!(merges_partly_overlapping_profiles_in_any_order, |dir: Dir| {
-    dir.create("a.out", A);
-    dir.create("b.out", B);
-    assert_eq!(dir.tool("covmerge").args(["a.out", "b.out"]).stdout(), A_B);
-    assert_eq!(dir.tool("covmerge").args(["b.out", "a.out"]).stdout(), A_B);
-});
+covtest!(
+    merges_partly_overlapping_profiles_in_any_order,
+    |dir: Dir| {
+        dir.create("a.out", A);
+        dir.create("b.out", B);
+        assert_eq!(dir.tool("covmerge").args(["a.out", "b.out"]).stdout(), A_B);
+        assert_eq!(dir.tool("covmerge").args(["b.out", "a.out"]).stdout(), A_B);
+    }
+);
 
 covtest!(sorts_by_path_bytewise_then_position, |dir: Dir| {
     dir.create(
@@ -43,12 +46,21 @@ covtest!(sorts_by_path_bytewise_then_position, |dir: Dir| {
 covtest!(counts_saturate_at_u32_max, |dir: Dir| {
     dir.create("a.out", "mode: count\nf.go:1.1,2.1 1 4294967290\n");
     dir.create("b.out", "mode: count\nf.go:1.1,2.1 1 10\n");
-    assert_eq!(dir.tool("covmerge").args(["a.out", "b.out"]).stdout(), "mode: count\nf.go:1.1,2.1 1 4294967295\n");
+    assert_eq!(
+        dir.tool("covmerge").args(["a.out", "b.out"]).stdout(),
+        "mode: count\nf.go:1.1,2.1 1 4294967295\n"
+    );
 });
 
 covtest!(set_mode_ors, |dir: Dir| {
-    dir.create("a.out", "mode: set\nf.go:1.1,2.1 1 1\nf.go:3.1,4.1 1 0\nf.go:5.1,6.1 1 0\n");
-    dir.create("b.out", "mode: set\nf.go:1.1,2.1 1 1\nf.go:3.1,4.1 1 1\nf.go:5.1,6.1 1 0\n");
+    dir.create(
+        "a.out",
+        "mode: set\nf.go:1.1,2.1 1 1\nf.go:3.1,4.1 1 0\nf.go:5.1,6.1 1 0\n",
+    );
+    dir.create(
+        "b.out",
+        "mode: set\nf.go:1.1,2.1 1 1\nf.go:3.1,4.1 1 1\nf.go:5.1,6.1 1 0\n",
+    );
     assert_eq!(
         dir.tool("covmerge").args(["a.out", "b.out"]).stdout(),
         "mode: set\nf.go:1.1,2.1 1 1\nf.go:3.1,4.1 1 1\nf.go:5.1,6.1 1 0\n"
@@ -59,14 +71,21 @@ covtest!(mixed_modes_fail_unless_converted, |dir: Dir| {
     dir.create("a.out", "mode: count\nf.go:1.1,2.1 1 5\nf.go:3.1,4.1 1 0\n");
     dir.create("b.out", "mode: set\nf.go:1.1,2.1 1 0\nf.go:3.1,4.1 1 0\n");
     let (_, err) = dir.tool("covmerge").args(["a.out", "b.out"]).expect_code(2);
-    assert!(err.contains("a.out has mode count but b.out has mode set"), "{err}");
+    assert!(
+        err.contains("a.out has mode count but b.out has mode set"),
+        "{err}"
+    );
     assert!(err.contains("--mode"), "{err}");
     assert_eq!(
-        dir.tool("covmerge").args(["a.out", "b.out", "--mode", "set"]).stdout(),
+        dir.tool("covmerge")
+            .args(["a.out", "b.out", "--mode", "set"])
+            .stdout(),
         "mode: set\nf.go:1.1,2.1 1 1\nf.go:3.1,4.1 1 0\n"
     );
     assert_eq!(
-        dir.tool("covmerge").args(["a.out", "b.out", "--mode", "count"]).stdout(),
+        dir.tool("covmerge")
+            .args(["a.out", "b.out", "--mode", "count"])
+            .stdout(),
         "mode: count\nf.go:1.1,2.1 1 5\nf.go:3.1,4.1 1 0\n"
     );
 });
@@ -75,25 +94,46 @@ covtest!(numstmt_conflict_names_both_inputs, |dir: Dir| {
     dir.create("a.out", "mode: count\nf.go:1.1,2.1 1 5\n");
     dir.create("b.out", "mode: count\nf.go:1.1,2.1 2 5\n");
     dir.create("merged.cov", "precious\n");
-    let (_, err) = dir.tool("covmerge").args(["a.out", "b.out", "-o", "merged.cov"]).expect_code(2);
-    assert!(err.contains("f.go:1.1,2.1: numStmt 1 in a.out but 2 in b.out"), "{err}");
+    let (_, err) = dir
+        .tool("covmerge")
+        .args(["a.out", "b.out", "-o", "merged.cov"])
+        .expect_code(2);
+    assert!(
+        err.contains("f.go:1.1,2.1: numStmt 1 in a.out but 2 in b.out"),
+        "{err}"
+    );
     assert_eq!(dir.read("merged.cov"), "precious\n");
 });
 
-covtest!(overlap_across_inputs_fails_naming_file_blocks_and_inputs, |dir: Dir| {
-    dir.create("old.out", "mode: count\npkg/f.go:10.2,12.3 1 1\n");
-    dir.create("new.out", "mode: count\npkg/f.go:11.5,13.1 1 1\n");
-    let (out, err) = dir.tool("covmerge").args(["old.out", "new.out"]).expect_code(2);
-    assert_eq!(out, "");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    for want in ["pkg/f.go", "10.2,12.3", "old.out", "11.5,13.1", "new.out", "--keep-overlaps"] {
-        assert!(err.contains(want), "missing {want}: {err}");
+covtest!(
+    overlap_across_inputs_fails_naming_file_blocks_and_inputs,
+    |dir: Dir| {
+        dir.create("old.out", "mode: count\npkg/f.go:10.2,12.3 1 1\n");
+        dir.create("new.out", "mode: count\npkg/f.go:11.5,13.1 1 1\n");
+        let (out, err) = dir
+            .tool("covmerge")
+            .args(["old.out", "new.out"])
+            .expect_code(2);
+        assert_eq!(out, "");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        for want in [
+            "pkg/f.go",
+            "10.2,12.3",
+            "old.out",
+            "11.5,13.1",
+            "new.out",
+            "--keep-overlaps",
+        ] {
+            assert!(err.contains(want), "missing {want}: {err}");
+        }
+        assert_eq!(
+            dir.tool("covmerge")
+                .args(["old.out", "new.out", "--keep-overlaps"])
+                .stdout(),
+            "mode: count\npkg/f.go:10.2,12.3 1 1\npkg/f.go:11.5,13.1 1 1\n"
+        );
     }
-    assert_eq!(
-        dir.tool("covmerge").args(["old.out", "new.out", "--keep-overlaps"]).stdout(),
-        "mode: count\npkg/f.go:10.2,12.3 1 1\npkg/f.go:11.5,13.1 1 1\n"
-    );
-});
+);
 
 covtest!(overlap_within_one_input_is_kept, |dir: Dir| {
     // //line directives and generated code give such blocks; every profile
@@ -114,20 +154,39 @@ covtest!(touching_blocks_do_not_overlap, |dir: Dir| {
     dir.tool("covmerge").args(["a.out", "b.out"]).stdout();
 });
 
-covtest!(reads_globs_itself_stdin_text_and_stdin_path_lists, |dir: Dir| {
-    dir.create("cover/a.out", A);
-    dir.create("cover/b.out", B);
-    assert_eq!(dir.tool("covmerge").arg("cover/*.out").stdout(), A_B);
-    assert_eq!(dir.tool("covmerge").stdin(format!("{A}{B}")).stdout(), A_B);
-    assert_eq!(dir.tool("covmerge").arg("-").stdin(format!("\r\n{}", A.replace('\n', "\r\n"))).stdout(), {
-        let mut s = String::from("mode: count\n");
-        s.push_str(&A[12..]);
-        s
-    });
-    let list = format!("{}\n\n{}\n", dir.path("cover/a.out").display(), dir.path("cover/b.out").display());
-    assert_eq!(dir.tool("covmerge").stdin(list).stdout(), A_B);
-    assert_eq!(dir.tool("covmerge").args(["cover/a.out", "-"]).stdin(B).stdout(), A_B);
-});
+covtest!(
+    reads_globs_itself_stdin_text_and_stdin_path_lists,
+    |dir: Dir| {
+        dir.create("cover/a.out", A);
+        dir.create("cover/b.out", B);
+        assert_eq!(dir.tool("covmerge").arg("cover/*.out").stdout(), A_B);
+        assert_eq!(dir.tool("covmerge").stdin(format!("{A}{B}")).stdout(), A_B);
+        assert_eq!(
+            dir.tool("covmerge")
+                .arg("-")
+                .stdin(format!("\r\n{}", A.replace('\n', "\r\n")))
+                .stdout(),
+            {
+                let mut s = String::from("mode: count\n");
+                s.push_str(&A[12..]);
+                s
+            }
+        );
+        let list = format!(
+            "{}\n\n{}\n",
+            dir.path("cover/a.out").display(),
+            dir.path("cover/b.out").display()
+        );
+        assert_eq!(dir.tool("covmerge").stdin(list).stdout(), A_B);
+        assert_eq!(
+            dir.tool("covmerge")
+                .args(["cover/a.out", "-"])
+                .stdin(B)
+                .stdout(),
+            A_B
+        );
+    }
+);
 
 covtest!(include_and_exclude_filter_source_files, |dir: Dir| {
     dir.create(
@@ -135,11 +194,15 @@ covtest!(include_and_exclude_filter_source_files, |dir: Dir| {
         "mode: set\nm/api/x.pb.go:1.1,2.1 1 1\nm/api/x.go:1.1,2.1 1 1\nm/internal/y.go:1.1,2.1 1 0\n",
     );
     assert_eq!(
-        dir.tool("covmerge").args(["p.out", "--exclude", "**/*.pb.go"]).stdout(),
+        dir.tool("covmerge")
+            .args(["p.out", "--exclude", "**/*.pb.go"])
+            .stdout(),
         "mode: set\nm/api/x.go:1.1,2.1 1 1\nm/internal/y.go:1.1,2.1 1 0\n"
     );
     assert_eq!(
-        dir.tool("covmerge").args(["p.out", "--include", "m/internal/**"]).stdout(),
+        dir.tool("covmerge")
+            .args(["p.out", "--include", "m/internal/**"])
+            .stdout(),
         "mode: set\nm/internal/y.go:1.1,2.1 1 0\n"
     );
 });
@@ -147,14 +210,20 @@ covtest!(include_and_exclude_filter_source_files, |dir: Dir| {
 covtest!(output_file_is_written_atomically, |dir: Dir| {
     dir.create("a.out", A);
     dir.create("b.out", B);
-    dir.tool("covmerge").args(["a.out", "b.out", "-o", "merged.cov"]).stdout();
+    dir.tool("covmerge")
+        .args(["a.out", "b.out", "-o", "merged.cov"])
+        .stdout();
     assert_eq!(dir.read("merged.cov"), A_B);
     // A failing run leaves the good output as it was, and no temp file.
     dir.create("bad.out", "mode: count\nf.go:1.1,2.1 1 x\n");
-    dir.tool("covmerge").args(["a.out", "bad.out", "-o", "merged.cov"]).expect_code(2);
+    dir.tool("covmerge")
+        .args(["a.out", "bad.out", "-o", "merged.cov"])
+        .expect_code(2);
     assert_eq!(dir.read("merged.cov"), A_B);
-    let names: Vec<String> =
-        std::fs::read_dir(&dir.root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(&dir.root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 });
 
@@ -190,29 +259,51 @@ fn bad_inputs_fail_with_one_clear_line() {
             let (out, err) = cmd.expect_code(2);
             assert_eq!(out, "", "{tool} {name}");
             assert_eq!(err.lines().count(), 1, "{tool} {name}: {err}");
-            assert!(err.starts_with(&format!("{tool}: ")), "{tool} {name}: {err}");
-            assert!(err.contains(want), "{tool} {name}: want {want:?} in {err:?}");
+            assert!(
+                err.starts_with(&format!("{tool}: ")),
+                "{tool} {name}: {err}"
+            );
+            assert!(
+                err.contains(want),
+                "{tool} {name}: want {want:?} in {err:?}"
+            );
         }
-        assert_eq!(dir.read("merged.cov"), "precious\n", "{name} touched the output");
+        assert_eq!(
+            dir.read("merged.cov"),
+            "precious\n",
+            "{name} touched the output"
+        );
     }
     // The same through stdin names <stdin>.
-    let (_, err) = dir.tool("covmerge").stdin("mode: set\nnonsense\n").expect_code(2);
+    let (_, err) = dir
+        .tool("covmerge")
+        .stdin("mode: set\nnonsense\n")
+        .expect_code(2);
     assert!(err.contains("<stdin>:2: expected"), "{err}");
     // Inputs that are not there.
     let (_, err) = dir.tool("covmerge").arg("nope.out").expect_code(2);
     assert!(err.contains("nope.out: no such file"), "{err}");
     let (_, err) = dir.tool("covmerge").arg("nope/*.out").expect_code(2);
-    assert!(err.contains("nope/*.out: the pattern matches no file"), "{err}");
+    assert!(
+        err.contains("nope/*.out: the pattern matches no file"),
+        "{err}"
+    );
     let (_, err) = dir.tool("covmerge").stdin("").expect_code(2);
     assert!(err.contains("<stdin>: no input"), "{err}");
-    let (_, err) = dir.tool("covmerge").stdin("not/a/file.out\n").expect_code(2);
+    let (_, err) = dir
+        .tool("covmerge")
+        .stdin("not/a/file.out\n")
+        .expect_code(2);
     assert!(err.contains("<stdin>:1: expected a profile path"), "{err}");
 }
 
 covtest!(first_error_by_input_order_is_reported, |dir: Dir| {
     // Several bad inputs: the report does not depend on thread timing.
     for i in 0..12 {
-        dir.create(format!("p{i:02}.out"), format!("mode: count\nf.go:{i}.1,{i}.2 1 1\nbad line {i}\n"));
+        dir.create(
+            format!("p{i:02}.out"),
+            format!("mode: count\nf.go:{i}.1,{i}.2 1 1\nbad line {i}\n"),
+        );
     }
     for _ in 0..5 {
         let (_, err) = dir.tool("covmerge").arg("p*.out").expect_code(2);
@@ -225,7 +316,11 @@ covtest!(closed_stdout_pipe_exits_quietly, |dir: Dir| {
     let mut text = String::from("mode: count\n");
     for f in 0..2000 {
         for b in 0..50 {
-            text.push_str(&format!("example.com/m/pkg{f}/file.go:{}.1,{}.9 1 {b}\n", b * 2 + 1, b * 2 + 1));
+            text.push_str(&format!(
+                "example.com/m/pkg{f}/file.go:{}.1,{}.9 1 {b}\n",
+                b * 2 + 1,
+                b * 2 + 1
+            ));
         }
     }
     dir.create("big.out", &text);

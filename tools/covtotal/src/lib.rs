@@ -164,8 +164,17 @@ fn file_totals(merged: &Merged, src: Option<&Path>) -> anyhow::Result<Vec<(Strin
     let Some(dir) = src else {
         return Ok(total::file_totals(merged));
     };
-    let _root = covcore::gosrc::SourceRoot::open(dir)?;
-    bail!("--src is not wired yet")
+    let root = covcore::gosrc::SourceRoot::open(dir)?;
+    let funcs = covcore::gosrc::func_coverage(&root, &merged.files)?;
+    // Functions come grouped by file, in file order.
+    let mut files: Vec<(String, Totals)> = Vec::new();
+    for f in funcs {
+        if files.last().map_or(true, |(path, _)| *path != f.file) {
+            files.push((f.file.clone(), Totals::default()));
+        }
+        files.last_mut().expect("pushed").1.add(f.covered, f.statements);
+    }
+    Ok(files)
 }
 
 /// A baseline: a profile (its total, counted like the current one) or a
