@@ -1,0 +1,119 @@
+// covtools coverage harness. Injected into a service's package main by
+// `go test -c -overlay` (cargo xtask build-services); never copied into the
+// service's tree. It runs the service's main() under `go test` and returns
+// when the killswitch is hit or SIGTERM/SIGINT arrives, so that the test
+// binary exits cleanly and writes -test.coverprofile.
+//
+// Run the built binary as
+//
+//	svc.test -test.run='^TestCovtoolsHarness$' -test.coverprofile=p.out -- SERVICE ARGS...
+//
+// The service's arguments come after "--": testing's flag parsing stops
+// there, and they are handed to main() as os.Args (program name first), so
+// flags registered at package level and flags registered inside main() both
+// work.
+//
+// Environment:
+//
+//	COVKILL_ADDR   killswitch listen address (default ":19999"); any GET on
+//	               it answers 200, then the harness returns.
+//	COVKILL_GRACE  after SIGTERM/SIGINT, how long main() may take to finish
+//	               its own shutdown before the harness returns (default 5s).
+//
+// Every identifier here carries the covtools prefix, and the imports are
+// renamed, because this file shares package main with the service and its
+// own tests.
+package main
+
+import (
+	covtoolsContext "context"
+	covtoolsFlag "flag"
+	covtoolsFmt "fmt"
+	covtoolsNet "net"
+	covtoolsHTTP "net/http"
+	covtoolsOS "os"
+	covtoolsSignal "os/signal"
+	covtoolsSync "sync"
+	covtoolsSyscall "syscall"
+	covtoolsTesting "testing"
+	covtoolsTime "time"
+)
+
+func covtoolsHarnessLog(format string, args ...any) {
+	covtoolsFmt.Fprintf(covtoolsOS.Stderr, "covtools harness: "+format+"\n", args...)
+}
+
+func covtoolsHarnessEnv(name, def string) string {
+	if v := covtoolsOS.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// TestCovtoolsHarness runs main() until the killswitch or a signal.
+func TestCovtoolsHarness(t *covtoolsTesting.T) {
+	killAddr := covtoolsHarnessEnv("COVKILL_ADDR", ":19999")
+	grace, err := covtoolsTime.ParseDuration(covtoolsHarnessEnv("COVKILL_GRACE", "5s"))
+	if err != nil {
+		t.Fatalf("covtools harness: COVKILL_GRACE: %v", err)
+	}
+
+	// Registered before main() runs, so a SIGTERM can never take Go's default
+	// action (exit without a profile); the registration stays until the
+	// process exits so a second signal cannot interrupt the profile write.
+	sigs := make(chan covtoolsOS.Signal, 2)
+	covtoolsSignal.Notify(sigs, covtoolsSyscall.SIGTERM, covtoolsSyscall.SIGINT)
+
+	// The killswitch has its own listener and a private handler: services
+	// that register "/" on http.DefaultServeMux must not collide with it.
+	ln, err := covtoolsNet.Listen("tcp", killAddr)
+	if err != nil {
+		t.Fatalf("covtools harness: killswitch cannot listen on %s (set COVKILL_ADDR): %v", killAddr, err)
+	}
+	killed := make(chan struct{})
+	var once covtoolsSync.Once
+	srv := &covtoolsHTTP.Server{
+		Handler: covtoolsHTTP.HandlerFunc(func(w covtoolsHTTP.ResponseWriter, r *covtoolsHTTP.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(covtoolsHTTP.StatusOK)
+			covtoolsFmt.Fprintln(w, "covtools: stopping, the coverage profile is written on exit")
+			if f, ok := w.(covtoolsHTTP.Flusher); ok {
+				f.Flush()
+			}
+			once.Do(func() { close(killed) })
+		}),
+		ReadHeaderTimeout: 5 * covtoolsTime.Second,
+	}
+	go srv.Serve(ln)
+	covtoolsHarnessLog("killswitch on %s", ln.Addr())
+
+	// The service sees only its own arguments, as if started directly.
+	covtoolsOS.Args = append([]string{covtoolsOS.Args[0]}, covtoolsFlag.Args()...)
+
+	mainDone := make(chan struct{})
+	go func() {
+		defer close(mainDone)
+		main()
+	}()
+
+	select {
+	case <-killed:
+		covtoolsHarnessLog("killswitch hit, stopping")
+	case sig := <-sigs:
+		covtoolsHarnessLog("%v received, stopping", sig)
+		// The service usually handles the signal too (it was delivered to
+		// every channel registered for it): let it finish its shutdown.
+		select {
+		case <-mainDone:
+		case <-covtoolsTime.After(grace):
+			covtoolsHarnessLog("main() still running after %s, writing the profile anyway", grace)
+		}
+	case <-mainDone:
+		covtoolsHarnessLog("main() returned")
+	}
+
+	// Shutdown waits until the killswitch's answer has been sent.
+	ctx, cancel := covtoolsContext.WithTimeout(covtoolsContext.Background(), 2*covtoolsTime.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+}
