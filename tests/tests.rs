@@ -4,6 +4,7 @@
 #[macro_use]
 mod util;
 
+mod gosrc;
 mod merge;
 mod oracle;
 mod pipeline;

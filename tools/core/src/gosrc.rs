@@ -798,15 +798,17 @@ impl SourceRoot {
     /// are; relative ones (`./x.go`, which `go test -cover ./x` never writes
     /// but a hand-made profile may) under the root; in a module root,
     /// `module/rest` is `dir/rest`; in a GOPATH-style root, `path` is
-    /// `dir/path`. A missing file is an error naming the profile's file name
-    /// and where it was looked for.
+    /// `dir/path`. GOROOT/src is GOPATH-style although its go.mod says
+    /// `module std`: standard-library import paths carry no module prefix.
+    /// A missing file is an error naming the profile's file name and where
+    /// it was looked for.
     pub fn resolve(&self, profile_path: &str) -> anyhow::Result<PathBuf> {
         let p = Path::new(profile_path);
         let candidate = if p.is_absolute() {
             p.to_path_buf()
         } else if profile_path.starts_with("./") || profile_path.starts_with("../") {
             self.dir.join(p)
-        } else if let Some(module) = &self.module {
+        } else if let Some(module) = self.module.as_ref().filter(|m| *m != "std") {
             let rest = if profile_path == module {
                 None
             } else {
