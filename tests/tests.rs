@@ -5,6 +5,7 @@
 mod util;
 
 mod gosrc;
+mod kill_pull;
 mod merge;
 mod oracle;
 mod pipeline;

@@ -1,5 +1,81 @@
+//! covkill: stops instrumented Go services through their killswitch and
+//! waits until each one's new coverage profile is complete, then prints the
+//! target, so that `covkill … | covpull --out DIR` pulls exactly those.
+
 use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use covtarget::{Killed, Options, Report, Settings, Target};
+
+const AFTER_HELP: &str = "\
+Each target stopped (or found already stopped) is printed on stdout, one per line, in the
+canonical form covpull reads. A target that fails (gone, wrong port, timeout) gets a one-line
+error on stderr naming it and the cause; the others are still processed, and the exit code is 1.
+Exit codes: 0 all stopped, 1 some target failed, 2 bad usage or input.
+
+EXAMPLES:
+  covkill docker:orders docker:catalog | covpull --out cover/ | covmerge | covtotal
+  docker ps --filter label=cover --format 'docker:{{.Names}}' | covkill --timeout 20s
+  covkill -c server k8s-selector:shop/app=orders
+  covkill local::19001=run/orders/cover";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "covkill",
+    version,
+    about = "Stop instrumented Go services through their killswitch and wait for their complete coverage profiles",
+    after_help = format!("{}\n\n{AFTER_HELP}", covtarget::FORMS_HELP),
+)]
+struct Args {
+    /// Targets (see TARGETS below); none or `-`: read them from stdin.
+    #[arg(value_name = "TARGET")]
+    targets: Vec<String>,
+    /// Budget per target: killswitch retries on "connection refused" plus
+    /// the wait for the new profile.
+    #[arg(short, long, default_value = "30s", value_parser = covtarget::parse_duration)]
+    timeout: Duration,
+    /// Targets stopped at once.
+    #[arg(short, long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: u16,
+    /// Killswitch port inside containers and pods [default: from their $COVKILL_ADDR, else 19999].
+    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..))]
+    port: Option<u16>,
+    /// Cover directory inside containers and pods [default: their $COVER_DIR, else /cover].
+    #[arg(long, value_name = "DIR")]
+    cover_dir: Option<String>,
+    /// Container of k8s targets that do not name one [default: the pod's default container].
+    #[arg(short, long, value_name = "NAME")]
+    container: Option<String>,
+}
 
 pub fn run() -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+    let args = Args::parse();
+    let opts = Options {
+        cover_dir: args.cover_dir,
+        port: args.port,
+        timeout: args.timeout,
+    };
+    let settings = Settings {
+        args: args.targets,
+        default_container: args.container,
+        jobs: args.jobs.into(),
+        expand_timeout: args.timeout,
+        verb: "stopping",
+    };
+    covtarget::drive(settings, |target: &Target| {
+        let mut report = Report::default();
+        match covtarget::ops::kill(target, &opts) {
+            Ok(Killed::Stopped { .. }) => report.lines.push(target.to_string()),
+            Ok(Killed::AlreadyStopped) => {
+                report.notes.push(
+                    "not running (stopped before covkill); its profiles are kept as they are"
+                        .into(),
+                );
+                report.lines.push(target.to_string());
+            }
+            Err(e) => report.errors.push(e),
+        }
+        report
+    })
 }

@@ -1,0 +1,1020 @@
+//! covkill and covpull on the real Docker engine with a real Go coverage
+//! binary (tests/fixtures/killpull: a tiny service, its hand-written
+//! harness, a restart wrapper to the cover-<n>.out contract, an image built
+//! FROM scratch with Debian's static busybox), the Kubernetes path through a
+//! `kubectl` stand-in that forwards to `docker exec`, and local processes.
+//!
+//! Every container and image a test creates is removed by a Drop guard,
+//! also when the test fails.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+// ---------------------------------------------------------------------------
+// Fixture: the service's coverage test binary and the image's root fs.
+
+struct Built {
+    /// A copy of the service's module (what `go tool cover -func` reads).
+    module: PathBuf,
+    /// The Docker build context: Dockerfile and rootfs/.
+    context: PathBuf,
+    /// The coverage test binary and the wrapper, for local processes.
+    svc_test: PathBuf,
+    wrapper: PathBuf,
+}
+
+fn fixtures() -> PathBuf {
+    project_root().join("tests/fixtures")
+}
+
+/// Builds the service once per test process (the Go build cache makes
+/// later processes fast). `None` (a loud skip) outside CI without Go.
+fn built(with_docker: bool) -> Option<&'static Built> {
+    let go = require_go()?;
+    if with_docker && !require_docker() {
+        return None;
+    }
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    let b = BUILT.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("killpull-fixture-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let module = root.join("svc");
+        copy_dir(&fixtures().join("killpull/svc"), &module);
+        let context = root.join("context");
+        let rootfs = context.join("rootfs");
+        for d in ["bin", "cover"] {
+            fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        let svc_test = rootfs.join("svc.test");
+        let out = Command::new(&go)
+            .current_dir(&module)
+            .args([
+                "test",
+                "-c",
+                "-cover",
+                "-covermode=count",
+                "-coverpkg=./...",
+                "-o",
+            ])
+            .arg(&svc_test)
+            .arg(".")
+            .env("CGO_ENABLED", "0")
+            .env("GOTOOLCHAIN", "local")
+            .env("GOFLAGS", "-mod=mod")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "go test -c failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let wrapper = rootfs.join("wrapper.sh");
+        fs::copy(fixtures().join("killpull/wrapper.sh"), &wrapper).unwrap();
+        fs::copy(
+            fixtures().join("killpull/Dockerfile"),
+            context.join("Dockerfile"),
+        )
+        .unwrap();
+        if with_docker {
+            add_busybox(&rootfs);
+        }
+        Built {
+            module,
+            context,
+            svc_test,
+            wrapper,
+        }
+    });
+    if with_docker && !b.context.join("rootfs/bin/busybox").is_file() {
+        // The first user was the local-process test: add what images need.
+        add_busybox(&b.context.join("rootfs"));
+    }
+    Some(b)
+}
+
+fn add_busybox(rootfs: &Path) {
+    static ONCE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONCE.lock().unwrap_or_else(|e| e.into_inner());
+    let bin = rootfs.join("bin");
+    if bin.join("busybox").is_file() {
+        return;
+    }
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.is_file(),
+        "/bin/busybox is missing: `apt-get install busybox-static` (cargo xtask test installs it)"
+    );
+    let tmp = rootfs.join("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).unwrap();
+    let list = Command::new(busybox).arg("--list").output().unwrap();
+    for applet in String::from_utf8(list.stdout)
+        .unwrap()
+        .lines()
+        .filter(|a| !a.is_empty() && *a != "busybox")
+    {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    // Last, as the marker that the root fs is complete.
+    fs::copy(busybox, bin.join(".busybox")).unwrap();
+    fs::rename(bin.join(".busybox"), bin.join("busybox")).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Docker objects with Drop guards.
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running docker")
+}
+
+fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Names unique to this process and test, valid as Docker container and
+/// Kubernetes pod names.
+fn unique(test: &str, what: &str) -> String {
+    format!(
+        "covtools-kp-{}-{}-{what}",
+        std::process::id(),
+        test.replace('_', "-")
+    )
+}
+
+/// An image of its own per test (`--no-cache`: removing it cannot pull a
+/// layer from under another test's build).
+struct Image(String);
+
+impl Image {
+    fn build(b: &Built, test: &str) -> Image {
+        let image = Image(unique(test, "img"));
+        docker_ok(&[
+            "build",
+            "--no-cache",
+            "-q",
+            "-t",
+            &image.0,
+            b.context.to_str().unwrap(),
+        ]);
+        image
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = docker(&["rmi", "-f", &self.0]);
+    }
+}
+
+struct Container(String);
+
+impl Container {
+    /// Starts the service and waits until it answers HTTP.
+    fn run(image: &Image, name: String, env: &[(&str, &str)]) -> Container {
+        let mut args = vec![
+            "run".to_string(),
+            "-d".into(),
+            "--name".into(),
+            name.clone(),
+        ];
+        for (k, v) in env {
+            args.extend(["-e".into(), format!("{k}={v}")]);
+        }
+        args.push(image.0.clone());
+        let c = Container(name);
+        docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        c.wait_ready();
+        c
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            // A path the service does not serve: 404 means it is up, and no
+            // handler (no coverage) is touched.
+            let out = docker(&[
+                "exec",
+                &self.0,
+                "sh",
+                "-c",
+                "wget -q -O- http://127.0.0.1:8080/ready 2>&1; true",
+            ]);
+            if String::from_utf8_lossy(&out.stdout).contains("404") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never answered: {}",
+                self.0,
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn get(&self, path: &str) -> String {
+        docker_ok(&[
+            "exec",
+            &self.0,
+            "wget",
+            "-q",
+            "-O-",
+            &format!("http://127.0.0.1:8080{path}"),
+        ])
+    }
+
+    fn sh(&self, script: &str) -> String {
+        docker_ok(&["exec", &self.0, "sh", "-c", script])
+    }
+
+    fn logs(&self) -> String {
+        let out = docker(&["logs", "--tail", "30", &self.0]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    fn target(&self) -> String {
+        format!("docker:{}", self.0)
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", "-v", &self.0]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running the tools.
+
+/// `covkill KILL… | covpull PULL…` through a real pipe.
+fn kill_pipe_pull(
+    dir: &Dir,
+    kill: &[&str],
+    pull: &[&str],
+    env: &[(&str, &str)],
+) -> (Output, Output) {
+    let mut k = Command::new(bin("covkill"));
+    k.current_dir(&dir.root)
+        .args(kill)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut p = Command::new(bin("covpull"));
+    p.current_dir(&dir.root)
+        .args(pull)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, v) in env {
+        k.env(key, v);
+        p.env(key, v);
+    }
+    let mut kc = k.spawn().unwrap();
+    p.stdin(kc.stdout.take().unwrap());
+    let pc = p.spawn().unwrap();
+    let kerr = drain(kc.stderr.take().unwrap());
+    let pout = pc.wait_with_output().unwrap();
+    let kstatus = kc.wait().unwrap();
+    let kout = Output {
+        status: kstatus,
+        stdout: Vec::new(),
+        stderr: kerr.join().unwrap(),
+    };
+    (kout, pout)
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        buf
+    })
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn assert_code(out: &Output, code: i32, what: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// The paths covpull printed, each checked to exist and to be a profile Go
+/// itself accepts (the oracle: `go tool cover -func`).
+fn pulled(dir: &Dir, b: &Built, stdout: &[u8]) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = text(stdout).lines().map(|l| dir.root.join(l)).collect();
+    paths.sort();
+    for p in &paths {
+        go_func(b, p);
+    }
+    paths
+}
+
+/// `go tool cover -func` on a profile, in the service's module.
+fn go_func(b: &Built, profile: &Path) -> String {
+    let go = go().unwrap();
+    let out = Command::new(go)
+        .current_dir(&b.module)
+        .args(["tool", "cover"])
+        .arg(format!("-func={}", profile.display()))
+        .env("GOTOOLCHAIN", "local")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "go tool cover -func {}: {}",
+        profile.display(),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The percentage `go tool cover -func` gives one function (or "total:").
+fn func_cover(func_output: &str, name: &str) -> String {
+    func_output
+        .lines()
+        .find(|l| {
+            l.split_whitespace().nth(1) == Some(name)
+                || (name == "total" && l.starts_with("total:"))
+        })
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("no {name} in\n{func_output}"))
+        .to_string()
+}
+
+/// The count of the block starting on the line of main.go holding `needle`.
+fn count_at(b: &Built, profile: &Path, needle: &str) -> u64 {
+    let src = fs::read_to_string(b.module.join("main.go")).unwrap();
+    let line = src
+        .lines()
+        .position(|l| l.contains(needle))
+        .expect("needle in main.go")
+        + 1;
+    let prefix = format!("example.com/killpull/main.go:{line}.");
+    let data = fs::read_to_string(profile).unwrap();
+    let counts: Vec<u64> = data
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        counts.len(),
+        1,
+        "one block at main.go:{line} in {}:\n{data}",
+        profile.display()
+    );
+    counts[0]
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+// ---------------------------------------------------------------------------
+// Docker.
+
+#[test]
+fn kill_pull_several_containers_then_merge_and_total() {
+    let dir = Dir::new("kill_pull_several_containers_then_merge_and_total");
+    let Some(b) = built(true) else { return };
+    let image = Image::build(b, "several");
+    let cs: Vec<Container> = (0..3)
+        .map(|i| Container::run(&image, unique("several", &format!("c{i}")), &[]))
+        .collect();
+    cs[0].get("/hello");
+    assert_eq!(cs[1].get("/add?a=2&b=3").trim(), "5");
+    // cs[2] serves nothing: its profile has no handler hit.
+    let targets: Vec<String> = cs.iter().map(Container::target).collect();
+    let mut kill: Vec<&str> = targets.iter().map(String::as_str).collect();
+    kill.extend(["--timeout", "20s"]);
+    let (k, p) = kill_pipe_pull(&dir, &kill, &["--out", "profiles"], &[]);
+    assert_code(&k, 0, "covkill");
+    assert_code(&p, 0, "covpull");
+    assert_eq!(
+        text(&k.stderr),
+        "",
+        "covkill says nothing on success when stderr is not a terminal"
+    );
+    let paths = pulled(&dir, b, &p.stdout);
+    let names: Vec<String> = paths.iter().map(|p| file_name(p)).collect();
+    let mut want: Vec<String> = cs
+        .iter()
+        .map(|c| format!("docker_{}.cover-1.out", c.0))
+        .collect();
+    want.sort();
+    assert_eq!(names, want);
+    // Each container's own profile holds its own traffic only.
+    assert_eq!(count_at(b, &paths[0], "fmt.Fprintln(w, \"hello\")"), 1);
+    assert_eq!(count_at(b, &paths[1], "fmt.Fprintln(w, \"hello\")"), 0);
+    assert_eq!(count_at(b, &paths[1], "return a + b"), 1);
+    assert_eq!(count_at(b, &paths[2], "return a + b"), 0);
+
+    // The merge combines them: covpull's stdout feeds covmerge, then covtotal.
+    let merged = dir.path("merged.cov");
+    dir.tool("covmerge")
+        .args(["-o", merged.to_str().unwrap()])
+        .stdin(p.stdout.clone())
+        .stdout();
+    let func = go_func(b, &merged);
+    assert_eq!(func_cover(&func, "hello"), "100.0%");
+    assert_eq!(func_cover(&func, "sum"), "100.0%");
+    assert_eq!(func_cover(&func, "neverCalled"), "0.0%");
+    let total = dir
+        .tool("covtotal")
+        .args(["--src", b.module.to_str().unwrap()])
+        .stdin(p.stdout.clone())
+        .stdout();
+    let go_total = func_cover(&func, "total");
+    assert!(
+        total.contains(&go_total),
+        "covtotal says {total:?}, go tool cover -func says {go_total}"
+    );
+
+    // Every container was restarted by its wrapper and serves again.
+    for c in &cs {
+        c.wait_ready();
+    }
+}
+
+#[test]
+fn container_stopped_with_sigterm_before_covkill_still_yields_its_profile() {
+    let dir = Dir::new("container_stopped_with_sigterm_before_covkill_still_yields_its_profile");
+    let Some(b) = built(true) else { return };
+    let image = Image::build(b, "sigterm");
+    let c = Container::run(&image, unique("sigterm", "c"), &[]);
+    let other = Container::run(&image, unique("sigterm", "other"), &[]);
+    c.get("/hello");
+    let t = Instant::now();
+    docker_ok(&["stop", "-t", "20", &c.0]);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "the wrapper forwards SIGTERM: no 20 s wait for SIGKILL"
+    );
+
+    let out = dir
+        .tool("covkill")
+        .args([&c.target(), &other.target()])
+        .output();
+    assert_code(&out, 0, "covkill");
+    let mut lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    lines.sort();
+    let mut want = vec![c.target(), other.target()];
+    want.sort();
+    assert_eq!(lines, want, "a stopped container is passed on to covpull");
+    assert!(
+        text(&out.stderr).contains(&format!("{}: not running", c.target())),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Read from the stopped container (docker cp), fed covkill's output.
+    let out = dir
+        .tool("covpull")
+        .args(["--out", "p"])
+        .stdin(out.stdout.clone())
+        .output();
+    assert_code(&out, 0, "covpull");
+    let paths = pulled(&dir, b, &out.stdout);
+    let mine: Vec<&PathBuf> = paths
+        .iter()
+        .filter(|p| file_name(p).contains(&c.0))
+        .collect();
+    assert_eq!(mine.len(), 1, "{paths:?}");
+    assert_eq!(file_name(mine[0]), format!("docker_{}.cover-1.out", c.0));
+    assert_eq!(count_at(b, mine[0], "fmt.Fprintln(w, \"hello\")"), 1);
+}
+
+#[test]
+fn missing_targets_and_missing_profiles_are_named_and_the_rest_is_processed() {
+    let dir = Dir::new("missing_targets_and_missing_profiles_are_named_and_the_rest_is_processed");
+    let Some(b) = built(true) else { return };
+    let image = Image::build(b, "missing");
+    let good = Container::run(&image, unique("missing", "good"), &[]);
+    let fresh = Container::run(&image, unique("missing", "fresh"), &[]);
+    let gone = format!("docker:{}", unique("missing", "gone"));
+
+    let out = dir.tool("covkill").args([&gone, &good.target()]).output();
+    assert_code(&out, 1, "covkill");
+    assert_eq!(
+        text(&out.stdout),
+        format!("{}\n", good.target()),
+        "the good target is still stopped"
+    );
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.starts_with(&format!("covkill: {gone}: ")) && err.contains("No such container"),
+        "{err}"
+    );
+
+    let out = dir
+        .tool("covpull")
+        .args(["--out", "p", &gone, &fresh.target(), &good.target()])
+        .output();
+    assert_code(&out, 1, "covpull");
+    let paths = pulled(&dir, b, &out.stdout);
+    assert_eq!(paths.len(), 1);
+    assert_eq!(
+        file_name(&paths[0]),
+        format!("docker_{}.cover-1.out", good.0)
+    );
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.contains(&format!("covpull: {gone}: ")) && err.contains("No such container"),
+        "{err}"
+    );
+    // Never stopped, so no profile yet: the error names the directory looked in.
+    assert!(
+        err.contains(&format!(
+            "covpull: {}: no complete profile (cover-<n>.out) in /cover",
+            fresh.target()
+        )),
+        "{err}"
+    );
+    // Bad target syntax is bad usage: exit 2 before anything is touched.
+    let out = dir.tool("covpull").args(["--out", "p", "orders"]).output();
+    assert_code(&out, 2, "covpull with a malformed target");
+    assert!(
+        text(&out.stderr).contains("\"orders\": not a target"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn wrong_killswitch_port_times_out_instead_of_hanging() {
+    let dir = Dir::new("wrong_killswitch_port_times_out_instead_of_hanging");
+    let Some(b) = built(true) else { return };
+    let image = Image::build(b, "port");
+    let c = Container::run(&image, unique("port", "c"), &[]);
+    let t = Instant::now();
+    let out = dir
+        .tool("covkill")
+        .args(["--port", "19998", "--timeout", "2s", &c.target()])
+        .output();
+    let took = t.elapsed();
+    assert_code(&out, 1, "covkill");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert_eq!(text(&out.stdout), "");
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "covkill: {}: killswitch http://127.0.0.1:19998/covkill: connection refused",
+            c.target()
+        )),
+        "{err}"
+    );
+    // Nothing was stopped: the right port (from the container's COVKILL_ADDR) still works.
+    let out = dir.tool("covkill").args([&c.target()]).output();
+    assert_code(&out, 0, "covkill");
+}
+
+#[test]
+fn killed_twice_gives_two_profiles_and_both_are_pulled_and_merged() {
+    let dir = Dir::new("killed_twice_gives_two_profiles_and_both_are_pulled_and_merged");
+    let Some(b) = built(true) else { return };
+    let image = Image::build(b, "twice");
+    let c = Container::run(&image, unique("twice", "c"), &[]);
+    c.get("/hello");
+    dir.tool("covkill").arg(c.target()).stdout();
+    // Immediately again: the wrapper restarts the service after a pause, so
+    // the first attempts are refused and retried.
+    c.wait_ready();
+    c.get("/hello");
+    c.get("/hello");
+    dir.tool("covkill").arg(c.target()).stdout();
+    let out = dir
+        .tool("covpull")
+        .args(["--out", "p", &c.target()])
+        .output();
+    assert_code(&out, 0, "covpull");
+    let paths = pulled(&dir, b, &out.stdout);
+    let names: Vec<String> = paths.iter().map(|p| file_name(p)).collect();
+    assert_eq!(
+        names,
+        [
+            format!("docker_{}.cover-1.out", c.0),
+            format!("docker_{}.cover-2.out", c.0)
+        ]
+    );
+    let hello = "fmt.Fprintln(w, \"hello\")";
+    assert_eq!(count_at(b, &paths[0], hello), 1);
+    assert_eq!(count_at(b, &paths[1], hello), 2);
+    let merged = dir.path("merged.cov");
+    dir.tool("covmerge")
+        .args(["-o", merged.to_str().unwrap()])
+        .stdin(out.stdout.clone())
+        .stdout();
+    assert_eq!(count_at(b, &merged, hello), 3);
+    // Pulling again rewrites the same two names, nothing more.
+    let again = dir
+        .tool("covpull")
+        .args(["--out", "p", &c.target()])
+        .stdout();
+    assert_eq!(again, text(&out.stdout));
+    assert_eq!(fs::read_dir(dir.path("p")).unwrap().count(), 2);
+}
+
+#[test]
+fn covpull_never_reads_a_profile_still_being_written() {
+    let dir = Dir::new("covpull_never_reads_a_profile_still_being_written");
+    let Some(b) = built(true) else { return };
+    let image = Image::build(b, "partial");
+    let c = Container::run(&image, unique("partial", "c"), &[]);
+    c.get("/hello");
+    dir.tool("covkill").arg(c.target()).stdout();
+    let complete = c.sh("cat /cover/cover-1.out");
+    // A leftover half-written profile under the wrapper's temporary name.
+    c.sh("head -c 40 /cover/cover-1.out > /cover/.cover-7.out.tmp");
+    // And a writer that keeps producing profiles the wrapper's way (slowly
+    // to a temporary name, then a rename) while covpull runs.
+    c.sh("cat > /tmp/writer.sh <<'EOF'\n\
+         i=100\n\
+         while [ $i -lt 400 ]; do\n\
+           t=/cover/.cover-$i.out.tmp\n\
+           head -c 60 /cover/cover-1.out > $t; sleep 0.01; tail -c +61 /cover/cover-1.out >> $t\n\
+           mv $t /cover/cover-$i.out; i=$((i+1))\n\
+         done\n\
+         EOF");
+    docker_ok(&["exec", "-d", &c.0, "sh", "/tmp/writer.sh"]);
+    let mut seen = 0;
+    for round in 0..8 {
+        let out = dir
+            .tool("covpull")
+            .args(["--out", &format!("p{round}"), &c.target()])
+            .output();
+        assert_code(&out, 0, "covpull");
+        for line in text(&out.stdout).lines() {
+            let name = file_name(Path::new(line));
+            assert!(!name.contains(".tmp") && !name.starts_with('.'), "{name}");
+            assert_eq!(
+                fs::read_to_string(dir.path(line)).unwrap(),
+                complete,
+                "{line} is complete"
+            );
+            seen += 1;
+        }
+        assert!(
+            text(&out.stderr).is_empty(),
+            "temporary files are not errors: {}",
+            text(&out.stderr)
+        );
+    }
+    assert!(
+        seen > 8,
+        "the writer produced profiles during the pulls ({seen} pulled)"
+    );
+}
+
+#[test]
+fn corrupt_profile_is_reported_and_the_others_are_written() {
+    let dir = Dir::new("corrupt_profile_is_reported_and_the_others_are_written");
+    let Some(b) = built(true) else { return };
+    let image = Image::build(b, "corrupt");
+    let bad = Container::run(&image, unique("corrupt", "bad"), &[]);
+    let good = Container::run(&image, unique("corrupt", "good"), &[]);
+    dir.tool("covkill")
+        .args([bad.target(), good.target()])
+        .stdout();
+    bad.sh("printf 'mode: count\\nexample.com/killpull/main.go:14.2,15.1 one 1\\n' > /cover/cover-2.out");
+    // A good file from an earlier pull under the name the corrupt one maps to.
+    let kept = dir.create(format!("p/docker_{}.cover-2.out", bad.0), "mode: count\n");
+    let out = dir
+        .tool("covpull")
+        .args(["--out", "p", &bad.target(), &good.target()])
+        .output();
+    assert_code(&out, 1, "covpull");
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("covpull: {}: ", bad.target()))
+            && err.contains("/cover/cover-2.out:2:"),
+        "{err}"
+    );
+    let names: Vec<String> = pulled(&dir, b, &out.stdout)
+        .iter()
+        .map(|p| file_name(p))
+        .collect();
+    let mut want = vec![
+        format!("docker_{}.cover-1.out", bad.0),
+        format!("docker_{}.cover-1.out", good.0),
+    ];
+    want.sort();
+    assert_eq!(names, want);
+    assert_eq!(
+        fs::read_to_string(kept).unwrap(),
+        "mode: count\n",
+        "the failed pull left the old file alone"
+    );
+}
+
+#[test]
+fn kubernetes_targets_go_through_kubectl_exec_with_the_exact_arguments() {
+    let dir = Dir::new("kubernetes_targets_go_through_kubectl_exec_with_the_exact_arguments");
+    let Some(b) = built(true) else { return };
+    let image = Image::build(b, "k8s");
+    // Pods are containers of the same name; the stand-in maps exec onto them.
+    let pods: Vec<Container> = ["a", "b"]
+        .iter()
+        .map(|r| Container::run(&image, unique("k8s", r), &[]))
+        .collect();
+    let other = Container::run(&image, unique("k8s", "other"), &[]);
+    pods[0].get("/hello");
+    let stand_in = dir.path("bin/kubectl");
+    fs::create_dir_all(dir.path("bin")).unwrap();
+    fs::copy(fixtures().join("kubectl"), &stand_in).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&stand_in, fs::Permissions::from_mode(0o755)).unwrap();
+    let table: String = pods
+        .iter()
+        .map(|p| format!("shop\tapp=orders\t{}\n", p.0))
+        .collect::<String>()
+        + &format!(
+            "shop\tapp=other\t{}\nother-ns\tapp=orders\t{}\n",
+            other.0, other.0
+        );
+    let pods_file = dir.create("pods.tsv", table);
+    let log = dir.path("kubectl.log");
+    let path = format!(
+        "{}:{}",
+        dir.path("bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let env = [
+        ("PATH", path.as_str()),
+        ("KUBECTL_STANDIN_LOG", log.to_str().unwrap()),
+        ("KUBECTL_STANDIN_PODS", pods_file.to_str().unwrap()),
+    ];
+    let (k, p) = kill_pipe_pull(
+        &dir,
+        &["--container", "server", "k8s-selector:shop/app=orders"],
+        &["--out", "profiles"],
+        &env,
+    );
+    assert_code(&k, 0, "covkill");
+    assert_code(&p, 0, "covpull");
+    let names: Vec<String> = pulled(&dir, b, &p.stdout)
+        .iter()
+        .map(|p| file_name(p))
+        .collect();
+    let mut want: Vec<String> = pods
+        .iter()
+        .map(|p| format!("k8s_shop_{}_server.cover-1.out", p.0))
+        .collect();
+    want.sort();
+    assert_eq!(
+        names, want,
+        "every replica the selector matches, and only those"
+    );
+    assert_eq!(
+        count_at(
+            b,
+            &dir.path("profiles").join(&want[0]),
+            "fmt.Fprintln(w, \"hello\")"
+        ),
+        1
+    );
+
+    // The exact kubectl calls: the expansion once, then per pod one exec to
+    // kill (covkill) and one to read every profile (covpull).
+    let mut calls: Vec<String> = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    calls.sort();
+    let mut want_calls = vec!["get pods -n shop -l app=orders -o name".to_string()];
+    for p in &pods {
+        for _ in 0..2 {
+            want_calls.push(format!("exec -n shop {} -c server -- sh -c", p.0));
+        }
+    }
+    want_calls.sort();
+    assert_eq!(calls, want_calls);
+
+    // A pod named directly, without a container: no -c at all. Its canonical
+    // form goes through stdin as covkill would print it.
+    fs::remove_file(&log).unwrap();
+    let mut cmd = dir.tool("covpull");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .args(["--out", "direct"])
+        .stdin(format!("k8s:shop/{}\n", pods[1].0))
+        .output();
+    assert_code(&out, 0, "covpull k8s:NS/POD");
+    assert_eq!(
+        text(&out.stdout),
+        format!("direct/k8s_shop_{}.cover-1.out\n", pods[1].0)
+    );
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        format!("exec -n shop {} -- sh -c\n", pods[1].0)
+    );
+
+    // A selector matching nothing is an error naming it.
+    let mut cmd = dir.tool("covkill");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.arg("k8s-selector:shop/app=nothing").output();
+    assert_code(&out, 1, "covkill with an empty selector");
+    assert!(
+        text(&out.stderr).contains("k8s-selector:shop/app=nothing: no pod in namespace shop matches the label selector \"app=nothing\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Local processes (no Docker).
+
+/// The fixture wrapper run as a local process; SIGTERM on drop (the wrapper
+/// forwards it, so the service writes its profile and nothing is left).
+struct LocalService {
+    child: Child,
+}
+
+impl Drop for LocalService {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    Ok(buf)
+}
+
+#[test]
+fn local_process_target_kill_then_pull() {
+    let dir = Dir::new("local_process_target_kill_then_pull");
+    let Some(b) = built(false) else { return };
+    let (kill_port, http_port) = (free_port(), free_port());
+    let cover = dir.path("run/cover");
+    let http = format!("127.0.0.1:{http_port}");
+    let svc = LocalService {
+        child: Command::new("sh")
+            .arg(&b.wrapper)
+            .env("SVC_BIN", &b.svc_test)
+            .env("COVER_DIR", &cover)
+            .env("COVKILL_ADDR", format!("127.0.0.1:{kill_port}"))
+            .env("LISTEN", &http)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http_get(&http, "/hello").is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the local service never answered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let target = format!("local::{kill_port}={}", cover.display());
+    let (k, p) = kill_pipe_pull(&dir, &[&target], &["--out", "p"], &[]);
+    assert_code(&k, 0, "covkill");
+    assert_code(&p, 0, "covpull");
+    let paths = pulled(&dir, b, &p.stdout);
+    assert_eq!(paths.len(), 1);
+    assert!(
+        file_name(&paths[0]).starts_with("local_")
+            && file_name(&paths[0]).ends_with(".cover-1.out")
+    );
+    assert_eq!(count_at(b, &paths[0], "fmt.Fprintln(w, \"hello\")"), 1);
+    // A dir: target reads the same directory without a killswitch.
+    let out = dir
+        .tool("covpull")
+        .args(["--out", "d", &format!("dir:{}", cover.display())])
+        .stdout();
+    assert_eq!(out.lines().count(), 1);
+    let out = dir
+        .tool("covkill")
+        .arg(format!("dir:{}", cover.display()))
+        .output();
+    assert_code(&out, 1, "covkill on a dir: target");
+    drop(svc);
+    assert!(
+        http_get(&http, "/hello").is_err(),
+        "nothing is left running"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Benchmark (not a timed test): `cargo test --release --test integration
+// kill_pull::bench -- --ignored --nocapture`.
+
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+fn bench_ten_containers_kill_then_pull() {
+    let dir = Dir::new("bench_ten_containers_kill_then_pull");
+    let Some(b) = built(true) else { return };
+    let image = Image::build(b, "bench");
+    let cs: Vec<Container> = (0..10)
+        .map(|i| Container::run(&image, unique("bench", &format!("c{i}")), &[]))
+        .collect();
+    let targets: Vec<String> = cs.iter().map(Container::target).collect();
+    for round in 1..=3 {
+        for c in &cs {
+            c.wait_ready();
+            c.get("/hello");
+        }
+        let t = Instant::now();
+        let k = dir.tool("covkill").args(&targets).stdout();
+        let kill = t.elapsed();
+        let p = dir
+            .tool("covpull")
+            .args(["--out", &format!("seq{round}")])
+            .stdin(k)
+            .stdout();
+        let both = t.elapsed();
+        assert_eq!(p.lines().count(), 10 * (2 * round - 1));
+        for c in &cs {
+            c.wait_ready();
+        }
+        let t = Instant::now();
+        let mut args: Vec<&str> = targets.iter().map(String::as_str).collect();
+        args.push("--timeout=20s");
+        let (k, p) = kill_pipe_pull(&dir, &args, &["--out", &format!("pipe{round}")], &[]);
+        let piped = t.elapsed();
+        assert_code(&k, 0, "covkill");
+        assert_code(&p, 0, "covpull");
+        eprintln!(
+            "round {round}: covkill {:.3}s + covpull {:.3}s = {:.3}s; covkill | covpull {:.3}s (10 containers, {} profiles each)",
+            kill.as_secs_f64(),
+            (both - kill).as_secs_f64(),
+            both.as_secs_f64(),
+            piped.as_secs_f64(),
+            2 * round
+        );
+    }
+}

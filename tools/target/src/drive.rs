@@ -1,0 +1,215 @@
+//! The run loop covkill and covpull share: targets from the arguments and
+//! then stdin (streamed, so `covkill … | covpull …` overlaps), label
+//! selectors expanded, duplicates dropped, a bounded pool of workers, data
+//! lines on stdout as soon as they are known, one-line errors and an
+//! optional progress bar on stderr, and the exit code.
+
+use std::collections::HashSet;
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+
+use anyhow::bail;
+use covcore::cli;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::ops;
+use crate::target::Target;
+
+/// What one target's work produced.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Data for stdout, one line each.
+    pub lines: Vec<String>,
+    /// Remarks for stderr that are not failures.
+    pub notes: Vec<String>,
+    /// Failures; any makes the run exit 1.
+    pub errors: Vec<anyhow::Error>,
+}
+
+/// How to run.
+pub struct Settings {
+    /// The target arguments; empty or `-` means stdin.
+    pub args: Vec<String>,
+    /// The container for pod and selector targets that name none.
+    pub default_container: Option<String>,
+    /// Targets worked on at once.
+    pub jobs: usize,
+    /// Bound on one `kubectl get pods` selector expansion.
+    pub expand_timeout: Duration,
+    /// Shown on the progress bar ("stopping", "pulling").
+    pub verb: &'static str,
+}
+
+enum Event {
+    Queued,
+    Done(Target, Report),
+    /// A target (or selector) that failed before any work.
+    Failed(String, anyhow::Error),
+    /// A malformed stdin line: bad input, exit 2.
+    BadInput(anyhow::Error),
+}
+
+/// Runs `work` on every target, `settings.jobs` at a time.
+pub fn drive(
+    settings: Settings,
+    work: impl Fn(&Target) -> Report + Sync,
+) -> anyhow::Result<ExitCode> {
+    let dc = settings.default_container.as_deref();
+    // Bad arguments stop everything before any target is touched.
+    let mut from_args = Vec::new();
+    let mut use_stdin = settings.args.is_empty();
+    for arg in &settings.args {
+        if arg == "-" {
+            use_stdin = true;
+        } else {
+            from_args.push(Target::parse(arg, dc)?);
+        }
+    }
+    if use_stdin && io::stdin().is_terminal() {
+        bail!("no targets: give them as arguments or on stdin, one per line (see --help)");
+    }
+
+    let bar = if io::stderr().is_terminal() {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} {pos}/{len} targets {wide_msg}")
+                .expect("valid template"),
+        );
+        bar.set_prefix(settings.verb);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let prog = cli::prog_name();
+    let (job_tx, job_rx) = mpsc::channel::<Target>();
+    let job_rx = Mutex::new(job_rx);
+    let (ev_tx, ev_rx) = mpsc::channel::<Event>();
+    let (mut failed, mut bad_input, mut queued, mut write_err) = (false, false, 0usize, None);
+
+    std::thread::scope(|s| {
+        let feeder_tx = ev_tx.clone();
+        let expand_timeout = settings.expand_timeout;
+        s.spawn(move || {
+            let ev = feeder_tx;
+            let mut seen = HashSet::new();
+            let mut queue = |target: Target| {
+                let expanded = match ops::expand(&target, expand_timeout) {
+                    Ok(t) => t,
+                    Err(e) => return ev.send(Event::Failed(target.to_string(), e)).is_ok(),
+                };
+                for t in expanded {
+                    if seen.insert(t.clone()) {
+                        let _ = ev.send(Event::Queued);
+                        if job_tx.send(t).is_err() {
+                            return false;
+                        }
+                    }
+                }
+                true
+            };
+            for t in from_args {
+                if !queue(t) {
+                    return;
+                }
+            }
+            if !use_stdin {
+                return;
+            }
+            for (i, line) in io::stdin().lock().lines().enumerate() {
+                let line = match line {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = ev.send(Event::BadInput(
+                            anyhow::Error::new(e).context("reading <stdin>"),
+                        ));
+                        return;
+                    }
+                };
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                match Target::parse(line, dc) {
+                    Ok(t) => {
+                        if !queue(t) {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = ev.send(Event::BadInput(e.context(format!("<stdin>:{}", i + 1))));
+                    }
+                }
+            }
+        });
+        for _ in 0..settings.jobs.max(1) {
+            let (ev, rx, work) = (ev_tx.clone(), &job_rx, &work);
+            s.spawn(move || loop {
+                let next = rx.lock().expect("no worker panics holding it").recv();
+                let Ok(target) = next else { return };
+                let report = work(&target);
+                if ev.send(Event::Done(target, report)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(ev_tx);
+
+        let stdout = io::stdout();
+        let say = |msg: String| bar.suspend(|| eprintln!("{prog}: {msg}"));
+        for event in ev_rx {
+            match event {
+                Event::Queued => {
+                    queued += 1;
+                    bar.inc_length(1);
+                }
+                Event::Done(target, report) => {
+                    if write_err.is_none() {
+                        let mut out = stdout.lock();
+                        let res = report
+                            .lines
+                            .iter()
+                            .try_for_each(|l| writeln!(out, "{l}"))
+                            .and_then(|()| out.flush());
+                        if let Err(e) = res {
+                            write_err = Some(e);
+                        }
+                    }
+                    for note in report.notes {
+                        say(format!("{target}: {note}"));
+                    }
+                    for err in &report.errors {
+                        failed = true;
+                        say(format!("{target}: {}", cli::one_line(err)));
+                    }
+                    bar.set_message(target.to_string());
+                    bar.inc(1);
+                }
+                Event::Failed(target, err) => {
+                    failed = true;
+                    say(format!("{target}: {}", cli::one_line(&err)));
+                }
+                Event::BadInput(err) => {
+                    bad_input = true;
+                    say(cli::one_line(&err));
+                }
+            }
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = write_err {
+        return Err(anyhow::Error::new(e).context("writing to stdout"));
+    }
+    if queued == 0 && !failed && !bad_input {
+        bail!("no targets: stdin held none (blank lines and #comments only)");
+    }
+    Ok(ExitCode::from(if bad_input {
+        cli::ERROR
+    } else if failed {
+        cli::NEGATIVE
+    } else {
+        cli::SUCCESS
+    }))
+}

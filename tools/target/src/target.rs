@@ -1,0 +1,375 @@
+//! The target forms, their canonical text (what covkill prints and covpull
+//! reads back) and the file-name stem a target's profiles are written under.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+
+/// The forms, with examples, for the tools' `--help`.
+pub const FORMS_HELP: &str = "\
+TARGETS (as arguments, or on stdin one per line; blank lines and #comments are skipped):
+  docker:NAME                      a Docker container, by name or id
+                                     docker:orders
+  k8s:NAMESPACE/POD[:CONTAINER]    a Kubernetes pod (container: the suffix, else --container,
+                                   else the pod's default container)
+                                     k8s:shop/orders-7d9f8-x2x5q
+                                     k8s:shop/orders-7d9f8-x2x5q:server
+  k8s-selector:NAMESPACE/SELECTOR[:CONTAINER]
+                                   every pod matching a label selector (the replicas of one
+                                   deployment), expanded by `kubectl get pods -n NS -l SEL -o name`
+                                     k8s-selector:shop/app=orders
+                                     k8s-selector:shop/app=orders,tier=backend:server
+  local:ADDR=DIR                   a local process: its killswitch address (HOST:PORT, or :PORT for
+                                   127.0.0.1) and its cover directory
+                                     local::19999=/tmp/run/orders/cover
+                                     local:127.0.0.1:19001=target/cover/run/orders
+  dir:DIR                          a cover directory alone (covpull only)
+                                     dir:/tmp/run/orders/cover
+
+HOW THEY ARE REACHED:
+  Containers and pods go through one exec transport, `docker exec NAME sh -c …` or
+  `kubectl exec -n NS POD [-c CONTAINER] -- sh -c …` (only the prefix differs): the image needs
+  sh, cat and wget or curl (busybox and alpine have them). The killswitch request is sent from
+  inside the container to 127.0.0.1, so no port has to be published or routable from this host
+  (remote engines, Docker Desktop and clusters work the same). The cover directory is the
+  container's $COVER_DIR (default /cover) unless --cover-dir is given; the killswitch port is the
+  one in the container's $COVKILL_ADDR (default :19999) unless --port is given. Complete profiles
+  are exactly the files named cover-<n>.out; anything else (the temporary names starting with '.'
+  of a profile still being written) is ignored. A stopped Docker container is read with
+  `docker cp`. Local targets are reached directly from this process: an HTTP GET to ADDR, and
+  the directory read in place.";
+
+/// One thing that runs an instrumented service.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A Docker container, by name or id.
+    Docker { container: String },
+    /// One Kubernetes pod; `container: None` means the pod's default one.
+    Pod {
+        namespace: String,
+        pod: String,
+        container: Option<String>,
+    },
+    /// Every pod a label selector matches (expanded before use).
+    Selector {
+        namespace: String,
+        selector: String,
+        container: Option<String>,
+    },
+    /// A local process (`addr` is its killswitch) or, without `addr`, a bare
+    /// cover directory.
+    Local { addr: Option<String>, dir: PathBuf },
+}
+
+impl Target {
+    /// Parses one target. `default_container` applies to pod and selector
+    /// forms that do not name a container.
+    pub fn parse(text: &str, default_container: Option<&str>) -> anyhow::Result<Target> {
+        let text = text.trim();
+        let expected = "expected docker:NAME, k8s:NAMESPACE/POD[:CONTAINER], \
+                        k8s-selector:NAMESPACE/SELECTOR[:CONTAINER], local:ADDR=DIR or dir:DIR (see --help)";
+        let (kind, rest) = text
+            .split_once(':')
+            .with_context(|| format!("{text:?}: not a target: {expected}"))?;
+        let container = |c: Option<&str>| -> anyhow::Result<Option<String>> {
+            match c.or(default_container) {
+                Some("") => bail!("{text:?}: empty container name"),
+                Some(c) if !is_dns_label(c) => {
+                    bail!("{text:?}: {c:?} is not a valid container name")
+                }
+                c => Ok(c.map(str::to_string)),
+            }
+        };
+        let target = match kind {
+            "docker" => {
+                if rest.is_empty()
+                    || rest.starts_with('-')
+                    || rest.contains(|c: char| c.is_whitespace() || c == '/')
+                {
+                    bail!("{text:?}: expected docker:NAME with a container name or id");
+                }
+                Target::Docker {
+                    container: rest.to_string(),
+                }
+            }
+            "k8s" => {
+                let (namespace, pod) = rest
+                    .split_once('/')
+                    .with_context(|| format!("{text:?}: expected k8s:NAMESPACE/POD[:CONTAINER]"))?;
+                let (pod, c) = match pod.split_once(':') {
+                    Some((p, c)) => (p, Some(c)),
+                    None => (pod, None),
+                };
+                if !is_dns_label(namespace) {
+                    bail!("{text:?}: {namespace:?} is not a valid namespace");
+                }
+                if pod.is_empty() || !pod.split('.').all(is_dns_label) {
+                    bail!("{text:?}: {pod:?} is not a valid pod name");
+                }
+                Target::Pod {
+                    namespace: namespace.into(),
+                    pod: pod.into(),
+                    container: container(c)?,
+                }
+            }
+            "k8s-selector" => {
+                let (namespace, selector) = rest.split_once('/').with_context(|| {
+                    format!("{text:?}: expected k8s-selector:NAMESPACE/SELECTOR[:CONTAINER]")
+                })?;
+                // Label keys may hold '/' (app.kubernetes.io/name) but never ':'.
+                let (selector, c) = match selector.rsplit_once(':') {
+                    Some((s, c)) => (s, Some(c)),
+                    None => (selector, None),
+                };
+                if !is_dns_label(namespace) {
+                    bail!("{text:?}: {namespace:?} is not a valid namespace");
+                }
+                if selector.trim().is_empty() {
+                    bail!("{text:?}: empty label selector");
+                }
+                Target::Selector {
+                    namespace: namespace.into(),
+                    selector: selector.into(),
+                    container: container(c)?,
+                }
+            }
+            "local" => {
+                let (addr, dir) = rest.split_once('=').with_context(|| {
+                    format!("{text:?}: expected local:ADDR=DIR, e.g. local::19999=/tmp/cover")
+                })?;
+                if dir.is_empty() {
+                    bail!("{text:?}: empty cover directory");
+                }
+                Target::Local {
+                    addr: Some(normalize_addr(addr).with_context(|| format!("{text:?}"))?),
+                    dir: dir.into(),
+                }
+            }
+            "dir" => {
+                if rest.is_empty() {
+                    bail!("{text:?}: empty directory");
+                }
+                Target::Local {
+                    addr: None,
+                    dir: rest.into(),
+                }
+            }
+            _ => bail!("{text:?}: unknown target kind {kind:?}: {expected}"),
+        };
+        Ok(target)
+    }
+
+    /// A name usable in a file name, unique per target within one run (the
+    /// separators are characters the names themselves cannot hold).
+    pub fn file_stem(&self) -> String {
+        match self {
+            Target::Docker { container } => format!("docker_{container}"),
+            Target::Pod {
+                namespace,
+                pod,
+                container,
+            } => match container {
+                Some(c) => format!("k8s_{namespace}_{pod}_{c}"),
+                None => format!("k8s_{namespace}_{pod}"),
+            },
+            Target::Selector {
+                namespace,
+                selector,
+                ..
+            } => format!("k8s_{namespace}_{}", sanitize(selector)),
+            Target::Local { dir, .. } => format!("local_{}", sanitize(&dir.to_string_lossy())),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    /// The canonical form: `Target::parse` reads it back unchanged.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Docker { container } => write!(f, "docker:{container}"),
+            Target::Pod {
+                namespace,
+                pod,
+                container: Some(c),
+            } => write!(f, "k8s:{namespace}/{pod}:{c}"),
+            Target::Pod {
+                namespace,
+                pod,
+                container: None,
+            } => write!(f, "k8s:{namespace}/{pod}"),
+            Target::Selector {
+                namespace,
+                selector,
+                container: Some(c),
+            } => {
+                write!(f, "k8s-selector:{namespace}/{selector}:{c}")
+            }
+            Target::Selector {
+                namespace,
+                selector,
+                container: None,
+            } => write!(f, "k8s-selector:{namespace}/{selector}"),
+            Target::Local { addr: Some(a), dir } => write!(f, "local:{a}={}", dir.display()),
+            Target::Local { addr: None, dir } => write!(f, "dir:{}", dir.display()),
+        }
+    }
+}
+
+/// `:PORT` means loopback; `HOST:PORT` and `[V6]:PORT` are kept.
+fn normalize_addr(addr: &str) -> anyhow::Result<String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .with_context(|| format!("killswitch address {addr:?}: expected HOST:PORT or :PORT"))?;
+    port.parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .with_context(|| format!("killswitch address {addr:?}: {port:?} is not a port number"))?;
+    Ok(if host.is_empty() {
+        format!("127.0.0.1:{port}")
+    } else {
+        addr.to_string()
+    })
+}
+
+/// A DNS label as Kubernetes uses it for namespaces and containers.
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn sanitize(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' => c,
+            '/' => '_',
+            _ => '-',
+        })
+        .collect();
+    while out.starts_with(['_', '.']) {
+        out.remove(0);
+    }
+    out
+}
+
+/// Durations on the command line: `500ms`, `2s`, `1m`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a duration such as 500ms, 10s or 2m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?}, expected ms, s or m")),
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("{s:?}: must be positive"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(text: &str) -> Target {
+        let t = Target::parse(text, None).unwrap();
+        assert_eq!(t.to_string(), text);
+        assert_eq!(Target::parse(&t.to_string(), None).unwrap(), t);
+        t
+    }
+
+    #[test]
+    fn forms() {
+        assert_eq!(
+            roundtrip("docker:orders"),
+            Target::Docker {
+                container: "orders".into()
+            }
+        );
+        assert_eq!(
+            roundtrip("k8s:shop/orders-1:server"),
+            Target::Pod {
+                namespace: "shop".into(),
+                pod: "orders-1".into(),
+                container: Some("server".into())
+            }
+        );
+        roundtrip("k8s:shop/orders-1");
+        assert_eq!(
+            roundtrip("k8s-selector:shop/app.kubernetes.io/name=orders,tier in (a,b):server"),
+            Target::Selector {
+                namespace: "shop".into(),
+                selector: "app.kubernetes.io/name=orders,tier in (a,b)".into(),
+                container: Some("server".into())
+            }
+        );
+        roundtrip("local:127.0.0.1:19999=/tmp/c");
+        roundtrip("dir:/tmp/c");
+        assert_eq!(
+            Target::parse("local::19001=/x", None).unwrap().to_string(),
+            "local:127.0.0.1:19001=/x"
+        );
+        assert_eq!(
+            Target::parse("k8s:a/b", Some("c")).unwrap().to_string(),
+            "k8s:a/b:c"
+        );
+        assert_eq!(
+            Target::parse("k8s:a/b:d", Some("c")).unwrap().to_string(),
+            "k8s:a/b:d"
+        );
+    }
+
+    #[test]
+    fn bad_forms() {
+        for bad in [
+            "orders",
+            "docker:",
+            "k8s:shop",
+            "k8s:Shop/x",
+            "k8s:a/b:",
+            "local:19999=/x",
+            "local::0=/x",
+            "local::1",
+            "ftp:x",
+        ] {
+            assert!(Target::parse(bad, None).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stems() {
+        assert_eq!(
+            Target::parse("docker:a-1", None).unwrap().file_stem(),
+            "docker_a-1"
+        );
+        assert_eq!(
+            Target::parse("k8s:n/p.q:c", None).unwrap().file_stem(),
+            "k8s_n_p.q_c"
+        );
+        assert_eq!(
+            Target::parse("dir:/tmp/run/x", None).unwrap().file_stem(),
+            "local_tmp_run_x"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap().as_millis(), 500);
+        assert_eq!(parse_duration("2").unwrap().as_secs(), 2);
+        assert_eq!(parse_duration("1.5s").unwrap().as_millis(), 1500);
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
+}
