@@ -1,8 +1,532 @@
-use std::process::ExitCode;
+//! `cargo xtask build-services`: builds each Go service of a module as a
+//! coverage-instrumented test binary, `go test -c -cover`, with the harness
+//! (tools/harness/covtools_harness_test.go) injected into its package main
+//! through `-overlay`, so nothing is written into the service's tree.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::example::{self, Config};
+use crate::util;
+
+/// The harness's file name in the service package (and in the repo).
+pub const HARNESS_FILE: &str = "covtools_harness_test.go";
+/// The harness's test, selected with `-test.run`.
+pub const HARNESS_TEST: &str = "TestCovtoolsHarness";
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The Go module (default: the bundled example, tests/example).
+    #[arg(long, value_name = "DIR")]
+    pub module: Option<PathBuf>,
+    /// The configuration file (default: <module>/covtools.toml; without one,
+    /// every main package of the module is a service).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the <service>.test binaries go (default: target/covtools/<module>/bin).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// -covermode: set, count or atomic (default: from the configuration, else count).
+    #[arg(long, value_name = "MODE")]
+    pub cover_mode: Option<String>,
+    /// -coverpkg pattern (default: from the configuration, else <module path>/...).
+    #[arg(long, value_name = "PATTERN")]
+    pub cover_packages: Option<String>,
+    /// Build only this service (repeatable).
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+    /// Builds run at once (default: the number of CPUs, at least 2).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+/// Which test of the binary runs the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Harness {
+    /// The covtools harness, injected from this file.
+    Injected(PathBuf),
+    /// The service's own hand-written harness test (e.g. `TestRun`).
+    Own(String),
+}
+
+/// One service to build.
+#[derive(Debug, Clone)]
+pub struct ServiceBuild {
+    pub name: String,
+    /// The main package, as `go` takes it (`./cmd/orders`), from the module root.
+    pub package: String,
+    pub harness: Harness,
+}
+
+/// Everything a build needs.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub go: PathBuf,
+    pub module_dir: PathBuf,
+    pub out_dir: PathBuf,
+    pub cover_mode: String,
+    pub cover_packages: String,
+    pub services: Vec<ServiceBuild>,
+    pub jobs: usize,
+}
+
+/// A built test binary.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub name: String,
+    pub binary: PathBuf,
+    /// The test to select with `-test.run` (`TestCovtoolsHarness` unless the
+    /// service has its own harness).
+    pub test: String,
+    /// True for the injected harness: the service's arguments go after `--`.
+    pub injected: bool,
+    pub elapsed: Duration,
+}
+
+/// The harness file in this repository.
+pub fn harness_file() -> PathBuf {
+    util::project_root()
+        .join("tools/harness")
+        .join(HARNESS_FILE)
+}
+
+/// The default output directory for a module's binaries.
+pub fn default_out_dir(module_dir: &Path) -> PathBuf {
+    util::project_root()
+        .join("target/covtools")
+        .join(module_label(module_dir))
+        .join("bin")
+}
+
+/// A short name for a module directory (its last component).
+pub fn module_label(module_dir: &Path) -> String {
+    let abs = std::path::absolute(module_dir).unwrap_or_else(|_| module_dir.to_path_buf());
+    abs.components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .next_back()
+        .unwrap_or_else(|| "module".into())
+}
+
+impl BuildOptions {
+    /// Options for the services of a configuration (all of them).
+    pub fn from_config(config: &Config, go: PathBuf, out_dir: PathBuf) -> BuildOptions {
+        let services = config
+            .services
+            .iter()
+            .map(|s| ServiceBuild {
+                name: s.name.clone(),
+                package: s.package.clone(),
+                harness: match &s.harness_test {
+                    Some(t) => Harness::Own(t.clone()),
+                    None => Harness::Injected(harness_file()),
+                },
+            })
+            .collect();
+        BuildOptions {
+            go,
+            module_dir: config.module_dir.clone(),
+            out_dir,
+            cover_mode: config.build.cover_mode.clone(),
+            cover_packages: config.cover_packages(),
+            services,
+            jobs: default_jobs(),
+        }
+    }
+}
+
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let go = util::ensure_go()?;
+    let module_dir = args.module.clone().unwrap_or_else(example::example_dir);
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&module_dir));
+    let mut opts = options_for(&go, &module_dir, args.config.as_deref(), out_dir)?;
+    if let Some(mode) = args.cover_mode {
+        opts.cover_mode = mode;
+    }
+    if let Some(p) = args.cover_packages {
+        opts.cover_packages = p;
+    }
+    if let Some(j) = args.jobs {
+        opts.jobs = j.max(1);
+    }
+    opts.services = select(opts.services, &args.services, |s| &s.name)?;
+    for built in build_services(&opts)? {
+        println!("{}", built.binary.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Build options for a module: from its configuration file when there is
+/// one, else every main package of the module.
+pub fn options_for(
+    go: &Path,
+    module_dir: &Path,
+    config: Option<&Path>,
+    out_dir: PathBuf,
+) -> anyhow::Result<BuildOptions> {
+    let file = config
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| module_dir.join(example::CONFIG_FILE));
+    if config.is_some() || file.is_file() {
+        let mut config = Config::load_file(&file)?;
+        config.module_dir = module_dir.to_path_buf();
+        return Ok(BuildOptions::from_config(
+            &config,
+            go.to_path_buf(),
+            out_dir,
+        ));
+    }
+    let module_path = example::module_path(module_dir)?;
+    let services = main_packages(go, module_dir)?
+        .into_iter()
+        .map(|(name, package)| ServiceBuild {
+            name,
+            package,
+            harness: Harness::Injected(harness_file()),
+        })
+        .collect();
+    Ok(BuildOptions {
+        go: go.to_path_buf(),
+        module_dir: module_dir.to_path_buf(),
+        out_dir,
+        cover_mode: "count".into(),
+        cover_packages: format!("{module_path}/..."),
+        services,
+        jobs: default_jobs(),
+    })
+}
+
+/// Keeps the items named in `wanted` (all when it is empty); an unknown
+/// name is an error listing the known ones.
+pub fn select<T>(
+    items: Vec<T>,
+    wanted: &[String],
+    name: impl Fn(&T) -> &String,
+) -> anyhow::Result<Vec<T>> {
+    if wanted.is_empty() {
+        return Ok(items);
+    }
+    for w in wanted {
+        if !items.iter().any(|i| name(i) == w) {
+            let known: Vec<_> = items.iter().map(|i| name(i).as_str()).collect();
+            bail!("no service {w:?} (services: {})", known.join(", "));
+        }
+    }
+    Ok(items
+        .into_iter()
+        .filter(|i| wanted.contains(name(i)))
+        .collect())
+}
+
+/// The main packages of a module as (name, ./relative/dir), named after
+/// their directory.
+fn main_packages(go: &Path, module_dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let out = go_command(go, module_dir)
+        .args(["list", "-f", "{{.Name}} {{.Dir}}", "./..."])
+        .output()
+        .with_context(|| format!("running go ({})", go.display()))?;
+    if !out.status.success() {
+        bail!(
+            "go list ./... in {} failed:\n{}",
+            module_dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+    }
+    let root = std::fs::canonicalize(module_dir)?;
+    let mut found = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(("main", dir)) = line.split_once(' ') else {
+            continue;
+        };
+        let dir = Path::new(dir);
+        let rel = dir.strip_prefix(&root).unwrap_or(dir);
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_else(|| "main".into());
+        found.push((name, format!("./{}", rel.display())));
+    }
+    if found.is_empty() {
+        bail!("{}: no main packages to build", module_dir.display());
+    }
+    Ok(found)
+}
+
+/// A `go` command run in the module with the settings every build uses:
+/// static binaries (they run in any base image, scratch included).
+fn go_command(go: &Path, module_dir: &Path) -> Command {
+    let mut cmd = Command::new(go);
+    cmd.current_dir(module_dir).env("CGO_ENABLED", "0");
+    cmd
+}
+
+/// Builds every service of `opts`, `opts.jobs` at a time. All builds run even
+/// when one fails; the error then carries each failure with the Go
+/// compiler's own message.
+pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
+    if !opts.go.is_file() {
+        bail!(
+            "go: {} not found (install Go, or put `go` on PATH)",
+            opts.go.display()
+        );
+    }
+    if !["set", "count", "atomic"].contains(&opts.cover_mode.as_str()) {
+        bail!(
+            "cover mode {:?}: expected set, count or atomic",
+            opts.cover_mode
+        );
+    }
+    std::fs::create_dir_all(opts.out_dir.join(".overlay"))
+        .with_context(|| format!("creating {}", opts.out_dir.display()))?;
+    let dirs = package_dirs(opts)?;
+    let started = Instant::now();
+    eprintln!(
+        "build-services: building {} service(s) in {} with -covermode={} -coverpkg={}",
+        opts.services.len(),
+        opts.module_dir.display(),
+        opts.cover_mode,
+        opts.cover_packages
+    );
+    let queue = Mutex::new(
+        opts.services
+            .iter()
+            .zip(dirs)
+            .collect::<Vec<_>>()
+            .into_iter(),
+    );
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.clamp(1, opts.services.len().max(1)) {
+            scope.spawn(|| loop {
+                let Some((svc, dir)) = queue.lock().unwrap().next() else {
+                    break;
+                };
+                let result = build_one(opts, svc, &dir);
+                match &result {
+                    Ok(b) => eprintln!(
+                        "build-services: {} -> {} ({:.1}s)",
+                        b.name,
+                        b.binary.display(),
+                        b.elapsed.as_secs_f64()
+                    ),
+                    Err(_) => eprintln!("build-services: {} FAILED", svc.name),
+                }
+                results.lock().unwrap().push((svc.name.clone(), result));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    // Report in the configuration's order, not completion order.
+    results.sort_by_key(|(name, _)| opts.services.iter().position(|s| &s.name == name));
+    let mut built = Vec::new();
+    let mut failures = Vec::new();
+    for (_, r) in results {
+        match r {
+            Ok(b) => built.push(b),
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{} of {} service builds failed:\n{}",
+            failures.len(),
+            opts.services.len(),
+            failures.join("\n")
+        );
+    }
+    eprintln!(
+        "build-services: {} binaries in {:.1}s",
+        built.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(built)
+}
+
+/// The directory of each service's package, checking that it is a main
+/// package (one `go list` for all).
+fn package_dirs(opts: &BuildOptions) -> anyhow::Result<Vec<PathBuf>> {
+    let out = go_command(&opts.go, &opts.module_dir)
+        .args([
+            "list",
+            "-e",
+            "-f",
+            "{{.Name}}\t{{.Dir}}\t{{with .Error}}{{.Err}}{{end}}",
+        ])
+        .args(opts.services.iter().map(|s| &s.package))
+        .output()
+        .with_context(|| format!("running go ({})", opts.go.display()))?;
+    if !out.status.success() {
+        bail!(
+            "go list in {} failed:\n{}",
+            opts.module_dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    if lines.len() != opts.services.len() {
+        bail!(
+            "go list printed {} lines for {} packages:\n{stdout}",
+            lines.len(),
+            opts.services.len()
+        );
+    }
+    let mut dirs = Vec::new();
+    for (svc, line) in opts.services.iter().zip(lines) {
+        let mut parts = line.splitn(3, '\t');
+        let (pkg_name, dir, err) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        if !err.is_empty() {
+            bail!("service {}: package {}: {err}", svc.name, svc.package);
+        }
+        if pkg_name != "main" {
+            bail!(
+                "service {}: package {} is `package {pkg_name}`, not a main package",
+                svc.name,
+                svc.package
+            );
+        }
+        let dir = PathBuf::from(dir);
+        if matches!(svc.harness, Harness::Injected(_)) && dir.join(HARNESS_FILE).exists() {
+            bail!(
+                "service {}: {} already exists; the harness is injected under that name",
+                svc.name,
+                dir.join(HARNESS_FILE).display()
+            );
+        }
+        dirs.push(dir);
+    }
+    Ok(dirs)
+}
+
+fn build_one(opts: &BuildOptions, svc: &ServiceBuild, dir: &Path) -> anyhow::Result<Built> {
+    let started = Instant::now();
+    let binary = std::path::absolute(opts.out_dir.join(format!("{}.test", svc.name)))?;
+    let mut cmd = go_command(&opts.go, &opts.module_dir);
+    cmd.args(["test", "-c"]);
+    let (test, injected) = match &svc.harness {
+        Harness::Injected(harness) => {
+            let harness = std::path::absolute(harness)?;
+            if !harness.is_file() {
+                bail!(
+                    "service {}: harness {} not found",
+                    svc.name,
+                    harness.display()
+                );
+            }
+            let overlay = std::path::absolute(
+                opts.out_dir
+                    .join(".overlay")
+                    .join(format!("{}.json", svc.name)),
+            )?;
+            let body = format!(
+                "{{\"Replace\":{{{}:{}}}}}\n",
+                json_string(&dir.join(HARNESS_FILE).to_string_lossy()),
+                json_string(&harness.to_string_lossy())
+            );
+            std::fs::write(&overlay, body)
+                .with_context(|| format!("writing {}", overlay.display()))?;
+            cmd.arg(format!("-overlay={}", overlay.display()));
+            (HARNESS_TEST.to_string(), true)
+        }
+        Harness::Own(test) => (test.clone(), false),
+    };
+    cmd.arg("-cover")
+        .arg(format!("-covermode={}", opts.cover_mode))
+        .arg(format!("-coverpkg={}", opts.cover_packages))
+        .arg("-o")
+        .arg(&binary)
+        .arg(&svc.package);
+    let out = cmd
+        .output()
+        .with_context(|| format!("running go ({})", opts.go.display()))?;
+    if !out.status.success() {
+        bail!(
+            "building {} ({}) failed: go test -c exited with {}:\n{}",
+            svc.name,
+            svc.package,
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+    }
+    if !binary.is_file() {
+        bail!(
+            "building {} ({}): go test -c wrote no {}; does the package have any code?",
+            svc.name,
+            svc.package,
+            binary.display()
+        );
+    }
+    Ok(Built {
+        name: svc.name.clone(),
+        binary,
+        test,
+        injected,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Builds a plain static Go program of the module (e.g. the integration-test
+/// program) to `out`.
+pub fn build_program(
+    go: &Path,
+    module_dir: &Path,
+    package: &str,
+    out: &Path,
+) -> anyhow::Result<PathBuf> {
+    let out = std::path::absolute(out)?;
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let res = go_command(go, module_dir)
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(package)
+        .output()
+        .with_context(|| format!("running go ({})", go.display()))?;
+    if !res.status.success() {
+        bail!(
+            "go build {package} failed:\n{}",
+            String::from_utf8_lossy(&res.stderr).trim_end()
+        );
+    }
+    Ok(out)
+}
+
+/// A JSON string literal.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

@@ -2,11 +2,11 @@
 //! One module per task; paths come from `util::project_root()`.
 
 mod bench;
-mod build_services;
 mod cover;
-mod docker_images;
 mod test;
-mod util;
+
+// Shared with the integration tests through the library (src/lib.rs).
+use xtask::{build_services, docker_images, util};
 
 use std::process::ExitCode;
 
