@@ -439,7 +439,7 @@ impl<'a> Lexer<'a> {
         }
         // go/token's AddLineColumnInfo keeps only increasing offsets inside
         // the file.
-        if self.infos.last().map_or(true, |l| l.offset < next) && next < self.src.len() {
+        if !matches!(self.infos.last(), Some(l) if l.offset >= next) && next < self.src.len() {
             self.infos.push(LineInfo {
                 offset: next,
                 line,
@@ -770,7 +770,8 @@ fn receiver_type(text: &[u8]) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct SourceRoot {
     pub dir: PathBuf,
-    /// The module path from `dir/go.mod`; `None` for a GOPATH-style root.
+    /// The module path from `dir/go.mod` (`std` for GOROOT/src); `None` for
+    /// a GOPATH-style root.
     pub module: Option<String>,
 }
 
@@ -890,11 +891,14 @@ pub fn percent(covered: u64, total: u64) -> f64 {
     100.0 * covered as f64 / total.max(1) as f64
 }
 
-/// The per-function figures of `go tool cover -func` for merged blocks
-/// (identical blocks already merged, as x/tools' `ParseProfiles` does; each
-/// file's blocks sorted by position, as [`crate::merge`] gives them). Files
-/// come sorted by name, functions in source order. Files are read and
-/// scanned on up to `available_parallelism` threads.
+/// The per-function figures of `go tool cover -func` for merged blocks:
+/// identical blocks must already be one, as [`crate::merge`] gives them
+/// (x/tools' `ParseProfiles` merges them too, but after an unstable sort on
+/// the start alone, so it can miss a duplicate that sits behind a block with
+/// the same start and another end; a profile written by covmerge has none).
+/// The order of blocks does not matter. Files come sorted by name, functions
+/// in source order, as cover -func prints them. Files are read and scanned
+/// on up to `available_parallelism` threads.
 pub fn func_coverage(root: &SourceRoot, files: &[FileBlocks]) -> anyhow::Result<Vec<FuncCoverage>> {
     let mut order: Vec<&FileBlocks> = files.iter().collect();
     order.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
