@@ -1,8 +1,9 @@
 //! covkill and covpull on the real Docker engine with a real Go coverage
-//! binary (tests/fixtures/killpull: a tiny service, its hand-written
-//! harness, a restart wrapper to the cover-<n>.out contract, an image built
-//! FROM scratch with Debian's static busybox), the Kubernetes path through a
-//! `kubectl` stand-in that forwards to `docker exec`, and local processes.
+//! binary: tests/fixtures/killpull/svc (a tiny service) built with the
+//! project's harness (tools/harness) and run by the project's restart
+//! wrapper (scripts/cover-wrapper.sh) in an image built FROM scratch with
+//! Debian's static busybox; the Kubernetes path through a `kubectl` stand-in
+//! that forwards to `docker exec`; and local processes.
 //!
 //! Every container and image a test creates is removed by a Drop guard,
 //! also when the test fails.
@@ -47,12 +48,19 @@ fn built(with_docker: bool) -> Option<&'static Built> {
         let _ = fs::remove_dir_all(&root);
         let module = root.join("svc");
         copy_dir(&fixtures().join("killpull/svc"), &module);
+        // The harness joins package main as `cargo xtask build-services`
+        // injects it (there with -overlay; this is a scratch copy anyway).
+        fs::copy(
+            project_root().join("tools/harness/covtools_harness_test.go"),
+            module.join("covtools_harness_test.go"),
+        )
+        .unwrap();
         let context = root.join("context");
         let rootfs = context.join("rootfs");
-        for d in ["bin", "cover"] {
+        for d in ["bin", "cover", "app", "usr/local/bin"] {
             fs::create_dir_all(rootfs.join(d)).unwrap();
         }
-        let svc_test = rootfs.join("svc.test");
+        let svc_test = rootfs.join("app/svc.test");
         let out = Command::new(&go)
             .current_dir(&module)
             .args([
@@ -67,7 +75,6 @@ fn built(with_docker: bool) -> Option<&'static Built> {
             .arg(".")
             .env("CGO_ENABLED", "0")
             .env("GOTOOLCHAIN", "local")
-            .env("GOFLAGS", "-mod=mod")
             .output()
             .unwrap();
         assert!(
@@ -75,8 +82,8 @@ fn built(with_docker: bool) -> Option<&'static Built> {
             "go test -c failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let wrapper = rootfs.join("wrapper.sh");
-        fs::copy(fixtures().join("killpull/wrapper.sh"), &wrapper).unwrap();
+        let wrapper = project_root().join("scripts/cover-wrapper.sh");
+        fs::copy(&wrapper, rootfs.join("usr/local/bin/cover-wrapper")).unwrap();
         fs::copy(
             fixtures().join("killpull/Dockerfile"),
             context.join("Dockerfile"),
@@ -922,7 +929,7 @@ fn local_process_target_kill_then_pull() {
     let svc = LocalService {
         child: Command::new("sh")
             .arg(&b.wrapper)
-            .env("SVC_BIN", &b.svc_test)
+            .env("COVER_BIN", &b.svc_test)
             .env("COVER_DIR", &cover)
             .env("COVKILL_ADDR", format!("127.0.0.1:{kill_port}"))
             .env("LISTEN", &http)

@@ -109,7 +109,8 @@ pub fn tool(name: &'static str) -> anyhow::Result<PathBuf> {
 }
 
 /// Runs `cmd` with stdin closed and both outputs captured, killing it when
-/// `timeout` passes (the output read so far is then dropped).
+/// `timeout` passes (its status is then `None`; what it printed before is
+/// kept when its pipes close soon after).
 pub fn run(mut cmd: Command, timeout: Duration) -> anyhow::Result<Captured> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -144,18 +145,27 @@ pub fn run(mut cmd: Command, timeout: Duration) -> anyhow::Result<Captured> {
     }
     drop(tx);
     let (mut stdout, mut stderr) = (None, None);
+    let mut killed = false;
+    let mut until = deadline;
     while stdout.is_none() || stderr.is_none() {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
             Ok((0, buf)) => stdout = Some(buf),
             Ok((_, buf)) => stderr = Some(buf),
+            Err(mpsc::RecvTimeoutError::Timeout) if !killed => {
+                // Once killed, the client's pipes close: what it printed
+                // so far still tells how far the script got.
+                let _ = child.kill();
+                killed = true;
+                until = Instant::now() + Duration::from_millis(500);
+            }
             Err(_) => break,
         }
     }
     let status = loop {
         if let Some(status) = child.try_wait()? {
-            break Some(status);
+            break (!killed).then_some(status);
         }
-        if Instant::now() >= deadline {
+        if killed || Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
             break None;
