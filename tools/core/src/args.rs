@@ -42,7 +42,10 @@ impl MergeArgs {
             mode: self.mode,
             keep_overlaps: self.keep_overlaps,
             filter: PathFilter::new(&self.include, &self.exclude)?,
-            threads: 0,
+            threads: std::env::var("COVTOOLS_THREADS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
         })
     }
 

@@ -239,84 +239,174 @@ fn common_mode(names: &[String], modes: &[Option<Mode>]) -> anyhow::Result<Mode>
 
 const NONE: u32 = u32::MAX;
 
-/// A block while merging: where it came from, for the overlap rule.
+/// Which inputs hold a block: the lowest and highest input index, for the
+/// overlap rule.
 #[derive(Clone, Copy, Debug)]
-struct Slot {
-    pos: Pos,
-    stmts: u32,
-    count: u32,
-    /// Lowest and highest input index holding this block.
+struct Origin {
     first: u32,
     last: u32,
 }
 
+/// Two inputs disagree on a block's numStmt: (input, numStmt) of each.
+type Disagreement = ((u32, u32), (u32, u32));
+
+/// Folds another occurrence of the same block into `into`.
+#[inline]
+fn combine(into: (&mut Block, &mut Origin), from: (&Block, &Origin)) -> Result<(), Disagreement> {
+    let ((b, o), (fb, fo)) = (into, from);
+    if b.stmts != fb.stmts {
+        return Err(((o.first, b.stmts), (fo.first, fb.stmts)));
+    }
+    b.count = b.count.saturating_add(fb.count);
+    o.first = o.first.min(fo.first);
+    o.last = o.last.max(fo.last);
+    Ok(())
+}
+
+/// The blocks of one file. `blocks` is sorted by position and duplicate-free
+/// (`origins` runs beside it); blocks that do not fit its end go to `tail`,
+/// unsorted and possibly repeated, until a compaction sorts and folds the
+/// tail in. Profiles of one module list a file's blocks in one order, so
+/// nearly every block is found at the cursor or appended in order: no
+/// hashing, and `blocks` is handed out as the result without a copy.
 struct FileEntry {
     path: Box<[u8]>,
     keep: bool,
-    slots: Vec<Slot>,
-    /// `slots` is strictly increasing by position (true while blocks arrive
-    /// in order, as they do from Go): lookups by binary search, no index.
-    sorted: bool,
-    /// Position → slot, built when blocks stop arriving in order.
-    index: Option<HashMap<Pos, u32, FxBuild>>,
-    /// Where the next block of the current input probably is: profiles of
-    /// one module list a file's blocks in the same order.
+    blocks: Vec<Block>,
+    origins: Vec<Origin>,
+    tail: Vec<(Block, Origin)>,
+    /// Where the next block of the current input probably is in `blocks`.
     cursor: usize,
 }
 
+/// Compact when the tail outgrows this or the sorted part: amortised
+/// O(n log n) whatever the input order.
+const MIN_TAIL: usize = 4096;
+
 impl FileEntry {
-    fn find(&self, pos: &Pos) -> Option<usize> {
-        if let Some(index) = &self.index {
-            return index.get(pos).map(|&i| i as usize);
+    fn new(path: &[u8], keep: bool) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            keep,
+            blocks: Vec::new(),
+            origins: Vec::new(),
+            tail: Vec::new(),
+            cursor: 0,
         }
-        debug_assert!(self.sorted);
-        self.slots.binary_search_by(|s| s.pos.cmp(pos)).ok()
     }
 
-    /// Adds a block (new or seen before); returns its slot.
+    /// Folds one block into the file.
     #[inline]
-    fn add(&mut self, pos: Pos) -> (usize, bool) {
+    fn add(&mut self, block: Block, origin: Origin, conflicts: &mut Vec<Conflict>) {
         let c = self.cursor;
-        if let Some(s) = self.slots.get(c) {
-            if s.pos == pos {
-                self.cursor = c + 1;
-                return (c, false);
-            }
-        }
-        let appends_in_order = self.sorted && self.slots.last().map_or(true, |l| l.pos < pos);
-        let found = if appends_in_order {
-            None
+        let at = |i: usize| self.blocks.get(i).is_some_and(|b| b.pos == block.pos);
+        let found = if at(c) {
+            Some(c)
+        } else if at(c + 1) {
+            Some(c + 1)
+        } else if self.blocks.last().map_or(true, |l| l.pos < block.pos) {
+            self.blocks.push(block);
+            self.origins.push(origin);
+            self.cursor = self.blocks.len();
+            return;
         } else {
-            self.find(&pos)
+            self.blocks.binary_search_by(|b| b.pos.cmp(&block.pos)).ok()
         };
-        let i = match found {
+        match found {
             Some(i) => {
                 self.cursor = i + 1;
-                return (i, false);
+                if let Err(d) = combine(
+                    (&mut self.blocks[i], &mut self.origins[i]),
+                    (&block, &origin),
+                ) {
+                    conflicts.push(Conflict {
+                        path: self.path.clone(),
+                        pos: block.pos,
+                        sides: d,
+                    });
+                }
             }
-            None => self.slots.len(),
-        };
-        if !appends_in_order && self.sorted {
-            self.sorted = false;
-            let mut index =
-                HashMap::with_capacity_and_hasher(self.slots.len() * 2, FxBuild::default());
-            for (j, s) in self.slots.iter().enumerate() {
-                index.insert(s.pos, j as u32);
+            None => {
+                self.tail.push((block, origin));
+                if self.tail.len() > MIN_TAIL.max(self.blocks.len()) {
+                    self.compact(conflicts);
+                }
             }
-            self.index = Some(index);
         }
-        if let Some(index) = &mut self.index {
-            index.insert(pos, i as u32);
+    }
+
+    /// Sorts the tail and merges it into `blocks` in place, folding equal
+    /// blocks (a backward merge into the grown vectors: no second copy).
+    fn compact(&mut self, conflicts: &mut Vec<Conflict>) {
+        if self.tail.is_empty() {
+            return;
         }
-        self.slots.push(Slot {
-            pos,
-            stmts: 0,
-            count: 0,
-            first: u32::MAX,
-            last: 0,
-        });
-        self.cursor = i + 1;
-        (i, true)
+        let mut tail = std::mem::take(&mut self.tail);
+        tail.sort_unstable_by_key(|(b, _)| b.pos);
+        // Fold repeats within the tail.
+        let mut kept = 0;
+        for k in 0..tail.len() {
+            if kept > 0 && tail[kept - 1].0.pos == tail[k].0.pos {
+                let (head, rest) = tail.split_at_mut(k);
+                let (into, from) = (&mut head[kept - 1], &rest[0]);
+                if let Err(d) = combine((&mut into.0, &mut into.1), (&from.0, &from.1)) {
+                    conflicts.push(Conflict {
+                        path: self.path.clone(),
+                        pos: from.0.pos,
+                        sides: d,
+                    });
+                }
+            } else {
+                tail[kept] = tail[k];
+                kept += 1;
+            }
+        }
+        tail.truncate(kept);
+
+        let (n, m) = (self.blocks.len(), tail.len());
+        let filler = tail[0];
+        self.blocks.resize(n + m, filler.0);
+        self.origins.resize(n + m, filler.1);
+        let (mut i, mut j, mut w) = (n, m, n + m);
+        while j > 0 {
+            let (tb, to) = tail[j - 1];
+            if i > 0 && self.blocks[i - 1].pos > tb.pos {
+                self.blocks[w - 1] = self.blocks[i - 1];
+                self.origins[w - 1] = self.origins[i - 1];
+                i -= 1;
+            } else if i > 0 && self.blocks[i - 1].pos == tb.pos {
+                let (mut b, mut o) = (self.blocks[i - 1], self.origins[i - 1]);
+                if let Err(d) = combine((&mut b, &mut o), (&tb, &to)) {
+                    conflicts.push(Conflict {
+                        path: self.path.clone(),
+                        pos: tb.pos,
+                        sides: d,
+                    });
+                }
+                self.blocks[w - 1] = b;
+                self.origins[w - 1] = o;
+                i -= 1;
+                j -= 1;
+            } else {
+                self.blocks[w - 1] = tb;
+                self.origins[w - 1] = to;
+                j -= 1;
+            }
+            w -= 1;
+        }
+        // [0, i) is in place; [w, n + m) is merged; close the gap of folded
+        // blocks between them.
+        if w > i {
+            self.blocks.copy_within(w.., i);
+            self.origins.copy_within(w.., i);
+            let len = n + m - (w - i);
+            self.blocks.truncate(len);
+            self.origins.truncate(len);
+        }
+        self.cursor = 0;
+        // Keep the tail's allocation for the next round.
+        tail.clear();
+        self.tail = tail;
     }
 }
 
@@ -324,8 +414,7 @@ impl FileEntry {
 struct Conflict {
     path: Box<[u8]>,
     pos: Pos,
-    a: (u32, u32),
-    b: (u32, u32),
+    sides: Disagreement,
 }
 
 struct Table {
@@ -351,67 +440,21 @@ impl Table {
         }
         let i = self.files.len() as u32;
         let keep = self.filter.is_empty() || self.filter.keeps(&String::from_utf8_lossy(path));
-        self.files.push(FileEntry {
-            path: path.into(),
-            keep,
-            slots: Vec::new(),
-            sorted: true,
-            index: None,
-            cursor: 0,
-        });
+        self.files.push(FileEntry::new(path, keep));
         self.by_path.insert(path.into(), i);
         i
-    }
-
-    /// Folds one occurrence of a block into slot `i` of file `f`.
-    #[inline]
-    fn fold(
-        &mut self,
-        f: u32,
-        i: usize,
-        fresh: bool,
-        stmts: u32,
-        count: u32,
-        first: u32,
-        last: u32,
-    ) {
-        let entry = &mut self.files[f as usize];
-        let slot = &mut entry.slots[i];
-        if fresh {
-            *slot = Slot {
-                pos: slot.pos,
-                stmts,
-                count,
-                first,
-                last,
-            };
-            return;
-        }
-        if slot.stmts != stmts {
-            let conflict = Conflict {
-                path: entry.path.clone(),
-                pos: slot.pos,
-                a: (slot.first, slot.stmts),
-                b: (first, stmts),
-            };
-            self.conflicts.push(conflict);
-            return;
-        }
-        slot.count = slot.count.saturating_add(count);
-        slot.first = slot.first.min(first);
-        slot.last = slot.last.max(last);
     }
 
     /// Merges another worker's table into this one.
     fn absorb(&mut self, other: Table) {
         self.conflicts.extend(other.conflicts);
-        for entry in other.files {
-            let f = self.file(&entry.path);
-            self.files[f as usize].cursor = 0;
-            for s in entry.slots {
-                let (i, fresh) = self.files[f as usize].add(s.pos);
-                self.fold(f, i, fresh, s.stmts, s.count, s.first, s.last);
-            }
+        for mut entry in other.files {
+            let f = self.file(&entry.path) as usize;
+            let mine = &mut self.files[f];
+            mine.tail.append(&mut entry.tail);
+            mine.tail
+                .extend(entry.blocks.into_iter().zip(entry.origins));
+            mine.compact(&mut self.conflicts);
         }
     }
 
@@ -421,20 +464,23 @@ impl Table {
         keep_overlaps: bool,
         names: &[String],
     ) -> anyhow::Result<Merged> {
-        if let Some(c) = self
+        for entry in &mut self.files {
+            entry.compact(&mut self.conflicts);
+        }
+        let first_conflict = self
             .conflicts
             .iter()
-            .min_by_key(|c| (c.path.clone(), c.pos, c.a.0.min(c.b.0)))
-        {
-            let (a, b) = if c.a.0 <= c.b.0 {
-                (c.a, c.b)
-            } else {
-                (c.b, c.a)
-            };
+            .map(|c| {
+                let (a, b) = c.sides;
+                let (a, b) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+                (&c.path, c.pos, a, b)
+            })
+            .min();
+        if let Some((path, pos, a, b)) = first_conflict {
             bail!(
                 "{}:{}: numStmt {} in {} but {} in {}: the profiles come from different versions of the source",
-                String::from_utf8_lossy(&c.path),
-                c.pos,
+                String::from_utf8_lossy(path),
+                pos,
                 a.1,
                 names[a.0 as usize],
                 b.1,
@@ -445,30 +491,16 @@ impl Table {
         self.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let mut files = Vec::with_capacity(self.files.len());
         for entry in std::mem::take(&mut self.files) {
-            let FileEntry {
-                path,
-                mut slots,
-                sorted,
-                index,
-                ..
-            } = entry;
-            drop(index);
-            if !sorted {
-                slots.sort_unstable_by_key(|s| s.pos);
-            }
-            let path = String::from_utf8_lossy(&path).into_owned();
+            let path = String::from_utf8_lossy(&entry.path).into_owned();
             if !keep_overlaps {
-                check_overlaps(&path, &slots, names)?;
+                check_overlaps(&path, &entry.blocks, &entry.origins, names)?;
             }
-            let clamp = mode == Mode::Set;
-            let blocks = slots
-                .into_iter()
-                .map(|s| Block {
-                    pos: s.pos,
-                    stmts: s.stmts,
-                    count: if clamp { s.count.min(1) } else { s.count },
-                })
-                .collect();
+            let mut blocks = entry.blocks;
+            if mode == Mode::Set {
+                for b in &mut blocks {
+                    b.count = b.count.min(1);
+                }
+            }
             files.push(FileBlocks { path, blocks });
         }
         Ok(Merged { mode, files })
@@ -478,23 +510,33 @@ impl Table {
 /// Fails on two overlapping blocks that no single input holds together.
 /// An input holding both is known only approximately, from the lowest and
 /// highest input index of each block: the ranges must intersect.
-fn check_overlaps(path: &str, slots: &[Slot], names: &[String]) -> anyhow::Result<()> {
-    // Blocks whose end lies after the current start; Go's blocks do not
+fn check_overlaps(
+    path: &str,
+    blocks: &[Block],
+    origins: &[Origin],
+    names: &[String],
+) -> anyhow::Result<()> {
+    // Blocks that end after the current one starts; Go's blocks do not
     // nest, so this stays tiny.
     let mut active: Vec<usize> = Vec::new();
-    for (j, s) in slots.iter().enumerate() {
-        active.retain(|&a| s.pos.overlaps(&slots[a].pos));
+    for (j, b) in blocks.iter().enumerate() {
+        let start = (b.pos.start_line, b.pos.start_col);
+        active.retain(|&a| (blocks[a].pos.end_line, blocks[a].pos.end_col) > start);
         for &a in &active {
-            let o = &slots[a];
-            if o.last < s.first || s.last < o.first {
-                let (x, y) = if o.first <= s.first { (o, s) } else { (s, o) };
+            let (oa, ob) = (origins[a], origins[j]);
+            if b.pos.overlaps(&blocks[a].pos) && (oa.last < ob.first || ob.last < oa.first) {
+                let ((x, ox), (y, oy)) = if oa.first <= ob.first {
+                    ((&blocks[a], oa), (b, ob))
+                } else {
+                    ((b, ob), (&blocks[a], oa))
+                };
                 bail!(
                     "{path}: block {} (from {}) overlaps block {} (from {}) without being identical: \
                      the profiles come from different versions of the source (--keep-overlaps keeps both)",
                     x.pos,
-                    names[x.first as usize],
+                    names[ox.first as usize],
                     y.pos,
-                    names[y.first as usize]
+                    names[oy.first as usize]
                 );
             }
         }
@@ -543,13 +585,14 @@ impl Visitor for InputVisitor<'_> {
             self.cur = table.file(path);
             table.files[self.cur as usize].cursor = 0;
         }
-        let f = self.cur;
-        let entry = &mut table.files[f as usize];
-        if !entry.keep {
-            return Ok(());
+        let entry = &mut table.files[self.cur as usize];
+        if entry.keep {
+            let origin = Origin {
+                first: self.input,
+                last: self.input,
+            };
+            entry.add(Block { pos, stmts, count }, origin, &mut table.conflicts);
         }
-        let (i, fresh) = entry.add(pos);
-        table.fold(f, i, fresh, stmts, count, self.input, self.input);
         Ok(())
     }
 }
