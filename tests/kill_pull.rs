@@ -43,8 +43,18 @@ fn built(with_docker: bool) -> Option<&'static Built> {
     }
     static BUILT: OnceLock<Built> = OnceLock::new();
     let b = BUILT.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("killpull-fixture-{}", std::process::id()));
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        // One directory per test process (several may run at once); those
+        // of processes that are gone are removed.
+        for entry in fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("killpull-fixture-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let root = tmp.join(format!("killpull-fixture-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         let module = root.join("svc");
         copy_dir(&fixtures().join("killpull/svc"), &module);
@@ -613,6 +623,27 @@ fn wrong_killswitch_port_times_out_instead_of_hanging() {
         )),
         "{err}"
     );
+    // A port that accepts but never answers: the same bound.
+    docker_ok(&["exec", "-d", &c.0, "sh", "-c", "sleep 60 | nc -l -p 19997"]);
+    let t = Instant::now();
+    let out = dir
+        .tool("covkill")
+        .args(["--port", "19997", "--timeout", "2s", &c.target()])
+        .output();
+    let took = t.elapsed();
+    assert_code(&out, 1, "covkill");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "covkill: {}: killswitch http://127.0.0.1:19997/covkill: no answer within 2.0s\n",
+            c.target()
+        )
+    );
+    // The client inside was bounded too (timeout(1)): nothing is left behind.
+    std::thread::sleep(Duration::from_millis(300));
+    let ps = c.sh("ps -o comm,args");
+    assert!(!ps.contains("wget"), "{ps}");
     // Nothing was stopped: the right port (from the container's COVKILL_ADDR) still works.
     let out = dir.tool("covkill").args([&c.target()]).output();
     assert_code(&out, 0, "covkill");
@@ -987,7 +1018,13 @@ fn bench_ten_containers_kill_then_pull() {
     let Some(b) = built(true) else { return };
     let image = Image::build(b, "bench");
     let cs: Vec<Container> = (0..10)
-        .map(|i| Container::run(&image, unique("bench", &format!("c{i}")), &[]))
+        .map(|i| {
+            Container::run(
+                &image,
+                unique("bench", &format!("c{i}")),
+                &[("COVER_MIN_UPTIME", "0")],
+            )
+        })
         .collect();
     let targets: Vec<String> = cs.iter().map(Container::target).collect();
     for round in 1..=3 {

@@ -211,6 +211,9 @@ fn kill_exec(exec: &Exec, opts: &Options, deadline: Instant) -> anyhow::Result<K
             };
             bail!("killswitch {url} {answer}, but no new complete profile (cover-<n>.out) appeared in {dir} within {waited:.1}s");
         }
+        if has("NOANSWER") || (out.timed_out() && !url.is_empty()) {
+            bail!("killswitch {url}: no answer within {waited:.1}s");
+        }
         if out.timed_out() {
             bail!("{} exec timed out after {waited:.1}s", exec.program);
         }

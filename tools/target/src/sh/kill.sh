@@ -1,7 +1,8 @@
 # covkill, run inside a container by `sh -c` (docker exec / kubectl exec).
 # $1: cover dir ('' = $COVER_DIR, else /cover)   $2: killswitch port ('' = from $COVKILL_ADDR)
 # $3: seconds to wait for the new profile
-# Prints DIR and URL lines, then one of: NOCLIENT | REFUSED <msg> | (KILLED | KILLERR <msg>) then NEW <file> | TIMEOUT.
+# Prints DIR and URL lines, then one of: NOCLIENT | REFUSED <msg> | NOANSWER |
+# (KILLED | KILLERR <msg>) then (NEW <file> | TIMEOUT).
 # Ten of these poll at once on a small machine, so the loop forks only `sleep`: no $(…), no date.
 d=${1:-${COVER_DIR:-/cover}}
 a=${COVKILL_ADDR:-:19999}
@@ -22,16 +23,23 @@ complete() { # sets $list to " name name … " of the complete profiles
 }
 complete
 before=$list
-# No -T: busybox 1.35's wget segfaults on a refused connection with -T; the caller's timeout bounds this.
 if command -v wget >/dev/null 2>&1; then
-    o=$(wget -q -O /dev/null "$u" 2>&1)
+    c="wget -q -O /dev/null"
 elif command -v curl >/dev/null 2>&1; then
-    o=$(curl -sS -o /dev/null "$u" 2>&1)
+    c="curl -sS -o /dev/null"
 else
     echo NOCLIENT
     exit 0
 fi
-if [ $? -ne 0 ]; then
+# A killswitch that accepts but never answers must not leave the client
+# behind: bound it with timeout(1) where there is one. (Not wget -T: busybox
+# 1.35's wget segfaults with -T on a refused connection.)
+t=
+command -v timeout >/dev/null 2>&1 && t="timeout $3"
+o=$($t $c "$u" 2>&1)
+r=$?
+if [ $r -ne 0 ]; then
+    case $r in 124 | 143) [ -n "$t" ] && { echo NOANSWER; exit 0; } ;; esac
     set -f
     o=$(echo $o) # on one line
     set +f
