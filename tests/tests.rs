@@ -9,4 +9,5 @@ mod kill_pull;
 mod merge;
 mod oracle;
 mod pipeline;
+mod services;
 mod total;

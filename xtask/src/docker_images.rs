@@ -403,7 +403,14 @@ pub fn docker_build(context: &Path, tag: &str, dockerfile: Option<&Path>) -> any
 /// with its applet links, a writable /tmp (docker/busybox-base.Dockerfile).
 pub fn build_base_image(tag: &str) -> anyhow::Result<()> {
     let busybox = static_busybox()?;
-    let ctx = util::project_root().join("target/covtools/base-image");
+    // One context per tag: tests build theirs concurrently.
+    let dir: String = tag
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let ctx = util::project_root()
+        .join("target/covtools/base-image")
+        .join(dir);
     let rootfs = ctx.join("rootfs");
     if rootfs.exists() {
         fs::remove_dir_all(&rootfs).with_context(|| format!("removing {}", rootfs.display()))?;
