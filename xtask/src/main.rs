@@ -3,6 +3,7 @@
 
 mod bench;
 mod cover;
+mod genprof;
 mod test;
 
 // Shared with the integration tests through the library (src/lib.rs).
@@ -25,6 +26,10 @@ enum Task {
     Test(test::Args),
     /// Benchmark covmerge against `wc -l` on generated monorepo-sized profiles.
     Bench(bench::Args),
+    /// Generate synthetic monorepo-shaped profiles (the benchmark's data) alone.
+    GenProfiles(genprof::Args),
+    #[command(hide = true)]
+    MeasureChild(bench::MeasureArgs),
     /// Build Go services as coverage-instrumented test binaries.
     BuildServices(build_services::Args),
     /// Generate Docker build contexts for the services and build their images.
@@ -38,6 +43,8 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Test(args) => test::run(args),
         Task::Bench(args) => bench::run(args),
+        Task::GenProfiles(args) => genprof::run(args),
+        Task::MeasureChild(args) => bench::measure_child(args),
         Task::BuildServices(args) => build_services::run(args),
         Task::DockerImages(args) => docker_images::run(args),
         Task::IntegrationCover(args) => cover::run(args),
