@@ -954,10 +954,30 @@ fn wrapper_numbers_profiles_across_stops_and_keeps_the_one_of_sigterm() {
         // Two killswitch stops: two profiles, the wrapper restarts the service.
         assert_eq!(wait_get(&addr, "/products/p1").0, 200);
         assert_eq!(wait_get(&kill, "/covkill").0, 200);
-        wait_until("cover-1.out", Duration::from_secs(20), || {
-            cover.join("cover-1.out").exists()
-        });
-        let first = fs::read(cover.join("cover-1.out")).unwrap();
+        // From the moment the killswitch answered, cover-1.out is either
+        // absent or complete: read it as often as possible meanwhile.
+        let mut reads = 0;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let first = loop {
+            assert!(Instant::now() < deadline, "{shell_name}: no cover-1.out");
+            match fs::read(cover.join("cover-1.out")) {
+                Ok(bytes) => {
+                    profile::validate("cover-1.out", &bytes[..]).unwrap_or_else(|e| {
+                        panic!("{shell_name}: a partial profile was visible: {e:#}")
+                    });
+                    reads += 1;
+                    if reads == 20 {
+                        break bytes;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => panic!("{e}"),
+            }
+            assert!(w.wait_timeout(Duration::ZERO).is_none(), "{}", w.stderr());
+        };
+        assert!(cover_files(&cover)
+            .iter()
+            .all(|f| f == "cover-1.out" || f.starts_with('.')));
         assert_eq!(
             wait_get(&addr, "/products").0,
             200,
