@@ -360,8 +360,13 @@ pub fn build_images(
     });
     let failures = failures.into_inner().unwrap();
     if !failures.is_empty() {
+        let hint = if base != LOCAL_BASE_IMAGE && failures.iter().any(|f| f.contains(base)) {
+            format!("\n(cannot get the base image {base}? without a registry, use `--base local`)")
+        } else {
+            String::new()
+        };
         bail!(
-            "{} of {} image builds failed:\n{}",
+            "{} of {} image builds failed:\n{}{hint}",
             failures.len(),
             images.len(),
             failures.join("\n")
@@ -456,6 +461,9 @@ pub fn static_busybox() -> anyhow::Result<PathBuf> {
         return Ok(p);
     }
     let path = PathBuf::from("/bin/busybox");
+    // Tests ask from several threads at once; apt-get must run once.
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     if !path.exists() {
         install_busybox_static()?;
     }
