@@ -42,6 +42,11 @@ impl Exec {
         }
     }
 
+    /// The container of a Docker exec (a stopped one is read another way).
+    pub fn docker_container(&self) -> Option<&str> {
+        (self.program == "docker").then(|| self.prefix[1].as_str())
+    }
+
     /// The full argv (after the program) running `script` with `sh -c`,
     /// its arguments passed as `$1…` (never spliced into the script text).
     pub fn argv(&self, script: &str, args: &[&str]) -> Vec<OsString> {

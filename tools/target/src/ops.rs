@@ -218,8 +218,10 @@ fn kill_exec(exec: &Exec, opts: &Options, deadline: Instant) -> anyhow::Result<K
             bail!("{} exec timed out after {waited:.1}s", exec.program);
         }
         // The exec itself failed: the container is gone, or stopped.
-        if exec.program == "docker" && docker_running(&exec.prefix[1])? == Some(false) {
-            return Ok(Killed::AlreadyStopped);
+        if let Some(container) = exec.docker_container() {
+            if docker_running(container)? == Some(false) {
+                return Ok(Killed::AlreadyStopped);
+            }
         }
         bail!("{}", out.error_line());
     }
@@ -388,8 +390,10 @@ fn fetch_exec(exec: &Exec, opts: &Options) -> anyhow::Result<Fetched> {
             opts.timeout.as_secs_f64()
         );
     }
-    if exec.program == "docker" && docker_running(&exec.prefix[1])? == Some(false) {
-        return fetch_stopped_docker(&exec.prefix[1], opts);
+    if let Some(container) = exec.docker_container() {
+        if docker_running(container)? == Some(false) {
+            return fetch_stopped_docker(container, opts);
+        }
     }
     bail!("{}", out.error_line())
 }
