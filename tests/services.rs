@@ -22,7 +22,7 @@ use xtask::build_services::{self, BuildOptions, Harness, ServiceBuild, HARNESS_T
 use xtask::docker_images;
 use xtask::example::{self, Config};
 
-use crate::util::{project_root, require_docker, require_go, Dir};
+use crate::util::{require_docker, require_go, Dir};
 
 // ---------------------------------------------------------------------------
 // The example, built once per test process (Go's build cache makes reruns
@@ -90,7 +90,7 @@ fn legacy() -> Option<&'static (PathBuf, PathBuf)> {
 }
 
 fn wrapper() -> PathBuf {
-    project_root().join("scripts/cover-wrapper.sh")
+    docker_images::wrapper_script()
 }
 
 /// The shells the wrapper must run under: the host's /bin/sh (dash on

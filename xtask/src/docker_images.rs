@@ -302,8 +302,13 @@ pub fn write_context(img: &ServiceImage, base: &str, dir: &Path) -> anyhow::Resu
     Ok(())
 }
 
+/// The restart wrapper (also run as a local process, `--runtime local`).
+pub fn wrapper_script() -> PathBuf {
+    util::project_root().join("scripts").join(WRAPPER)
+}
+
 fn wrapper_text() -> anyhow::Result<String> {
-    let path = util::project_root().join("scripts").join(WRAPPER);
+    let path = wrapper_script();
     fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
 }
 
