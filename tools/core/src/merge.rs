@@ -103,35 +103,99 @@ pub struct Merged {
 }
 
 impl Merged {
-    /// Writes the merged profile in Go's text format.
+    /// Writes the merged profile in Go's text format. Large profiles are
+    /// formatted by several threads, a chunk of files each, and written in
+    /// order.
     pub fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-        buf.extend_from_slice(b"mode: ");
-        buf.extend_from_slice(self.mode.as_str().as_bytes());
-        buf.push(b'\n');
-        for file in &self.files {
-            for b in &file.blocks {
-                buf.extend_from_slice(file.path.as_bytes());
-                buf.push(b':');
-                push_u32(&mut buf, b.pos.start_line);
-                buf.push(b'.');
-                push_u32(&mut buf, b.pos.start_col);
-                buf.push(b',');
-                push_u32(&mut buf, b.pos.end_line);
-                buf.push(b'.');
-                push_u32(&mut buf, b.pos.end_col);
-                buf.push(b' ');
-                push_u32(&mut buf, b.stmts);
-                buf.push(b' ');
-                push_u32(&mut buf, b.count);
-                buf.push(b'\n');
-                if buf.len() >= (1 << 20) - 4096 {
+        out.write_all(format!("mode: {}\n", self.mode).as_bytes())?;
+        let chunks = chunk_files(&self.files, 1 << 15);
+        let threads = worker_threads(0).min(chunks.len());
+        if threads <= 1 {
+            let mut buf = Vec::with_capacity(1 << 20);
+            for file in &self.files {
+                format_file(file, &mut buf);
+                if buf.len() >= 1 << 20 {
                     out.write_all(&buf)?;
                     buf.clear();
                 }
             }
+            return out.write_all(&buf);
         }
-        out.write_all(&buf)
+        let next = AtomicUsize::new(0);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(2 * threads);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                let tx = tx.clone();
+                let (next, chunks, files) = (&next, &chunks, &self.files);
+                s.spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(range) = chunks.get(i) else { break };
+                    let mut buf = Vec::with_capacity(1 << 20);
+                    for file in &files[range.clone()] {
+                        format_file(file, &mut buf);
+                    }
+                    if tx.send((i, buf)).is_err() {
+                        break; // the writer failed and went away
+                    }
+                });
+            }
+            drop(tx);
+            // Chunks arrive about in order; hold the early ones back.
+            let mut pending = std::collections::BTreeMap::new();
+            let mut want = 0;
+            for (i, buf) in rx {
+                pending.insert(i, buf);
+                while let Some(buf) = pending.remove(&want) {
+                    out.write_all(&buf)?;
+                    want += 1;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Splits `files` into consecutive ranges of about `blocks` blocks each.
+fn chunk_files(files: &[FileBlocks], blocks: usize) -> Vec<std::ops::Range<usize>> {
+    let mut chunks = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, f) in files.iter().enumerate() {
+        size += f.blocks.len();
+        if size >= blocks {
+            chunks.push(start..i + 1);
+            (start, size) = (i + 1, 0);
+        }
+    }
+    if start < files.len() {
+        chunks.push(start..files.len());
+    }
+    chunks
+}
+
+fn format_file(file: &FileBlocks, buf: &mut Vec<u8>) {
+    for b in &file.blocks {
+        buf.extend_from_slice(file.path.as_bytes());
+        buf.push(b':');
+        push_u32(buf, b.pos.start_line);
+        buf.push(b'.');
+        push_u32(buf, b.pos.start_col);
+        buf.push(b',');
+        push_u32(buf, b.pos.end_line);
+        buf.push(b'.');
+        push_u32(buf, b.pos.end_col);
+        buf.push(b' ');
+        push_u32(buf, b.stmts);
+        buf.push(b' ');
+        push_u32(buf, b.count);
+        buf.push(b'\n');
+    }
+}
+
+/// `requested`, or one thread per available core when 0.
+fn worker_threads(requested: usize) -> usize {
+    match requested {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     }
 }
 
@@ -141,12 +205,7 @@ pub fn merge(inputs: &[Input], opts: &Options) -> anyhow::Result<Merged> {
         bail!("no input profiles");
     }
     let names: Vec<String> = inputs.iter().map(Input::name).collect();
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    }
-    .min(inputs.len())
-    .max(1);
+    let threads = worker_threads(opts.threads).min(inputs.len()).max(1);
 
     // Largest first, so that the last input to finish is a small one.
     let mut order: Vec<usize> = (0..inputs.len()).collect();
@@ -186,7 +245,7 @@ pub fn merge(inputs: &[Input], opts: &Options) -> anyhow::Result<Merged> {
         }
         table
     };
-    let mut tables: Vec<Table> = if threads == 1 {
+    let tables: Vec<Table> = if threads == 1 {
         vec![work()]
     } else {
         std::thread::scope(|s| {
@@ -212,11 +271,13 @@ pub fn merge(inputs: &[Input], opts: &Options) -> anyhow::Result<Merged> {
         None => common_mode(&names, &modes)?,
     };
 
-    let mut table = tables.pop().expect("at least one worker");
-    for other in tables {
-        table.absorb(other);
-    }
-    table.finish(mode, opts.keep_overlaps, &names)
+    finish(
+        tables,
+        mode,
+        opts.keep_overlaps,
+        &names,
+        worker_threads(opts.threads),
+    )
 }
 
 /// The one mode of all inputs, or an error naming inputs that differ.
@@ -444,66 +505,142 @@ impl Table {
         self.by_path.insert(path.into(), i);
         i
     }
+}
 
-    /// Merges another worker's table into this one.
-    fn absorb(&mut self, other: Table) {
-        self.conflicts.extend(other.conflicts);
-        for mut entry in other.files {
-            let f = self.file(&entry.path) as usize;
-            let mine = &mut self.files[f];
-            mine.tail.append(&mut entry.tail);
-            mine.tail
-                .extend(entry.blocks.into_iter().zip(entry.origins));
-            mine.compact(&mut self.conflicts);
+/// One file's merged blocks, or why they cannot be merged.
+struct FileResult {
+    file: FileBlocks,
+    conflicts: Vec<Conflict>,
+    overlap: Option<anyhow::Error>,
+}
+
+/// Folds the workers' tables into the result: each file's entries from all
+/// tables are compacted together, the files spread over threads.
+fn finish(
+    tables: Vec<Table>,
+    mode: Mode,
+    keep_overlaps: bool,
+    names: &[String],
+    threads: usize,
+) -> anyhow::Result<Merged> {
+    let mut conflicts = Vec::new();
+    let mut entries = Vec::new();
+    for table in tables {
+        conflicts.extend(table.conflicts);
+        entries.extend(table.files.into_iter().filter(|f| f.keep));
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    // Consecutive entries of one path, cut into `threads` runs of about
+    // the same number of blocks.
+    let total: usize = entries.iter().map(|e| e.blocks.len() + e.tail.len()).sum();
+    let per_run = total / threads.max(1) + 1;
+    let mut runs: Vec<Vec<Vec<FileEntry>>> = vec![Vec::new()];
+    let mut size = 0;
+    for entry in entries {
+        let run = runs.last_mut().expect("never empty");
+        let same_path = run
+            .last()
+            .is_some_and(|g: &Vec<FileEntry>| g[0].path == entry.path);
+        if !same_path && size >= per_run {
+            runs.push(Vec::new());
+            size = 0;
+        }
+        size += entry.blocks.len() + entry.tail.len();
+        let run = runs.last_mut().expect("never empty");
+        match run.last_mut() {
+            Some(group) if group[0].path == entry.path => group.push(entry),
+            _ => run.push(vec![entry]),
         }
     }
+    let merge_run = |run: Vec<Vec<FileEntry>>| -> Vec<FileResult> {
+        run.into_iter()
+            .map(|group| merge_file(group, mode, keep_overlaps, names))
+            .collect()
+    };
+    let results: Vec<FileResult> = if runs.len() == 1 {
+        merge_run(runs.pop().expect("one run"))
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = runs
+                .into_iter()
+                .map(|run| s.spawn(move || merge_run(run)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("merge worker panicked"))
+                .collect()
+        })
+    };
+    let mut files = Vec::with_capacity(results.len());
+    let mut first_overlap = None;
+    for r in results {
+        conflicts.extend(r.conflicts);
+        if first_overlap.is_none() {
+            first_overlap = r.overlap;
+        }
+        files.push(r.file);
+    }
+    let first_conflict = conflicts
+        .iter()
+        .map(|c| {
+            let (a, b) = c.sides;
+            let (a, b) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+            (&c.path, c.pos, a, b)
+        })
+        .min();
+    if let Some((path, pos, a, b)) = first_conflict {
+        bail!(
+            "{}:{}: numStmt {} in {} but {} in {}: the profiles come from different versions of the source",
+            String::from_utf8_lossy(path),
+            pos,
+            a.1,
+            names[a.0 as usize],
+            b.1,
+            names[b.0 as usize]
+        );
+    }
+    if let Some(err) = first_overlap {
+        return Err(err);
+    }
+    Ok(Merged { mode, files })
+}
 
-    fn finish(
-        mut self,
-        mode: Mode,
-        keep_overlaps: bool,
-        names: &[String],
-    ) -> anyhow::Result<Merged> {
-        for entry in &mut self.files {
-            entry.compact(&mut self.conflicts);
+/// Merges one file's entries from all tables.
+fn merge_file(
+    group: Vec<FileEntry>,
+    mode: Mode,
+    keep_overlaps: bool,
+    names: &[String],
+) -> FileResult {
+    let mut conflicts = Vec::new();
+    let mut group = group.into_iter();
+    let mut entry = group.next().expect("groups are not empty");
+    for mut other in group {
+        entry.tail.append(&mut other.tail);
+        entry
+            .tail
+            .extend(other.blocks.into_iter().zip(other.origins));
+        if entry.tail.len() > MIN_TAIL.max(entry.blocks.len()) {
+            entry.compact(&mut conflicts);
         }
-        let first_conflict = self
-            .conflicts
-            .iter()
-            .map(|c| {
-                let (a, b) = c.sides;
-                let (a, b) = if a.0 <= b.0 { (a, b) } else { (b, a) };
-                (&c.path, c.pos, a, b)
-            })
-            .min();
-        if let Some((path, pos, a, b)) = first_conflict {
-            bail!(
-                "{}:{}: numStmt {} in {} but {} in {}: the profiles come from different versions of the source",
-                String::from_utf8_lossy(path),
-                pos,
-                a.1,
-                names[a.0 as usize],
-                b.1,
-                names[b.0 as usize]
-            );
+    }
+    entry.compact(&mut conflicts);
+    let path = String::from_utf8_lossy(&entry.path).into_owned();
+    let overlap = if keep_overlaps {
+        None
+    } else {
+        check_overlaps(&path, &entry.blocks, &entry.origins, names).err()
+    };
+    let mut blocks = entry.blocks;
+    if mode == Mode::Set {
+        for b in &mut blocks {
+            b.count = b.count.min(1);
         }
-        self.files.retain(|f| f.keep);
-        self.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-        let mut files = Vec::with_capacity(self.files.len());
-        for entry in std::mem::take(&mut self.files) {
-            let path = String::from_utf8_lossy(&entry.path).into_owned();
-            if !keep_overlaps {
-                check_overlaps(&path, &entry.blocks, &entry.origins, names)?;
-            }
-            let mut blocks = entry.blocks;
-            if mode == Mode::Set {
-                for b in &mut blocks {
-                    b.count = b.count.min(1);
-                }
-            }
-            files.push(FileBlocks { path, blocks });
-        }
-        Ok(Merged { mode, files })
+    }
+    FileResult {
+        file: FileBlocks { path, blocks },
+        conflicts,
+        overlap,
     }
 }
 
