@@ -1,9 +1,11 @@
 //! covkill and covpull on the real Docker engine with a real Go coverage
 //! binary: tests/fixtures/killpull/svc (a tiny service) built with the
-//! project's harness (tools/harness) and run by the project's restart
-//! wrapper (scripts/cover-wrapper.sh) in an image built FROM scratch with
-//! Debian's static busybox; the Kubernetes path through a `kubectl` stand-in
-//! that forwards to `docker exec`; and local processes.
+//! project's harness (tools/harness), in an image made by the xtask's own
+//! code (docker/Dockerfile.template, scripts/cover-wrapper.sh as entrypoint)
+//! on a local FROM-scratch base with Debian's static busybox
+//! (docker/busybox-base.Dockerfile); the Kubernetes path through a `kubectl`
+//! stand-in that forwards to `docker exec`; and local processes under the
+//! same wrapper.
 //!
 //! Every container and image a test creates is removed by a Drop guard,
 //! also when the test fails.
@@ -18,16 +20,18 @@ use std::time::{Duration, Instant};
 use crate::util::*;
 
 // ---------------------------------------------------------------------------
-// Fixture: the service's coverage test binary and the image's root fs.
+// Fixture: the service's coverage test binary and a busybox root fs.
 
 struct Built {
     /// A copy of the service's module (what `go tool cover -func` reads).
     module: PathBuf,
-    /// The Docker build context: Dockerfile and rootfs/.
-    context: PathBuf,
-    /// The coverage test binary and the wrapper, for local processes.
+    /// The coverage test binary.
     svc_test: PathBuf,
+    /// The restart wrapper (scripts/cover-wrapper.sh), for local processes.
     wrapper: PathBuf,
+    /// The base image's build context: docker/busybox-base.Dockerfile and
+    /// rootfs/ with Debian's static busybox, its applet links and /tmp.
+    base_context: PathBuf,
 }
 
 fn fixtures() -> PathBuf {
@@ -65,12 +69,7 @@ fn built(with_docker: bool) -> Option<&'static Built> {
             module.join("covtools_harness_test.go"),
         )
         .unwrap();
-        let context = root.join("context");
-        let rootfs = context.join("rootfs");
-        for d in ["bin", "cover", "app", "usr/local/bin"] {
-            fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        let svc_test = rootfs.join("app/svc.test");
+        let svc_test = root.join("bin/svc.test");
         let out = Command::new(&go)
             .current_dir(&module)
             .args([
@@ -92,56 +91,49 @@ fn built(with_docker: bool) -> Option<&'static Built> {
             "go test -c failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let wrapper = project_root().join("scripts/cover-wrapper.sh");
-        fs::copy(&wrapper, rootfs.join("usr/local/bin/cover-wrapper")).unwrap();
-        fs::copy(
-            fixtures().join("killpull/Dockerfile"),
-            context.join("Dockerfile"),
-        )
-        .unwrap();
-        if with_docker {
-            add_busybox(&rootfs);
-        }
         Built {
             module,
-            context,
             svc_test,
-            wrapper,
+            wrapper: xtask::docker_images::wrapper_script(),
+            base_context: root.join("base"),
         }
     });
-    if with_docker && !b.context.join("rootfs/bin/busybox").is_file() {
-        // The first user was the local-process test: add what images need.
-        add_busybox(&b.context.join("rootfs"));
+    if with_docker {
+        busybox_rootfs(&b.base_context);
     }
     Some(b)
 }
 
-fn add_busybox(rootfs: &Path) {
+/// The local base image's context, as `cargo xtask docker-images --base
+/// local` lays it out (made once per process).
+fn busybox_rootfs(ctx: &Path) {
     static ONCE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = ONCE.lock().unwrap_or_else(|e| e.into_inner());
-    let bin = rootfs.join("bin");
+    let bin = ctx.join("rootfs/bin");
     if bin.join("busybox").is_file() {
         return;
     }
-    let busybox = Path::new("/bin/busybox");
-    assert!(
-        busybox.is_file(),
-        "/bin/busybox is missing: `apt-get install busybox-static` (cargo xtask test installs it)"
-    );
-    let tmp = rootfs.join("tmp");
+    let busybox = xtask::docker_images::static_busybox().unwrap_or_else(|e| panic!("{e:#}"));
+    let tmp = ctx.join("rootfs/tmp");
     fs::create_dir_all(&tmp).unwrap();
+    fs::create_dir_all(&bin).unwrap();
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).unwrap();
-    let list = Command::new(busybox).arg("--list").output().unwrap();
+    let list = Command::new(&busybox).arg("--list").output().unwrap();
     for applet in String::from_utf8(list.stdout)
         .unwrap()
-        .lines()
-        .filter(|a| !a.is_empty() && *a != "busybox")
+        .split_whitespace()
+        .filter(|a| *a != "busybox")
     {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
     }
-    // Last, as the marker that the root fs is complete.
-    fs::copy(busybox, bin.join(".busybox")).unwrap();
+    fs::copy(
+        project_root().join("docker/busybox-base.Dockerfile"),
+        ctx.join("Dockerfile"),
+    )
+    .unwrap();
+    // Last, as the marker that the context is complete.
+    fs::copy(&busybox, bin.join(".busybox")).unwrap();
     fs::rename(bin.join(".busybox"), bin.join("busybox")).unwrap();
 }
 
@@ -190,28 +182,53 @@ fn unique(test: &str, what: &str) -> String {
     )
 }
 
-/// An image of its own per test (`--no-cache`: removing it cannot pull a
-/// layer from under another test's build).
-struct Image(String);
+/// The service's image, made as `cargo xtask docker-images` makes one
+/// (docker/Dockerfile.template, the wrapper as entrypoint), on a local
+/// busybox base; both of this test's own (`--no-cache`: removing them
+/// cannot take a cached layer from under another test's build).
+struct Image {
+    base: String,
+    name: String,
+}
 
 impl Image {
-    fn build(b: &Built, test: &str) -> Image {
-        let image = Image(unique(test, "img"));
-        docker_ok(&[
-            "build",
-            "--no-cache",
-            "-q",
-            "-t",
-            &image.0,
-            b.context.to_str().unwrap(),
-        ]);
+    fn build(b: &Built, dir: &Dir, test: &str) -> Image {
+        let image = Image {
+            base: unique(test, "base"),
+            name: unique(test, "img"),
+        };
+        let build = |tag: &str, ctx: &Path| {
+            docker_ok(&[
+                "build",
+                "--no-cache",
+                "-q",
+                "-t",
+                tag,
+                ctx.to_str().unwrap(),
+            ]);
+        };
+        build(&image.base, &b.base_context);
+        let svc = xtask::docker_images::ServiceImage {
+            service: "svc".into(),
+            image: image.name.clone(),
+            binary: b.svc_test.clone(),
+            port: 8080,
+            killswitch_port: 19999,
+            args: Vec::new(),
+            env: Vec::new(),
+            own_test: None,
+        };
+        let ctx = dir.path("image");
+        xtask::docker_images::write_context(&svc, &image.base, &ctx).unwrap();
+        build(&image.name, &ctx);
         image
     }
 }
 
 impl Drop for Image {
     fn drop(&mut self) {
-        let _ = docker(&["rmi", "-f", &self.0]);
+        let _ = docker(&["rmi", "-f", &self.name]);
+        let _ = docker(&["rmi", "-f", &self.base]);
     }
 }
 
@@ -229,7 +246,7 @@ impl Container {
         for (k, v) in env {
             args.extend(["-e".into(), format!("{k}={v}")]);
         }
-        args.push(image.0.clone());
+        args.push(image.name.clone());
         let c = Container(name);
         docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
         c.wait_ready();
@@ -435,7 +452,7 @@ fn file_name(p: &Path) -> String {
 fn kill_pull_several_containers_then_merge_and_total() {
     let dir = Dir::new("kill_pull_several_containers_then_merge_and_total");
     let Some(b) = built(true) else { return };
-    let image = Image::build(b, "several");
+    let image = Image::build(b, &dir, "several");
     let cs: Vec<Container> = (0..3)
         .map(|i| Container::run(&image, unique("several", &format!("c{i}")), &[]))
         .collect();
@@ -498,7 +515,7 @@ fn kill_pull_several_containers_then_merge_and_total() {
 fn container_stopped_with_sigterm_before_covkill_still_yields_its_profile() {
     let dir = Dir::new("container_stopped_with_sigterm_before_covkill_still_yields_its_profile");
     let Some(b) = built(true) else { return };
-    let image = Image::build(b, "sigterm");
+    let image = Image::build(b, &dir, "sigterm");
     let c = Container::run(&image, unique("sigterm", "c"), &[]);
     let other = Container::run(&image, unique("sigterm", "other"), &[]);
     c.get("/hello");
@@ -546,7 +563,7 @@ fn container_stopped_with_sigterm_before_covkill_still_yields_its_profile() {
 fn missing_targets_and_missing_profiles_are_named_and_the_rest_is_processed() {
     let dir = Dir::new("missing_targets_and_missing_profiles_are_named_and_the_rest_is_processed");
     let Some(b) = built(true) else { return };
-    let image = Image::build(b, "missing");
+    let image = Image::build(b, &dir, "missing");
     let good = Container::run(&image, unique("missing", "good"), &[]);
     let fresh = Container::run(&image, unique("missing", "fresh"), &[]);
     let gone = format!("docker:{}", unique("missing", "gone"));
@@ -604,7 +621,7 @@ fn missing_targets_and_missing_profiles_are_named_and_the_rest_is_processed() {
 fn wrong_killswitch_port_times_out_instead_of_hanging() {
     let dir = Dir::new("wrong_killswitch_port_times_out_instead_of_hanging");
     let Some(b) = built(true) else { return };
-    let image = Image::build(b, "port");
+    let image = Image::build(b, &dir, "port");
     let c = Container::run(&image, unique("port", "c"), &[]);
     let t = Instant::now();
     let out = dir
@@ -653,7 +670,7 @@ fn wrong_killswitch_port_times_out_instead_of_hanging() {
 fn killed_twice_gives_two_profiles_and_both_are_pulled_and_merged() {
     let dir = Dir::new("killed_twice_gives_two_profiles_and_both_are_pulled_and_merged");
     let Some(b) = built(true) else { return };
-    let image = Image::build(b, "twice");
+    let image = Image::build(b, &dir, "twice");
     // Every run counts as a quick exit (under COVER_MIN_UPTIME), which the
     // wrapper restarts only after a backoff of 1 s, then 2 s.
     let c = Container::run(&image, unique("twice", "c"), &[("COVER_MIN_UPTIME", "600")]);
@@ -709,7 +726,7 @@ fn killed_twice_gives_two_profiles_and_both_are_pulled_and_merged() {
 fn covpull_never_reads_a_profile_still_being_written() {
     let dir = Dir::new("covpull_never_reads_a_profile_still_being_written");
     let Some(b) = built(true) else { return };
-    let image = Image::build(b, "partial");
+    let image = Image::build(b, &dir, "partial");
     let c = Container::run(&image, unique("partial", "c"), &[]);
     c.get("/hello");
     dir.tool("covkill").arg(c.target()).stdout();
@@ -765,7 +782,7 @@ fn covpull_never_reads_a_profile_still_being_written() {
 fn corrupt_profile_is_reported_and_the_others_are_written() {
     let dir = Dir::new("corrupt_profile_is_reported_and_the_others_are_written");
     let Some(b) = built(true) else { return };
-    let image = Image::build(b, "corrupt");
+    let image = Image::build(b, &dir, "corrupt");
     let bad = Container::run(&image, unique("corrupt", "bad"), &[]);
     let good = Container::run(&image, unique("corrupt", "good"), &[]);
     dir.tool("covkill")
@@ -807,7 +824,7 @@ fn corrupt_profile_is_reported_and_the_others_are_written() {
 fn kubernetes_targets_go_through_kubectl_exec_with_the_exact_arguments() {
     let dir = Dir::new("kubernetes_targets_go_through_kubectl_exec_with_the_exact_arguments");
     let Some(b) = built(true) else { return };
-    let image = Image::build(b, "k8s");
+    let image = Image::build(b, &dir, "k8s");
     // Pods are containers of the same name; the stand-in maps exec onto them.
     let pods: Vec<Container> = ["a", "b"]
         .iter()
@@ -1037,7 +1054,7 @@ fn local_process_target_kill_then_pull() {
 fn bench_ten_containers_kill_then_pull() {
     let dir = Dir::new("bench_ten_containers_kill_then_pull");
     let Some(b) = built(true) else { return };
-    let image = Image::build(b, "bench");
+    let image = Image::build(b, &dir, "bench");
     let cs: Vec<Container> = (0..10)
         .map(|i| {
             Container::run(
