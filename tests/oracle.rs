@@ -447,7 +447,7 @@ fn sorted_profile(text: &str) -> String {
 fn block_set(text: &str) -> BTreeSet<(Key, u32)> {
     block_lines(text)
         .into_iter()
-        .map(|l| parse_block(l))
+        .map(parse_block)
         .map(|(k, ns, _)| (k, ns))
         .collect()
 }

@@ -129,6 +129,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let out = data_root.join("covmerge-output.out");
     let mut all_met = true;
     println!("covmerge vs wc -l: median (and fastest) of {} runs, page cache warm; peak RSS of the child", args.runs);
+    if let Ok(load) = fs::read_to_string("/proc/loadavg") {
+        let load = load
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
+        println!(
+            "(load average {load} on {} cores: other processes make the times noisy)",
+            genprof::default_jobs()
+        );
+    }
     let baseline = measure(&["true".as_ref()])?;
     println!("(a child's peak RSS includes what it inherits from the spawning helper: `true` shows {:.1} MiB)", baseline.rss_mib);
     for (case, (dir, files)) in selected.iter().zip(&inputs) {
