@@ -44,6 +44,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         util::cargo(),
         args.cargo_args.join(" ")
     );
+    // Go needs a build cache; without HOME (some CI environments) it has none.
+    let no_home = ["GOCACHE", "XDG_CACHE_HOME", "HOME"]
+        .iter()
+        .all(|v| std::env::var_os(v).is_none());
+    if no_home {
+        cmd.env("GOCACHE", util::project_root().join("target/go-cache"));
+    }
     let start = Instant::now();
     let mut child = cmd.spawn().context("running cargo test")?;
     // Pass libtest's output through as it comes, adding up its
