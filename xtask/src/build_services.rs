@@ -296,7 +296,7 @@ pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
         .with_context(|| format!("creating {}", opts.out_dir.display()))?;
     let dirs = package_dirs(opts)?;
     let started = Instant::now();
-    eprintln!(
+    crate::note!(
         "build-services: building {} service(s) in {} with -covermode={} -coverpkg={}",
         opts.services.len(),
         opts.module_dir.display(),
@@ -319,13 +319,13 @@ pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
                 };
                 let result = build_one(opts, svc, &dir);
                 match &result {
-                    Ok(b) => eprintln!(
+                    Ok(b) => crate::note!(
                         "build-services: {} -> {} ({:.1}s)",
                         b.name,
                         b.binary.display(),
                         b.elapsed.as_secs_f64()
                     ),
-                    Err(_) => eprintln!("build-services: {} FAILED", svc.name),
+                    Err(_) => crate::note!("build-services: {} FAILED", svc.name),
                 }
                 results.lock().unwrap().push((svc.name.clone(), result));
             });
@@ -350,7 +350,7 @@ pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
             failures.join("\n")
         );
     }
-    eprintln!(
+    crate::note!(
         "build-services: {} binaries in {:.1}s",
         built.len(),
         started.elapsed().as_secs_f64()

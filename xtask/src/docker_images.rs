@@ -450,7 +450,7 @@ pub fn build_base_image(tag: &str) -> anyhow::Result<()> {
         tag,
         Some(&util::project_root().join("docker/busybox-base.Dockerfile")),
     )?;
-    eprintln!(
+    crate::note!(
         "docker-images: base image {tag} ({:.1}s)",
         t.elapsed().as_secs_f64()
     );

@@ -37,6 +37,8 @@ pub struct Config {
     pub tests: Option<TestsConfig>,
     #[serde(default)]
     pub gates: GatesConfig,
+    #[serde(default)]
+    pub run: RunConfig,
     /// The Go module root (where the file was found).
     #[serde(skip)]
     pub module_dir: PathBuf,
@@ -138,6 +140,26 @@ pub struct TestsConfig {
     pub args: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Where a `package` test program runs under the Docker runtime:
+    /// `container` (on the services' network, reaching them by name; the
+    /// default) or `host` (against their published loopback ports). A
+    /// `command` always runs on the host.
+    #[serde(default)]
+    pub run_in: Option<String>,
+}
+
+/// How `integration-cover` runs the services.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// `docker` (the default) or `local` (the same test binaries as local
+    /// processes on loopback ports).
+    #[serde(default)]
+    pub runtime: Option<String>,
+    /// How long each service may take to become ready, in seconds
+    /// (default 60).
+    #[serde(default)]
+    pub ready_timeout: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -170,7 +192,22 @@ impl Config {
 
     /// Parses configuration text; `file` names it in errors.
     pub fn parse(text: &str, file: &Path, module_dir: &Path) -> anyhow::Result<Config> {
-        let mut config: Config = toml::from_str(text).map_err(|e| {
+        Config::parse_with(text, file, module_dir, &[])
+    }
+
+    /// Parses configuration text with `KEY=VALUE` overrides applied on top
+    /// (`integration-cover --set`), e.g. `gates.min=80`,
+    /// `service.catalog.ready=/healthz`, `tests.args=["-gateway", "{url:gateway}"]`.
+    /// A service is addressed by its name; VALUE is a TOML value, or a bare
+    /// string. An override is checked like the file: an unknown key or a
+    /// bad value is an error naming it.
+    pub fn parse_with(
+        text: &str,
+        file: &Path,
+        module_dir: &Path,
+        overrides: &[(String, String)],
+    ) -> anyhow::Result<Config> {
+        let toml_error = |e: toml::de::Error| {
             // toml's message spans several lines (a source excerpt); the
             // first names the line and column, the last the problem.
             let msg = e.message().trim().to_string();
@@ -182,7 +219,25 @@ impl Config {
                 })
                 .unwrap_or_default();
             anyhow::anyhow!("{}{at}: {msg}", file.display())
-        })?;
+        };
+        let mut config: Config = if overrides.is_empty() {
+            toml::from_str(text).map_err(toml_error)?
+        } else {
+            let mut table: toml::Table = toml::from_str(text).map_err(toml_error)?;
+            for (key, value) in overrides {
+                apply_override(&mut table, key, value)
+                    .with_context(|| format!("--set {key}={value}"))?;
+            }
+            let keys: Vec<&str> = overrides.iter().map(|(k, _)| k.as_str()).collect();
+            Config::deserialize(toml::Value::Table(table)).map_err(|e| {
+                anyhow::anyhow!(
+                    "{} with --set {}: {}",
+                    file.display(),
+                    keys.join(", "),
+                    e.message().trim()
+                )
+            })?
+        };
         config.module_dir = module_dir.to_path_buf();
         config.module_path = module_path(module_dir)?;
         config
@@ -247,6 +302,43 @@ impl Config {
             for a in &t.args {
                 render(a, "", &urls).context("tests.args")?;
             }
+            for a in t.command.iter().flatten() {
+                render(a, "", &urls).context("tests.command")?;
+            }
+            if t.command.as_ref().is_some_and(|c| c.is_empty()) {
+                bail!("tests.command is empty");
+            }
+            for (k, v) in &t.env {
+                render(v, "", &urls).with_context(|| format!("tests.env.{k}"))?;
+            }
+            if let Some(r) = &t.run_in {
+                if !["host", "container"].contains(&r.as_str()) {
+                    bail!("tests.run_in = {r:?}: expected host or container");
+                }
+            }
+        }
+        if let Some(r) = &self.run.runtime {
+            if !["docker", "local"].contains(&r.as_str()) {
+                bail!("run.runtime = {r:?}: expected docker or local");
+            }
+        }
+        if let Some(t) = self.run.ready_timeout {
+            if !(t > 0.0 && t.is_finite()) {
+                bail!("run.ready_timeout = {t}: expected a positive number of seconds");
+            }
+        }
+        if let Some(min) = self.gates.min {
+            if !(0.0..=100.0).contains(&min) {
+                bail!("gates.min = {min}: expected a percentage from 0 to 100");
+            }
+        }
+        if let Some(d) = self.gates.max_drop {
+            if !(d >= 0.0 && d.is_finite()) {
+                bail!("gates.max_drop = {d}: expected a non-negative number of points");
+            }
+            if self.gates.baseline.is_none() {
+                bail!("gates.max_drop needs gates.baseline");
+            }
         }
         Ok(())
     }
@@ -299,6 +391,54 @@ impl Service {
             .map(|(k, v)| Ok((k.clone(), render(v, addr, urls)?)))
             .collect()
     }
+}
+
+/// Sets `key` (dotted; `service.NAME.…` picks a service by name) to
+/// `value` (a TOML value, else a bare string) in a parsed configuration.
+fn apply_override(table: &mut toml::Table, key: &str, value: &str) -> anyhow::Result<()> {
+    let value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+        Ok(mut t) => t.remove("v").expect("parsed"),
+        Err(_) => toml::Value::String(value.to_string()),
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        bail!("expected a dotted key such as gates.min or service.NAME.ready");
+    }
+    let mut here = table;
+    let mut i = 0;
+    while i + 1 < parts.len() {
+        let part = parts[i];
+        if part == "service" {
+            let name = parts[i + 1];
+            let services = here
+                .get_mut("service")
+                .and_then(|v| v.as_array_mut())
+                .context("the configuration has no [[service]] entries")?;
+            let names: Vec<String> = services
+                .iter()
+                .filter_map(|s| s.get("name")?.as_str().map(str::to_string))
+                .collect();
+            here = services
+                .iter_mut()
+                .find(|s| s.get("name").and_then(|n| n.as_str()) == Some(name))
+                .and_then(|s| s.as_table_mut())
+                .with_context(|| format!("no service {name:?} (services: {})", names.join(", ")))?;
+            i += 2;
+            if i == parts.len() {
+                bail!("expected service.{name}.KEY");
+            }
+            continue;
+        }
+        let entry = here
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        here = entry
+            .as_table_mut()
+            .with_context(|| format!("{} is not a table", parts[..=i].join(".")))?;
+        i += 1;
+    }
+    here.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
 }
 
 /// Fills in `{addr}` and `{url:NAME}`; `{{` and `}}` stand for braces.
@@ -435,5 +575,53 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("service[0].name"), "{err:#}");
+    }
+
+    #[test]
+    fn overrides_set_keys_and_services_by_name() {
+        let dir = example_dir();
+        let file = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let set = |kv: &[(&str, &str)]| {
+            let kv: Vec<(String, String)> = kv
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Config::parse_with(&text, &file, &dir, &kv)
+        };
+        let c = set(&[
+            ("gates.min", "80"),
+            ("service.orders.ready", "/nope"),
+            ("run.runtime", "local"),
+            (
+                "tests.args",
+                r#"["-gateway", "{url:gateway}", "-skip", "x"]"#,
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.gates.min, Some(80.0));
+        assert_eq!(c.service("orders").unwrap().ready.as_deref(), Some("/nope"));
+        assert_eq!(
+            c.service("catalog").unwrap().ready.as_deref(),
+            Some("/healthz")
+        );
+        assert_eq!(c.run.runtime.as_deref(), Some("local"));
+        assert_eq!(c.tests.unwrap().args.len(), 4);
+        let err = format!("{:#}", set(&[("service.nope.ready", "/x")]).unwrap_err());
+        assert!(
+            err.contains("no service \"nope\"") && err.contains("catalog"),
+            "{err}"
+        );
+        let err = format!("{:#}", set(&[("service.orders.redy", "/x")]).unwrap_err());
+        assert!(
+            err.contains("--set service.orders.redy") && err.contains("redy"),
+            "{err}"
+        );
+        let err = format!("{:#}", set(&[("run.runtime", "podman")]).unwrap_err());
+        assert!(err.contains("run.runtime"), "{err}");
+        let err = format!("{:#}", set(&[("gates.min", "120")]).unwrap_err());
+        assert!(err.contains("gates.min"), "{err}");
+        let err = format!("{:#}", set(&[("tests.run_in", "pod")]).unwrap_err());
+        assert!(err.contains("tests.run_in"), "{err}");
     }
 }

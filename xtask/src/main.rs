@@ -2,12 +2,11 @@
 //! One module per task; paths come from `util::project_root()`.
 
 mod bench;
-mod cover;
 mod genprof;
 mod test;
 
 // Shared with the integration tests through the library (src/lib.rs).
-use xtask::{build_services, docker_images, util};
+use xtask::{build_services, cover, docker_images, util};
 
 use std::process::ExitCode;
 
@@ -35,7 +34,7 @@ enum Task {
     /// Generate Docker build contexts for the services and build their images.
     DockerImages(docker_images::Args),
     /// The main job: build, run in containers, drive the tests, collect and gate coverage.
-    IntegrationCover(cover::Args),
+    IntegrationCover(Box<cover::Args>),
 }
 
 fn main() -> ExitCode {
@@ -47,7 +46,7 @@ fn main() -> ExitCode {
         Task::MeasureChild(args) => bench::measure_child(args),
         Task::BuildServices(args) => build_services::run(args),
         Task::DockerImages(args) => docker_images::run(args),
-        Task::IntegrationCover(args) => cover::run(args),
+        Task::IntegrationCover(args) => cover::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -93,3 +93,25 @@ pub fn path_with(dir: &Path) -> std::ffi::OsString {
     }
     std::env::join_paths(paths).expect("PATH entries have no separator")
 }
+
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Silences the building blocks' own progress lines (`build-services`,
+/// `docker-images`): `integration-cover` draws its own progress.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `eprintln!` unless `set_quiet(true)`.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if !$crate::util::quiet() {
+            eprintln!($($arg)*);
+        }
+    };
+}
