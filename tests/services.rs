@@ -22,7 +22,7 @@ use xtask::build_services::{self, BuildOptions, Harness, ServiceBuild, HARNESS_T
 use xtask::docker_images;
 use xtask::example::{self, Config};
 
-use crate::util::{require_docker, require_go, Dir};
+use crate::util::{bin, require_docker, require_go, Dir};
 
 // ---------------------------------------------------------------------------
 // The example, built once per test process (Go's build cache makes reruns
@@ -1404,13 +1404,42 @@ fn example_runs_as_containers_and_its_integration_tests_pass() {
         "{report}"
     );
 
-    // Stop each through its killswitch and read the profiles.
+    // Stop each through its killswitch and collect with the tools, composed
+    // through real pipes as a user would type them.
+    let targets: Vec<String> = containers.values().map(|c| format!("docker:{c}")).collect();
+    let pipeline = format!(
+        "set -o pipefail; {} {} | {} --out profiles | {} -o merged.cov",
+        bin("covkill").display(),
+        targets.join(" "),
+        bin("covpull").display(),
+        bin("covmerge").display()
+    );
+    dir.command("bash").args(["-c", &pipeline]).stdout();
     let mut profiles = BTreeMap::new();
     for (s, c) in &containers {
-        docker_killswitch(c);
-        wait_docker_profile(c, 1);
-        profiles.insert(s.clone(), docker_profile(&dir, c, 1));
+        let pulled = dir.path(format!("profiles/docker_{c}.cover-1.out"));
+        assert!(pulled.is_file(), "covpull wrote no {}", pulled.display());
+        profiles.insert(s.clone(), pulled);
     }
+    // The merged total is the one Go computes for the merged profile.
+    let merged = dir.path("merged.cov");
+    let go_total = valid_profile(&ex.go, ex.module(), &merged)
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    let ours = dir
+        .tool("covtotal")
+        .args(["--percent", "--src"])
+        .arg(ex.module())
+        .arg(&merged)
+        .stdout();
+    assert_eq!(format!("{}%", ours.trim()), go_total);
+    // The merged profile holds every shared block any service covered.
+    let merged_shared = covered_blocks(&merged, "example.com/shop/internal/");
     let funcs: BTreeMap<_, _> = profiles
         .iter()
         .map(|(s, p)| (s.clone(), valid_profile(&ex.go, ex.module(), p)))
@@ -1443,6 +1472,7 @@ fn example_runs_as_containers_and_its_integration_tests_pass() {
         .map(|(s, p)| (s.clone(), covered_blocks(p, "example.com/shop/internal/")))
         .collect();
     let union: BTreeSet<_> = shared.values().flatten().cloned().collect();
+    assert_eq!(merged_shared, union);
     for (s, blocks) in &shared {
         assert!(!blocks.is_empty(), "{s} covers nothing of internal/");
         assert!(

@@ -4,10 +4,10 @@
 #[macro_use]
 mod util;
 
+mod cover;
 mod gosrc;
 mod kill_pull;
 mod merge;
 mod oracle;
-mod pipeline;
 mod services;
 mod total;
