@@ -165,6 +165,22 @@ pub struct Args {
     pub test_command: Vec<String>,
 }
 
+impl Args {
+    /// Parses the task's arguments (without the program name), as
+    /// `cargo xtask integration-cover ARGS…` would.
+    pub fn parse_from_args<I, T>(args: I) -> Result<Args, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser;
+        Args::try_parse_from(
+            std::iter::once(std::ffi::OsString::from("integration-cover"))
+                .chain(args.into_iter().map(Into::into)),
+        )
+    }
+}
+
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
@@ -867,7 +883,34 @@ impl Probe<'_> {
     }
 }
 
-const LOG_TAIL: usize = 25;
+/// Lines of a service's log read when it fails to get ready; the error
+/// shows the output of its last run from them (see `log_excerpt`).
+const LOG_TAIL: usize = 400;
+
+/// The part of a service log worth showing: the output of the wrapper's last
+/// run (from its last `cover-wrapper: run N` line), where the service says
+/// why it is not ready; long output keeps its head (the error usually comes
+/// before a usage text) and its tail.
+fn log_excerpt(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let from = lines
+        .iter()
+        .rposition(|l| l.starts_with("cover-wrapper: run "))
+        .unwrap_or(lines.len().saturating_sub(30));
+    let last = &lines[from..];
+    let (head, tail) = (15, 20);
+    let text = if last.len() > head + tail + 1 {
+        format!(
+            "{}\n... ({} lines) ...\n{}",
+            last[..head].join("\n"),
+            last.len() - head - tail,
+            last[last.len() - tail..].join("\n")
+        )
+    } else {
+        last.join("\n")
+    };
+    indent(&text)
+}
 
 /// Polls `probe` until ready, the deadline, Ctrl-C, or `gone()` telling the
 /// service is not running any more (Some(why)).
@@ -882,6 +925,7 @@ fn wait_ready(
     let started = Instant::now();
     let mut last = String::from("no answer yet");
     let mut next_gone_check = Instant::now();
+    let mut pause = Duration::from_millis(50);
     loop {
         if probe.check(&mut last) {
             return Ok(());
@@ -890,22 +934,45 @@ fn wait_ready(
         if Instant::now() >= next_gone_check {
             if let Some(why) = gone() {
                 bail!(
-                    "service {name} stopped before it was ready ({why}); last {LOG_TAIL} lines of its log:\n{}",
-                    indent(&log_tail())
+                    "service {name} stopped before it was ready ({why}); its log:\n{}",
+                    log_excerpt(&log_tail())
                 );
             }
             next_gone_check = Instant::now() + Duration::from_millis(500);
         }
         if started.elapsed() >= timeout {
             bail!(
-                "service {name} was not ready after {:.0}s ({}: {last}); last {LOG_TAIL} lines of its log:\n{}",
+                "service {name} was not ready after {:.0}s ({}: {last}); its log:\n{}",
                 timeout.as_secs_f64(),
                 probe.describe(),
-                indent(&log_tail())
+                log_excerpt(&log_tail())
             );
         }
-        std::thread::sleep(Duration::from_millis(100));
+        // Quick at first (services start in well under a second), then
+        // slower, so the probes do not fill the service's log.
+        std::thread::sleep(pause);
+        pause = (pause * 3 / 2).min(Duration::from_secs(1));
     }
+}
+
+/// A word as a POSIX shell would need it, for the lines we show.
+fn shell_word(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,{}".contains(c));
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
+
+fn shell_line(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn indent(text: &str) -> String {
@@ -1273,7 +1340,7 @@ fn run_tests(
             cmd.args(["start", "-a", &container]);
             shown = format!(
                 "{package} {} (container {container} on {}-net)",
-                targs.join(" "),
+                shell_line(&targs),
                 s.prefix
             );
         }
@@ -1284,13 +1351,13 @@ fn run_tests(
             let targs = render_all(args, &host_urls)?;
             cmd = Command::new(bin);
             cmd.args(&targs).envs(render_env(env, &host_urls)?);
-            shown = format!("{package} {} (on the host)", targs.join(" "));
+            shown = format!("{package} {} (on the host)", shell_line(&targs));
         }
         Tests::Command { argv, env } => {
             let argv = render_all(argv, &host_urls)?;
             cmd = Command::new(&argv[0]);
             cmd.args(&argv[1..]).envs(render_env(env, &host_urls)?);
-            shown = argv.join(" ");
+            shown = shell_line(&argv);
         }
     }
     cmd.current_dir(&s.config.module_dir)
@@ -1372,7 +1439,7 @@ fn run_tests(
     let took = if exit == Exit::Code(0) {
         phase.finish("passed")
     } else {
-        phase.fail(&format!("FAILED ({exit}); collecting coverage anyway"))
+        phase.fail(&format!("{exit}; collecting coverage anyway"))
     };
     report.steps.push(("tests".into(), took));
     Ok(())
@@ -1409,8 +1476,10 @@ fn collect(
     let merged_arg = merged.display().to_string();
     let kill_args: Vec<&str> = targets.iter().map(String::as_str).collect();
     report.pipeline = format!(
-        "covkill {} | covpull --out {profiles_arg} | covmerge -o {merged_arg}",
-        targets.join(" ")
+        "covkill {} | covpull --out {} | covmerge -o {}",
+        shell_line(&targets),
+        shell_word(&profiles_arg),
+        shell_word(&merged_arg)
     );
 
     let phase = progress.phase("collect", 0);
@@ -1524,19 +1593,9 @@ fn collect(
     });
     report.table = String::from_utf8_lossy(&out.stdout).into_owned();
     report.gate_messages = String::from_utf8_lossy(&out.stderr).into_owned();
-    let shown_args: Vec<String> = total_args
-        .iter()
-        .map(|a| {
-            if a.contains(' ') {
-                format!("'{a}'")
-            } else {
-                a.clone()
-            }
-        })
-        .collect();
     report
         .pipeline
-        .push_str(&format!("\ncovtotal {}", shown_args.join(" ")));
+        .push_str(&format!("\ncovtotal {}", shell_line(&total_args)));
     match out.status.code() {
         Some(0) => {}
         Some(1) => report.gate_failed = true,
@@ -1662,4 +1721,39 @@ fn print_summary(r: &Report) {
     let _ = writeln!(w, "result:    {verdict} (exit {})", r.code);
     print!("{out}");
     let _ = std::io::stdout().flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_excerpt_shows_the_last_run_head_and_tail() {
+        let mut log = String::from("cover-wrapper: run 1: x\nold failure\n");
+        log.push_str("cover-wrapper: run 2: x\nflag provided but not defined: -nope\n");
+        for i in 0..60 {
+            log.push_str(&format!("  -test.flag{i}\n"));
+        }
+        log.push_str("cover-wrapper: restarting in 2s\n");
+        let e = log_excerpt(&log);
+        assert!(e.starts_with("  | cover-wrapper: run 2"), "{e}");
+        assert!(!e.contains("old failure"));
+        assert!(e.contains("flag provided but not defined: -nope"));
+        assert!(e.contains("... (28 lines) ..."), "{e}");
+        assert!(e.ends_with("restarting in 2s"), "{e}");
+        let short = log_excerpt("a\nb\n");
+        assert_eq!(short, "  | a\n  | b");
+    }
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        let words: Vec<String> = ["covkill", "docker:a-b", "it's", "a b", ""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            shell_line(&words),
+            r#"covkill docker:a-b 'it'\''s' 'a b' ''"#
+        );
+    }
 }
