@@ -272,8 +272,11 @@ pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
         }
     } else {
         let phase = progress.phase("teardown", 0);
+        let anything = control.started_anything();
         report.teardown_problems = control.teardown(Duration::from_secs(5));
-        let took = if report.teardown_problems.is_empty() {
+        let took = if !anything {
+            phase.finish("nothing was started")
+        } else if report.teardown_problems.is_empty() {
             phase.finish("everything removed")
         } else {
             for p in &report.teardown_problems {
@@ -566,7 +569,9 @@ fn job(
     let (go, tools) = match pre {
         Ok(v) => v,
         Err(e) => {
-            phase.fail("failed");
+            report
+                .steps
+                .push(("preflight".into(), phase.fail("failed")));
             return Err(e);
         }
     };
@@ -625,7 +630,7 @@ fn job(
 fn ensure_docker() -> anyhow::Result<()> {
     docker_images::ensure_docker().map_err(|e| {
         anyhow::anyhow!(
-            "{e:#}\n(start the Docker engine, or run the services as local processes: --runtime local)"
+            "{e:#}; start it, or run the services as local processes with --runtime local"
         )
     })
 }

@@ -126,13 +126,22 @@ impl Control {
     /// Removes everything started: containers (`docker rm -f -v`), then
     /// networks; local processes get SIGTERM (the wrapper forwards it and
     /// keeps a profile), then SIGKILL to their whole group after `grace`.
+    /// The lock is held only briefly, so a second Ctrl-C can still force.
     /// Returns what could not be removed.
     pub fn teardown(&self, grace: Duration) -> Vec<String> {
-        let mut res = self.resources.lock().unwrap();
         let mut problems = Vec::new();
-        if !res.containers.is_empty() {
+        let (containers, networks) = {
+            let res = self.resources.lock().unwrap();
+            for (_, child) in &res.processes {
+                if peek_exit(child.id()).is_none() {
+                    signal(child.id() as i32, libc::SIGTERM);
+                }
+            }
+            (res.containers.clone(), res.networks.clone())
+        };
+        if !containers.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];
-            args.extend(res.containers.iter().map(String::as_str));
+            args.extend(containers.iter().map(String::as_str));
             match docker_output(&args) {
                 Ok(out) if out.status.success() => {}
                 Ok(out) => {
@@ -144,10 +153,9 @@ impl Control {
                 }
                 Err(e) => problems.push(format!("{e:#}")),
             }
-            res.containers.clear();
         }
-        for net in std::mem::take(&mut res.networks) {
-            match docker_output(&["network", "rm", &net]) {
+        for net in &networks {
+            match docker_output(&["network", "rm", net]) {
                 Ok(out) if out.status.success() => {}
                 Ok(out) => {
                     let err = String::from_utf8_lossy(&out.stderr);
@@ -158,17 +166,26 @@ impl Control {
                 Err(e) => problems.push(format!("{e:#}")),
             }
         }
-        let mut procs = std::mem::take(&mut res.processes);
-        for (_, child) in &procs {
-            if peek_exit(child.id()).is_none() {
-                signal(child.id() as i32, libc::SIGTERM);
-            }
+        {
+            let mut res = self.resources.lock().unwrap();
+            res.containers.retain(|c| !containers.contains(c));
+            res.networks.retain(|n| !networks.contains(n));
         }
         let deadline = Instant::now() + grace;
-        while Instant::now() < deadline && procs.iter().any(|(_, c)| peek_exit(c.id()).is_none()) {
+        loop {
+            let running = {
+                let res = self.resources.lock().unwrap();
+                res.processes
+                    .iter()
+                    .any(|(_, c)| peek_exit(c.id()).is_none())
+            };
+            if !running || Instant::now() >= deadline {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        for (name, child) in &mut procs {
+        let mut res = self.resources.lock().unwrap();
+        for (name, mut child) in res.processes.drain(..) {
             if peek_exit(child.id()).is_none() {
                 problems.push(format!(
                     "{name} (pid {}) did not stop within {:.0}s of SIGTERM; killed",
@@ -183,6 +200,12 @@ impl Control {
             let _ = child.wait();
         }
         problems
+    }
+
+    /// Whether anything was registered (and not yet torn down).
+    pub fn started_anything(&self) -> bool {
+        let res = self.resources.lock().unwrap();
+        !(res.containers.is_empty() && res.networks.is_empty() && res.processes.is_empty())
     }
 
     /// What is still registered (for `--keep`): the commands that remove it.
