@@ -220,6 +220,7 @@ pub fn merge(inputs: &[Input], opts: &Options) -> anyhow::Result<Merged> {
 
     let work = || -> Table {
         let mut table = Table::new(opts.filter.clone());
+        let mut buf = Vec::new();
         loop {
             let n = next.fetch_add(1, Ordering::Relaxed);
             let Some(&i) = order.get(n) else { break };
@@ -235,7 +236,7 @@ pub fn merge(inputs: &[Input], opts: &Options) -> anyhow::Result<Merged> {
             };
             let result = inputs[i]
                 .open()
-                .and_then(|reader| profile::parse(&names[i], reader, &mut visitor));
+                .and_then(|reader| profile::parse_with(&names[i], reader, &mut visitor, &mut buf));
             let mode = visitor.mode;
             modes.lock().unwrap()[i] = mode;
             if let Err(e) = result {
@@ -403,7 +404,9 @@ impl FileEntry {
             return;
         }
         let mut tail = std::mem::take(&mut self.tail);
-        tail.sort_unstable_by_key(|(b, _)| b.pos);
+        // Stable sort: the tail is mostly sorted runs (each input lists a
+        // file in order), which it merges in linear time.
+        tail.sort_by_key(|(b, _)| b.pos);
         // Fold repeats within the tail.
         let mut kept = 0;
         for k in 0..tail.len() {

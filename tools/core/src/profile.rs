@@ -121,12 +121,21 @@ const BLOCK_GRAMMAR: &str = "\"file:startLine.startCol,endLine.endCol numStmt co
 /// Parses one input, streaming, calling `visitor` for every mode and block
 /// line. `input` names the input in errors. I/O errors are returned with the
 /// input's name as context; grammar errors as [`ProfileError`].
-pub fn parse<R: Read, V: Visitor>(
+pub fn parse<R: Read, V: Visitor>(input: &str, reader: R, visitor: &mut V) -> anyhow::Result<()> {
+    parse_with(input, reader, visitor, &mut Vec::new())
+}
+
+/// [`parse`] with a read buffer kept by the caller, so that parsing many
+/// inputs in a row does not allocate and fault in a fresh megabyte each time.
+pub fn parse_with<R: Read, V: Visitor>(
     input: &str,
     mut reader: R,
     visitor: &mut V,
+    buf: &mut Vec<u8>,
 ) -> anyhow::Result<()> {
-    let mut buf: Vec<u8> = vec![0; 1 << 20];
+    if buf.len() < 1 << 20 {
+        buf.resize(1 << 20, 0);
+    }
     let mut start = 0; // first unconsumed byte
     let mut end = 0; // end of valid data
     let mut line_no: u64 = 0;
