@@ -808,13 +808,18 @@ fn build_images(
         report.steps.push(("images".into(), phase.fail("failed")));
         let hint = if !s.build_local_base && failures.iter().any(|f| f.contains(&s.base)) {
             format!(
-                "\n(cannot get the base image {}? without a registry, use --base local)",
+                " (cannot get the base image {}? without a registry, use --base local)",
                 s.base
             )
         } else {
             String::new()
         };
-        bail!("{}{hint}", failures.join("\n"));
+        bail!(
+            "{} of {} image builds failed{hint}:\n{}",
+            failures.len(),
+            images.len(),
+            failures.join("\n")
+        );
     }
     report
         .steps
