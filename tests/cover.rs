@@ -362,7 +362,8 @@ fn gates_fail_below_the_minimum_and_on_a_drop_from_the_baseline() {
     );
     let baseline = full.merged.clone().unwrap();
 
-    // The same run against itself passes: the gate is not always failing.
+    // The same tests again pass the gate. (Not necessarily +0.0: how often
+    // a readiness probe finds a peer still starting varies between runs.)
     let same = cover_run(
         &dir,
         "same",
@@ -372,11 +373,15 @@ fn gates_fail_below_the_minimum_and_on_a_drop_from_the_baseline() {
             "local",
             "--baseline",
             &baseline.display().to_string(),
+            "--max-drop",
+            "3",
         ],
     );
     assert_eq!(same.code, 0, "{same:#?}");
     assert!(
-        same.gate_messages.contains("(delta +0.0): ok"),
+        same.gate_messages
+            .contains(&format!("baseline {total}% -> now "))
+            && same.gate_messages.contains("): ok"),
         "{}",
         same.gate_messages
     );

@@ -903,10 +903,16 @@ const LOG_TAIL: usize = 400;
 /// before a usage text) and its tail.
 fn log_excerpt(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
-    let from = lines
-        .iter()
-        .rposition(|l| l.starts_with("cover-wrapper: run "))
-        .unwrap_or(lines.len().saturating_sub(30));
+    let runs: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("cover-wrapper: run "))
+        .collect();
+    // A run that has only just started has said nothing yet: show the one
+    // before it too.
+    let from = match runs.as_slice() {
+        [] => lines.len().saturating_sub(30),
+        [.., before, last] if lines.len() - last < 3 => *before,
+        [.., last] => *last,
+    };
     let last = &lines[from..];
     let (head, tail) = (15, 20);
     let text = if last.len() > head + tail + 1 {
@@ -1751,6 +1757,11 @@ mod tests {
         assert!(e.contains("flag provided but not defined: -nope"));
         assert!(e.contains("... (28 lines) ..."), "{e}");
         assert!(e.ends_with("restarting in 2s"), "{e}");
+        let fresh = log_excerpt("cover-wrapper: run 1: x\nboom\ncover-wrapper: run 2: x\n");
+        assert_eq!(
+            fresh,
+            "  | cover-wrapper: run 1: x\n  | boom\n  | cover-wrapper: run 2: x"
+        );
         let short = log_excerpt("a\nb\n");
         assert_eq!(short, "  | a\n  | b");
     }
