@@ -337,24 +337,35 @@ covtest!(closed_stdout_pipe_exits_quietly, |dir: Dir| {
     }
 });
 
-covtest!(output_to_a_fifo_or_through_a_link_keeps_the_special_file, |dir: Dir| {
-    dir.create("a.out", A);
-    // A FIFO (like /dev/null, not a regular file) is written in place, never
-    // renamed over.
-    let fifo = dir.path("pipe");
-    dir.command("mkfifo").arg(&fifo).stdout();
-    let reader = std::thread::spawn({
-        let fifo = fifo.clone();
-        move || std::fs::read_to_string(fifo).unwrap()
-    });
-    dir.tool("covmerge").args(["a.out", "-o", "pipe"]).stdout();
-    assert_eq!(reader.join().unwrap(), A);
-    use std::os::unix::fs::FileTypeExt;
-    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
-    // A symlink: the file it points to is replaced, the link stays.
-    dir.create("real.cov", "old\n");
-    std::os::unix::fs::symlink("real.cov", dir.path("link.cov")).unwrap();
-    dir.tool("covmerge").args(["a.out", "-o", "link.cov"]).stdout();
-    assert!(std::fs::symlink_metadata(dir.path("link.cov")).unwrap().file_type().is_symlink());
-    assert_eq!(dir.read("real.cov"), A);
-});
+covtest!(
+    output_to_a_fifo_or_through_a_link_keeps_the_special_file,
+    |dir: Dir| {
+        dir.create("a.out", A);
+        // A FIFO (like /dev/null, not a regular file) is written in place, never
+        // renamed over.
+        let fifo = dir.path("pipe");
+        dir.command("mkfifo").arg(&fifo).stdout();
+        let reader = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || std::fs::read_to_string(fifo).unwrap()
+        });
+        dir.tool("covmerge").args(["a.out", "-o", "pipe"]).stdout();
+        assert_eq!(reader.join().unwrap(), A);
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        // A symlink: the file it points to is replaced, the link stays.
+        dir.create("real.cov", "old\n");
+        std::os::unix::fs::symlink("real.cov", dir.path("link.cov")).unwrap();
+        dir.tool("covmerge")
+            .args(["a.out", "-o", "link.cov"])
+            .stdout();
+        assert!(std::fs::symlink_metadata(dir.path("link.cov"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(dir.read("real.cov"), A);
+    }
+);

@@ -18,24 +18,51 @@ example.com/m/b/y.go:1.1,2.1 4 0
 
 covtest!(prints_the_total_like_go_tool_cover_func, |dir: Dir| {
     dir.create("p.out", P);
-    assert_eq!(dir.tool("covtotal").arg("p.out").stdout(), "total: (statements) 70.0%\n");
-    assert_eq!(dir.tool("covtotal").args(["--percent", "p.out"]).stdout(), "70.0\n");
-    assert_eq!(dir.tool("covtotal").stdin(P).stdout(), "total: (statements) 70.0%\n");
+    assert_eq!(
+        dir.tool("covtotal").arg("p.out").stdout(),
+        "total: (statements) 70.0%\n"
+    );
+    assert_eq!(
+        dir.tool("covtotal").args(["--percent", "p.out"]).stdout(),
+        "70.0\n"
+    );
+    assert_eq!(
+        dir.tool("covtotal").stdin(P).stdout(),
+        "total: (statements) 70.0%\n"
+    );
 });
 
-covtest!(merges_before_counting_so_shared_blocks_count_once, |dir: Dir| {
-    dir.create("p.out", P);
-    dir.create("q.out", Q);
-    assert_eq!(dir.tool("covtotal").args(["p.out", "q.out"]).stdout(), "total: (statements) 90.0%\n");
-    assert_eq!(dir.tool("covtotal").args(["q.out", "p.out"]).stdout(), "total: (statements) 90.0%\n");
-    dir.create("cat.out", format!("{P}{Q}"));
-    assert_eq!(dir.tool("covtotal").arg("cat.out").stdout(), "total: (statements) 90.0%\n");
-});
+covtest!(
+    merges_before_counting_so_shared_blocks_count_once,
+    |dir: Dir| {
+        dir.create("p.out", P);
+        dir.create("q.out", Q);
+        assert_eq!(
+            dir.tool("covtotal").args(["p.out", "q.out"]).stdout(),
+            "total: (statements) 90.0%\n"
+        );
+        assert_eq!(
+            dir.tool("covtotal").args(["q.out", "p.out"]).stdout(),
+            "total: (statements) 90.0%\n"
+        );
+        dir.create("cat.out", format!("{P}{Q}"));
+        assert_eq!(
+            dir.tool("covtotal").arg("cat.out").stdout(),
+            "total: (statements) 90.0%\n"
+        );
+    }
+);
 
 covtest!(breaks_down_by_package_and_file, |dir: Dir| {
     dir.create("p.out", P);
-    let table = dir.tool("covtotal").args(["--by", "package", "p.out"]).stdout();
-    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+    let table = dir
+        .tool("covtotal")
+        .args(["--by", "package", "p.out"])
+        .stdout();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(
         rows,
         vec![
@@ -45,8 +72,18 @@ covtest!(breaks_down_by_package_and_file, |dir: Dir| {
             vec!["total", "7", "10", "70.0%"],
         ]
     );
-    let table = dir.tool("covtotal").args(["--by", "file", "p.out"]).stdout();
-    assert!(table.lines().nth(1).unwrap().starts_with("example.com/m/a/x.go "), "{table}");
+    let table = dir
+        .tool("covtotal")
+        .args(["--by", "file", "p.out"])
+        .stdout();
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("example.com/m/a/x.go "),
+        "{table}"
+    );
     let json = dir.tool("covtotal").args(["--json", "p.out"]).stdout();
     assert_eq!(
         json,
@@ -58,12 +95,25 @@ covtest!(breaks_down_by_package_and_file, |dir: Dir| {
 
 covtest!(min_gate_exits_1_below_and_0_at_or_above, |dir: Dir| {
     dir.create("p.out", P);
-    let (out, err) = dir.tool("covtotal").args(["--min", "70.1", "p.out"]).expect_code(1);
+    let (out, err) = dir
+        .tool("covtotal")
+        .args(["--min", "70.1", "p.out"])
+        .expect_code(1);
     assert_eq!(out, "total: (statements) 70.0%\n");
-    assert!(err.contains("total 70.0% is below the minimum 70.1%"), "{err}");
-    dir.tool("covtotal").args(["--min", "70", "p.out"]).expect_code(0);
-    dir.tool("covtotal").args(["--min", "0", "p.out"]).expect_code(0);
-    let (_, err) = dir.tool("covtotal").args(["--min", "170", "p.out"]).expect_code(2);
+    assert!(
+        err.contains("total 70.0% is below the minimum 70.1%"),
+        "{err}"
+    );
+    dir.tool("covtotal")
+        .args(["--min", "70", "p.out"])
+        .expect_code(0);
+    dir.tool("covtotal")
+        .args(["--min", "0", "p.out"])
+        .expect_code(0);
+    let (_, err) = dir
+        .tool("covtotal")
+        .args(["--min", "170", "p.out"])
+        .expect_code(2);
     assert!(err.contains("--min 170"), "{err}");
 });
 
@@ -73,34 +123,76 @@ covtest!(baseline_gate_reports_old_new_and_delta, |dir: Dir| {
     // A percent saved from the main branch, in any of the forms covtotal prints.
     for saved in ["90.0\n", "90%\n", "total: (statements) 90.0%\n"] {
         dir.create("main.pct", saved);
-        let (_, err) = dir.tool("covtotal").args(["--baseline", "main.pct", "p.out"]).expect_code(1);
-        assert!(err.contains("baseline 90.0% -> now 70.0% (delta -20.0)"), "{err}");
+        let (_, err) = dir
+            .tool("covtotal")
+            .args(["--baseline", "main.pct", "p.out"])
+            .expect_code(1);
+        assert!(
+            err.contains("baseline 90.0% -> now 70.0% (delta -20.0)"),
+            "{err}"
+        );
     }
     dir.create("main.pct", "70.5\n");
-    dir.tool("covtotal").args(["--baseline", "main.pct", "--max-drop", "0.5", "p.out"]).expect_code(0);
-    dir.tool("covtotal").args(["--baseline", "main.pct", "--max-drop", "0.4", "p.out"]).expect_code(1);
+    dir.tool("covtotal")
+        .args(["--baseline", "main.pct", "--max-drop", "0.5", "p.out"])
+        .expect_code(0);
+    dir.tool("covtotal")
+        .args(["--baseline", "main.pct", "--max-drop", "0.4", "p.out"])
+        .expect_code(1);
     // A profile as the baseline: the merged p+q (90%) against p alone.
-    dir.tool("covmerge").args(["p.out", "q.out", "-o", "main.cov"]).stdout();
-    let (_, err) = dir.tool("covtotal").args(["--baseline", "main.cov", "p.out"]).expect_code(1);
-    assert!(err.contains("baseline 90.0% -> now 70.0% (delta -20.0)"), "{err}");
-    let (_, err) = dir.tool("covtotal").args(["--baseline", "p.out", "main.cov"]).expect_code(0);
+    dir.tool("covmerge")
+        .args(["p.out", "q.out", "-o", "main.cov"])
+        .stdout();
+    let (_, err) = dir
+        .tool("covtotal")
+        .args(["--baseline", "main.cov", "p.out"])
+        .expect_code(1);
+    assert!(
+        err.contains("baseline 90.0% -> now 70.0% (delta -20.0)"),
+        "{err}"
+    );
+    let (_, err) = dir
+        .tool("covtotal")
+        .args(["--baseline", "p.out", "main.cov"])
+        .expect_code(0);
     assert!(err.contains("(delta +20.0): ok"), "{err}");
     // A bad baseline is an error, before anything is printed.
     dir.create("bad.pct", "\nlots\n");
-    let (out, err) = dir.tool("covtotal").args(["--baseline", "bad.pct", "p.out"]).expect_code(2);
+    let (out, err) = dir
+        .tool("covtotal")
+        .args(["--baseline", "bad.pct", "p.out"])
+        .expect_code(2);
     assert_eq!(out, "");
-    assert!(err.contains("bad.pct:2: expected a percent such as 81.2"), "{err}");
+    assert!(
+        err.contains("bad.pct:2: expected a percent such as 81.2"),
+        "{err}"
+    );
 });
 
 covtest!(no_statements_is_zero_percent, |dir: Dir| {
     dir.create("e.out", "mode: set\n");
-    assert_eq!(dir.tool("covtotal").arg("e.out").stdout(), "total: (statements) 0.0%\n");
+    assert_eq!(
+        dir.tool("covtotal").arg("e.out").stdout(),
+        "total: (statements) 0.0%\n"
+    );
 });
 
 covtest!(rounds_like_go_printf, |dir: Dir| {
     // What Go's fmt.Printf("%.1f", 100*covered/total) prints for each.
-    for (covered, total, want) in [(1, 8, "12.5"), (1, 3, "33.3"), (2, 3, "66.7"), (1999, 2000, "100.0"), (1, 1000, "0.1")] {
-        let text = format!("mode: set\nf.go:1.1,2.1 {covered} 1\nf.go:3.1,4.1 {} 0\n", total - covered);
-        assert_eq!(dir.tool("covtotal").arg("--percent").stdin(text).stdout(), format!("{want}\n"));
+    for (covered, total, want) in [
+        (1, 8, "12.5"),
+        (1, 3, "33.3"),
+        (2, 3, "66.7"),
+        (1999, 2000, "100.0"),
+        (1, 1000, "0.1"),
+    ] {
+        let text = format!(
+            "mode: set\nf.go:1.1,2.1 {covered} 1\nf.go:3.1,4.1 {} 0\n",
+            total - covered
+        );
+        assert_eq!(
+            dir.tool("covtotal").arg("--percent").stdin(text).stdout(),
+            format!("{want}\n")
+        );
     }
 });

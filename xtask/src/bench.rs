@@ -28,6 +28,10 @@ pub struct Args {
     /// Generator threads (the data does not depend on it).
     #[arg(long, default_value_t = genprof::default_jobs())]
     jobs: usize,
+    /// Instead: time covkill then covpull on ten containers of an example
+    /// service (needs a Docker engine).
+    #[arg(long)]
+    kill_pull: bool,
 }
 
 struct Case {
@@ -85,12 +89,28 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// The four tools, optimised, in target/release.
+fn build_release_bins(root: &Path) -> anyhow::Result<()> {
+    eprintln!("bench: {} build --release --bins", util::cargo());
+    let status = Command::new(util::cargo())
+        .current_dir(root)
+        .args(["build", "--release", "--package", "covtools", "--bins"])
+        .status()
+        .context("running cargo build")?;
+    ensure!(status.success(), "cargo build --release failed ({status})");
+    Ok(())
+}
+
 /// Bumped when the generator's output changes, so cached data is remade.
 const DATA_VERSION: u32 = 1;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     ensure!(args.runs >= 1, "--runs must be at least 1");
     let root = util::project_root();
+    if args.kill_pull {
+        build_release_bins(&root)?;
+        return crate::bench_kill_pull::run(args.runs, &root.join("target/release"));
+    }
     let data_root = root.join("target/bench-data");
     let selected = cases()
         .into_iter()
@@ -108,20 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    eprintln!("bench: {} build --release --bin covmerge", util::cargo());
-    let status = Command::new(util::cargo())
-        .current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "covtools",
-            "--bin",
-            "covmerge",
-        ])
-        .status()
-        .context("running cargo build")?;
-    ensure!(status.success(), "cargo build --release failed ({status})");
+    build_release_bins(&root)?;
     let covmerge = root.join("target/release/covmerge");
 
     check_correctness(&covmerge, &data_root, &selected, &inputs)?;

@@ -2,6 +2,7 @@
 //! One module per task; paths come from `util::project_root()`.
 
 mod bench;
+mod bench_kill_pull;
 mod genprof;
 mod test;
 

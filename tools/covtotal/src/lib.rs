@@ -172,7 +172,11 @@ fn file_totals(merged: &Merged, src: Option<&Path>) -> anyhow::Result<Vec<(Strin
         if files.last().map_or(true, |(path, _)| *path != f.file) {
             files.push((f.file.clone(), Totals::default()));
         }
-        files.last_mut().expect("pushed").1.add(f.covered, f.statements);
+        files
+            .last_mut()
+            .expect("pushed")
+            .1
+            .add(f.covered, f.statements);
     }
     Ok(files)
 }
