@@ -43,7 +43,7 @@ impl Input {
     }
 
     /// The size in bytes, when known (for scheduling the largest first).
-    pub fn len(&self) -> u64 {
+    pub fn size_hint(&self) -> u64 {
         match self {
             Input::Stdin => u64::MAX,
             Input::Path(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),

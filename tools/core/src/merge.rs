@@ -209,7 +209,7 @@ pub fn merge(inputs: &[Input], opts: &Options) -> anyhow::Result<Merged> {
 
     // Largest first, so that the last input to finish is a small one.
     let mut order: Vec<usize> = (0..inputs.len()).collect();
-    let sizes: Vec<u64> = inputs.iter().map(Input::len).collect();
+    let sizes: Vec<u64> = inputs.iter().map(Input::size_hint).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
 
     let next = AtomicUsize::new(0);
@@ -366,7 +366,7 @@ impl FileEntry {
             Some(c)
         } else if at(c + 1) {
             Some(c + 1)
-        } else if self.blocks.last().map_or(true, |l| l.pos < block.pos) {
+        } else if self.blocks.last().is_none_or(|l| l.pos < block.pos) {
             self.blocks.push(block);
             self.origins.push(origin);
             self.cursor = self.blocks.len();

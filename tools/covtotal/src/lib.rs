@@ -169,7 +169,7 @@ fn file_totals(merged: &Merged, src: Option<&Path>) -> anyhow::Result<Vec<(Strin
     // Functions come grouped by file, in file order.
     let mut files: Vec<(String, Totals)> = Vec::new();
     for f in funcs {
-        if files.last().map_or(true, |(path, _)| *path != f.file) {
+        if files.last().is_none_or(|(path, _)| *path != f.file) {
             files.push((f.file.clone(), Totals::default()));
         }
         files
