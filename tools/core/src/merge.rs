@@ -108,12 +108,12 @@ impl Merged {
     /// order.
     pub fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
         out.write_all(format!("mode: {}\n", self.mode).as_bytes())?;
-        let chunks = chunk_files(&self.files, 1 << 15);
+        let chunks = chunk_files(&self.files, 1 << 12);
         let threads = worker_threads(0).min(chunks.len());
         if threads <= 1 {
             let mut buf = Vec::with_capacity(1 << 20);
             for file in &self.files {
-                format_file(file, &mut buf);
+                format_blocks(&file.path, &file.blocks, &mut buf);
                 if buf.len() >= 1 << 20 {
                     out.write_all(&buf)?;
                     buf.clear();
@@ -122,17 +122,20 @@ impl Merged {
             return out.write_all(&buf);
         }
         let next = AtomicUsize::new(0);
+        // Written buffers go back to the formatters: fresh memory costs a
+        // page fault per 4 KiB, more than formatting into it.
+        let spare: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
         let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(2 * threads);
         std::thread::scope(|s| {
             for _ in 0..threads {
                 let tx = tx.clone();
-                let (next, chunks, files) = (&next, &chunks, &self.files);
+                let (next, chunks, files, spare) = (&next, &chunks, &self.files, &spare);
                 s.spawn(move || loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(range) = chunks.get(i) else { break };
-                    let mut buf = Vec::with_capacity(1 << 20);
-                    for file in &files[range.clone()] {
-                        format_file(file, &mut buf);
+                    let Some(chunk) = chunks.get(i) else { break };
+                    let mut buf = spare.lock().unwrap().pop().unwrap_or_default();
+                    for (f, range) in chunk {
+                        format_blocks(&files[*f].path, &files[*f].blocks[range.clone()], &mut buf);
                     }
                     if tx.send((i, buf)).is_err() {
                         break; // the writer failed and went away
@@ -145,8 +148,10 @@ impl Merged {
             let mut want = 0;
             for (i, buf) in rx {
                 pending.insert(i, buf);
-                while let Some(buf) = pending.remove(&want) {
+                while let Some(mut buf) = pending.remove(&want) {
                     out.write_all(&buf)?;
+                    buf.clear();
+                    spare.lock().unwrap().push(buf);
                     want += 1;
                 }
             }
@@ -155,26 +160,37 @@ impl Merged {
     }
 }
 
-/// Splits `files` into consecutive ranges of about `blocks` blocks each.
-fn chunk_files(files: &[FileBlocks], blocks: usize) -> Vec<std::ops::Range<usize>> {
+/// A piece of the output: blocks `blocks` of file `file`.
+type Piece = (usize, std::ops::Range<usize>);
+
+/// Splits the output into consecutive chunks of about `blocks` blocks each
+/// (a large file spans several chunks), so buffers stay small.
+fn chunk_files(files: &[FileBlocks], blocks: usize) -> Vec<Vec<Piece>> {
     let mut chunks = Vec::new();
-    let (mut start, mut size) = (0, 0);
+    let mut chunk: Vec<Piece> = Vec::new();
+    let mut size = 0;
     for (i, f) in files.iter().enumerate() {
-        size += f.blocks.len();
-        if size >= blocks {
-            chunks.push(start..i + 1);
-            (start, size) = (i + 1, 0);
+        let mut start = 0;
+        while start < f.blocks.len() {
+            let end = f.blocks.len().min(start + (blocks - size));
+            chunk.push((i, start..end));
+            size += end - start;
+            start = end;
+            if size == blocks {
+                chunks.push(std::mem::take(&mut chunk));
+                size = 0;
+            }
         }
     }
-    if start < files.len() {
-        chunks.push(start..files.len());
+    if !chunk.is_empty() {
+        chunks.push(chunk);
     }
     chunks
 }
 
-fn format_file(file: &FileBlocks, buf: &mut Vec<u8>) {
-    for b in &file.blocks {
-        buf.extend_from_slice(file.path.as_bytes());
+fn format_blocks(path: &str, blocks: &[Block], buf: &mut Vec<u8>) {
+    for b in blocks {
+        buf.extend_from_slice(path.as_bytes());
         buf.push(b':');
         push_u32(buf, b.pos.start_line);
         buf.push(b'.');
@@ -360,19 +376,34 @@ impl FileEntry {
     /// Folds one block into the file.
     #[inline]
     fn add(&mut self, block: Block, origin: Origin, conflicts: &mut Vec<Conflict>) {
-        let c = self.cursor;
-        let at = |i: usize| self.blocks.get(i).is_some_and(|b| b.pos == block.pos);
-        let found = if at(c) {
-            Some(c)
-        } else if at(c + 1) {
-            Some(c + 1)
-        } else if self.blocks.last().is_none_or(|l| l.pos < block.pos) {
+        let c = self.cursor.min(self.blocks.len());
+        if self.blocks.get(c).is_some_and(|b| b.pos == block.pos) {
+            self.cursor = c + 1;
+            if let Err(d) = combine(
+                (&mut self.blocks[c], &mut self.origins[c]),
+                (&block, &origin),
+            ) {
+                conflicts.push(Conflict {
+                    path: self.path.clone(),
+                    pos: block.pos,
+                    sides: d,
+                });
+            }
+            return;
+        }
+        if self.blocks.last().is_none_or(|l| l.pos < block.pos) {
             self.blocks.push(block);
             self.origins.push(origin);
             self.cursor = self.blocks.len();
             return;
-        } else {
-            self.blocks.binary_search_by(|b| b.pos.cmp(&block.pos)).ok()
+        }
+        let found = match self.search_from(c, &block.pos) {
+            Ok(i) => Some(i),
+            Err(at) => {
+                // The input's next block is likely just after this one.
+                self.cursor = at;
+                None
+            }
         };
         match found {
             Some(i) => {
@@ -389,12 +420,44 @@ impl FileEntry {
                 }
             }
             None => {
+                if self.tail.capacity() == 0 {
+                    // Skip the many small doublings of a tail that grows.
+                    self.tail.reserve(self.blocks.len().clamp(64, MIN_TAIL));
+                }
                 self.tail.push((block, origin));
                 if self.tail.len() > MIN_TAIL.max(self.blocks.len()) {
                     self.compact(conflicts);
                 }
             }
         }
+    }
+
+    /// Binary search for `pos` in `blocks`, starting by galloping from
+    /// `hint`: an input's blocks come in order, so the next one is near.
+    #[inline]
+    fn search_from(&self, hint: usize, pos: &Pos) -> Result<usize, usize> {
+        let blocks = &self.blocks;
+        let (mut lo, mut hi) = (0, blocks.len());
+        if hint < blocks.len() && blocks[hint].pos < *pos {
+            // Forward: find a bound past `pos` in steps 1, 2, 4, ...
+            lo = hint + 1;
+            let mut step = 1;
+            while lo + step <= blocks.len() && blocks[lo + step - 1].pos < *pos {
+                lo += step;
+                step *= 2;
+            }
+            hi = (lo + step).min(blocks.len());
+        } else if hint > 0
+            && blocks[hint - 1].pos < *pos
+            && (hint == blocks.len() || blocks[hint].pos > *pos)
+        {
+            // Between the hint's neighbours: not there.
+            return Err(hint);
+        }
+        blocks[lo..hi]
+            .binary_search_by(|b| b.pos.cmp(pos))
+            .map(|i| lo + i)
+            .map_err(|i| lo + i)
     }
 
     /// Sorts the tail and merges it into `blocks` in place, folding equal
@@ -608,6 +671,53 @@ fn finish(
     Ok(Merged { mode, files })
 }
 
+/// Merges `other`'s sorted blocks into `entry`'s: one pass into vectors of
+/// the final size.
+fn merge_sorted(entry: &mut FileEntry, other: FileEntry, conflicts: &mut Vec<Conflict>) {
+    let (a, ao) = (
+        std::mem::take(&mut entry.blocks),
+        std::mem::take(&mut entry.origins),
+    );
+    let (b, bo) = (other.blocks, other.origins);
+    let mut blocks = Vec::with_capacity(a.len() + b.len());
+    let mut origins = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].pos.cmp(&b[j].pos) {
+            std::cmp::Ordering::Less => {
+                blocks.push(a[i]);
+                origins.push(ao[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                blocks.push(b[j]);
+                origins.push(bo[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                let (mut block, mut origin) = (a[i], ao[i]);
+                if let Err(d) = combine((&mut block, &mut origin), (&b[j], &bo[j])) {
+                    conflicts.push(Conflict {
+                        path: entry.path.clone(),
+                        pos: block.pos,
+                        sides: d,
+                    });
+                }
+                blocks.push(block);
+                origins.push(origin);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    blocks.extend_from_slice(&a[i..]);
+    origins.extend_from_slice(&ao[i..]);
+    blocks.extend_from_slice(&b[j..]);
+    origins.extend_from_slice(&bo[j..]);
+    entry.blocks = blocks;
+    entry.origins = origins;
+}
+
 /// Merges one file's entries from all tables.
 fn merge_file(
     group: Vec<FileEntry>,
@@ -618,16 +728,11 @@ fn merge_file(
     let mut conflicts = Vec::new();
     let mut group = group.into_iter();
     let mut entry = group.next().expect("groups are not empty");
-    for mut other in group {
-        entry.tail.append(&mut other.tail);
-        entry
-            .tail
-            .extend(other.blocks.into_iter().zip(other.origins));
-        if entry.tail.len() > MIN_TAIL.max(entry.blocks.len()) {
-            entry.compact(&mut conflicts);
-        }
-    }
     entry.compact(&mut conflicts);
+    for mut other in group {
+        other.compact(&mut conflicts);
+        merge_sorted(&mut entry, other, &mut conflicts);
+    }
     let path = String::from_utf8_lossy(&entry.path).into_owned();
     let overlap = if keep_overlaps {
         None

@@ -140,18 +140,56 @@ pub fn write_to(
 }
 
 /// Writes an unsigned integer in decimal without going through `fmt`
-/// (the output hot path writes tens of millions of them).
+/// (the output hot path writes tens of millions of them), two digits at a
+/// time.
 #[inline]
 pub fn push_u32(out: &mut Vec<u8>, mut v: u32) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut tmp = [0u8; 10];
     let mut i = tmp.len();
-    loop {
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        i -= 2;
+        let pair = v as usize * 2;
+        tmp[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        tmp[i] = b'0' + v as u8;
     }
     out.extend_from_slice(&tmp[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn push_u32_writes_decimal() {
+        for v in [
+            0,
+            1,
+            9,
+            10,
+            42,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            65535,
+            1234567,
+            4294967295u32,
+        ] {
+            let mut out = Vec::new();
+            super::push_u32(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
+    }
 }
