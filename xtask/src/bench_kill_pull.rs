@@ -11,6 +11,7 @@ use anyhow::{bail, ensure, Context};
 use xtask::build_services::{self, BuildOptions};
 use xtask::docker_images;
 use xtask::example::{self, Config};
+use xtask::runtime::docker;
 use xtask::util;
 
 const CONTAINERS: usize = 10;
@@ -144,21 +145,6 @@ pub fn run(runs: usize, tools: &Path) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-fn docker(args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .context("running docker")?;
-    if !out.status.success() {
-        bail!(
-            "docker {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Waits until the service answers inside its container.

@@ -227,7 +227,7 @@ pub fn render_dockerfile(img: &ServiceImage, base: &str) -> anyhow::Result<Strin
         "[{}]",
         img.args
             .iter()
-            .map(|a| build_services::json_string(a))
+            .map(|a| covcore::output::json_string(a))
             .collect::<Vec<_>>()
             .join(", ")
     );

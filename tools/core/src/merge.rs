@@ -29,7 +29,7 @@ use anyhow::{anyhow, bail};
 
 use crate::input::Input;
 use crate::output::push_u32;
-use crate::profile::{self, Block, FileBlocks, Mode, Pos, ProfileError, Visitor};
+use crate::profile::{self, Block, FileBlocks, Mode, Pos, Visitor};
 
 /// How to merge.
 #[derive(Debug, Default, Clone)]
@@ -802,18 +802,7 @@ struct InputVisitor<'a> {
 
 impl Visitor for InputVisitor<'_> {
     fn mode(&mut self, mode: Mode, line: u64) -> anyhow::Result<()> {
-        match self.mode {
-            Some(m) if m != mode => Err(ProfileError {
-                input: self.name.to_string(),
-                line,
-                msg: format!("mode {mode} differs from this input's earlier mode {m}: pass --mode to convert"),
-            }
-            .into()),
-            _ => {
-                self.mode = Some(mode);
-                Ok(())
-            }
-        }
+        profile::one_mode(&mut self.mode, mode, self.name, line)
     }
 
     #[inline]

@@ -416,6 +416,25 @@ pub fn parse_u32(s: &[u8]) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
+/// Records the `mode:` line of one input, which must agree with the input's
+/// earlier ones (profiles concatenated in one stream).
+pub fn one_mode(seen: &mut Option<Mode>, mode: Mode, input: &str, line: u64) -> anyhow::Result<()> {
+    match *seen {
+        Some(m) if m != mode => Err(ProfileError {
+            input: input.to_string(),
+            line,
+            msg: format!(
+                "mode {mode} differs from this input's earlier mode {m}: pass --mode to convert"
+            ),
+        }
+        .into()),
+        _ => {
+            *seen = Some(mode);
+            Ok(())
+        }
+    }
+}
+
 /// What [`validate`] learned of a profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -435,18 +454,7 @@ pub fn validate<R: Read>(input: &str, reader: R) -> anyhow::Result<Summary> {
     }
     impl Visitor for Check {
         fn mode(&mut self, mode: Mode, line: u64) -> anyhow::Result<()> {
-            match self.mode {
-                Some(m) if m != mode => Err(ProfileError {
-                    input: self.input.clone(),
-                    line,
-                    msg: format!("mode {mode} differs from the earlier mode {m} of this input"),
-                }
-                .into()),
-                _ => {
-                    self.mode = Some(mode);
-                    Ok(())
-                }
-            }
+            one_mode(&mut self.mode, mode, &self.input, line)
         }
         fn block(&mut self, _: &[u8], _: Pos, stmts: u32, _: u32, _: u64) -> anyhow::Result<()> {
             self.blocks += 1;

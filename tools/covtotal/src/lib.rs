@@ -10,6 +10,7 @@ use clap::{Parser, ValueEnum};
 use covcore::args::MergeArgs;
 use covcore::cli;
 use covcore::merge::Merged;
+use covcore::output::json_string;
 use covcore::total::{self, By, Totals};
 
 /// Print the total statement coverage of Go profiles, like
@@ -277,20 +278,5 @@ fn json(all: &Totals, packages: &[(String, Totals)]) -> String {
         .unwrap();
     }
     out.push_str("]}\n");
-    out
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32).unwrap(),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
     out
 }
