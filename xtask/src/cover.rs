@@ -1015,91 +1015,91 @@ fn start_docker(
         control.add_network(&net);
         runtime::docker(&["network", "create", "--label", &label, &net])?;
         let urls = s.config.docker_urls();
-        let results: Vec<anyhow::Result<Started>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = s
-                .config
-                .services
-                .iter()
-                .map(|svc| {
-                    let (phase, urls, net, label) = (&phase, &urls, &net, &label);
-                    scope.spawn(move || {
-                        let item = phase.item(&svc.name, "docker run");
-                        let r = (|| {
-                            let container = format!("{}-{}", s.prefix, svc.name);
-                            let addr = svc.docker_addr();
-                            let mut run: Vec<String> = vec![
-                                "run".into(),
-                                "-d".into(),
-                                "--name".into(),
-                                container.clone(),
-                                "--network".into(),
-                                net.clone(),
-                                "--network-alias".into(),
-                                svc.name.clone(),
-                                "--label".into(),
-                                label.clone(),
-                                "-p".into(),
-                                format!("127.0.0.1::{}", svc.port),
-                                "-e".into(),
-                                format!("COVKILL_ADDR=:{}", s.config.image.killswitch_port),
-                            ];
-                            for (k, v) in svc.render_env(&addr, urls)? {
-                                run.push("-e".into());
-                                run.push(format!("{k}={v}"));
-                            }
-                            run.push(images[&svc.name].clone());
-                            run.extend(svc.render_args(&addr, urls)?);
-                            control.add_container(&container);
-                            let argv: Vec<&str> = run.iter().map(String::as_str).collect();
-                            runtime::docker(&argv)?;
-                            let host = runtime::published_addr(&container, svc.port)?;
-                            let probe = match &svc.ready {
-                                Some(path) => Probe::Http {
-                                    addr: host.clone(),
-                                    path,
-                                },
-                                None => Probe::ContainerPort {
-                                    container: container.clone(),
-                                    port: svc.port,
-                                },
-                            };
-                            item.set(format!("waiting: {}", probe.describe()));
-                            wait_ready(
-                                &svc.name,
-                                &probe,
-                                s.ready_timeout,
-                                control,
-                                || match runtime::container_state(&container) {
-                                    Ok((true, _)) => None,
-                                    Ok((false, code)) => {
-                                        Some(format!("container exited with {code}"))
-                                    }
-                                    Err(e) => Some(format!("{e:#}")),
-                                },
-                                || runtime::docker_logs(&container, LOG_TAIL),
-                            )?;
-                            Ok(Started {
-                                name: svc.name.clone(),
-                                target: format!("docker:{container}"),
-                                host_url: format!("http://{host}"),
-                            })
-                        })();
-                        match &r {
-                            Ok(st) => item.done(&format!("ready, {}", st.host_url)),
-                            Err(_) => item.fail("not ready"),
-                        }
-                        r
-                    })
+        let results = each_in_parallel(&s.config.services, |svc| {
+            let item = phase.item(&svc.name, "docker run");
+            let r = (|| {
+                let container = format!("{}-{}", s.prefix, svc.name);
+                let addr = svc.docker_addr();
+                let mut run: Vec<String> = vec![
+                    "run".into(),
+                    "-d".into(),
+                    "--name".into(),
+                    container.clone(),
+                    "--network".into(),
+                    net.clone(),
+                    "--network-alias".into(),
+                    svc.name.clone(),
+                    "--label".into(),
+                    label.clone(),
+                    "-p".into(),
+                    format!("127.0.0.1::{}", svc.port),
+                    "-e".into(),
+                    format!("COVKILL_ADDR=:{}", s.config.image.killswitch_port),
+                ];
+                for (k, v) in svc.render_env(&addr, &urls)? {
+                    run.push("-e".into());
+                    run.push(format!("{k}={v}"));
+                }
+                run.push(images[&svc.name].clone());
+                run.extend(svc.render_args(&addr, &urls)?);
+                control.add_container(&container);
+                let argv: Vec<&str> = run.iter().map(String::as_str).collect();
+                runtime::docker(&argv)?;
+                let host = runtime::published_addr(&container, svc.port)?;
+                let probe = match &svc.ready {
+                    Some(path) => Probe::Http {
+                        addr: host.clone(),
+                        path,
+                    },
+                    None => Probe::ContainerPort {
+                        container: container.clone(),
+                        port: svc.port,
+                    },
+                };
+                item.set(format!("waiting: {}", probe.describe()));
+                wait_ready(
+                    &svc.name,
+                    &probe,
+                    s.ready_timeout,
+                    control,
+                    || match runtime::container_state(&container) {
+                        Ok((true, _)) => None,
+                        Ok((false, code)) => Some(format!("container exited with {code}")),
+                        Err(e) => Some(format!("{e:#}")),
+                    },
+                    || runtime::docker_logs(&container, LOG_TAIL),
+                )?;
+                Ok(Started {
+                    name: svc.name.clone(),
+                    target: format!("docker:{container}"),
+                    host_url: format!("http://{host}"),
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("no panic"))
-                .collect()
+            })();
+            show_ready(item, &r);
+            r
         });
         collect_started(results)
     })();
     finish_start(phase, result, report)
+}
+
+/// Runs `f` on every item, each in its own thread; results in item order.
+fn each_in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items.iter().map(|it| scope.spawn(|| f(it))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic"))
+            .collect()
+    })
+}
+
+/// A service's readiness on its progress line.
+fn show_ready(item: crate::progress::Item, r: &anyhow::Result<Started>) {
+    match r {
+        Ok(st) => item.done(&format!("ready, {}", st.host_url)),
+        Err(_) => item.fail("not ready"),
+    }
 }
 
 /// Containers of an earlier run with the same prefix (left by --keep, or a
@@ -1228,49 +1228,34 @@ fn start_local(
             control.add_process(&svc.name, child);
             started.push((svc, addr.clone(), killswitch.clone(), cover, log_path));
         }
-        let results: Vec<anyhow::Result<Started>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = started
-                .iter()
-                .map(|(svc, addr, killswitch, cover, log_path)| {
-                    let phase = &phase;
-                    scope.spawn(move || {
-                        let probe = match &svc.ready {
-                            Some(path) => Probe::Http {
-                                addr: addr.clone(),
-                                path,
-                            },
-                            None => Probe::LocalPort { addr: addr.clone() },
-                        };
-                        let item = phase.item(&svc.name, &format!("waiting: {}", probe.describe()));
-                        let r = wait_ready(
-                            &svc.name,
-                            &probe,
-                            s.ready_timeout,
-                            control,
-                            || {
-                                control
-                                    .process_exit(&svc.name)
-                                    .map(|e| format!("the wrapper exited: {e}"))
-                            },
-                            || runtime::file_tail(log_path, LOG_TAIL),
-                        )
-                        .map(|()| Started {
-                            name: svc.name.clone(),
-                            target: format!("local:{killswitch}={}", cover.display()),
-                            host_url: format!("http://{addr}"),
-                        });
-                        match &r {
-                            Ok(st) => item.done(&format!("ready, {}", st.host_url)),
-                            Err(_) => item.fail("not ready"),
-                        }
-                        r
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("no panic"))
-                .collect()
+        let results = each_in_parallel(&started, |(svc, addr, killswitch, cover, log_path)| {
+            let probe = match &svc.ready {
+                Some(path) => Probe::Http {
+                    addr: addr.clone(),
+                    path,
+                },
+                None => Probe::LocalPort { addr: addr.clone() },
+            };
+            let item = phase.item(&svc.name, &format!("waiting: {}", probe.describe()));
+            let r = wait_ready(
+                &svc.name,
+                &probe,
+                s.ready_timeout,
+                control,
+                || {
+                    control
+                        .process_exit(&svc.name)
+                        .map(|e| format!("the wrapper exited: {e}"))
+                },
+                || runtime::file_tail(log_path, LOG_TAIL),
+            )
+            .map(|()| Started {
+                name: svc.name.clone(),
+                target: format!("local:{killswitch}={}", cover.display()),
+                host_url: format!("http://{addr}"),
+            });
+            show_ready(item, &r);
+            r
         });
         collect_started(results)
     })();
