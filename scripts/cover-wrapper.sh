@@ -43,7 +43,8 @@
 #                      arguments are then test-binary flags (classic method)
 #   COVER_RESTART      always (default) or never: start again after a run?
 #   COVER_MIN_UPTIME   a run shorter than this many seconds is a quick exit
-#                      (default 2); quick exits in a row back off 1, 2, 4 ... s
+#                      (default 2), unless it exited 0 with a profile (a
+#                      killswitch stop); quick exits in a row back off 1, 2, 4 ... s
 #   COVER_BACKOFF_MAX  the longest backoff, seconds (default 30)
 
 prog=cover-wrapper
@@ -71,7 +72,10 @@ for v in "$min_uptime" "$backoff_max"; do
 	case $v in '' | *[!0-9]*) die "COVER_MIN_UPTIME and COVER_BACKOFF_MAX take whole seconds, got '$v'" ;; esac
 done
 name=${COVER_BIN##*/}
-running=$COVER_DIR/.cover-running.out
+# The profile being written: a name of this wrapper's own, so that wrappers
+# sharing one cover directory (a bind mount, local processes) never touch
+# each other's (the PID alone is 1 in every container).
+running=$COVER_DIR/.cover-running.$(hostname 2>/dev/null || echo host).$$.out
 
 # A Go test binary needs a writable temp dir to produce its profile ("bad
 # os.MkdirTemp return" otherwise): images without /tmp, read-only root
@@ -200,7 +204,9 @@ while :; do
 		log "$name exited with status $status; COVER_RESTART=never"
 		exit "$status"
 	fi
-	if [ "$elapsed" -ge "$min_uptime" ]; then
+	if [ "$elapsed" -ge "$min_uptime" ] || { [ -n "$kept" ] && [ "$status" -eq 0 ]; }; then
+		# A long run, or a clean stop that kept its profile (the killswitch):
+		# start again at once.
 		streak=0
 		log "$name exited with status $status after ${elapsed}s; restarting"
 		continue

@@ -434,18 +434,19 @@ fn a_service_that_never_becomes_ready_is_an_error_with_its_log_tail() {
     }
     let dir = Dir::new("cover_never_ready");
     let scope = Scope::new("unready");
-    let started = Instant::now();
+    // Long enough for the service to answer at all on a loaded machine, so
+    // that its last answer is the 404.
     let r = cover_run(
         &dir,
         "out",
         Some(&scope),
-        &["--ready", "orders=/nope", "--ready-timeout", "3s"],
+        &["--ready", "orders=/nope", "--ready-timeout", "15s"],
     );
     assert_eq!(r.code, 2, "{r:#?}");
     assert_eq!(r.tests_exit, None, "the tests must not run");
     let err = r.error.clone().unwrap();
     assert!(
-        err.contains("service orders was not ready after 3s")
+        err.contains("service orders was not ready after 15s")
             && err.contains("/nope: answered 404"),
         "{err}"
     );
@@ -453,7 +454,6 @@ fn a_service_that_never_becomes_ready_is_an_error_with_its_log_tail() {
     assert!(err.contains("cover-wrapper: run 1"), "{err}");
     assert!(r.merged.is_none());
     scope.assert_nothing_left();
-    assert!(started.elapsed() < Duration::from_secs(120));
 }
 
 /// A local service that dies at once (a flag it does not know): the
@@ -504,15 +504,15 @@ fn an_interrupt_during_the_tests_tears_everything_down() {
     let watcher = {
         let (control, marker) = (control.clone(), marker.clone());
         std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(300);
+            let deadline = Instant::now() + Duration::from_secs(600);
             while !marker.exists() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(50));
             }
             control.interrupt();
+            Instant::now()
         })
     };
-    let script = format!("touch {} && exec sleep 120", marker.display());
-    let started = Instant::now();
+    let script = format!("touch {} && exec sleep 600", marker.display());
     let r = cover_run_with(
         &dir,
         "out",
@@ -520,11 +520,13 @@ fn an_interrupt_during_the_tests_tears_everything_down() {
         &["--", "sh", "-c", &script],
         &control,
     );
-    watcher.join().unwrap();
+    let interrupted = watcher.join().unwrap();
     assert!(marker.exists(), "the tests never started: {r:#?}");
     assert_eq!(r.code, 130, "{r:#?}");
+    // Timed from the interrupt, not from the start (a cold build takes
+    // minutes): the 600 s sleep was stopped, not waited for.
     assert!(
-        started.elapsed() < Duration::from_secs(100),
+        interrupted.elapsed() < Duration::from_secs(60),
         "the sleep was not stopped"
     );
     assert!(r.merged.is_none());

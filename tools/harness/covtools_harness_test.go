@@ -55,7 +55,7 @@ func TestCovtoolsHarness(t *covtoolsTesting.T) {
 	killAddr := covtoolsHarnessEnv("COVKILL_ADDR", ":19999")
 	grace, err := covtoolsTime.ParseDuration(covtoolsHarnessEnv("COVKILL_GRACE", "5s"))
 	if err != nil {
-		t.Fatalf("covtools harness: COVKILL_GRACE: %v", err)
+		covtoolsHarnessSetupFailed("COVKILL_GRACE: %v", err)
 	}
 
 	// Registered before main() runs, so a SIGTERM can never take Go's default
@@ -68,7 +68,7 @@ func TestCovtoolsHarness(t *covtoolsTesting.T) {
 	// that register "/" on http.DefaultServeMux must not collide with it.
 	ln, err := covtoolsNet.Listen("tcp", killAddr)
 	if err != nil {
-		t.Fatalf("covtools harness: killswitch cannot listen on %s (set COVKILL_ADDR): %v", killAddr, err)
+		covtoolsHarnessSetupFailed("killswitch cannot listen on %s (set COVKILL_ADDR): %v", killAddr, err)
 	}
 	killed := make(chan struct{})
 	var once covtoolsSync.Once
@@ -116,4 +116,12 @@ func TestCovtoolsHarness(t *covtoolsTesting.T) {
 	ctx, cancel := covtoolsContext.WithTimeout(covtoolsContext.Background(), 2*covtoolsTime.Second)
 	defer cancel()
 	_ = srv.Shutdown(ctx)
+}
+
+// covtoolsHarnessSetupFailed ends the binary before the service ran, with
+// exit status 3 and no profile: a failed test (status 1) would still write
+// one, an empty run that the restart wrapper would keep on every retry.
+func covtoolsHarnessSetupFailed(format string, args ...any) {
+	covtoolsHarnessLog(format, args...)
+	covtoolsOS.Exit(3)
 }

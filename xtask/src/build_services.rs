@@ -275,6 +275,7 @@ fn main_packages(go: &Path, module_dir: &Path) -> anyhow::Result<Vec<(String, St
 fn go_command(go: &Path, module_dir: &Path) -> Command {
     let mut cmd = Command::new(go);
     cmd.current_dir(module_dir).env("CGO_ENABLED", "0");
+    util::go_env(&mut cmd);
     cmd
 }
 

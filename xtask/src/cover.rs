@@ -288,9 +288,16 @@ pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
     }
     report.steps.push(("all".into(), started.elapsed()));
 
+    let left_behind = report
+        .teardown_problems
+        .iter()
+        .any(|p| Control::left_behind(p));
     report.code = match &result {
         Err(e) if e.downcast_ref::<Interrupted>().is_some() || control.interrupted() => 130,
         Err(_) => 2,
+        // Containers or a network that could not be removed: an error, or
+        // CI would never notice what it leaves running.
+        Ok(()) if left_behind => 2,
         Ok(()) => {
             let tests_ok = report.tests_exit.is_some_and(|e| e == Exit::Code(0));
             if !tests_ok || report.gate_failed {
@@ -1397,8 +1404,12 @@ fn run_tests(
     .map(|stream| {
         let (log, progress) = (log.clone(), progress.clone());
         std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines() {
+            // Bytes, not `lines()`: a line that is not UTF-8 must not stop
+            // the reading, or the tests would block on a full pipe.
+            for line in BufReader::new(stream).split(b'\n') {
                 let Ok(line) = line else { break };
+                let line = String::from_utf8_lossy(&line);
+                let line = line.trim_end_matches('\r');
                 let _ = writeln!(log.lock().unwrap(), "{line}");
                 progress.line(format!("  tests | {line}"));
             }
@@ -1407,6 +1418,9 @@ fn run_tests(
     .collect();
     let status = loop {
         if let Some(st) = child.try_wait()? {
+            // Whatever the tests left in their process group would hold
+            // the output pipes open (and the readers) forever.
+            runtime::signal(-(child.id() as i32), libc::SIGKILL);
             break Some(st);
         }
         if control.interrupted() {
@@ -1720,8 +1734,11 @@ fn print_summary(r: &Report) {
         _ => "ERROR",
     };
     let _ = writeln!(w, "result:    {verdict} (exit {})", r.code);
-    print!("{out}");
-    let _ = std::io::stdout().flush();
+    // A closed stdout (`… | head`) must not panic: the exit code says it all.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 #[cfg(test)]

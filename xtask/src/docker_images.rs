@@ -469,7 +469,8 @@ pub fn static_busybox() -> anyhow::Result<PathBuf> {
     // Tests ask from several threads at once; apt-get must run once.
     static INSTALL: Mutex<()> = Mutex::new(());
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    if !path.exists() {
+    // Debian's `busybox` package is dynamically linked: replace it too.
+    if !path.exists() || check_static(&path).is_err() {
         install_busybox_static()?;
     }
     check_static(&path)?;

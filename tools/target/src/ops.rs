@@ -63,8 +63,10 @@ fn endpoint(target: &Target) -> anyhow::Result<Endpoint<'_>> {
     })
 }
 
-/// Expands a label selector to its pods (`kubectl get pods -n NS -l SEL
-/// -o name`); other targets are returned as they are.
+/// Expands a label selector to its running pods (`kubectl get pods -n NS
+/// -l SEL --field-selector=status.phase=Running -o name`: completed, failed
+/// and pending pods of a rollout cannot be exec'd); other targets are
+/// returned as they are.
 pub fn expand(target: &Target, timeout: Duration) -> anyhow::Result<Vec<Target>> {
     let Target::Selector {
         namespace,
@@ -75,7 +77,8 @@ pub fn expand(target: &Target, timeout: Duration) -> anyhow::Result<Vec<Target>>
         return Ok(vec![target.clone()]);
     };
     let mut cmd = Command::new(exec::tool("kubectl")?);
-    cmd.args(["get", "pods", "-n", namespace, "-l", selector, "-o", "name"]);
+    cmd.args(["get", "pods", "-n", namespace, "-l", selector]);
+    cmd.args(["--field-selector=status.phase=Running", "-o", "name"]);
     let out = exec::run(cmd, timeout)?;
     if !out.success() {
         bail!(

@@ -16,8 +16,9 @@ TARGETS (as arguments, or on stdin one per line; blank lines and #comments are s
                                      k8s:shop/orders-7d9f8-x2x5q
                                      k8s:shop/orders-7d9f8-x2x5q:server
   k8s-selector:NAMESPACE/SELECTOR[:CONTAINER]
-                                   every pod matching a label selector (the replicas of one
-                                   deployment), expanded by `kubectl get pods -n NS -l SEL -o name`
+                                   every running pod matching a label selector (the replicas
+                                   of one deployment), expanded by `kubectl get pods -n NS
+                                   -l SEL --field-selector=status.phase=Running -o name`
                                      k8s-selector:shop/app=orders
                                      k8s-selector:shop/app=orders,tier=backend:server
   local:ADDR=DIR                   a local process: its killswitch address (HOST:PORT, or :PORT for

@@ -44,7 +44,10 @@ if [ $r -ne 0 ]; then
     o=$(echo $o) # on one line
     set +f
     case $o in *[Rr]efused*) echo "REFUSED $o"; exit 0 ;; esac
-    echo "KILLERR $o"
+    # GNU wget -q says nothing and exits 4 on a network failure; curl exits
+    # 7 when it could not connect.
+    case $c:$r in wget*:4 | curl*:7) echo "REFUSED ${o:-connection failed (exit $r)}"; exit 0 ;; esac
+    echo "KILLERR ${o:-exit $r}"
 else
     echo KILLED
 fi
