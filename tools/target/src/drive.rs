@@ -200,6 +200,15 @@ pub fn drive(
     });
     bar.finish_and_clear();
     if let Some(e) = write_err {
+        // A reader that went away is no error of ours (a quiet exit), but
+        // targets that failed must still say so in the exit code.
+        if e.kind() == std::io::ErrorKind::BrokenPipe && (failed || bad_input) {
+            return Ok(ExitCode::from(if bad_input {
+                cli::ERROR
+            } else {
+                cli::NEGATIVE
+            }));
+        }
         return Err(anyhow::Error::new(e).context("writing to stdout"));
     }
     if queued == 0 && !failed && !bad_input {
