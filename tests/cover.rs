@@ -233,6 +233,22 @@ fn assert_ok(r: &Report) {
     // One complete profile per service, each pulled and merged.
     let per: Vec<(&str, usize)> = r.profiles.iter().map(|(s, n)| (s.as_str(), *n)).collect();
     assert_eq!(per, [("catalog", 1), ("gateway", 1), ("orders", 1)]);
+    // What the command prints: each figure above, the table, where the
+    // merged profile is, the steps' durations.
+    let summary = cover::summary(r);
+    let total = r.total.as_deref().expect("a total");
+    let merged = r.merged.as_ref().expect("a merged profile");
+    for want in [
+        "profiles:  3 (catalog 1, gateway 1, orders 1)".to_string(),
+        format!("total:     {total}"),
+        format!("merged:    {}", merged.display()),
+        "example.com/shop/internal/money".to_string(),
+        "collect:".to_string(),
+        "teardown".to_string(),
+        "result:    ok (exit 0)".to_string(),
+    ] {
+        assert!(summary.contains(&want), "{want:?} not in:\n{summary}");
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -245,11 +245,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     util::set_quiet(true);
     let control = Control::with_signals()?;
     let report = execute(&args, &control, &progress);
+    print_summary(&report);
     Ok(ExitCode::from(report.code))
 }
 
 /// The whole job with the given Ctrl-C control (a fresh `Control::new()`
-/// when called as a library); prints the summary and returns the report.
+/// when called as a library); returns the report (`run` prints it).
 pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
     let started = Instant::now();
     let mut report = Report::default();
@@ -307,7 +308,6 @@ pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
             }
         }
     };
-    print_summary(&report);
     report
 }
 
@@ -1650,6 +1650,17 @@ fn collect(
 }
 
 fn print_summary(r: &Report) {
+    // A closed stdout (`… | head`) must not panic: the exit code says it all.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(summary(r).as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+/// The summary `run` prints on stdout: the runtime, the tests' outcome,
+/// profiles per service, the collection pipeline, the per-package table,
+/// the total, the merged profile, the steps' durations and the verdict.
+pub fn summary(r: &Report) -> String {
     let mut out = String::new();
     let w = &mut out;
     use std::fmt::Write as _;
@@ -1734,11 +1745,7 @@ fn print_summary(r: &Report) {
         _ => "ERROR",
     };
     let _ = writeln!(w, "result:    {verdict} (exit {})", r.code);
-    // A closed stdout (`… | head`) must not panic: the exit code says it all.
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush());
+    out
 }
 
 #[cfg(test)]
