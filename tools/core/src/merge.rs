@@ -884,6 +884,103 @@ type FxBuild = BuildHasherDefault<FxHasher>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    /// Blocks in a scrambled order with repeats, enough to compact several
+    /// times while adding (MIN_TAIL), against a map computed the obvious way.
+    #[test]
+    fn file_entry_folds_any_order_like_a_map() {
+        let mut entry = FileEntry::new(b"f.go", true);
+        let mut conflicts = Vec::new();
+        let mut want: BTreeMap<Pos, (u32, u32, u32)> = BTreeMap::new();
+        let mut x: u64 = 12345;
+        for input in 0..6u32 {
+            // Each input lists a random subset, mostly in order (as Go
+            // writes them), sometimes jumping back.
+            for i in 0..6000u32 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // The first input lists even lines only: the others' odd
+                // lines land in the tail, which then compacts while adding.
+                if (x >> 33) % 3 == 0 || (input == 0 && i % 2 == 1) {
+                    continue;
+                }
+                let line = if (x >> 40) % 50 == 0 {
+                    (x >> 20) as u32 % 6000
+                } else {
+                    i
+                };
+                let pos = Pos {
+                    start_line: line + 1,
+                    start_col: 2,
+                    end_line: line + 1,
+                    end_col: 9,
+                };
+                let count = (x >> 45) as u32 % 4;
+                entry.add(
+                    Block {
+                        pos,
+                        stmts: 1,
+                        count,
+                    },
+                    Origin {
+                        first: input,
+                        last: input,
+                    },
+                    &mut conflicts,
+                );
+                let e = want.entry(pos).or_insert((0, input, input));
+                e.0 += count;
+                e.1 = e.1.min(input);
+                e.2 = e.2.max(input);
+            }
+            entry.cursor = 0;
+        }
+        entry.compact(&mut conflicts);
+        assert!(conflicts.is_empty());
+        let got: Vec<(Pos, (u32, u32, u32))> = entry
+            .blocks
+            .iter()
+            .zip(&entry.origins)
+            .map(|(b, o)| (b.pos, (b.count, o.first, o.last)))
+            .collect();
+        assert_eq!(got, want.into_iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn search_from_finds_what_binary_search_finds() {
+        let mut entry = FileEntry::new(b"f.go", true);
+        for line in (1..200u32).step_by(2) {
+            let pos = Pos {
+                start_line: line,
+                start_col: 1,
+                end_line: line,
+                end_col: 2,
+            };
+            entry.blocks.push(Block {
+                pos,
+                stmts: 1,
+                count: 0,
+            });
+        }
+        for hint in 0..=entry.blocks.len() {
+            for line in 0..202u32 {
+                let pos = Pos {
+                    start_line: line,
+                    start_col: 1,
+                    end_line: line,
+                    end_col: 2,
+                };
+                let want = entry.blocks.binary_search_by(|b| b.pos.cmp(&pos));
+                assert_eq!(
+                    entry.search_from(hint, &pos),
+                    want,
+                    "hint {hint} line {line}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn filter_matches_basename_without_slash_and_paths_with() {
