@@ -666,6 +666,52 @@ fn wrong_killswitch_port_times_out_instead_of_hanging() {
     assert_code(&out, 0, "covkill");
 }
 
+/// With `COVER_RESTART=never` the container exits with the service, maybe
+/// before covkill's script has seen the renamed profile from inside: still
+/// a success, and covpull reads the profile from the stopped container.
+#[test]
+fn a_container_that_exits_with_its_service_is_stopped_and_pulled() {
+    let dir = Dir::new("a_container_that_exits_with_its_service_is_stopped_and_pulled");
+    let Some(b) = built(true) else { return };
+    let image = Image::build(b, &dir, "never");
+    // Several, so both orders of the race (profile seen, or exec cut off
+    // by the container's exit) are likely to happen.
+    let containers: Vec<Container> = (0..3)
+        .map(|i| {
+            Container::run(
+                &image,
+                unique("never", &format!("c{i}")),
+                &[("COVER_RESTART", "never")],
+            )
+        })
+        .collect();
+    for c in &containers {
+        c.get("/hello");
+    }
+    let targets: Vec<String> = containers.iter().map(Container::target).collect();
+    let mut kill: Vec<&str> = targets.iter().map(String::as_str).collect();
+    kill.extend(["--timeout", "20s"]);
+    let (kout, pout) = kill_pipe_pull(&dir, &kill, &["--out", "p"], &[]);
+    assert_code(&kout, 0, "covkill");
+    assert_code(&pout, 0, "covpull");
+    assert!(
+        !text(&kout.stderr).contains("stopped before covkill"),
+        "containers covkill stopped are not reported as stopped before it:\n{}",
+        text(&kout.stderr)
+    );
+    let paths = pulled(&dir, b, &pout.stdout);
+    for c in &containers {
+        let state = docker_ok(&["inspect", "--format", "{{.State.Running}}", &c.0]);
+        assert_eq!(state.trim(), "false", "{} exited with its service", c.0);
+        let mine: Vec<&PathBuf> = paths
+            .iter()
+            .filter(|p| file_name(p).contains(&c.0))
+            .collect();
+        assert_eq!(mine.len(), 1, "{paths:?}");
+        assert_eq!(count_at(b, mine[0], "fmt.Fprintln(w, \"hello\")"), 1);
+    }
+}
+
 #[test]
 fn killed_twice_gives_two_profiles_and_both_are_pulled_and_merged() {
     let dir = Dir::new("killed_twice_gives_two_profiles_and_both_are_pulled_and_merged");

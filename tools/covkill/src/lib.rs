@@ -74,6 +74,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 );
                 report.lines.push(target.to_string());
             }
+            Ok(Killed::Exited) => {
+                report.notes.push(
+                    "stopped; the container exited with the service (not restarted), its profiles are kept"
+                        .into(),
+                );
+                report.lines.push(target.to_string());
+            }
             Err(e) => report.errors.push(e),
         }
         report

@@ -110,6 +110,12 @@ pub enum Killed {
     /// The container was not running any more (stopped with SIGTERM, say):
     /// nothing to kill, its profiles are read as they are.
     AlreadyStopped,
+    /// The container was running when the script started and stopped
+    /// under it: the service exited on the killswitch and the wrapper did
+    /// not restart it (`COVER_RESTART=never`). The wrapper renames the
+    /// profile before it exits, so its profiles are read from the stopped
+    /// container.
+    Exited,
 }
 
 /// Hits the target's killswitch and waits until a new complete profile
@@ -220,10 +226,16 @@ fn kill_exec(exec: &Exec, opts: &Options, deadline: Instant) -> anyhow::Result<K
         if out.timed_out() {
             bail!("{} exec timed out after {waited:.1}s", exec.program);
         }
-        // The exec itself failed: the container is gone, or stopped.
+        // The exec itself failed: the container is gone, or stopped
+        // (before this attempt, or by it when the wrapper does not restart).
         if let Some(container) = exec.docker_container() {
             if docker_running(container)? == Some(false) {
-                return Ok(Killed::AlreadyStopped);
+                // Any line from the script: it was running when we came.
+                return Ok(if has("URL") {
+                    Killed::Exited
+                } else {
+                    Killed::AlreadyStopped
+                });
             }
         }
         bail!("{}", out.error_line());
