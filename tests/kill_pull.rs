@@ -1124,3 +1124,37 @@ fn local_process_target_kill_then_pull() {
         "nothing is left running"
     );
 }
+
+/// A local killswitch that accepts the connection but never answers: an
+/// error saying so within the timeout, not a hang or a socket error text.
+#[test]
+fn a_local_killswitch_that_never_answers_times_out_with_a_clear_error() {
+    let dir = Dir::new("a_local_killswitch_that_never_answers_times_out_with_a_clear_error");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts and holds every connection, reads nothing, answers nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s);
+        }
+    });
+    let cover = dir.path("cover");
+    fs::create_dir_all(&cover).unwrap();
+    let target = format!("local:{addr}={}", cover.display());
+    let t = Instant::now();
+    let out = dir
+        .tool("covkill")
+        .args([&target, "--timeout", "1s"])
+        .output();
+    assert_code(&out, 1, "covkill");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{target}: killswitch http://{addr}/covkill: no answer within 1."
+        )),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}

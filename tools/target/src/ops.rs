@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -295,6 +295,12 @@ fn kill_local(addr: &str, dir: &Path, deadline: Instant) -> anyhow::Result<Kille
                     );
                 }
             }
+            // A read or connect that ran out of the budget: say so, not
+            // the socket's "Resource temporarily unavailable".
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => bail!(
+                "killswitch {url}: no answer within {:.1}s",
+                started.elapsed().as_secs_f64()
+            ),
             Err(e) => bail!("killswitch {url}: {e}"),
         }
     }
