@@ -551,6 +551,64 @@ fn an_interrupt_during_the_tests_tears_everything_down() {
     assert!(left.is_empty(), "{left:#?}");
 }
 
+/// Two runs with one prefix on one Docker host: the second refuses (exit 2)
+/// and touches nothing of the first; what a run that has ended left behind
+/// is removed and the run goes on.
+#[test]
+fn a_prefix_in_use_by_a_live_run_is_refused_and_an_ended_runs_leftovers_are_removed() {
+    if require_go().is_none() || !require_docker() {
+        return;
+    }
+    let dir = Dir::new("cover_prefix_owner");
+    let scope = Scope::new("owner");
+    let net = format!("{}-net", scope.prefix);
+    let network = |owner: &str| {
+        let out = Command::new("docker")
+            .args(["network", "create", "--label"])
+            .arg(format!("covtools.run={}", scope.prefix))
+            .arg("--label")
+            .arg(format!("{}={owner}", cover::OWNER_LABEL))
+            .arg(&net)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    let exists = || {
+        Command::new("docker")
+            .args(["network", "inspect", &net])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    // This test process stands for a run still going.
+    let me = xtask::runtime::run_owner();
+    network(&me);
+    let r = cover_run(&dir, "live", Some(&scope), &[]);
+    assert_eq!(r.code, 2, "{r:#?}");
+    let err = r.error.clone().unwrap();
+    let want = format!(
+        "prefix {} is in use by another integration-cover run (pid {} on this host)",
+        scope.prefix,
+        std::process::id()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(exists(), "the live run's network was removed");
+
+    // The same network, left by a run that has ended (its pid now belongs
+    // to a process started at another time).
+    assert!(Command::new("docker")
+        .args(["network", "rm", &net])
+        .status()
+        .unwrap()
+        .success());
+    let (rest, start) = me.rsplit_once('/').unwrap();
+    network(&format!("{rest}/{}", start.parse::<u64>().unwrap() + 1));
+    let r = cover_run(&dir, "ended", Some(&scope), &[]);
+    assert_ok(&r);
+    scope.assert_nothing_left();
+}
+
 /// Settings are checked before anything runs: an unknown key, a service
 /// that does not exist, a bad value; each names what is wrong, exit 2.
 #[test]

@@ -99,7 +99,8 @@ pub struct Args {
     pub local_base_tag: String,
     /// Prefix of the containers (<prefix>-<service>), the network
     /// (<prefix>-net) and the images (<prefix>/<service>:latest)
-    /// [default: covtools-<module dir>].
+    /// [default: covtools-<module dir>]. What an ended run left under it is
+    /// removed; a run still going under it on this host is an error.
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
     /// Where the profiles, the merged profile and the logs go [default: target/cover].
@@ -336,6 +337,11 @@ enum Tests {
     },
 }
 
+/// The label naming the run that created a container or network
+/// ([`runtime::run_owner`]), so a second run with the same prefix can tell
+/// a leftover from a run still going.
+pub const OWNER_LABEL: &str = "covtools.owner";
+
 struct Settings {
     config: Config,
     runtime: Runtime,
@@ -361,6 +367,16 @@ fn toml_string(s: &str) -> String {
 }
 
 impl Settings {
+    /// `--label` arguments for everything this run creates in Docker.
+    fn labels(&self) -> Vec<String> {
+        vec![
+            "--label".into(),
+            format!("covtools.run={}", self.prefix),
+            "--label".into(),
+            format!("{OWNER_LABEL}={}", runtime::run_owner()),
+        ]
+    }
+
     fn resolve(args: &Args) -> anyhow::Result<Settings> {
         let module_dir = absolute(&args.module.clone().unwrap_or_else(example::example_dir))?;
         let file = match &args.config {
@@ -1018,9 +1034,12 @@ fn start_docker(
     let result = (|| -> anyhow::Result<Vec<Started>> {
         remove_leftovers(&s.prefix, progress)?;
         let net = format!("{}-net", s.prefix);
-        let label = format!("covtools.run={}", s.prefix);
+        let labels = s.labels();
         control.add_network(&net);
-        runtime::docker(&["network", "create", "--label", &label, &net])?;
+        let mut create = vec!["network", "create"];
+        create.extend(labels.iter().map(String::as_str));
+        create.push(&net);
+        runtime::docker(&create)?;
         let urls = s.config.docker_urls();
         let results = each_in_parallel(&s.config.services, |svc| {
             let item = phase.item(&svc.name, "docker run");
@@ -1036,13 +1055,14 @@ fn start_docker(
                     net.clone(),
                     "--network-alias".into(),
                     svc.name.clone(),
-                    "--label".into(),
-                    label.clone(),
+                ];
+                run.extend(labels.iter().cloned());
+                run.extend([
                     "-p".into(),
                     format!("127.0.0.1::{}", svc.port),
                     "-e".into(),
                     format!("COVKILL_ADDR=:{}", s.config.image.killswitch_port),
-                ];
+                ]);
                 for (k, v) in svc.render_env(&addr, &urls)? {
                     run.push("-e".into());
                     run.push(format!("{k}={v}"));
@@ -1110,11 +1130,28 @@ fn show_ready(item: crate::progress::Item, r: &anyhow::Result<Started>) {
 }
 
 /// Containers of an earlier run with the same prefix (left by --keep, or a
-/// run killed hard) would make `docker run --name` fail: remove them.
+/// run killed hard) would make `docker run --name` fail: remove them. Those
+/// of a run still going on this host are not touched: that is an error.
 fn remove_leftovers(prefix: &str, progress: &Progress) -> anyhow::Result<()> {
     let label = format!("label=covtools.run={prefix}");
-    let ids = runtime::docker(&["ps", "-aq", "--filter", &label])?;
-    let ids: Vec<&str> = ids.split_whitespace().collect();
+    let format = format!("{{{{.ID}}}}\t{{{{.Label \"{OWNER_LABEL}\"}}}}");
+    let containers = runtime::docker(&["ps", "-a", "--filter", &label, "--format", &format])?;
+    let networks = runtime::docker(&["network", "ls", "--filter", &label, "--format", &format])?;
+    for line in containers.lines().chain(networks.lines()) {
+        let owner = line.split_once('\t').map_or("", |(_, o)| o.trim());
+        if runtime::owner_alive(owner) == Some(true) {
+            let pid = owner.split('/').nth(1).unwrap_or("?");
+            bail!(
+                "prefix {prefix} is in use by another integration-cover run (pid {pid} on this host): \
+                 wait for it to end, or give this run its own --prefix"
+            );
+        }
+    }
+    let ids: Vec<&str> = containers
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .filter(|id| !id.is_empty())
+        .collect();
     if !ids.is_empty() {
         progress.line(format!(
             "removing {} container(s) left by an earlier run with prefix {prefix}",
@@ -1124,9 +1161,10 @@ fn remove_leftovers(prefix: &str, progress: &Progress) -> anyhow::Result<()> {
         args.extend(ids);
         runtime::docker(&args)?;
     }
-    let nets = runtime::docker(&["network", "ls", "-q", "--filter", &label])?;
-    for n in nets.split_whitespace() {
-        runtime::docker(&["network", "rm", n])?;
+    for n in networks.lines().filter_map(|l| l.split('\t').next()) {
+        if !n.is_empty() {
+            runtime::docker(&["network", "rm", n])?;
+        }
     }
     Ok(())
 }
@@ -1325,9 +1363,8 @@ fn run_tests(
                 container.clone(),
                 "--network".into(),
                 format!("{}-net", s.prefix),
-                "--label".into(),
-                format!("covtools.run={}", s.prefix),
             ];
+            create.extend(s.labels());
             for (k, v) in render_env(env, &urls)? {
                 create.push("-e".into());
                 create.push(format!("{k}={v}"));

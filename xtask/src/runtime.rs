@@ -280,6 +280,44 @@ fn force_kill(resources: &Mutex<Resources>) {
     }
 }
 
+/// This process as the owner of what a run creates, `HOST/PID/START` (START:
+/// its start time in clock ticks since boot, so a reused pid is not taken
+/// for it), put on containers and networks as the `covtools.owner` label.
+pub fn run_owner() -> String {
+    let pid = std::process::id();
+    format!(
+        "{}/{pid}/{}",
+        hostname(),
+        process_start(pid).unwrap_or_default()
+    )
+}
+
+/// Whether the run that owns something is still going: `Some` only when the
+/// owner is on this host (elsewhere, or unlabelled, cannot be told).
+pub fn owner_alive(owner: &str) -> Option<bool> {
+    let mut parts = owner.splitn(3, '/');
+    let (host, pid, start) = (parts.next()?, parts.next()?, parts.next()?);
+    if host != hostname() {
+        return None;
+    }
+    let pid: u32 = pid.parse().ok()?;
+    Some(process_start(pid).is_some_and(|s| s.to_string() == start))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Field 22 of /proc/PID/stat (after the command name, which may hold
+/// spaces and parentheses).
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// kill(2), ignoring "no such process".
 pub fn signal(pid: i32, sig: i32) {
     // SAFETY: kill has no memory effects.
@@ -505,6 +543,17 @@ pub fn file_tail(path: &std::path::Path, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owners() {
+        let me = run_owner();
+        assert_eq!(owner_alive(&me), Some(true), "{me}");
+        let (rest, start) = me.rsplit_once('/').unwrap();
+        let start: u64 = start.parse().unwrap();
+        assert_eq!(owner_alive(&format!("{rest}/{}", start + 1)), Some(false));
+        assert_eq!(owner_alive("another-host/1/1"), None);
+        assert_eq!(owner_alive(""), None);
+    }
 
     #[test]
     fn proc_net_tcp_listen_state() {
