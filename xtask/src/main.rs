@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run every test (installs Go into .tools/ when `go` is not on PATH).
+    /// Run every test (installs Go into .tools/ when `go` is not on PATH or older than 1.27).
     Test(test::Args),
     /// Benchmark covmerge against `wc -l` on generated monorepo-sized profiles.
     Bench(bench::Args),

