@@ -553,7 +553,8 @@ fn an_interrupt_during_the_tests_tears_everything_down() {
 
 /// Two runs with one prefix on one Docker host: the second refuses (exit 2)
 /// and touches nothing of the first; what a run that has ended left behind
-/// is removed and the run goes on.
+/// is removed and the run goes on; a name taken between the check and the
+/// creation is an error, and teardown leaves what has it alone.
 #[test]
 fn a_prefix_in_use_by_a_live_run_is_refused_and_an_ended_runs_leftovers_are_removed() {
     if require_go().is_none() || !require_docker() {
@@ -607,6 +608,20 @@ fn a_prefix_in_use_by_a_live_run_is_refused_and_an_ended_runs_leftovers_are_remo
     let r = cover_run(&dir, "ended", Some(&scope), &[]);
     assert_ok(&r);
     scope.assert_nothing_left();
+
+    // A network of that name that appears after the check (unlabelled
+    // here, so the check does not see it): not ours, so not torn down.
+    let out = Command::new("docker")
+        .args(["network", "create", &net])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let r = cover_run(&dir, "raced", Some(&scope), &[]);
+    assert_eq!(r.code, 2, "{r:#?}");
+    let err = r.error.clone().unwrap();
+    assert!(err.contains(&format!("{net} exists")), "{err}");
+    assert!(r.teardown_problems.is_empty(), "{:?}", r.teardown_problems);
+    assert!(exists(), "teardown removed a network it had not created");
 }
 
 /// Settings are checked before anything runs: an unknown key, a service

@@ -1039,7 +1039,7 @@ fn start_docker(
         let mut create = vec!["network", "create"];
         create.extend(labels.iter().map(String::as_str));
         create.push(&net);
-        runtime::docker(&create)?;
+        runtime::docker(&create).map_err(|e| name_taken(e, &net, control))?;
         let urls = s.config.docker_urls();
         let results = each_in_parallel(&s.config.services, |svc| {
             let item = phase.item(&svc.name, "docker run");
@@ -1071,7 +1071,7 @@ fn start_docker(
                 run.extend(svc.render_args(&addr, &urls)?);
                 control.add_container(&container);
                 let argv: Vec<&str> = run.iter().map(String::as_str).collect();
-                runtime::docker(&argv)?;
+                runtime::docker(&argv).map_err(|e| name_taken(e, &container, control))?;
                 let host = runtime::published_addr(&container, svc.port)?;
                 let probe = match &svc.ready {
                     Some(path) => Probe::Http {
@@ -1127,6 +1127,20 @@ fn show_ready(item: crate::progress::Item, r: &anyhow::Result<Started>) {
         Ok(st) => item.done(&format!("ready, {}", st.host_url)),
         Err(_) => item.fail("not ready"),
     }
+}
+
+/// A `docker run --name` or `network create` that failed because the name
+/// exists: another run with this prefix started after the leftover check.
+/// What has the name is not ours to tear down.
+fn name_taken(err: anyhow::Error, name: &str, control: &Control) -> anyhow::Error {
+    let msg = format!("{err:#}");
+    if msg.contains("already in use") || msg.contains("already exists") {
+        control.disown(name);
+        return err.context(format!(
+            "{name} exists: another integration-cover run with this prefix started at the same time? give each run its own --prefix"
+        ));
+    }
+    err
 }
 
 /// Containers of an earlier run with the same prefix (left by --keep, or a

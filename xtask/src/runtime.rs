@@ -110,6 +110,14 @@ impl Control {
             .push(name.to_string());
     }
 
+    /// Unregisters a container or network that this run turned out not to
+    /// have created (its name was taken), so teardown leaves it alone.
+    pub fn disown(&self, name: &str) {
+        let mut res = self.resources.lock().unwrap();
+        res.containers.retain(|c| c != name);
+        res.networks.retain(|n| n != name);
+    }
+
     pub fn add_process(&self, name: &str, child: Child) {
         self.resources
             .lock()
