@@ -243,17 +243,33 @@ fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// A path or selector as part of a file name: `/` becomes `_`, other
+/// characters outside `[A-Za-z0-9.-]` become `-`, and leading `_` and `.`
+/// go. When that loses more than the leading `/` (a space, a `_`, a `./`),
+/// a hash of the whole text is appended, so two different texts never share
+/// a name (`/a/b c` and `/a/b-c` would otherwise both be `a_b-c`).
 fn sanitize(s: &str) -> String {
+    let mut lossy = false;
     let mut out: String = s
         .chars()
         .map(|c| match c {
             'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' => c,
             '/' => '_',
-            _ => '-',
+            _ => {
+                lossy = true;
+                '-'
+            }
         })
         .collect();
-    while out.starts_with(['_', '.']) {
-        out.remove(0);
+    let lead = out.len() - out.trim_start_matches(['_', '.']).len();
+    lossy |= out[..lead].contains('.') || lead > usize::from(s.starts_with('/'));
+    out.drain(..lead);
+    if lossy {
+        // FNV-1a: the same name in every run and on every machine.
+        let hash = s.bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        out.push_str(&format!("-{hash:08x}"));
     }
     out
 }
@@ -363,6 +379,24 @@ mod tests {
             Target::parse("dir:/tmp/run/x", None).unwrap().file_stem(),
             "local_tmp_run_x"
         );
+        // What the mapping loses is made up for by a hash of the whole path.
+        let stem = |t: &str| Target::parse(t, None).unwrap().file_stem();
+        let lossy = [
+            "dir:/a/b c",
+            "dir:/a/b_c",
+            "dir:./a/b-c",
+            "dir:a/b-c/",
+            "dir://a/b-c",
+        ];
+        let mut stems: Vec<String> = lossy.iter().map(|t| stem(t)).collect();
+        stems.push(stem("dir:/a/b-c"));
+        assert_eq!(stems[5], "local_a_b-c");
+        for s in &stems[..5] {
+            assert!(s.starts_with("local_a_b-c"), "{s}");
+        }
+        let distinct: std::collections::BTreeSet<&String> = stems.iter().collect();
+        assert_eq!(distinct.len(), stems.len(), "{stems:?}");
+        assert_eq!(stem("dir:/a/b c"), stem("dir:/a/b c"));
     }
 
     #[test]
