@@ -229,7 +229,7 @@ fn kill_exec(exec: &Exec, opts: &Options, deadline: Instant) -> anyhow::Result<K
         // The exec itself failed: the container is gone, or stopped
         // (before this attempt, or by it when the wrapper does not restart).
         if let Some(container) = exec.docker_container() {
-            if docker_running(container)? == Some(false) {
+            if docker_stopped(container, cut_off(&out))? {
                 // Any line from the script: it was running when we came.
                 return Ok(if has("URL") {
                     Killed::Exited
@@ -239,6 +239,30 @@ fn kill_exec(exec: &Exec, opts: &Options, deadline: Instant) -> anyhow::Result<K
             }
         }
         bail!("{}", out.error_line());
+    }
+}
+
+/// Whether a failed exec was cut off inside the container: its script had
+/// started, or its process was killed (137: SIGKILL, as when the
+/// container's init exits).
+fn cut_off(out: &exec::Captured) -> bool {
+    !out.stdout.is_empty() || out.status.and_then(|s| s.code()) == Some(137)
+}
+
+/// After an exec failed: whether the container is stopped. One that cut
+/// the exec off may still show as running for a moment while it stops
+/// (its processes killed, its state not yet updated), so then this waits
+/// a little for the state to follow.
+fn docker_stopped(container: &str, cut_off: bool) -> anyhow::Result<bool> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match docker_running(container)? {
+            Some(false) => return Ok(true),
+            Some(true) if cut_off && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            _ => return Ok(false),
+        }
     }
 }
 
@@ -412,7 +436,7 @@ fn fetch_exec(exec: &Exec, opts: &Options) -> anyhow::Result<Fetched> {
         );
     }
     if let Some(container) = exec.docker_container() {
-        if docker_running(container)? == Some(false) {
+        if docker_stopped(container, cut_off(&out))? {
             return fetch_stopped_docker(container, opts);
         }
     }
