@@ -268,21 +268,26 @@ fn docker_stopped(container: &str, cut_off: bool) -> anyhow::Result<bool> {
 
 /// `Some(running)` from `docker inspect`, `None` when there is no such container.
 fn docker_running(container: &str) -> anyhow::Result<Option<bool>> {
+    let out = docker_inspect(container, "{{.State.Running}}")?;
+    Ok(match String::from_utf8_lossy(&out.stdout).trim() {
+        "true" if out.success() => Some(true),
+        "false" if out.success() => Some(false),
+        _ => None,
+    })
+}
+
+/// `docker inspect --type container --format FORMAT CONTAINER`.
+fn docker_inspect(container: &str, format: &str) -> anyhow::Result<exec::Captured> {
     let mut cmd = Command::new(exec::tool("docker")?);
     cmd.args([
         "inspect",
         "--type",
         "container",
         "--format",
-        "{{.State.Running}}",
+        format,
         container,
     ]);
-    let out = exec::run(cmd, Duration::from_secs(10))?;
-    Ok(match String::from_utf8_lossy(&out.stdout).trim() {
-        "true" if out.success() => Some(true),
-        "false" if out.success() => Some(false),
-        _ => None,
-    })
+    exec::run(cmd, Duration::from_secs(10))
 }
 
 fn list_complete(dir: &Path) -> anyhow::Result<BTreeSet<String>> {
@@ -570,16 +575,7 @@ fn fetch_stopped_docker(container: &str, opts: &Options) -> anyhow::Result<Fetch
 }
 
 fn docker_env(container: &str, key: &str) -> anyhow::Result<Option<String>> {
-    let mut cmd = Command::new(exec::tool("docker")?);
-    cmd.args([
-        "inspect",
-        "--type",
-        "container",
-        "--format",
-        "{{range .Config.Env}}{{println .}}{{end}}",
-        container,
-    ]);
-    let out = exec::run(cmd, Duration::from_secs(10))?;
+    let out = docker_inspect(container, "{{range .Config.Env}}{{println .}}{{end}}")?;
     if !out.success() {
         return Err(anyhow!("{}", out.error_line()));
     }
