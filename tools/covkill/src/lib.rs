@@ -66,19 +66,17 @@ pub fn run() -> anyhow::Result<ExitCode> {
     covtarget::drive(settings, |target: &Target| {
         let mut report = Report::default();
         match covtarget::ops::kill(target, &opts) {
-            Ok(Killed::Stopped { .. }) => report.lines.push(target.to_string()),
-            Ok(Killed::AlreadyStopped) => {
-                report.notes.push(
-                    "not running (stopped before covkill); its profiles are kept as they are"
-                        .into(),
-                );
-                report.lines.push(target.to_string());
-            }
-            Ok(Killed::Exited) => {
-                report.notes.push(
-                    "stopped; the container exited with the service (not restarted), its profiles are kept"
-                        .into(),
-                );
+            Ok(killed) => {
+                let note = match killed {
+                    Killed::Stopped { .. } => None,
+                    Killed::AlreadyStopped => Some(
+                        "not running (stopped before covkill); its profiles are kept as they are",
+                    ),
+                    Killed::Exited => Some(
+                        "stopped; the container exited with the service (not restarted), its profiles are kept",
+                    ),
+                };
+                report.notes.extend(note.map(String::from));
                 report.lines.push(target.to_string());
             }
             Err(e) => report.errors.push(e),
