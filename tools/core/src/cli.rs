@@ -4,12 +4,14 @@
 use std::io;
 use std::process::ExitCode;
 
+use crate::exit_codes::ExitStatus;
+
 /// Everything went fine.
-pub const SUCCESS: u8 = 0;
+pub const SUCCESS: u8 = ExitStatus::Success as u8;
 /// A negative result: a gate failed, or some targets failed while others succeeded.
-pub const NEGATIVE: u8 = 1;
+pub const NEGATIVE: u8 = ExitStatus::Negative as u8;
 /// An error: bad input, bad usage, an I/O failure.
-pub const ERROR: u8 = 2;
+pub const ERROR: u8 = ExitStatus::Error as u8;
 
 /// Runs a tool's `run` function and turns its outcome into an exit code.
 ///

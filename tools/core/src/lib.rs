@@ -4,9 +4,12 @@
 
 pub mod args;
 pub mod cli;
+pub mod contract;
+pub mod exit_codes;
 pub mod gosrc;
 pub mod input;
 pub mod merge;
 pub mod output;
+pub mod pool;
 pub mod profile;
 pub mod total;

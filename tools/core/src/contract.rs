@@ -1,0 +1,77 @@
+//! The contract between the Rust tools, the Go harness, the image's
+//! entrypoint (docker/cover-wrapper.sh), covkill's in-container script and
+//! the Dockerfile template: one definition of every port, directory, file
+//! name, HTTP path and environment variable they share. The other languages
+//! cannot import this module, so a test (tests/contract.rs) reads their files
+//! and checks each value against the constants here.
+
+/// The harness's killswitch port inside a container.
+pub const KILLSWITCH_PORT: u16 = 19999;
+/// The cover directory inside a container (the default of [`ENV_COVER_DIR`]).
+pub const COVER_DIR: &str = "/cover";
+
+/// Killswitch listen address for the harness (default `:19999`).
+pub const ENV_KILLSWITCH_ADDR: &str = "COVKILL_ADDR";
+/// After SIGTERM/SIGINT, how long `main()` may take before the harness writes anyway.
+pub const ENV_GRACE: &str = "COVKILL_GRACE";
+/// The cover directory the wrapper moves complete profiles into.
+pub const ENV_COVER_DIR: &str = "COVER_DIR";
+/// The instrumented binary the wrapper runs.
+pub const ENV_COVER_BIN: &str = "COVER_BIN";
+/// `always` (default) or `never`: does the wrapper start the service again?
+pub const ENV_RESTART: &str = "COVER_RESTART";
+
+/// HTTP path of the killswitch (covkill asks this one; the harness answers it).
+pub const KILL_PATH: &str = "/covkill";
+/// HTTP path of a live snapshot (covkill --flush).
+pub const FLUSH_PATH: &str = "/covtools/flush";
+/// HTTP path of a counter reset (covkill --reset).
+pub const RESET_PATH: &str = "/covtools/reset";
+/// Header every harness answer carries, so that covkill can tell the harness
+/// from whatever else answers on a port given by mistake.
+pub const HARNESS_HEADER: &str = "Covtools-Harness";
+
+/// A complete text profile in the cover directory is `cover-<n>.out`, n decimal.
+pub const PROFILE_PREFIX: &str = "cover-";
+/// The suffix of a complete text profile.
+pub const PROFILE_SUFFIX: &str = ".out";
+
+/// Go's binary coverage files (GOCOVERDIR): one meta-data file per binary…
+pub const COVMETA_PREFIX: &str = "covmeta.";
+/// …and one counter file per process and write.
+pub const COVCOUNTERS_PREFIX: &str = "covcounters.";
+
+/// The file name of complete text profile number `n`.
+pub fn profile_name(n: u64) -> String {
+    format!("{PROFILE_PREFIX}{n}{PROFILE_SUFFIX}")
+}
+
+/// `Some(n)` when `name` is a complete text profile `cover-<n>.out`.
+pub fn profile_number(name: &str) -> Option<u64> {
+    let n = name
+        .strip_prefix(PROFILE_PREFIX)?
+        .strip_suffix(PROFILE_SUFFIX)?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_names_round_trip() {
+        assert_eq!(profile_name(12), "cover-12.out");
+        assert_eq!(profile_number("cover-12.out"), Some(12));
+        for bad in [
+            "cover-.out",
+            "cover-1a.out",
+            ".cover-1.out.tmp",
+            "cover-1.out.tmp",
+        ] {
+            assert_eq!(profile_number(bad), None, "{bad}");
+        }
+    }
+}
