@@ -8,17 +8,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::util;
+use crate::{flags, util};
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// Extra arguments for `cargo test` (after `--`), e.g. `-- merge::` or
-    /// `--release -- --nocapture`.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    cargo_args: Vec<String>,
-}
-
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
     let go = util::ensure_go()?;
     let go_bin = go
         .parent()
