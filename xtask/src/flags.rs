@@ -75,6 +75,10 @@ pub struct GenProfiles {
     /// Worker threads (the output does not depend on it).
     #[arg(long, default_value_t = covcore::pool::default_threads())]
     pub jobs: usize,
+    /// Print each profile's `sha256sum` line on stdout (the summary goes to
+    /// stderr), as genprof/reference.sha256 records them.
+    #[arg(long)]
+    pub sha256: bool,
 }
 
 /// `xtask measure-child -- CMD…`, used by the bench.

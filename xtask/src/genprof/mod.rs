@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context};
 pub use covcore::profile::Mode;
+use sha2::{Digest, Sha256};
 
 use crate::flags;
 use pyrandom::PyRandom;
@@ -120,8 +121,27 @@ pub fn run(args: flags::GenProfiles) -> anyhow::Result<std::process::ExitCode> {
         .iter()
         .map(|f| fs::metadata(f).map_or(0, |m| m.len()))
         .sum();
-    println!("{}", summary(&args.params, bytes, &args.out));
+    let summary = summary(&args.params, bytes, &args.out);
+    if args.sha256 {
+        eprintln!("{summary}");
+        for f in &files {
+            println!("{}", sha256sum_line(f)?);
+        }
+    } else {
+        println!("{summary}");
+    }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `sha256sum`'s line for a file: the hex digest, two spaces, the file name.
+pub fn sha256sum_line(file: &Path) -> anyhow::Result<String> {
+    let bytes = fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let hex = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    Ok(format!("{hex}  {name}"))
 }
 
 /// The reference's summary line.

@@ -4,6 +4,11 @@
 use super::*;
 use std::collections::BTreeMap;
 
+// The one skip helper of every test binary (counted by `cargo xtask test`).
+#[allow(dead_code)]
+#[path = "../../../tests/util/skip.rs"]
+mod skip;
+
 fn params(p: usize, f: usize, b: usize, overlap: f64, layout: Layout, mode: Mode) -> Params {
     Params {
         profiles: p,
@@ -173,72 +178,117 @@ fn structure_matches_the_parameters() {
     }
 }
 
-/// Byte for byte the reference, when python3 and ../shared are here.
+/// One parameter set of reference.sha256: the arguments and the
+/// `sha256sum` line of each profile the reference writes for them.
+struct Pinned {
+    args: Vec<String>,
+    sums: Vec<String>,
+}
+
+fn pinned() -> Vec<Pinned> {
+    let mut sets: Vec<Pinned> = Vec::new();
+    for line in include_str!("reference.sha256").lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        match line.strip_prefix("args:") {
+            Some(args) => sets.push(Pinned {
+                args: args.split_whitespace().map(str::to_string).collect(),
+                sums: Vec::new(),
+            }),
+            None => sets
+                .last_mut()
+                .expect("an args: line comes first")
+                .sums
+                .push(line.to_string()),
+        }
+    }
+    assert!(sets.len() >= 3 && sets.iter().all(|s| !s.sums.is_empty()));
+    sets
+}
+
+/// The arguments of a pinned set as `cargo xtask gen-profiles` reads them.
+fn parse_params(args: &[String]) -> Params {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        params: Params,
+    }
+    let argv = std::iter::once("gen-profiles").chain(args.iter().map(String::as_str));
+    <Cli as clap::Parser>::try_parse_from(argv)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+        .params
+}
+
+/// Byte for byte the Python reference: the sha256 of every profile, for each
+/// parameter set pinned in reference.sha256 (recorded from the reference).
 #[test]
 fn same_bytes_as_the_python_reference() {
-    let script = crate::util::project_root().join("../shared/bench/gen_profiles.py");
-    // CI has both (python3 installs Go; shared/ is laid beside the clone).
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    let python = which::which("python3");
-    if python.is_err() || !script.is_file() {
-        let why = format!("no python3 or no {}", script.display());
-        assert!(!ci, "CI=true but {why}");
-        eprintln!("SKIPPING: {why}");
-        return;
+    for set in pinned() {
+        let p = parse_params(&set.args);
+        let dir = scratch("pinned");
+        let files = generate(&p, &dir, 2).unwrap();
+        let got = files
+            .iter()
+            .map(|f| sha256sum_line(f).unwrap())
+            .collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            set.sums,
+            "gen-profiles {}: not the reference's bytes",
+            set.args.join(" ")
+        );
+        fs::remove_dir_all(dir).unwrap();
     }
-    let python = python.unwrap();
-    for (args, p) in [
-        (
-            &["-P", "4", "-F", "30", "-B", "20", "--overlap", "1"][..],
-            params(4, 30, 20, 1.0, Layout::Interleave, Mode::Count),
-        ),
-        (
-            &["-P", "5", "-F", "25", "-B", "10", "--overlap", "0.5"][..],
-            params(5, 25, 10, 0.5, Layout::Interleave, Mode::Count),
-        ),
-        (
-            &[
-                "-P",
-                "3",
-                "-F",
-                "7",
-                "-B",
-                "40",
-                "--overlap",
-                "0",
-                "--layout",
-                "contiguous",
-                "--mode",
-                "set",
-            ][..],
-            params(3, 7, 40, 0.0, Layout::Contiguous, Mode::Set),
-        ),
-    ] {
-        let (py, rs) = (scratch("py"), scratch("rs"));
+}
+
+/// The extra: where the reference itself is at hand (`GEN_PROFILES_PY`, or
+/// ../shared/bench/gen_profiles.py beside the clone) and python3 too, its
+/// output still has the pinned checksums. A clone has no reference, so
+/// elsewhere, CI included, this is a counted skip.
+#[test]
+fn pinned_checksums_are_the_python_reference() {
+    let script = std::env::var_os("GEN_PROFILES_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::util::project_root().join("../shared/bench/gen_profiles.py"));
+    let python = which::which("python3");
+    let (Ok(python), true) = (python, script.is_file()) else {
+        skip::skip(&format!(
+            "no python3 or no reference generator {} (set GEN_PROFILES_PY)",
+            script.display()
+        ));
+        return;
+    };
+    for set in pinned() {
+        let dir = scratch("reference");
         let status = std::process::Command::new(&python)
             .arg(&script)
-            .args(args)
-            .args(["--seed", "7", "--jobs", "1", "-o"])
-            .arg(&py)
+            .args(&set.args)
+            .args(["--jobs", "1", "-o"])
+            .arg(&dir)
             .stdout(std::process::Stdio::null())
             .status()
             .unwrap();
-        assert!(status.success());
-        for f in generate(&p, &rs, 2).unwrap() {
-            let name = f.file_name().unwrap();
-            let want = fs::read_to_string(py.join(name)).unwrap();
-            let got = fs::read_to_string(&f).unwrap();
-            if got != want {
-                let i = got.lines().zip(want.lines()).position(|(a, b)| a != b);
-                let line = |t: &str| i.and_then(|i| t.lines().nth(i)).map(str::to_string);
-                panic!(
-                    "{args:?} {name:?}: differs at line {i:?}: {:?} vs python {:?}",
-                    line(&got),
-                    line(&want)
-                );
-            }
-        }
-        fs::remove_dir_all(py).unwrap();
-        fs::remove_dir_all(rs).unwrap();
+        assert!(
+            status.success(),
+            "{} {:?}: {status}",
+            script.display(),
+            set.args
+        );
+        let mut names = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect::<Vec<_>>();
+        names.sort();
+        let got = names
+            .iter()
+            .map(|f| sha256sum_line(f).unwrap())
+            .collect::<Vec<_>>();
+        assert_eq!(
+            got, set.sums,
+            "the reference's output for {:?} is not what reference.sha256 pins",
+            set.args
+        );
+        fs::remove_dir_all(dir).unwrap();
     }
 }
