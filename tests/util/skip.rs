@@ -32,9 +32,18 @@ pub fn skip_unless_ci(why: &str) {
 /// once.
 pub fn skip(why: &str) {
     eprintln!("\n*** SKIPPING: {why} ***\n");
-    let Some(log) = std::env::var_os(SKIP_LOG_ENV) else {
-        return;
-    };
+    if let Some(log) = std::env::var_os(SKIP_LOG_ENV) {
+        if let Err(e) = record(Path::new(&log), why) {
+            panic!(
+                "cannot record the skip in {} ({SKIP_LOG_ENV}): {e}",
+                Path::new(&log).display()
+            );
+        }
+    }
+}
+
+/// Appends the running test's line to `log`.
+pub fn record(log: &Path, why: &str) -> std::io::Result<()> {
     let binary = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -47,17 +56,11 @@ pub fn skip(why: &str) {
     let line = format!("{binary}\t{test}\t{}\n", why.replace(['\n', '\t'], " "));
     // One write of one short line to an O_APPEND file: lines from test
     // binaries and threads running at once do not interleave.
-    let written = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&log)
-        .and_then(|mut f| f.write_all(line.as_bytes()));
-    if let Err(e) = written {
-        panic!(
-            "cannot record the skip in {} ({SKIP_LOG_ENV}): {e}",
-            Path::new(&log).display()
-        );
-    }
+        .open(log)?
+        .write_all(line.as_bytes())
 }
 
 /// One recorded skip.

@@ -2,12 +2,8 @@
 //! it exists, the Python reference.
 
 use super::*;
+use crate::test::skip;
 use std::collections::BTreeMap;
-
-// The one skip helper of every test binary (counted by `cargo xtask test`).
-#[allow(dead_code)]
-#[path = "../../../tests/util/skip.rs"]
-mod skip;
 
 fn params(p: usize, f: usize, b: usize, overlap: f64, layout: Layout, mode: Mode) -> Params {
     Params {
