@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use covcore::contract;
 
@@ -71,7 +71,7 @@ fn env_names(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn assert_known_env_names(path: &PathBuf, text: &str) {
+fn assert_known_env_names(path: &Path, text: &str) {
     for name in env_names(text) {
         assert!(
             ENV.contains(&name.as_str()),
@@ -105,7 +105,7 @@ fn shell_defaults(text: &str) -> Vec<(String, String)> {
 
 /// The shell defaults of the cover directory and killswitch address in
 /// `text` (each at least once) are the contract's.
-fn assert_shell_defaults(path: &PathBuf, text: &str) {
+fn assert_shell_defaults(path: &Path, text: &str) {
     let defaults = shell_defaults(text);
     let addr = format!(":{}", contract::KILLSWITCH_PORT);
     for (name, want) in [
@@ -133,7 +133,7 @@ fn assert_shell_defaults(path: &PathBuf, text: &str) {
 /// A shell script that finds complete profiles spells their name as the
 /// contract does: the glob `cover-*.out`, and the number cut out between
 /// the prefix and the suffix.
-fn assert_profile_names(path: &PathBuf, text: &str) {
+fn assert_profile_names(path: &Path, text: &str) {
     let (prefix, suffix) = (contract::PROFILE_PREFIX, contract::PROFILE_SUFFIX);
     let glob = format!("{prefix}*{suffix}");
     assert!(

@@ -181,6 +181,7 @@ impl TestCommand {
 }
 
 /// True when running in CI, where a missing Go or Docker is a failure.
+#[allow(unused_imports)]
 pub use skip::in_ci;
 
 /// The real `go` binary, or `None` (with a loud message) outside CI when there
