@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod kill_pull;
+
 /// Defines a test that gets a fresh scratch directory:
 /// `covtest!(name, |dir: Dir| { ... });`
 #[macro_export]
