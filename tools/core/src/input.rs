@@ -1,7 +1,8 @@
 //! Where profiles come from: file arguments, glob patterns expanded by the
 //! tool itself (so `'cover/*.out'` works quoted), `-` or nothing for stdin.
 //! Stdin holds either profile text or a list of profile paths, one per line
-//! (what `covpull` prints).
+//! (what `covpull` prints). A GOCOVERDIR (or one of its files) is an input
+//! too: [`covdata`] pairs them into one input per meta-data file.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -11,6 +12,8 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context};
 
+use crate::covdata;
+
 /// One input of a merge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
@@ -18,6 +21,8 @@ pub enum Input {
     Stdin,
     /// A profile file.
     Path(PathBuf),
+    /// Go's binary coverage data: a meta-data file and its counter files.
+    Covdata(covdata::Pod),
 }
 
 impl Input {
@@ -26,6 +31,7 @@ impl Input {
         match self {
             Input::Stdin => "<stdin>".to_string(),
             Input::Path(p) => p.display().to_string(),
+            Input::Covdata(pod) => pod.meta_path.display().to_string(),
         }
     }
 
@@ -40,6 +46,7 @@ impl Input {
                 let f = File::open(p).with_context(|| format!("{}: cannot open", p.display()))?;
                 Ok(Box::new(f))
             }
+            Input::Covdata(pod) => Ok(Box::new(io::Cursor::new(pod.textfmt()?))),
         }
     }
 
@@ -48,6 +55,7 @@ impl Input {
         match self {
             Input::Stdin => u64::MAX,
             Input::Path(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            Input::Covdata(pod) => pod.size(),
         }
     }
 }
@@ -75,7 +83,7 @@ pub fn expand_args(args: &[String]) -> anyhow::Result<Vec<Input>> {
             inputs.extend(expand_one(arg)?);
         }
     }
-    Ok(inputs)
+    covdata::pair_inputs(inputs)
 }
 
 fn expand_one(arg: &str) -> anyhow::Result<Vec<Input>> {
@@ -91,7 +99,7 @@ fn expand_one(arg: &str) -> anyhow::Result<Vec<Input>> {
     let mut matches = Vec::new();
     for entry in glob::glob(arg).with_context(|| format!("{arg}: invalid glob pattern"))? {
         let p = entry.with_context(|| format!("{arg}: reading a match"))?;
-        if p.is_file() {
+        if p.is_file() || covdata::accepts(&p) {
             matches.push(Input::Path(p));
         }
     }
@@ -112,7 +120,10 @@ fn classify(arg: &str, path: PathBuf, meta: &std::fs::Metadata) -> anyhow::Resul
         return Ok(Input::Path(path));
     }
     if kind.is_dir() {
-        bail!("{arg}: is a directory, expected a profile file (or a glob such as '{arg}/*.out')");
+        if covdata::accepts(&path) {
+            return Ok(Input::Path(path));
+        }
+        bail!("{arg}: is a directory without covmeta.*/covcounters.* files, expected a profile file, a GOCOVERDIR (or a glob such as '{arg}/*.out')");
     }
     bail!("{arg}: not a file, pipe or device that can be read")
 }
@@ -167,7 +178,7 @@ fn from_stdin() -> anyhow::Result<Vec<Input>> {
     if inputs.is_empty() {
         bail!("<stdin>: no input: expected profile text or a list of profile paths");
     }
-    Ok(inputs)
+    covdata::pair_inputs(inputs)
 }
 
 /// Stdin as peeked by [`from_stdin`]: its buffer holds the first bytes of

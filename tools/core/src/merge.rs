@@ -250,9 +250,12 @@ pub fn merge(inputs: &[Input], opts: &Options) -> anyhow::Result<Merged> {
                 mode: None,
                 cur: NONE,
             };
-            let result = inputs[i]
-                .open()
-                .and_then(|reader| profile::parse_with(&names[i], reader, &mut visitor, &mut buf));
+            let result = match &inputs[i] {
+                Input::Covdata(pod) => pod.visit(&mut visitor),
+                input => input.open().and_then(|reader| {
+                    profile::parse_with(&names[i], reader, &mut visitor, &mut buf)
+                }),
+            };
             let mode = visitor.mode;
             modes.lock().unwrap()[i] = mode;
             if let Err(e) = result {
