@@ -41,6 +41,10 @@
 #   COVER_TEST         run this hand-written harness test (e.g. TestRun)
 #                      instead of the injected TestCovtoolsHarness; the
 #                      arguments are then test-binary flags (classic method)
+#   COVER_KIND         test (default) or cover: COVER_BIN is the real main built
+#                      with `go build -cover`; it runs without -test.* flags,
+#                      with GOCOVERDIR=$COVER_DIR, and Go writes its own
+#                      covmeta.* / covcounters.* files there (nothing to move)
 #   COVER_RESTART      always (default) or never: start again after a run?
 #   COVER_MIN_UPTIME   a run shorter than this many seconds is a quick exit
 #                      (default 2), unless it exited 0 with a profile (a
@@ -64,6 +68,8 @@ esac
 mkdir -p "$COVER_DIR" || die "cannot create the cover directory $COVER_DIR"
 COVKILL_ADDR=${COVKILL_ADDR:-:19999}
 export COVKILL_ADDR
+kind=${COVER_KIND:-test}
+case $kind in test | cover) ;; *) die "COVER_KIND=$kind: expected test or cover" ;; esac
 restart=${COVER_RESTART:-always}
 case $restart in always | never) ;; *) die "COVER_RESTART=$restart: expected always or never" ;; esac
 min_uptime=${COVER_MIN_UPTIME:-2}
@@ -111,6 +117,11 @@ next_number() {
 kept=
 keep_profile() {
 	kept=
+	if [ "$kind" = cover ]; then
+		# Go wrote its counters itself at exit (a killswitch stop exits 0).
+		[ "$1" -eq 0 ] && kept=$COVER_DIR
+		return
+	fi
 	if [ ! -s "$running" ]; then
 		rm -f "$running"
 		log "$name exited with status $1 and wrote no profile"
@@ -175,7 +186,10 @@ while :; do
 	rm -f "$running"
 	runs=$((runs + 1))
 	started=$(date +%s)
-	if [ -n "${COVER_TEST:-}" ]; then
+	if [ "$kind" = cover ]; then
+		log "run $runs: $COVER_BIN $*"
+		GOCOVERDIR=$COVER_DIR "$COVER_BIN" "$@" &
+	elif [ -n "${COVER_TEST:-}" ]; then
 		log "run $runs: $COVER_BIN -test.run=^$COVER_TEST\$ $*"
 		"$COVER_BIN" "-test.run=^$COVER_TEST\$" "-test.coverprofile=$running" "$@" &
 	else

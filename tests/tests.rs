@@ -7,6 +7,7 @@ mod util;
 mod cover;
 mod gosrc;
 mod kill_pull;
+mod live;
 mod merge;
 mod oracle;
 mod services;
