@@ -420,3 +420,367 @@ fn the_harness_sources_are_embedded_in_the_xtask() {
         build_services::HARNESS_COVER_SOURCE
     );
 }
+
+// ---------------------------------------------------------------------------
+// The killswitch contract of the test kind.
+
+#[test]
+fn test_kind_harness_answers_the_contract_and_refuses_snapshots_at_once() {
+    let Some(go) = require_go() else { return };
+    let dir = Dir::new("live_test_kind_contract");
+    let module = write_module(&dir, "tk", "1.17");
+    let built = build(
+        &go,
+        &module,
+        dir.path("bin"),
+        "count",
+        "example.com/tk/...",
+        &[("svc", ".", BuildKind::Test)],
+    )
+    .unwrap();
+    for stop_path in [contract::KILL_PATH, "/"] {
+        let (killswitch, addr) = (free_addr(), free_addr());
+        let cover = dir.path(format!("cover{}", stop_path.len()));
+        let mut p = start(&dir, &built[0], &killswitch, &cover, &["-addr", &addr]);
+        let unknown = get(&killswitch, "/nope");
+        assert_eq!(
+            (unknown.code, unknown.harness()),
+            (404, Some("test")),
+            "{}",
+            unknown.head
+        );
+        for path in [contract::FLUSH_PATH, contract::RESET_PATH] {
+            let started = Instant::now();
+            let a = get(&killswitch, path);
+            assert!(started.elapsed() < Duration::from_secs(2));
+            assert_eq!((a.code, a.harness()), (501, Some("test")), "{path}");
+            assert_eq!(a.body.lines().count(), 1, "{}", a.body);
+            assert!(
+                a.body.contains("build kind test")
+                    && a.body.contains("covermode count")
+                    && a.body.contains("kind = \"cover\"")
+                    && a.body.contains("atomic"),
+                "{}",
+                a.body
+            );
+        }
+        // Still serving after both refusals.
+        assert_eq!(get(&addr, "/hello").code, 200);
+        let stop = get(&killswitch, stop_path);
+        assert_eq!((stop.code, stop.harness()), (200, Some("test")));
+        assert!(p.wait(Duration::from_secs(20)).success());
+        assert!(fs::read_to_string(cover.join("profile.out"))
+            .unwrap()
+            .starts_with("mode: count\n"));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The cover kind.
+
+/// notifyd built both ways from its module: the cover kind through the
+/// xtask, and a plain `go build -cover` of the same module with the same
+/// flags (the oracle).
+struct NotifyBuilds {
+    go: PathBuf,
+    cover_kind: Built,
+    plain: PathBuf,
+}
+
+fn notify_builds(dir: &Dir, mode: &str) -> Option<NotifyBuilds> {
+    let go = require_go()?;
+    let module = notify_module();
+    let built = build(
+        &go,
+        &module,
+        dir.path("bin"),
+        mode,
+        "example.com/notify/...",
+        &[("notifyd", "./cmd/notifyd", BuildKind::Cover)],
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let plain = dir.path("plain/notifyd");
+    let res = Command::new(&go)
+        .current_dir(&module)
+        .env("CGO_ENABLED", "0")
+        .env("GOTOOLCHAIN", "local")
+        .args(["build", "-cover", &format!("-covermode={mode}")])
+        .args(["-coverpkg=example.com/notify/...", "-o"])
+        .arg(&plain)
+        .arg("./cmd/notifyd")
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    Some(NotifyBuilds {
+        go,
+        cover_kind: built.into_iter().next().unwrap(),
+        plain,
+    })
+}
+
+/// The same traffic for both builds: one accepted message taken back, one
+/// rejected, and one left pending.
+fn drive_notify(addr: &str) {
+    assert_eq!(get(addr, "/healthz").code, 200);
+    let ok = http("POST", addr, "/notify", r#"{"to":"ann","text":"hi"}"#).unwrap();
+    assert_eq!(ok.code, 202, "{}", ok.body);
+    assert!(get(addr, "/inbox/ann").body.contains("\"hi\""));
+    let bad = http("POST", addr, "/notify", r#"{"to":" ","text":"x"}"#).unwrap();
+    assert_eq!(bad.code, 422);
+    let pending = http("POST", addr, "/notify", r#"{"to":"bob","text":"later"}"#).unwrap();
+    assert_eq!(pending.code, 202);
+}
+
+fn notify_cmd(bin: &Path, port: &str, cover: &Path) -> Command {
+    fs::create_dir_all(cover).unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.env("NOTIFY_PORT", port)
+        .env("NOTIFY_HOST", "127.0.0.1")
+        .env("GOCOVERDIR", cover)
+        .args(["-limit", "3"]);
+    cmd
+}
+
+fn port_of(addr: &str) -> &str {
+    addr.rsplit_once(':').unwrap().1
+}
+
+#[test]
+fn cover_kind_blocks_are_those_of_a_plain_go_build_cover_and_sigterm_keeps_the_services_shutdown() {
+    let dir = Dir::new("live_cover_kind_vs_plain");
+    let Some(b) = notify_builds(&dir, "atomic") else {
+        return;
+    };
+    let mut profiles = Vec::new();
+    for (name, bin, with_harness) in [
+        ("plain", b.plain.clone(), false),
+        ("harness", b.cover_kind.binary.clone(), true),
+    ] {
+        let (addr, killswitch) = (free_addr(), free_addr());
+        let cover = dir.path(format!("{name}-cover"));
+        let mut cmd = notify_cmd(&bin, port_of(&addr), &cover);
+        cmd.env(contract::ENV_KILLSWITCH_ADDR, &killswitch);
+        let mut p = Proc::spawn(&dir, name, &mut cmd);
+        drive_notify(&addr);
+        if with_harness {
+            assert_eq!(get(&killswitch, "/x").harness(), Some("cover"));
+        }
+        // notifyd handles SIGTERM itself: its graceful shutdown runs, and
+        // its own exit status (4: a message was still pending) is kept.
+        p.signal("TERM");
+        let status = p.wait(Duration::from_secs(20));
+        assert_eq!(status.code(), Some(4), "{name}: {}", p.stderr());
+        assert!(p
+            .stderr()
+            .contains("graceful shutdown lost 1 undelivered message(s)"));
+        let counters: Vec<_> = covfiles(&cover)
+            .into_iter()
+            .filter(|f| f.starts_with(contract::COVCOUNTERS_PREFIX))
+            .collect();
+        assert_eq!(counters.len(), 1, "{name}: {counters:?}");
+        profiles.push(textfmt(&b.go, &cover, &dir.path(format!("{name}.txt"))));
+    }
+    let (plain_all, plain_covered) = blocks(&profiles[0]);
+    let (all, covered) = blocks(&profiles[1]);
+    assert_eq!(
+        files_of(&all),
+        BTreeSet::from([
+            "example.com/notify/cmd/notifyd/main.go".to_string(),
+            "example.com/notify/internal/outbox/outbox.go".to_string()
+        ])
+    );
+    assert_eq!(all, plain_all, "the block sets differ");
+    assert_eq!(covered, plain_covered, "the covered sets differ");
+    assert!(!profiles[1].contains("covtools"), "{}", profiles[1]);
+    // The module's tree is untouched.
+    assert!(!notify_module()
+        .join("cmd/notifyd")
+        .join(build_services::HARNESS_COVER_IMPORT_FILE)
+        .exists());
+}
+
+#[test]
+fn cover_kind_flush_writes_complete_cumulative_snapshots_and_reset_clears() {
+    let dir = Dir::new("live_cover_kind_flush");
+    let Some(b) = notify_builds(&dir, "atomic") else {
+        return;
+    };
+    let (addr, killswitch) = (free_addr(), free_addr());
+    let cover = dir.path("cover");
+    let mut cmd = notify_cmd(&b.cover_kind.binary, port_of(&addr), &cover);
+    cmd.env(contract::ENV_KILLSWITCH_ADDR, &killswitch);
+    let mut p = Proc::spawn(&dir, "notifyd", &mut cmd);
+    drive_notify(&addr);
+
+    let flush = |n: usize| -> (Vec<String>, String) {
+        let a = get(&killswitch, contract::FLUSH_PATH);
+        assert_eq!((a.code, a.harness()), (200, Some("cover")), "{}", a.body);
+        let names: Vec<String> = a.body.lines().map(str::to_string).collect();
+        // Every name answered is in place, complete, and nothing else
+        // (the previous snapshot of this process is gone).
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names[0].starts_with(contract::COVMETA_PREFIX));
+        assert!(names[1].starts_with(contract::COVCOUNTERS_PREFIX));
+        assert_eq!(covfiles(&cover), names.iter().cloned().collect());
+        let only = dir.path(format!("snap{n}"));
+        fs::create_dir_all(&only).unwrap();
+        for name in &names {
+            fs::copy(cover.join(name), only.join(name)).unwrap();
+        }
+        let text = textfmt(&b.go, &only, &dir.path(format!("snap{n}.txt")));
+        (names, text)
+    };
+    let (first, p1) = flush(1);
+    let (second, p2) = flush(2);
+    assert_ne!(first[1], second[1], "a new counter file each time");
+    assert_eq!(p1, p2, "two flushes with no traffic between them");
+    let (_, covered) = blocks(&p1);
+    assert!(covered.len() > 10, "{p1}");
+
+    // More traffic: the snapshot is cumulative.
+    assert_eq!(get(&addr, "/inbox/bob").code, 200);
+    let (_, p3) = flush(3);
+    assert_ne!(p3, p2);
+    let count = |profile: &str| -> u64 {
+        profile
+            .lines()
+            .skip(1)
+            .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+            .sum()
+    };
+    assert!(count(&p3) > count(&p2));
+
+    // Reset: counters start again from zero.
+    let reset = get(&killswitch, contract::RESET_PATH);
+    assert_eq!((reset.code, reset.harness()), (200, Some("cover")));
+    let (_, p4) = flush(4);
+    let (_, covered4) = blocks(&p4);
+    assert!(covered4.is_empty(), "{p4}");
+    assert_eq!(get(&addr, "/healthz").code, 200);
+    let (_, p5) = flush(5);
+    let (_, covered5) = blocks(&p5);
+    assert!(
+        !covered5.is_empty() && covered5.len() < covered.len(),
+        "{p5}"
+    );
+
+    // The killswitch: exit 0, Go's own final counters replace the snapshot.
+    let stop = get(&killswitch, contract::KILL_PATH);
+    assert_eq!((stop.code, stop.harness()), (200, Some("cover")));
+    assert!(p.wait(Duration::from_secs(20)).success());
+    let files = covfiles(&cover);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let last = textfmt(&b.go, &cover, &dir.path("final.txt"));
+    assert_eq!(
+        blocks(&last).1,
+        covered5,
+        "nothing ran after the last flush"
+    );
+    assert!(fs::read_dir(&cover).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with('.')));
+}
+
+#[test]
+fn cover_kind_in_count_mode_refuses_snapshots_naming_kind_and_mode() {
+    let dir = Dir::new("live_cover_kind_count");
+    let Some(b) = notify_builds(&dir, "count") else {
+        return;
+    };
+    let (addr, killswitch) = (free_addr(), free_addr());
+    let cover = dir.path("cover");
+    let mut cmd = notify_cmd(&b.cover_kind.binary, port_of(&addr), &cover);
+    cmd.env(contract::ENV_KILLSWITCH_ADDR, &killswitch);
+    let mut p = Proc::spawn(&dir, "notifyd", &mut cmd);
+    for path in [contract::FLUSH_PATH, contract::RESET_PATH] {
+        let a = get(&killswitch, path);
+        assert_eq!((a.code, a.harness()), (501, Some("cover")));
+        assert!(
+            a.body.contains("build kind cover with covermode count")
+                && a.body.contains("cover_mode = \"atomic\""),
+            "{}",
+            a.body
+        );
+    }
+    p.signal("TERM");
+    assert_eq!(p.wait(Duration::from_secs(20)).code(), Some(0));
+    assert_eq!(covfiles(&cover).len(), 2, "meta and final counters");
+}
+
+#[test]
+fn cover_kind_writes_counters_when_the_service_does_not_handle_sigterm() {
+    let Some(go) = require_go() else { return };
+    let dir = Dir::new("live_cover_kind_unhandled_sigterm");
+    let module = write_module(&dir, "plainsig", "1.21");
+    let built = build(
+        &go,
+        &module,
+        dir.path("bin"),
+        "atomic",
+        "example.com/plainsig/...",
+        &[("svc", ".", BuildKind::Cover)],
+    )
+    .unwrap();
+    let plain = dir.path("plain/svc");
+    let res = Command::new(&go)
+        .current_dir(&module)
+        .env("GOTOOLCHAIN", "local")
+        .args(["build", "-cover", "-covermode=atomic", "-o"])
+        .arg(&plain)
+        .arg(".")
+        .output()
+        .unwrap();
+    assert!(res.status.success());
+
+    // The trap: a plain `go build -cover` binary killed by SIGTERM, which it
+    // does not handle, writes its meta-data and no counters.
+    let addr = free_addr();
+    let cover = dir.path("plain-cover");
+    let mut cmd = Command::new(&plain);
+    cmd.env("GOCOVERDIR", &cover).args(["-addr", &addr]);
+    fs::create_dir_all(&cover).unwrap();
+    let mut p = Proc::spawn(&dir, "plain", &mut cmd);
+    assert_eq!(get(&addr, "/hello").code, 200);
+    p.signal("TERM");
+    let status = p.wait(Duration::from_secs(20));
+    assert_eq!(status.signal(), Some(15));
+    let files = covfiles(&cover);
+    assert!(
+        files
+            .iter()
+            .all(|f| f.starts_with(contract::COVMETA_PREFIX)),
+        "{files:?}"
+    );
+
+    // The harness: after COVKILL_GRACE the process ends with 143 (what a
+    // shell or Docker reports for death by SIGTERM) and Go writes counters.
+    let (addr, killswitch) = (free_addr(), free_addr());
+    let cover = dir.path("harness-cover");
+    let mut cmd = Command::new(&built[0].binary);
+    fs::create_dir_all(&cover).unwrap();
+    cmd.env("GOCOVERDIR", &cover)
+        .env(contract::ENV_KILLSWITCH_ADDR, &killswitch)
+        .env(contract::ENV_GRACE, "300ms")
+        .args(["-addr", &addr]);
+    let mut p = Proc::spawn(&dir, "harness", &mut cmd);
+    assert_eq!(get(&addr, "/hello").code, 200);
+    // A snapshot before the signal is replaced by the final counters.
+    assert_eq!(get(&killswitch, contract::FLUSH_PATH).code, 200);
+    p.signal("TERM");
+    let status = p.wait(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(143), "{}", p.stderr());
+    let counters: Vec<_> = covfiles(&cover)
+        .into_iter()
+        .filter(|f| f.starts_with(contract::COVCOUNTERS_PREFIX))
+        .collect();
+    assert_eq!(counters.len(), 1, "{counters:?}");
+    let profile = textfmt(&go, &cover, &dir.path("harness.txt"));
+    let (_, covered) = blocks(&profile);
+    assert!(covered.len() >= 2, "{profile}");
+}
