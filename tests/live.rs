@@ -784,3 +784,189 @@ fn cover_kind_writes_counters_when_the_service_does_not_handle_sigterm() {
     let (_, covered) = blocks(&profile);
     assert!(covered.len() >= 2, "{profile}");
 }
+
+// ---------------------------------------------------------------------------
+// The cover kind in a container: the image's wrapper runs the real main with
+// GOCOVERDIR; snapshots and `docker stop` both yield counters.
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().unwrap()
+}
+
+fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Removes the containers and images it names when dropped.
+struct DockerCleanup(Vec<(&'static str, String)>);
+
+impl Drop for DockerCleanup {
+    fn drop(&mut self) {
+        for (what, name) in &self.0 {
+            let _ = match *what {
+                "container" => docker(&["rm", "-f", "-v", name]),
+                _ => docker(&["rmi", "-f", name]),
+            };
+        }
+    }
+}
+
+#[test]
+fn cover_kind_image_snapshots_live_and_docker_stop_keeps_the_services_shutdown() {
+    let Some(go) = require_go() else { return };
+    if !crate::util::require_docker() {
+        return;
+    }
+    let dir = Dir::new("live_cover_kind_docker");
+    let module = notify_module();
+    let config = xtask::example::Config::parse_with(
+        &fs::read_to_string(module.join("covtools.toml")).unwrap(),
+        &module.join("covtools.toml"),
+        &module,
+        &[("build.kind".into(), "cover".into())],
+    )
+    .unwrap();
+    assert_eq!(
+        (config.build.kind, config.build.cover_mode.as_str()),
+        (BuildKind::Cover, "atomic"),
+        "--set build.kind=cover defaults the mode to atomic"
+    );
+    let bin_dir = dir.path("bin");
+    let opts = BuildOptions::from_config(&config, go.clone(), bin_dir.clone());
+    build_services::build_services(&opts).unwrap_or_else(|e| panic!("{e:#}"));
+
+    let prefix = format!("covtools-live-{}", std::process::id());
+    let mut cleanup = DockerCleanup(Vec::new());
+    let base = format!("{prefix}-base:t");
+    cleanup.0.push(("image", base.clone()));
+    xtask::docker_images::build_base_image(&base).unwrap_or_else(|e| panic!("{e:#}"));
+    let images = xtask::docker_images::service_images(&config, &bin_dir, &prefix, "t").unwrap();
+    let img = &images[0];
+    assert!(img
+        .env
+        .contains(&(contract::ENV_COVER_KIND.into(), "cover".into())));
+    cleanup.0.push(("image", img.image.clone()));
+    xtask::docker_images::build_images(&images, &base, &dir.path("contexts"))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+
+    let name = format!("{prefix}-notifyd");
+    cleanup.0.push(("container", name.clone()));
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        "127.0.0.1::8080",
+        "-p",
+        "127.0.0.1::19999",
+        &img.image,
+    ]);
+    let port = |p: &str| -> String {
+        docker_ok(&["port", &name, p])
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let (addr, killswitch) = (port("8080/tcp"), port("19999/tcp"));
+    drive_notify(&addr);
+    let flush = get(&killswitch, contract::FLUSH_PATH);
+    assert_eq!(
+        (flush.code, flush.harness()),
+        (200, Some("cover")),
+        "{}",
+        flush.body
+    );
+    let listed = docker_ok(&["exec", &name, "ls", "/cover"]);
+    let listed: BTreeSet<&str> = listed.lines().collect();
+    assert_eq!(listed, flush.body.lines().collect(), "only complete files");
+    let snapshot = dir.path("snapshot");
+    docker_ok(&["cp", &format!("{name}:/cover"), &snapshot.to_string_lossy()]);
+    let snapshot = textfmt(&go, &snapshot, &dir.path("snapshot.txt"));
+
+    // docker stop: the wrapper forwards SIGTERM, notifyd shuts down by
+    // itself (a message is pending: its status 4), Go writes the counters.
+    docker_ok(&["stop", "-t", "20", &name]);
+    let code = docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &name]);
+    let logs = String::from_utf8_lossy(&docker(&["logs", &name]).stderr).into_owned();
+    assert_eq!(code, "4", "{logs}");
+    assert!(logs.contains("graceful shutdown lost 1"), "{logs}");
+    let out = dir.path("cover");
+    docker_ok(&["cp", &format!("{name}:/cover"), &out.to_string_lossy()]);
+    let counters: Vec<_> = covfiles(&out)
+        .into_iter()
+        .filter(|f| f.starts_with(contract::COVCOUNTERS_PREFIX))
+        .collect();
+    assert_eq!(
+        counters.len(),
+        1,
+        "the final counters replaced the snapshot: {counters:?}"
+    );
+    let profile = textfmt(&go, &out, &dir.path("final.txt"));
+    let (all, covered) = blocks(&profile);
+    assert_eq!(files_of(&all).len(), 2, "{profile}");
+    assert!(!profile.contains("covtools"));
+    assert!(covered.len() > 10, "{profile}");
+    // The final counters include the shutdown path (the `lost` branch at
+    // line 55), which ran after the snapshot.
+    let lost_branch = |p: &str| -> Vec<bool> {
+        p.lines()
+            .filter(|l| l.contains("cmd/notifyd/main.go:55."))
+            .map(|l| !l.ends_with(" 0"))
+            .collect()
+    };
+    assert_eq!(lost_branch(&snapshot), [false], "{snapshot}");
+    assert_eq!(lost_branch(&profile), [true], "{profile}");
+}
+
+#[test]
+fn test_kind_runs_notifyd_too_and_loses_the_profile_only_when_main_calls_os_exit() {
+    let Some(go) = require_go() else { return };
+    let dir = Dir::new("live_test_kind_notify");
+    let built = build(
+        &go,
+        &notify_module(),
+        dir.path("bin"),
+        "count",
+        "example.com/notify/...",
+        &[("notifyd", "./cmd/notifyd", BuildKind::Test)],
+    )
+    .unwrap();
+    for (leave_pending, status, profile) in [(false, 0, true), (true, 4, false)] {
+        let (addr, killswitch) = (free_addr(), free_addr());
+        let cover = dir.path(format!("cover-{leave_pending}"));
+        let mut cmd = Command::new(&built[0].binary);
+        fs::create_dir_all(&cover).unwrap();
+        cmd.env("NOTIFY_PORT", port_of(&addr))
+            .env("NOTIFY_HOST", "127.0.0.1")
+            .env(contract::ENV_KILLSWITCH_ADDR, &killswitch)
+            .arg(format!("-test.run=^{}$", built[0].test))
+            .arg(format!(
+                "-test.coverprofile={}",
+                cover.join("p.out").display()
+            ))
+            .args(["--", "-limit", "3"]);
+        let mut p = Proc::spawn(&dir, &format!("notifyd-{leave_pending}"), &mut cmd);
+        drive_notify(&addr);
+        if !leave_pending {
+            assert!(get(&addr, "/inbox/bob").body.contains("later"));
+        }
+        // Its flags were parsed in main from the arguments after "--".
+        let r = http("POST", &addr, "/notify", r#"{"to":"cy","text":"1"}"#).unwrap();
+        assert_eq!(r.code, 202);
+        get(&addr, "/inbox/cy");
+        p.signal("TERM");
+        let got = p.wait(Duration::from_secs(20));
+        assert_eq!(got.code(), Some(status), "{}", p.stderr());
+        // The test binary writes its text profile when main returns; a
+        // main that ends with os.Exit skips it (the cover kind does not).
+        assert_eq!(cover.join("p.out").is_file(), profile, "{}", p.stderr());
+    }
+}
