@@ -825,7 +825,7 @@ fn cover_kind_image_snapshots_live_and_docker_stop_keeps_the_services_shutdown()
     }
     let dir = Dir::new("live_cover_kind_docker");
     let module = notify_module();
-    let config = xtask::example::Config::parse_with(
+    let config = xtask::config::Config::parse_with(
         &fs::read_to_string(module.join("covtools.toml")).unwrap(),
         &module.join("covtools.toml"),
         &module,
