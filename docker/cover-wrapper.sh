@@ -114,12 +114,29 @@ next_number() {
 # cover-<n>.out. Exit 0 (PASS) and 1 (FAIL) come after the profile was fully
 # written; anything else (a crash, a kill, a failed profile write) may leave
 # a partial file, which would report misleading coverage: drop it.
+# prune_snapshots PID keeps only the newest covcounters file of process PID:
+# snapshots are cumulative, and the harness cannot always delete its last
+# one before a service that handles SIGTERM exits.
+prune_snapshots() {
+	newest=
+	for f in "$COVER_DIR"/covcounters.*."$1".*; do
+		[ -e "$f" ] || continue
+		if [ -z "$newest" ] || [ "${f##*.}" -gt "${newest##*.}" ]; then
+			[ -n "$newest" ] && rm -f "$newest"
+			newest=$f
+		else
+			rm -f "$f"
+		fi
+	done
+}
+
 kept=
 keep_profile() {
 	kept=
 	if [ "$kind" = cover ]; then
 		# Go wrote its counters itself at exit (a killswitch stop exits 0).
 		[ "$1" -eq 0 ] && kept=$COVER_DIR
+		prune_snapshots "$ran"
 		return
 	fi
 	if [ ! -s "$running" ]; then
@@ -197,6 +214,7 @@ while :; do
 		"$COVER_BIN" '-test.run=^TestCovtoolsHarness$' "-test.coverprofile=$running" -- "$@" &
 	fi
 	child=$!
+	ran=$child
 	[ -n "$stop" ] && kill -s TERM "$child" 2>/dev/null
 	# A trapped signal interrupts wait (status > 128) while the child runs on;
 	# wait again until a wait returns without a signal in between. 127 means

@@ -235,7 +235,10 @@ func (h *harness) exitAfterAnswer() {
 
 func (h *harness) onSignal(sigs chan os.Signal) {
 	sig := <-sigs
-	// The counters written at exit replace the last snapshot.
+	// The counters written at exit replace the last snapshot. A service that
+	// handles the signal may exit before this runs (a race no Go API can
+	// close: user code cannot hook the exit), so readers keep only the newest
+	// counter file of each process, and the wrapper prunes after the exit.
 	h.mu.Lock()
 	h.dropLastSnapshot()
 	h.mu.Unlock()
