@@ -8,6 +8,7 @@ mod contract;
 mod cover;
 mod gosrc;
 mod kill_pull;
+mod live;
 mod merge;
 mod oracle;
 mod services;
