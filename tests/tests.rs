@@ -9,5 +9,6 @@ mod gosrc;
 mod kill_pull;
 mod merge;
 mod oracle;
+mod output;
 mod services;
 mod total;
