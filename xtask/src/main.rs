@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_kill_pull;
+mod fuzz;
 mod genprof;
 mod test;
 
@@ -36,6 +37,8 @@ enum Task {
     DockerImages(docker_images::Args),
     /// The main job: build, run in containers, drive the tests, collect and gate coverage.
     IntegrationCover(Box<cover::Args>),
+    /// Fuzz covmerge (fuzz/, cargo-fuzz) for a while; reports executions/s.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Task::BuildServices(args) => build_services::run(args),
         Task::DockerImages(args) => docker_images::run(args),
         Task::IntegrationCover(args) => cover::run(*args),
+        Task::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(code) => code,

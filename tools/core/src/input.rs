@@ -18,6 +18,9 @@ pub enum Input {
     Stdin,
     /// A profile file.
     Path(PathBuf),
+    /// Profile text already in memory, with the name used in messages (for
+    /// the fuzz target and library callers).
+    Memory(String, std::sync::Arc<[u8]>),
 }
 
 impl Input {
@@ -26,6 +29,7 @@ impl Input {
         match self {
             Input::Stdin => "<stdin>".to_string(),
             Input::Path(p) => p.display().to_string(),
+            Input::Memory(name, _) => name.clone(),
         }
     }
 
@@ -40,6 +44,7 @@ impl Input {
                 let f = File::open(p).with_context(|| format!("{}: cannot open", p.display()))?;
                 Ok(Box::new(f))
             }
+            Input::Memory(_, data) => Ok(Box::new(io::Cursor::new(data.clone()))),
         }
     }
 
@@ -48,6 +53,7 @@ impl Input {
         match self {
             Input::Stdin => u64::MAX,
             Input::Path(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            Input::Memory(_, data) => data.len() as u64,
         }
     }
 }
