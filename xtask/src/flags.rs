@@ -35,6 +35,15 @@ pub enum Task {
     DockerImages(docker_images::Args),
     /// The main job: build, run in containers, drive the tests, collect and gate coverage.
     IntegrationCover(Box<cover::Args>),
+    /// Fuzz covmerge (fuzz/, cargo-fuzz) for a while; reports executions/s.
+    Fuzz(Fuzz),
+}
+
+#[derive(clap::Args)]
+pub struct Fuzz {
+    /// How long to fuzz, in seconds.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub seconds: u64,
 }
 
 #[derive(clap::Args)]
