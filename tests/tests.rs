@@ -4,6 +4,7 @@
 #[macro_use]
 mod util;
 
+mod covdata;
 mod cover;
 mod gosrc;
 mod kill_pull;
