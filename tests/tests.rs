@@ -4,6 +4,7 @@
 #[macro_use]
 mod util;
 
+mod contract;
 mod covdata;
 mod cover;
 mod gosrc;

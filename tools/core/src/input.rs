@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -65,10 +66,14 @@ fn has_glob_chars(s: &str) -> bool {
 
 /// Expands command-line arguments into inputs. A pattern that matches no
 /// file is an error (a typo must not silently give an empty merge), as is a
-/// named file that does not exist.
+/// named file that does not exist. Stdin can be read once: `-` given twice
+/// is an error.
 pub fn expand_args(args: &[String]) -> anyhow::Result<Vec<Input>> {
     if args.is_empty() {
         return from_stdin();
+    }
+    if args.iter().filter(|a| *a == "-").count() > 1 {
+        bail!("-: stdin is given more than once; it can be read only once");
     }
     let mut inputs = Vec::new();
     for arg in args {
@@ -83,17 +88,13 @@ pub fn expand_args(args: &[String]) -> anyhow::Result<Vec<Input>> {
 
 fn expand_one(arg: &str) -> anyhow::Result<Vec<Input>> {
     let path = PathBuf::from(arg);
-    if path.exists() || !has_glob_chars(arg) {
-        if !path.is_file() {
-            if covdata::accepts(&path) {
-                return Ok(vec![Input::Path(path)]);
-            }
-            if path.is_dir() {
-                bail!("{arg}: is a directory without covmeta.*/covcounters.* files, expected a profile file, a GOCOVERDIR (or a glob such as '{arg}/*.out')");
-            }
-            bail!("{arg}: no such file");
+    match std::fs::metadata(&path) {
+        Ok(meta) => return Ok(vec![classify(arg, path, &meta)?]),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("{arg}: cannot open"))
         }
-        return Ok(vec![Input::Path(path)]);
+        Err(_) if !has_glob_chars(arg) => bail!("{arg}: no such file"),
+        Err(_) => {}
     }
     let mut matches = Vec::new();
     for entry in glob::glob(arg).with_context(|| format!("{arg}: invalid glob pattern"))? {
@@ -106,6 +107,25 @@ fn expand_one(arg: &str) -> anyhow::Result<Vec<Input>> {
         bail!("{arg}: the pattern matches no file");
     }
     Ok(matches)
+}
+
+/// What a named path is to a merge: the one place where an argument's kind
+/// (file, pipe, device, directory) decides how it is read. Anything that can
+/// be read as a stream is a profile: regular files, FIFOs (`<(cat a.out)`),
+/// `/dev/stdin`, character devices.
+fn classify(arg: &str, path: PathBuf, meta: &std::fs::Metadata) -> anyhow::Result<Input> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_file() || kind.is_fifo() || kind.is_char_device() || kind.is_socket() {
+        return Ok(Input::Path(path));
+    }
+    if kind.is_dir() {
+        if covdata::accepts(&path) {
+            return Ok(Input::Path(path));
+        }
+        bail!("{arg}: is a directory without covmeta.*/covcounters.* files, expected a profile file, a GOCOVERDIR (or a glob such as '{arg}/*.out')");
+    }
+    bail!("{arg}: not a file, pipe or device that can be read")
 }
 
 /// Reads what stdin holds: profile text (its first non-blank line starts
@@ -133,24 +153,27 @@ fn from_stdin() -> anyhow::Result<Vec<Input>> {
         }
         break;
     }
-    let mut text = String::new();
+    // A list of paths: bytes, as Unix file names are.
+    let mut text = Vec::new();
     stdin
-        .read_to_string(&mut text)
-        .context("reading <stdin>: expected a list of profile paths, one per line, in UTF-8")?;
+        .read_to_end(&mut text)
+        .context("reading <stdin>: expected a list of profile paths, one per line")?;
     let mut inputs = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
+    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+        let line = line.trim_ascii();
         if line.is_empty() {
             continue;
         }
-        let path = PathBuf::from(line);
-        if !path.is_file() && !covdata::accepts(&path) {
-            bail!(
-                "<stdin>:{}: expected a profile path (or profile text starting with \"mode:\"), found {line:?}, which is not a file",
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(line));
+        let shown = path.display().to_string();
+        let not_a_profile = || {
+            format!(
+                "<stdin>:{}: expected a profile path (or profile text starting with \"mode:\"), found {shown:?}",
                 i + 1
-            );
-        }
-        inputs.push(Input::Path(path));
+            )
+        };
+        let meta = std::fs::metadata(&path).with_context(not_a_profile)?;
+        inputs.push(classify(&shown, path, &meta).with_context(not_a_profile)?);
     }
     if inputs.is_empty() {
         bail!("<stdin>: no input: expected profile text or a list of profile paths");
