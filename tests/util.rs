@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod cover;
+pub mod kill_pull;
+pub mod services;
 pub mod skip;
 
 /// Defines a test that gets a fresh scratch directory:

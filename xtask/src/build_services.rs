@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 
 use covcore::output::json_string;
 
-use crate::example::{self, Config};
+use crate::config::{self, Config, ModuleArgs};
 use crate::util;
 
 /// The harness's file name in the service package (and in the repo).
@@ -22,13 +22,8 @@ pub const HARNESS_TEST: &str = "TestCovtoolsHarness";
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The Go module (default: the bundled example, tests/example).
-    #[arg(long, value_name = "DIR")]
-    pub module: Option<PathBuf>,
-    /// The configuration file (default: <module>/covtools.toml; without one,
-    /// every main package of the module is a service).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub module: ModuleArgs,
     /// Where the <service>.test binaries go (default: target/covtools/<module>/bin).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -152,12 +147,12 @@ pub fn default_jobs() -> usize {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let go = util::ensure_go()?;
-    let module_dir = args.module.clone().unwrap_or_else(example::example_dir);
+    let module_dir = args.module.dir();
     let out_dir = args
         .out
         .clone()
         .unwrap_or_else(|| default_out_dir(&module_dir));
-    let mut opts = options_for(&go, &module_dir, args.config.as_deref(), out_dir)?;
+    let mut opts = options_for(&go, &module_dir, args.module.config.as_deref(), out_dir)?;
     if let Some(mode) = args.cover_mode {
         opts.cover_mode = mode;
     }
@@ -184,7 +179,7 @@ pub fn options_for(
 ) -> anyhow::Result<BuildOptions> {
     let file = config
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| module_dir.join(example::CONFIG_FILE));
+        .unwrap_or_else(|| module_dir.join(config::CONFIG_FILE));
     if config.is_some() || file.is_file() {
         let mut config = Config::load_file(&file)?;
         config.module_dir = module_dir.to_path_buf();
@@ -194,7 +189,7 @@ pub fn options_for(
             out_dir,
         ));
     }
-    let module_path = example::module_path(module_dir)?;
+    let module_path = config::module_path(module_dir)?;
     let services = main_packages(go, module_dir)?
         .into_iter()
         .map(|(name, package)| ServiceBuild {

@@ -3,9 +3,9 @@
 //! and images with the very code `cargo xtask` runs.
 
 pub mod build_services;
+pub mod config;
 pub mod cover;
 pub mod docker_images;
-pub mod example;
 pub mod progress;
 pub mod runtime;
 pub mod util;

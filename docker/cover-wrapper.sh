@@ -30,7 +30,7 @@
 #   Local process: the same semantics with COVER_DIR a host directory and
 #                  COVKILL_ADDR a loopback address, e.g.
 #                    COVER_BIN=target/covtools/bin/orders.test COVER_DIR=/tmp/c \
-#                    COVKILL_ADDR=127.0.0.1:29001 sh scripts/cover-wrapper.sh \
+#                    COVKILL_ADDR=127.0.0.1:29001 sh docker/cover-wrapper.sh \
 #                      -addr 127.0.0.1:8081
 #
 # Usage: cover-wrapper [SERVICE ARGS...]

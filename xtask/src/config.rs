@@ -24,6 +24,31 @@ pub fn example_dir() -> PathBuf {
     project_root().join("tests/example")
 }
 
+/// `--module` and `--config`, the same for every task that reads a module.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ModuleArgs {
+    /// The Go module [default: the bundled example, tests/example].
+    #[arg(long, value_name = "DIR")]
+    pub module: Option<PathBuf>,
+    /// The configuration file [default: <module>/covtools.toml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl ModuleArgs {
+    /// The module root: `--module`, else the bundled example.
+    pub fn dir(&self) -> PathBuf {
+        self.module.clone().unwrap_or_else(example_dir)
+    }
+
+    /// The configuration file: `--config`, else `<module>/covtools.toml`.
+    pub fn config_file(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| self.dir().join(CONFIG_FILE))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
