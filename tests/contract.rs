@@ -19,6 +19,7 @@ const ENV: &[&str] = &[
     contract::ENV_GRACE,
     contract::ENV_COVER_DIR,
     contract::ENV_COVER_BIN,
+    contract::ENV_COVER_KIND,
     contract::ENV_RESTART,
     contract::ENV_COVER_TEST,
     contract::ENV_MIN_UPTIME,
