@@ -56,8 +56,16 @@ impl Exec {
         argv
     }
 
-    /// Runs `script` inside the container, bounded by `timeout`.
+    /// Runs `script` inside the container, bounded by `timeout`: through
+    /// [`crate::docker::exec`] for Docker (the Engine API where it is
+    /// local), `kubectl exec` for pods.
     pub fn sh(&self, script: &str, args: &[&str], timeout: Duration) -> anyhow::Result<Captured> {
+        if let Some(container) = self.docker_container() {
+            let mut argv = vec!["sh", "-c", script, "sh"];
+            argv.extend_from_slice(args);
+            return crate::docker::exec(container, &argv, timeout)
+                .with_context(|| format!("running docker exec {container}"));
+        }
         let mut cmd = Command::new(tool(self.program)?);
         cmd.args(self.argv(script, args));
         run(cmd, timeout)
