@@ -571,6 +571,23 @@ pub fn snapshot_count(s: &Snapshot, profile: &str, needle: &str) -> u64 {
     counts[0]
 }
 
+/// A snapshot fixture profile's blocks of the service itself (hello, add,
+/// sum), without the fixture's own flush/reset code, which every flush runs.
+pub fn service_blocks(s: &Snapshot, profile: &str) -> String {
+    let src = fs::read_to_string(s.module.join("main.go")).unwrap();
+    let end = src.lines().position(|l| l.starts_with("var (")).unwrap() + 1;
+    profile
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("example.com/snapshot/main.go:")
+                .and_then(|r| r.split('.').next())
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|n| n < end)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// The names in a directory, sorted.
 pub fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)

@@ -32,6 +32,14 @@ pub struct Args {
     /// service (needs a Docker engine).
     #[arg(long)]
     kill_pull: bool,
+    /// With --kill-pull: the fleet sizes (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10",
+        requires = "kill_pull"
+    )]
+    containers: Vec<usize>,
 }
 
 struct Case {
@@ -109,7 +117,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let root = util::project_root();
     if args.kill_pull {
         build_release_bins(&root)?;
-        return crate::bench_kill_pull::run(args.runs, &root.join("target/release"));
+        return crate::bench_kill_pull::run(
+            args.runs,
+            &args.containers,
+            &root.join("target/release"),
+        );
     }
     let data_root = root.join("target/bench-data");
     let selected = cases()

@@ -190,7 +190,12 @@ fn ask_exec(
             left + Duration::from_millis(500),
         )?;
         let text = String::from_utf8_lossy(&out.stdout);
-        reached |= !out.stdout.is_empty();
+        // Only a daemon's "No such container" on the first try can mean a
+        // name that never existed; output, or an exec that ran and was cut
+        // off, means the container was there.
+        reached |= !out.stdout.is_empty()
+            || cut_off(&out)
+            || !(out.timed_out() || out.error_line().contains("No such container"));
         let field = |key: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
