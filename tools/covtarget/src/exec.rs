@@ -1,6 +1,9 @@
-//! The exec transport: a shell script run inside a container or pod. Docker
-//! and Kubernetes differ only in the argv prefix; everything after it (the
-//! scripts, their output protocol, timeouts) is this one code path.
+//! The exec transport: a shell script run inside a container or pod, through
+//! [`crate::docker::exec`] (the Engine API, or the CLI for remote engines)
+//! or `kubectl exec`; everything after that (the scripts, their output
+//! protocol, timeouts) is this one code path. Also [`run`]: a child process
+//! bounded by a timeout that keeps what it printed before it was killed
+//! (which duct does not give back after a kill).
 
 use std::ffi::OsString;
 use std::io::Read;
