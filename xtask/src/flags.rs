@@ -72,6 +72,14 @@ pub struct Bench {
     /// service (needs a Docker engine).
     #[arg(long)]
     pub kill_pull: bool,
+    /// With --kill-pull: the fleet sizes (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10",
+        requires = "kill_pull"
+    )]
+    pub containers: Vec<usize>,
 }
 
 #[derive(clap::Args)]
