@@ -264,11 +264,15 @@ fn a_local_service_that_cannot_start_shows_why_and_leaves_no_process() {
     );
     assert_eq!(r.code, 2, "{r:#?}");
     let err = r.error.clone().unwrap();
-    assert!(err.contains("service catalog was not ready"), "{err}");
+    // Seen as soon as it exits (not after the timeout), with its cause on
+    // the first line, which the summary's error line shows.
+    let first = err.lines().next().unwrap();
     assert!(
-        err.contains("flag provided but not defined: -no-such-flag"),
+        first.contains("service catalog stopped before it was ready (exit status 2: ")
+            && first.contains("flag provided but not defined: -no-such-flag"),
         "{err}"
     );
+    assert!(cover::summary(&r).contains("flag provided but not defined"));
     let left = processes_mentioning(&dir.path("work").display().to_string());
     assert!(left.is_empty(), "processes left behind: {left:#?}");
 }

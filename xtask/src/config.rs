@@ -2,10 +2,16 @@
 //! one place that lists the example's services for `build-services`,
 //! `docker-images`, `integration-cover` and the tests.
 //!
-//! In a service's `args` and `env` values, `{addr}` is the service's own
-//! listen address and `{url:NAME}` the base URL of service NAME; both are
-//! filled in for the runtime (Docker: `:PORT` and `http://NAME:PORT` on the
-//! services' network; local processes: loopback addresses).
+//! In a service's `args` and `env` values, and in the tests' `args`, `env`
+//! and `command`, placeholders are filled in for the runtime:
+//! - `{addr}`: the service's own listen address (Docker: `:PORT`; local
+//!   processes: `127.0.0.1:PORT` with a free port);
+//! - `{host}` and `{port}`: its parts (Docker: `0.0.0.0` and the configured
+//!   port; local: `127.0.0.1` and the free port), for services that take a
+//!   bare port (`-port {port}`, `PORT = "{port}"`);
+//! - `{url:NAME}`: the base URL of service NAME (Docker: `http://NAME:PORT`
+//!   on the services' network, or the published port from the host).
+//! `{{` and `}}` are literal braces (`sh -c 'echo ${{PORT}}'`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -148,6 +154,12 @@ pub struct Service {
     /// of the injected one.
     #[serde(default)]
     pub harness_test: Option<String>,
+    /// The directory the service runs in, relative to the module root, for
+    /// services that read files relative to their working directory
+    /// (Docker: mounted read-only into the container). Default: a scratch
+    /// directory of the run.
+    #[serde(default)]
+    pub workdir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -309,6 +321,16 @@ impl Config {
                     bail!("service[{i}].ready = {ready:?}: expected an HTTP path starting with /");
                 }
             }
+            if let Some(w) = &s.workdir {
+                let dir = self.module_dir.join(w);
+                if w.is_absolute() || !dir.is_dir() {
+                    bail!(
+                        "service[{i}].workdir = {:?}: expected a directory inside the module ({})",
+                        w.display().to_string(),
+                        s.name
+                    );
+                }
+            }
             if let Some(t) = &s.harness_test {
                 if !t.starts_with("Test")
                     || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -402,6 +424,16 @@ impl Config {
 }
 
 impl Service {
+    /// Whether the service is told where to listen (`{addr}`, `{host}` or
+    /// `{port}` in its args or env); if not, it listens on its configured
+    /// port in every runtime.
+    pub fn takes_addr(&self) -> bool {
+        self.args
+            .iter()
+            .chain(self.env.values())
+            .any(|t| uses_own_addr(t))
+    }
+
     /// The listen address inside a container.
     pub fn docker_addr(&self) -> String {
         format!(":{}", self.port)
@@ -482,12 +514,20 @@ fn apply_override(
     Ok(())
 }
 
-/// Fills in `{addr}` and `{url:NAME}`; `{{` and `}}` stand for braces.
+/// Fills in `{addr}`, `{host}`, `{port}` and `{url:NAME}` (see the module
+/// comment); `{{` and `}}` stand for braces. `addr` is `HOST:PORT`, or
+/// `:PORT` for every interface (`{host}` is then `0.0.0.0`).
 pub fn render(
     template: &str,
     addr: &str,
     urls: &BTreeMap<String, String>,
 ) -> anyhow::Result<String> {
+    const LITERAL: &str = "write {{ and }} for a literal brace, e.g. sh -c 'echo ${{PORT}}'";
+    let (host, port) = match addr.rsplit_once(':') {
+        Some(("", port)) => ("0.0.0.0", port),
+        Some((host, port)) => (host, port),
+        None => ("", ""),
+    };
     let mut out = String::new();
     let mut rest = template;
     while let Some(i) = rest.find(['{', '}']) {
@@ -499,26 +539,38 @@ pub fn render(
             continue;
         }
         if tail.starts_with('}') {
-            bail!("{template:?}: unmatched }} (write }}}} for a brace)");
+            bail!("{template:?}: unmatched }} ({LITERAL})");
         }
         let end = tail
             .find('}')
-            .with_context(|| format!("{template:?}: unclosed {{"))?;
+            .with_context(|| format!("{template:?}: unclosed {{ ({LITERAL})"))?;
         let key = &tail[1..end];
         match key.split_once(':') {
             None if key == "addr" => out.push_str(addr),
+            None if key == "host" => out.push_str(host),
+            None if key == "port" => out.push_str(port),
             Some(("url", name)) => out.push_str(
                 urls.get(name)
                     .with_context(|| format!("{template:?}: {{url:{name}}} names no service"))?,
             ),
             _ => bail!(
-                "{template:?}: unknown placeholder {{{key}}} (expected {{addr}} or {{url:NAME}})"
+                "{template:?}: unknown placeholder {{{key}}} (expected {{addr}}, {{host}}, {{port}} or {{url:NAME}}; {LITERAL})"
             ),
         }
         rest = &tail[end + 1..];
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Whether a template uses the service's own address (`{addr}`, `{host}`
+/// or `{port}`): a service whose args and env use none listens where its
+/// code says, the configured port.
+fn uses_own_addr(template: &str) -> bool {
+    let unescaped = template.replace("{{", "").replace("}}", "");
+    ["{addr}", "{host}", "{port}"]
+        .iter()
+        .any(|p| unescaped.contains(p))
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {
@@ -575,10 +627,26 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("names no service"));
-        assert!(render("{port}", "", &urls())
+        assert_eq!(
+            render("-port={port}", ":8080", &urls()).unwrap(),
+            "-port=8080"
+        );
+        assert_eq!(render("{host}", ":8080", &urls()).unwrap(), "0.0.0.0");
+        assert_eq!(
+            render("{host} {port}", "127.0.0.1:4711", &urls()).unwrap(),
+            "127.0.0.1 4711"
+        );
+        let err = render("sh -c 'echo ${PORT##*:}'", "", &urls())
             .unwrap_err()
-            .to_string()
-            .contains("unknown placeholder {port}"));
+            .to_string();
+        assert!(
+            err.contains("unknown placeholder {PORT##*:}") && err.contains("${{PORT}}"),
+            "{err}"
+        );
+        assert_eq!(
+            render("echo ${{PORT##*:}}", "", &urls()).unwrap(),
+            "echo ${PORT##*:}"
+        );
         assert!(render("{addr", "", &urls()).is_err());
     }
 

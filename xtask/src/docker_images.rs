@@ -392,10 +392,32 @@ pub fn docker_build(context: &Path, tag: &str, dockerfile: Option<&Path>) -> any
             context.display(),
             out.status,
             String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr).trim_end()
+            without_builder_notice(&String::from_utf8_lossy(&out.stderr)).trim_end()
         );
     }
     Ok(())
+}
+
+/// Docker's output without its notice that the legacy builder is
+/// deprecated (printed by every `docker build` where buildx is missing):
+/// noise repeated once per image in an error that is about something else.
+fn without_builder_notice(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_notice = false;
+    for line in text.lines() {
+        if line.starts_with("DEPRECATED: The legacy builder is deprecated") {
+            in_notice = true;
+            continue;
+        }
+        // The notice's continuation lines are indented.
+        if in_notice && line.starts_with(' ') {
+            continue;
+        }
+        in_notice = false;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Builds the local base image `tag`: FROM scratch, Debian's static busybox
@@ -549,4 +571,16 @@ fn check_static(path: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_legacy_builder_notice_is_dropped() {
+        let text = "DEPRECATED: The legacy builder is deprecated and will be removed in a future release.\n            Install the buildx component to build images with BuildKit:\n            https://docs.docker.com/go/buildx/\n\nError response from daemon: pull access denied for nope\n";
+        assert_eq!(
+            super::without_builder_notice(text),
+            "\nError response from daemon: pull access denied for nope\n"
+        );
+    }
 }

@@ -69,7 +69,8 @@ pub struct Args {
     /// removed; a run still going under it on this host is an error.
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
-    /// Where the profiles, the merged profile and the logs go [default: target/cover].
+    /// Where the profiles, the merged profile and the logs go
+    /// [default: target/cover/<module dir>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Where binaries, image contexts and local cover directories go

@@ -84,16 +84,25 @@ pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
     } else {
         let phase = progress.phase("teardown", 0);
         let anything = control.started_anything();
-        report.teardown_problems = control.teardown(Duration::from_secs(5));
+        // Collection started: nothing more to keep, so no grace (and no
+        // restarts).
+        let grace = report.pipeline.is_empty().then_some(Duration::from_secs(5));
+        report.teardown_problems = control.teardown(grace);
+        for p in &report.teardown_problems {
+            progress.line(format!("teardown: {p}"));
+        }
         let took = if !anything {
             phase.finish("nothing was started")
+        } else if report
+            .teardown_problems
+            .iter()
+            .any(|p| Control::left_behind(p))
+        {
+            phase.fail("some things could not be removed")
         } else if report.teardown_problems.is_empty() {
             phase.finish("everything removed")
         } else {
-            for p in &report.teardown_problems {
-                progress.line(format!("teardown: {p}"));
-            }
-            phase.fail("some things could not be removed")
+            phase.finish("everything removed (some had to be killed)")
         };
         report.steps.push(("teardown".into(), took));
     }
@@ -158,9 +167,10 @@ fn job(
     let (go, tools) = match pre {
         Ok(v) => v,
         Err(e) => {
-            report
-                .steps
-                .push(("preflight".into(), phase.fail("failed")));
+            report.steps.push((
+                "preflight".into(),
+                phase.fail(&build::one_line(&format!("{e:#}"))),
+            ));
             return Err(e);
         }
     };
@@ -203,6 +213,7 @@ fn job(
         &s,
         &started,
         tests_bin.as_deref(),
+        &go,
         control,
         progress,
         report,

@@ -64,15 +64,11 @@ pub fn summary(r: &Report) -> String {
     let mut out = String::new();
     let w = &mut out;
     use std::fmt::Write as _;
-    let _ = writeln!(
-        w,
-        "\n== integration-cover summary ({} runtime)",
-        if r.runtime.is_empty() {
-            "-"
-        } else {
-            &r.runtime
-        }
-    );
+    if r.runtime.is_empty() {
+        let _ = writeln!(w, "\n== integration-cover summary");
+    } else {
+        let _ = writeln!(w, "\n== integration-cover summary ({} runtime)", r.runtime);
+    }
     let tests = match r.tests_exit {
         Some(Exit::Code(0)) => "passed".to_string(),
         Some(e) => format!("FAILED ({e})"),

@@ -159,7 +159,8 @@ impl Settings {
             &args
                 .out
                 .clone()
-                .unwrap_or_else(|| util::project_root().join("target/cover")),
+                // Per module, like --work: runs of two modules keep their own.
+                .unwrap_or_else(|| util::project_root().join("target/cover").join(&label)),
         )?;
         let work = absolute(
             &args
@@ -219,6 +220,7 @@ impl Settings {
                 b
             }
         });
+        check_ports(&config, runtime)?;
         Ok(Settings {
             runtime,
             base,
@@ -238,6 +240,41 @@ impl Settings {
             config,
         })
     }
+}
+
+/// Port clashes that would only show as a service never getting ready:
+/// caught before anything starts, naming both sides.
+fn check_ports(config: &Config, runtime: Runtime) -> anyhow::Result<()> {
+    let killswitch = config.image.killswitch_port;
+    for svc in &config.services {
+        // Docker: the harness's killswitch listens in every container.
+        if runtime == Runtime::Docker && svc.port == killswitch {
+            bail!(
+                "service {} port {} is the killswitch port (image.killswitch_port = {killswitch}): \
+                 give the service another port, or set image.killswitch_port (--killswitch-port)",
+                svc.name,
+                svc.port
+            );
+        }
+    }
+    if runtime == Runtime::Local {
+        // Local processes share the host: services that are not told where
+        // to listen ({addr}, {host} or {port}) listen on their own port.
+        let mut fixed: BTreeMap<u16, &str> = BTreeMap::new();
+        for svc in config.services.iter().filter(|s| !s.takes_addr()) {
+            if let Some(other) = fixed.insert(svc.port, &svc.name) {
+                bail!(
+                    "services {other} and {} both listen on port {} in the local runtime \
+                     (neither uses {{addr}}, {{host}} or {{port}} in its args or env, so each keeps \
+                     its configured port): pass the port with a placeholder, e.g. \
+                     args = [\"-port\", \"{{port}}\"]",
+                    svc.name,
+                    svc.port
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn service_mut<'a>(

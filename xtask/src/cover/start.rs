@@ -61,8 +61,12 @@ impl Probe<'_> {
             }
             Probe::ContainerPort { container, port } => {
                 match docker::listening_in_container(container, *port) {
-                    Ok(true) => true,
-                    Ok(false) => {
+                    Ok(docker::Listening::Reachable) => true,
+                    Ok(docker::Listening::LoopbackOnly(addr)) => {
+                        *last = format!("listening on {addr} only");
+                        false
+                    }
+                    Ok(docker::Listening::No) => {
                         *last = format!("nothing listens on port {port}");
                         false
                     }
@@ -118,8 +122,102 @@ pub(super) fn log_excerpt(log: &str) -> String {
     indent(&text)
 }
 
+/// Where a service's `workdir` is mounted in its container.
+const WORKDIR: &str = "/covtools/workdir";
+
+/// A service that exited before it was ready (the wrapper restarts it, so
+/// its process or container may still be there): "stopped before it was
+/// ready (exit status 1: listen tcp :8080: bind: address already in use)",
+/// from the wrapper's log lines and the service's last words before them.
+pub(super) fn died_at_start(log: &str) -> Option<String> {
+    let lines: Vec<&str> = log.lines().collect();
+    let exit = lines
+        .iter()
+        .position(|l| l.starts_with("cover-wrapper: ") && l.contains(" exited with status "))?;
+    let status = lines[exit]
+        .split(" exited with status ")
+        .nth(1)
+        .and_then(|r| r.split([' ', ';']).next())
+        .unwrap_or("?");
+    // The run's own lines, newest first, without the wrapper's and the test
+    // framework's; an error-looking line wins over a usage text after it.
+    let said: Vec<&str> = lines[..exit]
+        .iter()
+        .rev()
+        .take_while(|l| !l.starts_with("cover-wrapper: run "))
+        .map(|l| strip_log_time(l.trim()))
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("cover-wrapper: ")
+                && ![
+                    "PASS",
+                    "FAIL",
+                    "ok",
+                    "exit status",
+                    "coverage:",
+                    "--- FAIL",
+                    "testing:",
+                ]
+                .iter()
+                .any(|noise| l.starts_with(noise))
+        })
+        .collect();
+    const ERRORISH: [&str; 11] = [
+        "error",
+        "Error",
+        "fatal",
+        "panic",
+        "refused",
+        "in use",
+        "denied",
+        "no such",
+        "not defined",
+        "cannot",
+        "failed",
+    ];
+    let cause = said
+        .iter()
+        .find(|l| ERRORISH.iter().any(|w| l.contains(w)))
+        .or(said.first());
+    Some(match cause {
+        Some(c) => format!("stopped before it was ready (exit status {status}: {c})"),
+        None => format!("stopped before it was ready (exit status {status})"),
+    })
+}
+
+/// A line without the `2006/01/02 15:04:05 ` prefix of Go's log package.
+fn strip_log_time(line: &str) -> &str {
+    let b = line.as_bytes();
+    let stamped = b.len() > 20
+        && b[4] == b'/'
+        && b[7] == b'/'
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[19] == b' ';
+    if stamped {
+        &line[20..]
+    } else {
+        line
+    }
+}
+
+/// A service that listens on loopback only inside its container: ready in
+/// its own eyes, unreachable for the tests.
+fn loopback_only(container: &str, port: u16, name: &str) -> Option<String> {
+    match docker::listening_in_container(container, port) {
+        Ok(docker::Listening::LoopbackOnly(addr)) => Some(format!(
+            "listens on {addr} only, inside its container: neither the tests nor covtools can reach it. \
+             Make it listen on every interface (0.0.0.0:{port} or :{port}; e.g. args = [\"-addr\", \"{{addr}}\"] \
+             or [\"-host\", \"{{host}}\"]), or run it as a local process (--runtime local), where loopback \
+             is what the tests use [service {name}]"
+        )),
+        _ => None,
+    }
+}
+
 /// Polls `probe` until ready, the deadline, Ctrl-C, or `gone()` telling the
-/// service is not running any more (Some(why)).
+/// service will not get ready (Some(why), e.g. "stopped before it was ready
+/// (…)"); `why` says the cause, so that the summary's error line has it.
 pub(super) fn wait_ready(
     name: &str,
     probe: &Probe,
@@ -140,7 +238,7 @@ pub(super) fn wait_ready(
         if Instant::now() >= next_gone_check {
             if let Some(why) = gone() {
                 bail!(
-                    "service {name} stopped before it was ready ({why}); its log:\n{}",
+                    "service {name} {why}; its log:\n{}",
                     log_excerpt(&log_tail())
                 );
             }
@@ -206,6 +304,20 @@ pub(super) fn start_docker(
                     run.push("-e".into());
                     run.push(format!("{k}={v}"));
                 }
+                if let Some(w) = &svc.workdir {
+                    // Files the service reads relative to its working
+                    // directory: the module's own, read-only.
+                    let src = s.config.module_dir.join(w);
+                    run.extend([
+                        "--mount".into(),
+                        format!(
+                            "type=bind,source={},target={WORKDIR},readonly",
+                            src.display()
+                        ),
+                        "--workdir".into(),
+                        WORKDIR.into(),
+                    ]);
+                }
                 run.push(images[&svc.name].clone());
                 run.extend(svc.render_args(&addr, &urls)?);
                 control.add_container(&container);
@@ -229,9 +341,19 @@ pub(super) fn start_docker(
                     s.ready_timeout,
                     control,
                     || match docker::container_state(&container) {
-                        Ok((true, _)) => None,
-                        Ok((false, code)) => Some(format!("container exited with {code}")),
-                        Err(e) => Some(format!("{e:#}")),
+                        Ok((true, _)) => {
+                            let log = docker::docker_logs(&container, LOG_TAIL);
+                            died_at_start(&log)
+                                .or_else(|| loopback_only(&container, svc.port, &svc.name))
+                        }
+                        Ok((false, code)) => {
+                            let log = docker::docker_logs(&container, LOG_TAIL);
+                            let cause = died_at_start(&log).unwrap_or_default();
+                            Some(format!(
+                                "stopped before it was ready (container exited with {code}{cause})"
+                            ))
+                        }
+                        Err(e) => Some(format!("stopped before it was ready ({e:#})")),
                     },
                     || docker::docker_logs(&container, LOG_TAIL),
                 )?;
@@ -361,16 +483,23 @@ pub(super) fn start_local(
     let result = (|| -> anyhow::Result<Vec<Started>> {
         let n = s.config.services.len();
         let ports = net::free_ports(2 * n)?;
+        // A service told where to listen gets a free port; one that is not
+        // listens on its configured port (clashes were checked in settings).
         let addrs: BTreeMap<&str, (String, String)> = s
             .config
             .services
             .iter()
             .enumerate()
             .map(|(i, svc)| {
+                let port = if svc.takes_addr() {
+                    ports[2 * i]
+                } else {
+                    svc.port
+                };
                 (
                     svc.name.as_str(),
                     (
-                        format!("127.0.0.1:{}", ports[2 * i]),
+                        format!("127.0.0.1:{port}"),
                         format!("127.0.0.1:{}", ports[2 * i + 1]),
                     ),
                 )
@@ -400,7 +529,10 @@ pub(super) fn start_local(
                 .env("COVER_BIN", bin_dir.join(format!("{}.test", svc.name)))
                 .env("COVER_DIR", &cover)
                 .env("COVKILL_ADDR", killswitch)
-                .current_dir(&dir)
+                .current_dir(match &svc.workdir {
+                    Some(w) => s.config.module_dir.join(w),
+                    None => dir.clone(),
+                })
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)
@@ -429,10 +561,11 @@ pub(super) fn start_local(
                 &probe,
                 s.ready_timeout,
                 control,
-                || {
-                    control
-                        .process_exit(&svc.name)
-                        .map(|e| format!("the wrapper exited: {e}"))
+                || match control.process_exit(&svc.name) {
+                    Some(e) => Some(format!(
+                        "stopped before it was ready (the wrapper exited: {e})"
+                    )),
+                    None => died_at_start(&process::file_tail(log_path, LOG_TAIL)),
                 },
                 || process::file_tail(log_path, LOG_TAIL),
             )

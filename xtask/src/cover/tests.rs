@@ -19,12 +19,14 @@ use crate::progress::Progress;
 use crate::runtime::control::{Control, Interrupted};
 use crate::runtime::docker;
 use crate::runtime::process::{self, Exit};
+use crate::util;
 
 /// Runs the tests, streaming their output; keeps their exit status.
 pub(super) fn run_tests(
     s: &Settings,
     started: &[Started],
     tests_bin: Option<&Path>,
+    go: &Path,
     control: &Control,
     progress: &Progress,
     report: &mut Report,
@@ -117,6 +119,27 @@ pub(super) fn run_tests(
             cmd.args(&argv[1..]).envs(render_env(env, &host_urls)?);
             shown = shell_line(&argv);
         }
+    }
+    if !matches!(
+        s.tests,
+        Tests::Package {
+            in_container: true,
+            ..
+        }
+    ) {
+        // The Go covtools uses first on the tests' PATH (the configured one,
+        // else ours): it may have installed it itself, and `go test ./e2e/...`
+        // is the most common integration suite.
+        let configured = cmd
+            .get_envs()
+            .find(|(k, _)| *k == "PATH")
+            .and_then(|(_, v)| v.map(|v| v.to_os_string()));
+        let rest = configured
+            .or_else(|| std::env::var_os("PATH"))
+            .unwrap_or_default();
+        let go_dir = go.parent().unwrap_or(Path::new("/"));
+        cmd.env("PATH", util::path_before(go_dir, &rest));
+        util::go_env(&mut cmd);
     }
     cmd.current_dir(&s.config.module_dir)
         .stdin(Stdio::null())
