@@ -10,4 +10,5 @@ mod kill_pull;
 mod merge;
 mod oracle;
 mod services;
+mod shapes;
 mod total;

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 pub mod cover;
 pub mod services;
+pub mod shapes;
 
 /// Defines a test that gets a fresh scratch directory:
 /// `covtest!(name, |dir: Dir| { ... });`

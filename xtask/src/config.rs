@@ -11,6 +11,7 @@
 //!   bare port (`-port {port}`, `PORT = "{port}"`);
 //! - `{url:NAME}`: the base URL of service NAME (Docker: `http://NAME:PORT`
 //!   on the services' network, or the published port from the host).
+//!
 //! `{{` and `}}` are literal braces (`sh -c 'echo ${{PORT}}'`).
 
 use std::collections::BTreeMap;

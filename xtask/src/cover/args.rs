@@ -120,6 +120,10 @@ pub struct Args {
     /// the summary prints how to remove them.
     #[arg(long)]
     pub keep: bool,
+    /// Remove the run's service images at the end (they are kept by
+    /// default: the next run reuses their layers and builds in a second).
+    #[arg(long, conflicts_with = "keep")]
+    pub rm_images: bool,
     /// Builds at once [default: the number of CPUs, at least 2].
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,

@@ -119,6 +119,7 @@ pub(super) fn build_images(
     report: &mut Report,
 ) -> anyhow::Result<BTreeMap<String, String>> {
     let images = docker_images::service_images(&s.config, bin_dir, &s.prefix, "latest")?;
+    report.images = images.iter().map(|i| i.image.clone()).collect();
     let phase = progress.phase("images", images.len() as u64 + s.build_local_base as u64);
     if s.build_local_base {
         let item = phase.item(
@@ -182,7 +183,7 @@ pub(super) fn one_line(msg: &str) -> String {
     let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("");
     match first.strip_suffix(':') {
-        Some(head) => match lines.find(|l| !l.starts_with("# ")) {
+        Some(head) => match lines.find(|l| !l.starts_with("# ") && !l.starts_with("warning: ")) {
             Some(cause) => format!("{head}: {cause}"),
             None => head.to_string(),
         },

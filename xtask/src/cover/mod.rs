@@ -36,6 +36,7 @@ use anyhow::{bail, Context};
 use crate::docker_images;
 use crate::progress::Progress;
 use crate::runtime::control::{Control, Interrupted};
+use crate::runtime::docker;
 use crate::runtime::process::Exit;
 use crate::util;
 
@@ -105,6 +106,24 @@ pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
             phase.finish("everything removed (some had to be killed)")
         };
         report.steps.push(("teardown".into(), took));
+    }
+    if args.rm_images && !report.images.is_empty() {
+        let mut rmi = vec!["rmi", "-f"];
+        rmi.extend(report.images.iter().map(String::as_str));
+        match docker::docker_output(&rmi) {
+            Ok(out) => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                // An image that was never built is fine.
+                let problems: Vec<String> = err
+                    .lines()
+                    .filter(|l| !l.contains("No such image"))
+                    .map(|l| format!("docker rmi: {l}"))
+                    .collect();
+                report.images_removed = problems.is_empty();
+                report.teardown_problems.extend(problems);
+            }
+            Err(e) => report.teardown_problems.push(format!("{e:#}")),
+        }
     }
     report.steps.push(("all".into(), started.elapsed()));
 

@@ -36,6 +36,10 @@ pub struct Report {
     pub collect: Option<CollectTimes>,
     /// What `--keep` left behind (commands that remove it).
     pub kept: Vec<String>,
+    /// The service images of the run (Docker runtime).
+    pub images: Vec<String>,
+    /// Whether they were removed at the end (`--rm-images`).
+    pub images_removed: bool,
     /// Teardown problems.
     pub teardown_problems: Vec<String>,
 }
@@ -129,6 +133,17 @@ pub fn summary(r: &Report) -> String {
     }
     for k in &r.kept {
         let _ = writeln!(w, "kept:      {k}");
+    }
+    if !r.images.is_empty() {
+        let images = r.images.join(" ");
+        if r.images_removed {
+            let _ = writeln!(w, "images:    removed (--rm-images): {images}");
+        } else {
+            let _ = writeln!(
+                w,
+                "images:    kept: {images} (the next run reuses their layers; --rm-images removes them)"
+            );
+        }
     }
     if let Some(e) = &r.error {
         let first = e.lines().next().unwrap_or("");

@@ -608,4 +608,21 @@ mod unit_tests {
         let short = log_excerpt("a\nb\n");
         assert_eq!(short, "  | a\n  | b");
     }
+
+    #[test]
+    fn death_at_start_names_the_cause() {
+        let log = "cover-wrapper: run 1: /app/x.test -- -addr :8080\n\
+                   2026/11/30 02:40:00 listen tcp :8080: bind: address already in use\n\
+                   cover-wrapper: x.test exited with status 1 after 0s (quick exit 1 in a row); restarting in 1s\n";
+        assert_eq!(
+            died_at_start(log).unwrap(),
+            "stopped before it was ready (exit status 1: listen tcp :8080: bind: address already in use)"
+        );
+        let usage = "cover-wrapper: run 1: x\nflag provided but not defined: -nope\nUsage of x:\n  -addr string\n    \tlisten address\ncover-wrapper: x.test exited with status 2 after 0s; restarting\n";
+        assert_eq!(
+            died_at_start(usage).unwrap(),
+            "stopped before it was ready (exit status 2: flag provided but not defined: -nope)"
+        );
+        assert_eq!(died_at_start("cover-wrapper: run 1: x\nlistening\n"), None);
+    }
 }
