@@ -31,17 +31,17 @@ const WRAPPER: &str = "cover-wrapper.sh";
 pub struct Args {
     #[command(flatten)]
     pub module: ModuleArgs,
-    /// The base image (default: the configuration's, else alpine:3). `local`
+    /// The base image [default: the configuration's, else alpine:3]. `local`
     /// builds covtools-base/busybox:local (FROM scratch + static busybox) and
     /// uses it.
     #[arg(long, value_name = "IMAGE")]
     pub base: Option<String>,
-    /// Image names are <prefix>/<service>:<tag> (default prefix: covtools-<module dir>).
+    /// Image names are <prefix>/<service>:<tag> [default prefix: covtools-<module dir>].
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
     #[arg(long, default_value = "latest")]
     pub tag: String,
-    /// Where the build contexts go (default: target/covtools/<module>/images).
+    /// Where the build contexts go [default: target/covtools/<module>/images].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Generate the build contexts but do not build the images.
