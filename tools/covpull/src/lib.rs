@@ -23,7 +23,7 @@ good file of that name is left as it was); a target with no complete profile is 
 the directory looked in. The others are still written, and the exit code is 1.
 Exit codes: 0 all pulled, 1 some target failed, 2 bad usage or input.
 
-EXAMPLES:
+Examples:
   covkill docker:orders docker:catalog | covpull --out cover/ | covmerge | covtotal --min 70
   covpull --out cover/ k8s:shop/orders-7d9f8-x2x5q:server
   covpull --out cover/ dir:/tmp/run/orders/cover";

@@ -145,6 +145,8 @@ pub(super) fn died_at_start(log: &str) -> Option<String> {
         .iter()
         .rev()
         .take_while(|l| !l.starts_with("cover-wrapper: run "))
+        // Indented lines are a usage text's or a stack's, not the cause.
+        .filter(|l| !l.starts_with([' ', '\t']))
         .map(|l| strip_log_time(l.trim()))
         .filter(|l| {
             !l.is_empty()
@@ -618,7 +620,7 @@ mod unit_tests {
             died_at_start(log).unwrap(),
             "stopped before it was ready (exit status 1: listen tcp :8080: bind: address already in use)"
         );
-        let usage = "cover-wrapper: run 1: x\nflag provided but not defined: -nope\nUsage of x:\n  -addr string\n    \tlisten address\ncover-wrapper: x.test exited with status 2 after 0s; restarting\n";
+        let usage = "cover-wrapper: run 1: x\nflag provided but not defined: -nope\nUsage of x:\n  -addr string\n    \tlisten address\n  -test.timeout d\n    \tpanic test binary after duration d\nwarning: GOCOVERDIR not set, no coverage data emitted\ncover-wrapper: x.test exited with status 2 after 0s; restarting\n";
         assert_eq!(
             died_at_start(usage).unwrap(),
             "stopped before it was ready (exit status 2: flag provided but not defined: -nope)"
