@@ -6,6 +6,7 @@ mod util;
 
 mod cover;
 mod gosrc;
+mod images;
 mod kill_pull;
 mod merge;
 mod oracle;

@@ -22,6 +22,7 @@
 mod args;
 mod build;
 mod collect;
+mod ready;
 mod report;
 mod settings;
 mod start;
