@@ -238,7 +238,9 @@ fn log_fatal_at_start_is_reported_with_its_cause_and_clashes_are_caught_early() 
 
 /// Item 5: a service bound to localhost only. In a container nothing else
 /// can reach it: an error saying exactly that, long before the readiness
-/// timeout. As a local process it is fine, and matches the native run.
+/// timeout. As a local process it is fine, and so is a test program run
+/// in its own container (`tests.run_in = "service:NAME"`); both match the
+/// native run.
 #[test]
 fn a_service_bound_to_localhost_is_named_in_docker_and_measured_locally() {
     let Some(go) = require_go() else { return };
@@ -274,6 +276,24 @@ fn a_service_bound_to_localhost_is_named_in_docker_and_measured_locally() {
     let local = cover_shape(&dir, "localhost", "local", None, &[]);
     assert_ok(&local);
     assert_same_as_native(&local, &native);
+    // Or a test program inside the service's own container, where its
+    // loopback listener is reachable: the same requests, the same blocks.
+    let inside = cover_run(
+        &dir,
+        "inside",
+        Some(&scope),
+        &[
+            "--module",
+            &module("localhost").display().to_string(),
+            "--test-package",
+            "./cmd/e2e",
+            "--tests-in",
+            "service:localhost",
+        ],
+    );
+    assert_ok(&inside);
+    assert_same_as_native(&inside, &native);
+    scope.assert_nothing_left();
 }
 
 /// Item 12: one of two builds fails: counted right, and the summary's

@@ -187,7 +187,9 @@ pub struct TestsConfig {
     pub env: BTreeMap<String, String>,
     /// Where a `package` test program runs under the Docker runtime:
     /// `container` (on the services' network, reaching them by name; the
-    /// default) or `host` (against their published loopback ports). A
+    /// default), `host` (against their published loopback ports), or
+    /// `service:NAME` (inside service NAME's container, for a service that
+    /// listens on loopback only: `{url:NAME}` is then its loopback URL). A
     /// `command` always runs on the host.
     #[serde(default)]
     pub run_in: Option<String>,
@@ -378,9 +380,7 @@ impl Config {
                 render(v, "", &urls).with_context(|| format!("tests.env.{k}"))?;
             }
             if let Some(r) = &t.run_in {
-                if !["host", "container"].contains(&r.as_str()) {
-                    bail!("tests.run_in = {r:?}: expected host or container");
-                }
+                self.check_run_in(r)?;
             }
         }
         if let Some(r) = &self.run.runtime {
@@ -407,6 +407,17 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// `tests.run_in` (or `--tests-in`): `host`, `container` or
+    /// `service:NAME` (in service NAME's own container).
+    pub fn check_run_in(&self, r: &str) -> anyhow::Result<()> {
+        match r.strip_prefix("service:") {
+            Some(name) if self.service(name).is_some() => Ok(()),
+            Some(name) => bail!("tests.run_in = {r:?}: no service {name:?}"),
+            None if ["host", "container"].contains(&r) => Ok(()),
+            None => bail!("tests.run_in = {r:?}: expected host, container or service:NAME"),
+        }
     }
 
     /// The `-coverpkg` pattern.

@@ -26,7 +26,9 @@ Runtimes:
           <prefix>-net, named <prefix>-<service>, its port published on
           127.0.0.1 (readiness checks and host-run tests use it). The test
           program runs in a container on that network (tests.run_in =
-          \"container\", the default) or on the host (\"host\").
+          \"container\", the default), on the host (\"host\"), or in a
+          service's own container (\"service:NAME\": for a service that
+          listens on loopback only).
   local   the same test binaries as local processes through
           docker/cover-wrapper.sh, each with its own cover directory under
           <work>/local and free loopback ports; no Docker needed.
@@ -123,8 +125,10 @@ pub struct Args {
     /// One more argument for the tests (repeatable), e.g. --test-arg=-skip --test-arg=stock.
     #[arg(long = "test-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub test_args: Vec<String>,
-    /// Where a test package runs under Docker: container or host [default: tests.run_in, else container].
-    #[arg(long, value_name = "WHERE", value_parser = ["host", "container"])]
+    /// Where a test package runs under Docker: container, host or
+    /// service:NAME (in that service's container) [default: tests.run_in,
+    /// else container].
+    #[arg(long, value_name = "WHERE")]
     pub tests_in: Option<String>,
     /// Minimum total coverage, percent [default: gates.min].
     #[arg(long, value_name = "PERCENT")]

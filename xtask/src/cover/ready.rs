@@ -18,10 +18,19 @@ pub(super) enum Probe<'a> {
         path: &'a str,
     },
     /// Docker: the container's own /proc/net/tcp (a published port accepts
-    /// connections before the service does).
+    /// connections before the service does); a loopback listener counts
+    /// when the tests run in that container.
     ContainerPort {
         container: String,
         port: u16,
+        loopback_ok: bool,
+    },
+    /// Docker, the tests in the service's container: a GET from inside it
+    /// (busybox wget: exit 0 on 2xx).
+    ContainerHttp {
+        container: String,
+        port: u16,
+        path: &'a str,
     },
     LocalPort {
         addr: String,
@@ -33,6 +42,11 @@ impl Probe<'_> {
         match self {
             Probe::Http { addr, path } => format!("GET http://{addr}{path}"),
             Probe::ContainerPort { port, .. } => format!("port {port} listening"),
+            Probe::ContainerHttp {
+                container,
+                port,
+                path,
+            } => format!("GET http://127.0.0.1:{port}{path} in {container}"),
             Probe::LocalPort { addr } => format!("{addr} accepting connections"),
         }
     }
@@ -53,15 +67,24 @@ impl Probe<'_> {
                     }
                 }
             }
-            Probe::ContainerPort { container, port } => {
-                match docker::listening_in_container(container, *port) {
-                    Ok(docker::Listening::Reachable) => true,
-                    Ok(docker::Listening::LoopbackOnly(addr)) => {
-                        *last = format!("listening on {addr} only");
-                        false
-                    }
-                    Ok(docker::Listening::No) => {
-                        *last = format!("nothing listens on port {port}");
+            Probe::ContainerHttp {
+                container,
+                port,
+                path,
+            } => {
+                let url = format!("http://127.0.0.1:{port}{path}");
+                match docker::docker_output(&[
+                    "exec",
+                    container,
+                    "wget",
+                    "-q",
+                    "-O",
+                    "/dev/null",
+                    &url,
+                ]) {
+                    Ok(out) if out.status.success() => true,
+                    Ok(out) => {
+                        *last = String::from_utf8_lossy(&out.stderr).trim().to_string();
                         false
                     }
                     Err(e) => {
@@ -70,6 +93,26 @@ impl Probe<'_> {
                     }
                 }
             }
+            Probe::ContainerPort {
+                container,
+                port,
+                loopback_ok,
+            } => match docker::listening_in_container(container, *port) {
+                Ok(docker::Listening::Reachable) => true,
+                Ok(docker::Listening::LoopbackOnly(_)) if *loopback_ok => true,
+                Ok(docker::Listening::LoopbackOnly(addr)) => {
+                    *last = format!("listening on {addr} only");
+                    false
+                }
+                Ok(docker::Listening::No) => {
+                    *last = format!("nothing listens on port {port}");
+                    false
+                }
+                Err(e) => {
+                    *last = format!("{e:#}");
+                    false
+                }
+            },
             Probe::LocalPort { addr } => {
                 let ok = net::port_open(addr);
                 if !ok {
@@ -201,8 +244,9 @@ pub(super) fn loopback_only(container: &str, port: u16, name: &str) -> Option<St
         Ok(docker::Listening::LoopbackOnly(addr)) => Some(format!(
             "listens on {addr} only, inside its container: neither the tests nor covtools can reach it. \
              Make it listen on every interface (0.0.0.0:{port} or :{port}; e.g. args = [\"-addr\", \"{{addr}}\"] \
-             or [\"-host\", \"{{host}}\"]), or run it as a local process (--runtime local), where loopback \
-             is what the tests use [service {name}]"
+             or [\"-host\", \"{{host}}\"]), run it as a local process (--runtime local), where loopback \
+             is what the tests use, or run a test program in its container (tests.package with \
+             tests.run_in = \"service:{name}\")"
         )),
         _ => None,
     }

@@ -29,6 +29,8 @@ pub(super) enum Tests {
         args: Vec<String>,
         env: BTreeMap<String, String>,
         in_container: bool,
+        /// Docker: inside this service's own container (`service:NAME`).
+        in_service: Option<String>,
     },
     /// A command run on the host.
     Command {
@@ -67,6 +69,14 @@ pub(super) fn toml_string(s: &str) -> String {
 }
 
 impl Settings {
+    /// The service whose container the tests run in (`service:NAME`).
+    pub(super) fn tests_in_service(&self) -> Option<&str> {
+        match &self.tests {
+            Tests::Package { in_service, .. } => in_service.as_deref(),
+            Tests::Command { .. } => None,
+        }
+    }
+
     /// `--label` arguments for everything this run creates in Docker.
     pub(super) fn labels(&self) -> Vec<String> {
         vec![
@@ -194,16 +204,27 @@ impl Settings {
             };
             targs.extend(args.test_args.iter().cloned());
             let run_in = args.tests_in.clone().or(run_in);
+            if let Some(r) = &run_in {
+                config.check_run_in(r).context("--tests-in")?;
+            }
+            let in_service = run_in
+                .as_deref()
+                .and_then(|r| r.strip_prefix("service:"))
+                .filter(|_| runtime == Runtime::Docker)
+                .map(str::to_string);
             match (package, command) {
                 (Some(package), _) => Tests::Package {
                     package,
                     args: targs,
                     env,
-                    in_container: runtime == Runtime::Docker && run_in.as_deref() != Some("host"),
+                    in_container: runtime == Runtime::Docker
+                        && run_in.as_deref() != Some("host")
+                        && in_service.is_none(),
+                    in_service,
                 },
                 (None, Some(command)) => {
-                    if run_in.as_deref() == Some("container") {
-                        bail!("tests.run_in = \"container\" needs tests.package: a test command runs on the host");
+                    if run_in.as_deref().is_some_and(|r| r != "host") {
+                        bail!("tests.run_in = {run_in:?} needs tests.package: a test command runs on the host");
                     }
                     let mut argv = command;
                     argv.extend(targs);

@@ -85,14 +85,22 @@ pub(super) fn start_docker(
                 let argv: Vec<&str> = run.iter().map(String::as_str).collect();
                 docker::docker(&argv).map_err(|e| name_taken(e, &container, control))?;
                 let host = docker::published_addr(&container, svc.port)?;
-                let probe = match &svc.ready {
-                    Some(path) => Probe::Http {
+                // The tests in this container reach it on its loopback.
+                let hosts_tests = s.tests_in_service() == Some(svc.name.as_str());
+                let probe = match (&svc.ready, hosts_tests) {
+                    (Some(path), false) => Probe::Http {
                         addr: host.clone(),
                         path,
                     },
-                    None => Probe::ContainerPort {
+                    (Some(path), true) => Probe::ContainerHttp {
                         container: container.clone(),
                         port: svc.port,
+                        path,
+                    },
+                    (None, _) => Probe::ContainerPort {
+                        container: container.clone(),
+                        port: svc.port,
+                        loopback_ok: hosts_tests,
                     },
                 };
                 item.set(format!("waiting: {}", probe.describe()));

@@ -68,7 +68,38 @@ pub(super) fn run_tests(
             package,
             args,
             env,
+            in_service: Some(service),
+            ..
+        } => {
+            // In the service's own container: its loopback is the tests'.
+            let svc = s.config.service(service).context("no such service")?;
+            let mut urls = s.config.docker_urls();
+            urls.insert(service.clone(), format!("http://127.0.0.1:{}", svc.port));
+            let container = format!("{}-{service}", s.prefix);
+            let bin = tests_bin.context("the test program was not built")?;
+            docker::docker(&[
+                "cp",
+                &bin.to_string_lossy(),
+                &format!("{container}:/tmp/covtools-tests"),
+            ])?;
+            let targs = render_all(args, &urls)?;
+            cmd = Command::new("docker");
+            cmd.arg("exec");
+            for (k, v) in render_env(env, &urls)? {
+                cmd.arg("-e").arg(format!("{k}={v}"));
+            }
+            cmd.arg(&container).arg("/tmp/covtools-tests").args(&targs);
+            shown = format!(
+                "{package} {} (in container {container}, beside service {service})",
+                shell_line(&targs)
+            );
+        }
+        Tests::Package {
+            package,
+            args,
+            env,
             in_container: true,
+            ..
         } => {
             let urls = s.config.docker_urls();
             let container = format!("{}-tests", s.prefix);
