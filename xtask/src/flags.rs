@@ -13,7 +13,11 @@ use xtask::{build_services, cover, docker_images};
 use crate::genprof;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "covtools project tasks")]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "covtools project tasks"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub task: Task,

@@ -24,7 +24,7 @@ canonical form covpull reads. A target that fails (gone, wrong port, timeout) ge
 error on stderr naming it and the cause; the others are still processed, and the exit code is 1.
 Exit codes: 0 all stopped, 1 some target failed, 2 bad usage or input.
 
-EXAMPLES:
+Examples:
   covkill docker:orders docker:catalog | covpull --out cover/ | covmerge | covtotal
   docker ps --filter label=cover --format 'docker:{{.Names}}' | covkill --timeout 20s
   covkill -c server k8s-selector:shop/app=orders

@@ -32,7 +32,7 @@ once. --flush first asks each target's harness for a complete live snapshot, in 
 round trip as the copy (covkill --flush | covpull does the same in two).
 Exit codes: 0 all pulled, 1 some target failed, 2 bad usage or input.
 
-EXAMPLES:
+Examples:
   covkill docker:orders docker:catalog | covpull --out cover/ | covmerge | covtotal --min 70
   covpull --out cover/ k8s:shop/orders-7d9f8-x2x5q:server
   covpull --out cover/ dir:/tmp/run/orders/cover

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 
 /// The forms, with examples, for the tools' `--help`.
 pub const FORMS_HELP: &str = "\
-TARGETS (as arguments, or on stdin one per line; blank lines and #comments are skipped):
+Targets (as arguments, or on stdin one per line; blank lines and #comments are skipped):
   docker:NAME                      a Docker container, by name or id
                                      docker:orders
   k8s:NAMESPACE/POD[:CONTAINER]    a Kubernetes pod (container: the suffix, else --container,
