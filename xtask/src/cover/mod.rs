@@ -22,6 +22,7 @@
 mod args;
 mod build;
 mod collect;
+pub mod phases;
 mod report;
 mod settings;
 mod start;
@@ -199,14 +200,18 @@ fn job(
     control.check()?;
 
     // 5. The tests. A failure is kept, not an error: coverage is still collected.
-    tests::run_tests(
-        &s,
-        &started,
-        tests_bin.as_deref(),
-        control,
-        progress,
-        report,
-    )?;
+    if s.phases.is_empty() {
+        tests::run_tests(
+            &s,
+            &started,
+            tests_bin.as_deref(),
+            control,
+            progress,
+            report,
+        )?;
+    } else {
+        phases::run_phases(&s, &started, &go, control, progress, report)?;
+    }
     control.check()?;
 
     // 6. Collect and gate.
