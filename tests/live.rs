@@ -19,6 +19,8 @@ use xtask::build_services::{self, BuildKind, BuildOptions, Built, Harness, Servi
 
 use crate::util::{require_go, Dir};
 
+mod phases;
+
 // ---------------------------------------------------------------------------
 // Helpers: modules, builds, processes, HTTP, `go tool covdata`.
 

@@ -214,8 +214,12 @@ fn job(
     }
     control.check()?;
 
-    // 6. Collect and gate.
-    collect::collect(&s, &started, &tools, progress, report)?;
+    // 6. Collect and gate (with phases: the last snapshot, already taken).
+    if s.phases.is_empty() {
+        collect::collect(&s, &started, &tools, progress, report)?;
+    } else {
+        phases::gate(&s, &tools, progress, report)?;
+    }
     Ok(())
 }
 

@@ -10,12 +10,15 @@
 //! anything is built, with what to change: restarting the services between
 //! phases would lose the state the phases are meant to share.
 //!
-//! Per phase: `<out>/phases/<name>.cov` (the phase's own counts, a text
+//! `<out>/phases/start.cov` holds what the start-up ran (before the first
+//! phase). Per phase: `<out>/phases/<name>.cov` (the phase's own counts, a text
 //! profile any tool reads: `covtotal --json` gives its own percent),
 //! `<out>/phases/<name>.log` (its output), and `<out>/phases.json` with, per
 //! phase, its own percent, the statements it newly covered and the statements
 //! only it covered. A failed phase is reported and the next one still runs;
-//! the snapshots already taken are kept whatever happens later.
+//! the snapshots already taken are kept whatever happens later. The last
+//! snapshot is the run's coverage (`<out>/merged.cov`, gated by covtotal):
+//! nothing runs after it, so stopping the services would add nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -145,6 +148,8 @@ pub(super) fn run_phases(
         result
     };
     let mut before = snap(0, "start", report)?;
+    // What starting the services (and their readiness checks) ran.
+    write_profile(&dir.join("start.cov"), &before)?;
     // Each phase's delta, the start-up's first.
     let mut deltas: Vec<Counts> = vec![before.clone()];
     let mut first_failure = None;
@@ -189,7 +194,73 @@ pub(super) fn run_phases(
         report.phases.push(pr);
     }
     report.tests_exit = Some(first_failure.unwrap_or(Exit::Code(0)));
+    // The last snapshot is the run's coverage: nothing runs after it.
+    let merged = s.out.join("merged.cov");
+    write_profile(&merged, &before)?;
+    report.merged = Some(merged);
     finish(&dir, &deltas, report)
+}
+
+/// The collect step with phases: covtotal on the last snapshot, with the
+/// gates (the services are removed by the teardown).
+pub(super) fn gate(
+    s: &Settings,
+    tools: &Path,
+    progress: &Progress,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let Some(merged) = report.merged.clone() else {
+        bail!("no snapshot after the last phase");
+    };
+    let step = progress.phase("collect", 0);
+    let args = super::collect::covtotal_args(s, &merged.to_string_lossy());
+    report.pipeline = format!(
+        "last snapshot ({}) -> {}\ncovtotal {}",
+        s.out.join("phases").display(),
+        merged.display(),
+        super::shell_line(&args)
+    );
+    let out = Command::new(tools.join("covtotal"))
+        .args(&args)
+        .output()
+        .context("running covtotal")?;
+    report.table = String::from_utf8_lossy(&out.stdout).into_owned();
+    report.gate_messages = String::from_utf8_lossy(&out.stderr).into_owned();
+    match out.status.code() {
+        Some(0) => {}
+        Some(1) => report.gate_failed = true,
+        _ => {
+            report
+                .steps
+                .push(("collect".into(), step.fail("covtotal failed")));
+            bail!(
+                "covtotal failed ({}): {}",
+                out.status,
+                report.gate_messages.trim()
+            );
+        }
+    }
+    report.total = report
+        .table
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("total"))
+        .and_then(|l| l.split_whitespace().last())
+        .map(|p| p.trim_end_matches('%').to_string());
+    for line in report.gate_messages.lines() {
+        progress.line(line);
+    }
+    let msg = format!(
+        "{}% (last snapshot)",
+        report.total.as_deref().unwrap_or("?")
+    );
+    let took = if report.gate_failed {
+        step.fail(&format!("{msg}: gate failed"))
+    } else {
+        step.finish(&msg)
+    };
+    report.steps.push(("collect".into(), took));
+    Ok(())
 }
 
 /// Fills in the figures of the phases measured so far and writes phases.json.
@@ -330,10 +401,16 @@ fn flush_and_copy(s: &Settings, st: &Started, out: &Path) -> anyhow::Result<()> 
             addr: Some(addr),
             dir,
         } => {
-            let addr = addr.strip_prefix(':').map_or(addr.clone(), |p| format!("127.0.0.1:{p}"));
+            let addr = addr
+                .strip_prefix(':')
+                .map_or(addr.clone(), |p| format!("127.0.0.1:{p}"));
             let (code, body) = http_get(&addr, contract::FLUSH_PATH)?;
             if code != 200 {
-                bail!("GET {} on {addr}: {code} {}", contract::FLUSH_PATH, body.trim());
+                bail!(
+                    "GET {} on {addr}: {code} {}",
+                    contract::FLUSH_PATH,
+                    body.trim()
+                );
             }
             for e in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
                 let name = e?.file_name().to_string_lossy().into_owned();
@@ -446,11 +523,14 @@ fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
     let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    if !head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with(&contract::HARNESS_HEADER.to_ascii_lowercase()))
-    {
-        bail!("{addr} answered without the {} header: not the covtools harness", contract::HARNESS_HEADER);
+    if !head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with(&contract::HARNESS_HEADER.to_ascii_lowercase())
+    }) {
+        bail!(
+            "{addr} answered without the {} header: not the covtools harness",
+            contract::HARNESS_HEADER
+        );
     }
     let code = head
         .split_whitespace()

@@ -85,7 +85,11 @@ pub fn summary(r: &Report) -> String {
     let _ = writeln!(w, "tests:     {tests}");
     let _ = write!(w, "{}", super::phases::summary_lines(&r.phases));
     if let Some(j) = &r.phases_json {
-        let _ = writeln!(w, "phases:    {} (own percent, newly covered and only-this-phase statements)", j.display());
+        let _ = writeln!(
+            w,
+            "phases:    {} (own percent, newly covered and only-this-phase statements)",
+            j.display()
+        );
     }
     if !r.profiles.is_empty() {
         let per: Vec<String> = r.profiles.iter().map(|(s, n)| format!("{s} {n}")).collect();

@@ -398,7 +398,10 @@ pub(super) fn start_local(
                 .args(svc.render_args(addr, &urls)?)
                 .envs(svc.render_env(addr, &urls)?)
                 .env("COVER_BIN", bin_dir.join(format!("{}.test", svc.name)))
-                .env(covcore::contract::ENV_COVER_KIND, s.config.build.kind.name())
+                .env(
+                    covcore::contract::ENV_COVER_KIND,
+                    s.config.build.kind.name(),
+                )
                 .env("COVER_DIR", &cover)
                 .env("COVKILL_ADDR", killswitch)
                 .current_dir(&dir)

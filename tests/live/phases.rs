@@ -1,0 +1,184 @@
+//! `[[tests]]` phases in integration-cover: each phase measured from the
+//! live snapshots around it, in Docker and as local processes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use xtask::runtime::process::Exit;
+
+use crate::util::cover::{cover_run, Scope};
+use crate::util::{bin, require_docker, require_go, Dir};
+
+/// Block -> (statements, count) of a text profile.
+fn counts(path: &Path) -> BTreeMap<String, (u64, u64)> {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(text.starts_with("mode: atomic\n"), "{}", path.display());
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let (block, count) = l.rsplit_once(' ').unwrap();
+            let stmts = block.rsplit_once(' ').unwrap().1.parse().unwrap();
+            (block.to_string(), (stmts, count.parse().unwrap()))
+        })
+        .collect()
+}
+
+/// Statements of the blocks `pick` keeps.
+fn statements(c: &BTreeMap<String, (u64, u64)>, pick: impl Fn(&str) -> bool) -> u64 {
+    c.iter()
+        .filter(|(k, _)| pick(k))
+        .map(|(_, (s, _))| *s)
+        .sum()
+}
+
+fn covered(c: &BTreeMap<String, (u64, u64)>, block: &str) -> bool {
+    c.get(block).is_some_and(|(_, n)| *n > 0)
+}
+
+/// `covtotal --json FILE`'s percent.
+fn covtotal_percent(profile: &Path) -> f64 {
+    let out = std::process::Command::new(bin("covtotal"))
+        .arg("--json")
+        .arg(profile)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json = String::from_utf8_lossy(&out.stdout);
+    let at = json.find("\"percent\":").unwrap() + "\"percent\":".len();
+    json[at..]
+        .split([',', '}'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The figures of the phases, recomputed here from the profiles the run
+/// wrote (start-up, then each phase), checked against the report, the
+/// summary, phases.json and covtotal; and start + phases = the total.
+fn check_phases(out: &Path, report: &xtask::cover::Report, names: &[&str]) {
+    let dir = out.join("phases");
+    let start = counts(&dir.join("start.cov"));
+    let phases: Vec<_> = names
+        .iter()
+        .map(|n| counts(&dir.join(format!("{n}.cov"))))
+        .collect();
+    let merged = counts(&out.join("merged.cov"));
+    for (block, (stmts, total)) in &merged {
+        let sum: u64 = start[block].1 + phases.iter().map(|p| p[block].1).sum::<u64>();
+        assert_eq!(sum, *total, "{block}: start + phases != the last snapshot");
+        assert_eq!(start[block].0, *stmts);
+    }
+    let all = statements(&merged, |_| true);
+    let json = fs::read_to_string(out.join("phases.json")).unwrap();
+    let summary = xtask::cover::summary(report);
+    assert_eq!(report.phases.len(), names.len());
+    for (i, (name, p)) in names.iter().zip(&phases).enumerate() {
+        let others = |b: &str| {
+            covered(&start, b)
+                || phases
+                    .iter()
+                    .enumerate()
+                    .any(|(j, q)| j != i && covered(q, b))
+        };
+        let earlier = |b: &str| covered(&start, b) || phases[..i].iter().any(|q| covered(q, b));
+        let mine = |b: &str| covered(p, b);
+        let new = statements(p, |b| mine(b) && !earlier(b));
+        let only = statements(p, |b| mine(b) && !others(b));
+        let percent = 100.0 * statements(p, mine) as f64 / all as f64;
+        let r = &report.phases[i];
+        assert_eq!(r.name, *name);
+        assert_eq!((r.new_statements, r.only_statements), (new, only), "{name}");
+        assert!(
+            (r.percent - percent).abs() < 1e-9,
+            "{name}: {} vs {percent}",
+            r.percent
+        );
+        let from_covtotal = covtotal_percent(&dir.join(format!("{name}.cov")));
+        assert_eq!(
+            format!("{from_covtotal:.1}"),
+            format!("{percent:.1}"),
+            "{name}"
+        );
+        assert!(
+            json.contains(&format!(
+                "\"name\":\"{name}\",\"exit\":\"{}\",\"percent\":{percent:.1},\"new_statements\":{new},\"only_statements\":{only}",
+                r.exit.unwrap()
+            )),
+            "{json}"
+        );
+        assert!(
+            summary.contains(&format!(
+                "phase:     {name:<12} {percent:>5.1}%  {new:>5} new  {only:>5} only"
+            )),
+            "{summary}"
+        );
+    }
+}
+
+#[test]
+fn phases_in_docker_measure_each_phase_from_live_snapshots() {
+    let Some(_go) = require_go() else { return };
+    if !require_docker() {
+        return;
+    }
+    let dir = Dir::new("live_phases_docker");
+    let scope = Scope::new("live-phases");
+    let module = crate::util::project_root().join("tests/modules/notify");
+    let report = cover_run(
+        &dir,
+        "out",
+        Some(&scope),
+        &["--module", &module.to_string_lossy()],
+    );
+    assert_eq!(report.code, 0, "{report:#?}");
+    assert_eq!(report.tests_exit, Some(Exit::Code(0)));
+    let exits: Vec<_> = report
+        .phases
+        .iter()
+        .map(|p| (p.name.as_str(), p.exit))
+        .collect();
+    assert_eq!(
+        exits,
+        [("smoke", Some(Exit::Code(0))), ("api", Some(Exit::Code(0)))]
+    );
+    check_phases(&dir.path("out"), &report, &["smoke", "api"]);
+    // The smoke phase asks /healthz only; the api phase queues messages.
+    let out = dir.path("out/phases");
+    let outbox = |c: &BTreeMap<String, (u64, u64)>| {
+        c.iter()
+            .any(|(k, (_, n))| k.contains("internal/outbox/outbox.go") && *n > 0)
+    };
+    assert!(!outbox(&counts(&out.join("smoke.cov"))));
+    assert!(outbox(&counts(&out.join("api.cov"))));
+    assert!(report.total.is_some());
+    scope.assert_nothing_left();
+}
+
+#[test]
+fn phases_are_refused_with_the_test_kind_before_anything_is_built() {
+    let dir = Dir::new("live_phases_test_kind");
+    let module = crate::util::project_root().join("tests/modules/notify");
+    for (flags, kind, mode) in [
+        (&["--build-kind", "test"][..], "test", "count"),
+        (&["--set", "build.cover_mode=count"][..], "cover", "count"),
+    ] {
+        let mut args = vec!["--module", module.to_str().unwrap(), "--runtime", "local"];
+        args.extend_from_slice(flags);
+        let report = cover_run(&dir, "out", None, &args);
+        assert_eq!(report.code, 2);
+        let err = report.error.clone().unwrap();
+        assert!(
+            err.contains(&format!(
+                "build kind {kind} with covermode {mode} cannot take"
+            )) && err.contains("kind = \"cover\" (covermode atomic)"),
+            "{err}"
+        );
+        assert!(
+            report.steps.iter().all(|(s, _)| s != "build"),
+            "{:?}",
+            report.steps
+        );
+    }
+}
