@@ -182,3 +182,135 @@ fn phases_are_refused_with_the_test_kind_before_anything_is_built() {
         );
     }
 }
+
+const PHASED_MAIN: &str = r#"package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+)
+
+func main() {
+	addr := flag.String("addr", ":8080", "listen address")
+	flag.Parse()
+	hits := map[string]int{}
+	for _, path := range []string{"/a", "/b", "/c"} {
+		path := path
+		http.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			hits[path]++
+			switch path {
+			case "/a":
+				fmt.Fprintln(w, "a", hits[path])
+			case "/b":
+				fmt.Fprintln(w, "b", hits[path])
+			default:
+				fmt.Fprintln(w, "c", hits[path], hits["/a"]+hits["/b"])
+			}
+		})
+	}
+	log.Fatal(http.ListenAndServe(*addr, nil))
+}
+"#;
+
+const PHASED_E2E: &str = r#"package e2e
+
+import (
+	"net/http"
+	"os"
+	"testing"
+)
+
+func get(t *testing.T, path string) {
+	resp, err := http.Get(os.Getenv("PHASED_URL") + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+func TestA(t *testing.T) { get(t, "/a") }
+
+func TestB(t *testing.T) {
+	get(t, "/b")
+	t.Fatal("a deliberate failure after /b")
+}
+
+func TestC(t *testing.T) { get(t, "/c") }
+"#;
+
+const PHASED_CONFIG: &str = r#"[build]
+kind = "cover"
+
+[[service]]
+name = "phased"
+package = "."
+port = 8080
+args = ["-addr", "{addr}"]
+
+[[tests]]
+name = "one"
+command = ["go", "test", "-count=1", "-run", "^TestA$", "./e2e"]
+env = { PHASED_URL = "{url:phased}" }
+
+[[tests]]
+name = "two"
+command = ["go", "test", "-count=1", "-run", "^TestB$", "./e2e"]
+env = { PHASED_URL = "{url:phased}" }
+
+[[tests]]
+name = "three"
+command = ["go", "test", "-count=1", "-run", "^TestC$", "./e2e"]
+env = { PHASED_URL = "{url:phased}" }
+"#;
+
+#[test]
+fn local_phases_a_failed_phase_keeps_every_phases_coverage() {
+    let Some(_go) = require_go() else { return };
+    let dir = Dir::new("live_phases_local_failed");
+    dir.create("phased/go.mod", "module example.com/phased\n\ngo 1.21\n");
+    dir.create("phased/main.go", PHASED_MAIN);
+    dir.create("phased/e2e/e2e_test.go", PHASED_E2E);
+    dir.create("phased/covtools.toml", PHASED_CONFIG);
+    let report = cover_run(
+        &dir,
+        "out",
+        None,
+        &[
+            "--module",
+            &dir.path("phased").to_string_lossy(),
+            "--runtime",
+            "local",
+        ],
+    );
+    // The failed phase fails the run, and every phase is still measured.
+    assert_eq!(report.code, 1, "{report:#?}");
+    assert_eq!(report.tests_exit, Some(Exit::Code(1)));
+    assert!(report.error.is_none(), "{:?}", report.error);
+    let exits: Vec<_> = report.phases.iter().map(|p| p.exit).collect();
+    assert_eq!(
+        exits,
+        [
+            Some(Exit::Code(0)),
+            Some(Exit::Code(1)),
+            Some(Exit::Code(0))
+        ]
+    );
+    check_phases(&dir.path("out"), &report, &["one", "two", "three"]);
+    // Each phase ran its own branch of the handler; only phase two ran /b's.
+    let branch = |phase: &str, needle: &str| -> bool {
+        let text = fs::read_to_string(dir.path(format!("out/phases/{phase}.cov"))).unwrap();
+        let line = PHASED_MAIN
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap()
+            + 1;
+        text.lines()
+            .any(|l| l.contains(&format!("main.go:{line}.")) && !l.ends_with(" 0"))
+    };
+    assert!(branch("one", "\"a\", hits") && !branch("one", "\"b\", hits"));
+    assert!(branch("two", "\"b\", hits") && !branch("two", "\"c\", hits"));
+    assert!(branch("three", "\"c\", hits") && !branch("three", "\"a\", hits"));
+    assert!(xtask::cover::summary(&report).contains("FAILED (exit 1)"));
+}
