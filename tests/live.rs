@@ -414,6 +414,19 @@ fn the_harness_sources_are_embedded_in_the_xtask() {
         build_services::HARNESS_COVER_SOURCE,
         fs::read_to_string(root.join("tools/harness/cover/harness.go")).unwrap()
     );
+    // The image files too: the wrapper run as a local process is the
+    // embedded text, written under a name of its content outside any checkout.
+    let docker = |f: &str| fs::read_to_string(root.join("docker").join(f)).unwrap();
+    assert_eq!(
+        xtask::docker_images::WRAPPER_SOURCE,
+        docker("cover-wrapper.sh")
+    );
+    let wrapper = xtask::docker_images::wrapper_script().unwrap();
+    assert!(!wrapper.starts_with(&root), "{}", wrapper.display());
+    assert_eq!(
+        fs::read_to_string(&wrapper).unwrap(),
+        docker("cover-wrapper.sh")
+    );
     let Some(go) = require_go() else { return };
     // A build reads no harness from any checkout: the overlay and the cover
     // kind's copy point into the output directory, at the embedded text.
