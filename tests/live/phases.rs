@@ -314,3 +314,45 @@ fn local_phases_a_failed_phase_keeps_every_phases_coverage() {
     assert!(branch("three", "\"c\", hits") && !branch("three", "\"a\", hits"));
     assert!(xtask::cover::summary(&report).contains("FAILED (exit 1)"));
 }
+
+#[test]
+fn notify_runs_in_the_test_kind_too_with_its_go_test_suite() {
+    let Some(_go) = require_go() else { return };
+    if !require_docker() {
+        return;
+    }
+    let dir = Dir::new("live_notify_test_kind");
+    let scope = Scope::new("live-notify-test");
+    let module = crate::util::project_root().join("tests/modules/notify");
+    // A command after `--` replaces the phases: one run of the whole suite.
+    let report = cover_run(
+        &dir,
+        "out",
+        Some(&scope),
+        &[
+            "--module",
+            &module.to_string_lossy(),
+            "--build-kind",
+            "test",
+            "--",
+            "go",
+            "test",
+            "-count=1",
+            "-v",
+            "./e2e",
+        ],
+    );
+    assert_eq!(report.code, 0, "{report:#?}");
+    assert!(report.phases.is_empty());
+    assert_eq!(report.profiles.get("notifyd"), Some(&1));
+    let log = fs::read_to_string(dir.path("out/tests.log")).unwrap();
+    for t in ["TestSmokeHealthz", "TestAPIDeliversInOrder", "TestAPIRejectsBadMessages"] {
+        assert!(log.contains(&format!("--- PASS: {t}")), "{log}");
+    }
+    let merged = fs::read_to_string(report.merged.as_ref().unwrap()).unwrap();
+    assert!(merged.starts_with("mode: count\n"));
+    assert!(merged
+        .lines()
+        .any(|l| l.contains("internal/outbox/outbox.go") && !l.ends_with(" 0")));
+    scope.assert_nothing_left();
+}
