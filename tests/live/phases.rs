@@ -346,7 +346,11 @@ fn notify_runs_in_the_test_kind_too_with_its_go_test_suite() {
     assert!(report.phases.is_empty());
     assert_eq!(report.profiles.get("notifyd"), Some(&1));
     let log = fs::read_to_string(dir.path("out/tests.log")).unwrap();
-    for t in ["TestSmokeHealthz", "TestAPIDeliversInOrder", "TestAPIRejectsBadMessages"] {
+    for t in [
+        "TestSmokeHealthz",
+        "TestAPIDeliversInOrder",
+        "TestAPIRejectsBadMessages",
+    ] {
         assert!(log.contains(&format!("--- PASS: {t}")), "{log}");
     }
     let merged = fs::read_to_string(report.merged.as_ref().unwrap()).unwrap();
