@@ -13,7 +13,7 @@
 //! `<out>/phases/start.cov` holds what the start-up ran (before the first
 //! phase). Per phase: `<out>/phases/<name>.cov` (the phase's own counts, a text
 //! profile any tool reads: `covtotal --json` gives its own percent),
-//! `<out>/phases/<name>.log` (its output), and `<out>/phases.json` with, per
+//! `<out>/phases/<name>/tests.log` (its output), and `<out>/phases.json` with, per
 //! phase, its own percent, the statements it newly covered and the statements
 //! only it covered. A failed phase is reported and the next one still runs;
 //! the snapshots already taken are kept whatever happens later. The last
