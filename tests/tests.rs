@@ -11,5 +11,6 @@ mod kill_pull;
 mod live;
 mod merge;
 mod oracle;
+mod output;
 mod services;
 mod total;
