@@ -204,3 +204,60 @@ fn test_kind_harness_answers_the_contract_and_refuses_snapshots_at_once() {
             .starts_with("mode: count\n"));
     }
 }
+
+#[test]
+fn a_vendored_module_builds_in_both_kinds() {
+    let Some(go) = require_go() else { return };
+    let dir = Dir::new("live_vendored_module");
+    dir.create("dep/go.mod", "module example.com/dep\n\ngo 1.16\n");
+    dir.create(
+        "dep/dep.go",
+        "package dep\n\n// Greeting is what the service answers.\nfunc Greeting() string { return \"hello\" }\n",
+    );
+    dir.create(
+        "vend/go.mod",
+        "module example.com/vend\n\ngo 1.21\n\nrequire example.com/dep v0.0.0\n\nreplace example.com/dep => ../dep\n",
+    );
+    dir.create(
+        "vend/main.go",
+        OLD_STYLE_MAIN
+            .replace("\"os\"\n", "\"os\"\n\n\t\"example.com/dep\"\n")
+            .replace(
+                "fmt.Fprintln(w, \"hello\")",
+                "fmt.Fprintln(w, dep.Greeting())",
+            ),
+    );
+    let vendor = std::process::Command::new(&go)
+        .current_dir(dir.path("vend"))
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod")
+        .args(["mod", "vendor"])
+        .output()
+        .unwrap();
+    assert!(
+        vendor.status.success(),
+        "{}",
+        String::from_utf8_lossy(&vendor.stderr)
+    );
+    let modules_txt = dir.read("vend/vendor/modules.txt");
+    let built = build(
+        &go,
+        &dir.path("vend"),
+        dir.path("bin"),
+        "atomic",
+        "example.com/vend/...",
+        &[("t", ".", BuildKind::Test), ("c", ".", BuildKind::Cover)],
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    for b in &built {
+        let (killswitch, addr) = (free_addr(), free_addr());
+        let cover = dir.path(format!("cover-{}", b.name));
+        let mut p = start(&dir, b, &killswitch, &cover, &["-addr", &addr]);
+        assert_eq!(get(&addr, "/hello").body, "hello\n");
+        assert_eq!(get(&killswitch, contract::KILL_PATH).code, 200);
+        assert!(p.wait(std::time::Duration::from_secs(20)).success());
+    }
+    // The user's vendor directory is untouched.
+    assert_eq!(dir.read("vend/vendor/modules.txt"), modules_txt);
+    assert!(!dir.path("vend/vendor/covtools.local").exists());
+}

@@ -138,6 +138,7 @@ pub(super) fn prepare_cover_copy(opts: &BuildOptions, dirs: &[PathBuf]) -> anyho
     // A fresh file, not a write through a hard link into the user's go.mod.
     std::fs::remove_file(&go_mod)?;
     std::fs::write(&go_mod, text)?;
+    vendor_harness(&copy, &harness)?;
     for (svc, dir) in opts.services.iter().zip(dirs) {
         if svc.harness.kind() != BuildKind::Cover {
             continue;
@@ -161,6 +162,34 @@ pub(super) fn prepare_cover_copy(opts: &BuildOptions, dirs: &[PathBuf]) -> anyho
         )?;
     }
     Ok(copy)
+}
+
+/// A module with a vendor directory builds from it (`-mod=vendor`, the
+/// default since go 1.14): the harness joins it as `go mod vendor` would
+/// have put it there, or Go reports inconsistent vendoring.
+fn vendor_harness(copy: &Path, harness: &Path) -> anyhow::Result<()> {
+    let modules_txt = copy.join("vendor/modules.txt");
+    let Ok(mut text) = std::fs::read_to_string(&modules_txt) else {
+        return Ok(());
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let go_line = HARNESS_COVER_GO_MOD
+        .lines()
+        .find_map(|l| l.strip_prefix("go "))
+        .unwrap_or("1.16");
+    text.push_str(&format!(
+        "# {m} v0.0.0 => {h}\n## explicit; go {go_line}\n{m}\n# {m} => {h}\n",
+        m = HARNESS_COVER_MODULE,
+        h = harness.display()
+    ));
+    std::fs::remove_file(&modules_txt)?;
+    std::fs::write(&modules_txt, text)?;
+    let dir = copy.join("vendor").join(HARNESS_COVER_MODULE);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("harness.go"), HARNESS_COVER_SOURCE)?;
+    Ok(())
 }
 
 /// Copies a directory tree, hard-linking files where the filesystem allows
