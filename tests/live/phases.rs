@@ -57,8 +57,41 @@ fn covtotal_percent(profile: &Path) -> f64 {
 /// The figures of the phases, recomputed here from the profiles the run
 /// wrote (start-up, then each phase), checked against the report, the
 /// summary, phases.json and covtotal; and start + phases = the total.
-fn check_phases(out: &Path, report: &xtask::cover::Report, names: &[&str]) {
+fn check_phases(go: &Path, out: &Path, report: &xtask::cover::Report, names: &[&str]) {
     let dir = out.join("phases");
+    // The last snapshot, as the run read it, is what Go reads of the same
+    // files (the newest counter file of each process).
+    let last = dir.join(format!(".snapshot-{}/newest", names.len()));
+    let oracle = dir.join("oracle.txt");
+    let res = std::process::Command::new(go)
+        .args(["tool", "covdata", "textfmt"])
+        .arg(format!("-i={}", last.display()))
+        .arg(format!("-o={}", oracle.display()))
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let mut by_go: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (block, (stmts, n)) in fs::read_to_string(&oracle)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (block, count) = l.rsplit_once(' ').unwrap();
+            let stmts: u64 = block.rsplit_once(' ').unwrap().1.parse().unwrap();
+            (block.to_string(), (stmts, count.parse::<u64>().unwrap()))
+        })
+    {
+        by_go.entry(block).or_insert((stmts, 0)).1 += n;
+    }
+    assert_eq!(
+        counts(&out.join("merged.cov")),
+        by_go,
+        "the last snapshot vs go tool covdata"
+    );
     let start = counts(&dir.join("start.cov"));
     let phases: Vec<_> = names
         .iter()
@@ -119,7 +152,7 @@ fn check_phases(out: &Path, report: &xtask::cover::Report, names: &[&str]) {
 
 #[test]
 fn phases_in_docker_measure_each_phase_from_live_snapshots() {
-    let Some(_go) = require_go() else { return };
+    let Some(go) = require_go() else { return };
     if !require_docker() {
         return;
     }
@@ -143,7 +176,7 @@ fn phases_in_docker_measure_each_phase_from_live_snapshots() {
         exits,
         [("smoke", Some(Exit::Code(0))), ("api", Some(Exit::Code(0)))]
     );
-    check_phases(&dir.path("out"), &report, &["smoke", "api"]);
+    check_phases(&go, &dir.path("out"), &report, &["smoke", "api"]);
     // The smoke phase asks /healthz only; the api phase queues messages.
     let out = dir.path("out/phases");
     let outbox = |c: &BTreeMap<String, (u64, u64)>| {
@@ -267,7 +300,7 @@ env = { PHASED_URL = "{url:phased}" }
 
 #[test]
 fn local_phases_a_failed_phase_keeps_every_phases_coverage() {
-    let Some(_go) = require_go() else { return };
+    let Some(go) = require_go() else { return };
     let dir = Dir::new("live_phases_local_failed");
     dir.create("phased/go.mod", "module example.com/phased\n\ngo 1.21\n");
     dir.create("phased/main.go", PHASED_MAIN);
@@ -297,7 +330,7 @@ fn local_phases_a_failed_phase_keeps_every_phases_coverage() {
             Some(Exit::Code(0))
         ]
     );
-    check_phases(&dir.path("out"), &report, &["one", "two", "three"]);
+    check_phases(&go, &dir.path("out"), &report, &["one", "two", "three"]);
     // Each phase ran its own branch of the handler; only phase two ran /b's.
     let branch = |phase: &str, needle: &str| -> bool {
         let text = fs::read_to_string(dir.path(format!("out/phases/{phase}.cov"))).unwrap();

@@ -210,7 +210,7 @@ fn job(
             report,
         )?;
     } else {
-        phases::run_phases(&s, &started, &go, control, progress, report)?;
+        phases::run_phases(&s, &started, control, progress, report)?;
     }
     control.check()?;
 

@@ -127,7 +127,6 @@ type Counts = BTreeMap<String, (u64, u64)>;
 pub(super) fn run_phases(
     s: &Settings,
     started: &[Started],
-    go: &Path,
     control: &Control,
     progress: &Progress,
     report: &mut Report,
@@ -139,7 +138,7 @@ pub(super) fn run_phases(
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let snap = |n: usize, label: &str, report: &mut Report| -> anyhow::Result<Counts> {
         let step = progress.phase(&format!("snapshot {label}"), 0);
-        let result = snapshot(s, started, go, &dir.join(format!(".snapshot-{n}")));
+        let result = snapshot(s, started, &dir.join(format!(".snapshot-{n}")));
         let took = match &result {
             Ok(_) => step.finish("ok"),
             Err(_) => step.fail("failed"),
@@ -350,8 +349,9 @@ fn write_profile(path: &Path, counts: &Counts) -> anyhow::Result<()> {
     fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-/// A live snapshot of every service, read by `go tool covdata textfmt`.
-fn snapshot(s: &Settings, started: &[Started], go: &Path, dir: &Path) -> anyhow::Result<Counts> {
+/// A live snapshot of every service: each service's complete files, per
+/// process the newest, read like `go tool covdata textfmt`.
+fn snapshot(s: &Settings, started: &[Started], dir: &Path) -> anyhow::Result<Counts> {
     let dirs: Vec<PathBuf> = covcore::pool::each(started, |st| -> anyhow::Result<PathBuf> {
         let out = dir.join(&st.name);
         fs::create_dir_all(&out)?;
@@ -363,30 +363,23 @@ fn snapshot(s: &Settings, started: &[Started], go: &Path, dir: &Path) -> anyhow:
     let newest = dir.join("newest");
     fs::create_dir_all(&newest)?;
     newest_per_process(&dirs, &newest)?;
-    let text = dir.join("snapshot.txt");
-    let res = Command::new(go)
-        .args(["tool", "covdata", "textfmt"])
-        .arg(format!("-i={}", newest.display()))
-        .arg(format!("-o={}", text.display()))
-        .output()
-        .context("running go tool covdata textfmt")?;
-    if !res.status.success() {
-        bail!(
-            "go tool covdata textfmt -i {}: {}",
-            newest.display(),
-            String::from_utf8_lossy(&res.stderr).trim()
-        );
+    // Read natively (covcore::covdata), exactly as go tool covdata textfmt.
+    let mut text = String::new();
+    for pod in covcore::covdata::pods(std::slice::from_ref(&newest))? {
+        text.push_str(&String::from_utf8_lossy(&pod.textfmt()?));
     }
-    let text = fs::read_to_string(&text)?;
     let mut counts = Counts::new();
-    for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("mode: "))
+    {
         let parse = || -> Option<(String, u64, u64)> {
             let (block, count) = line.rsplit_once(' ')?;
             let (_, stmts) = block.rsplit_once(' ')?;
             Some((block.to_string(), stmts.parse().ok()?, count.parse().ok()?))
         };
-        let (block, stmts, count) =
-            parse().with_context(|| format!("go tool covdata textfmt printed {line:?}"))?;
+        let (block, stmts, count) = parse()
+            .with_context(|| format!("reading the snapshot in {}: {line:?}", newest.display()))?;
         let e = counts.entry(block).or_insert((stmts, 0));
         e.1 = e.1.saturating_add(count);
     }
