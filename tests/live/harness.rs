@@ -261,3 +261,42 @@ fn a_vendored_module_builds_in_both_kinds() {
     assert_eq!(dir.read("vend/vendor/modules.txt"), modules_txt);
     assert!(!dir.path("vend/vendor/covtools.local").exists());
 }
+
+#[test]
+fn the_build_kind_is_a_config_key_with_a_flag_and_set() {
+    let module = notify_module();
+    let file = module.join("covtools.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let parse = |sets: &[(&str, &str)]| {
+        let sets: Vec<(String, String)> = sets
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        xtask::config::Config::parse_with(&text, &file, &module, &sets)
+    };
+    // notify's own file says kind = "cover": the mode defaults to atomic.
+    let c = parse(&[]).unwrap();
+    assert_eq!(
+        (c.build.kind, c.build.cover_mode.as_str()),
+        (BuildKind::Cover, "atomic")
+    );
+    let c = parse(&[("build.kind", "test")]).unwrap();
+    assert_eq!(
+        (c.build.kind, c.build.cover_mode.as_str()),
+        (BuildKind::Test, "count")
+    );
+    let c = parse(&[("build.kind", "cover"), ("build.cover_mode", "set")]).unwrap();
+    assert_eq!(
+        (c.build.kind, c.build.cover_mode.as_str()),
+        (BuildKind::Cover, "set")
+    );
+    let err = format!("{:#}", parse(&[("build.kind", "binary")]).unwrap_err());
+    assert!(
+        err.contains("--set build.kind=binary") && err.contains("`test` or `cover`"),
+        "{err}"
+    );
+    // The phases of the file, in order.
+    let names: Vec<&str> = c.phases.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["smoke", "api"]);
+    assert!(c.tests.is_none());
+}
