@@ -84,7 +84,7 @@ pub fn built(with_docker: bool) -> Option<&'static Built> {
         Built {
             module,
             svc_test,
-            wrapper: xtask::docker_images::wrapper_script(),
+            wrapper: xtask::docker_images::wrapper_script().unwrap(),
         }
     });
     Some(b)
