@@ -3,6 +3,7 @@
 //! and images with the very code `cargo xtask` runs.
 
 pub mod build_services;
+pub mod consumers;
 pub mod cover;
 pub mod docker_images;
 pub mod example;

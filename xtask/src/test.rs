@@ -25,6 +25,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("the go binary has a parent directory")?;
     eprintln!("xtask: using {}", go.display());
     ensure_busybox()?;
+    xtask::consumers::ensure_report_consumers()?;
 
     let mut cmd = Command::new(util::cargo());
     cmd.current_dir(util::project_root())
