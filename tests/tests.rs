@@ -5,9 +5,11 @@
 mod util;
 
 mod cover;
+mod diff;
 mod gosrc;
 mod kill_pull;
 mod merge;
 mod oracle;
+mod report;
 mod services;
 mod total;

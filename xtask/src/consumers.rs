@@ -54,7 +54,9 @@ fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .stdout(Stdio::null())
             .status()
-            .context("running apt-get install (the report tests need lcov, libxml2-utils, chromium)")
+            .context(
+                "running apt-get install (the report tests need lcov, libxml2-utils, chromium)",
+            )
     };
     if install()?.success() {
         return Ok(());

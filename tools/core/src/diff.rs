@@ -137,9 +137,12 @@ fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
     String::from_utf8(out.stdout).context("git printed non-UTF-8 output")
 }
 
+/// A file's path and its inclusive line ranges.
+type FileRanges = (String, Vec<(u32, u32)>);
+
 /// The new-side line ranges per file of `git diff --unified=0`.
-fn parse_diff(diff: &str) -> anyhow::Result<Vec<(String, Vec<(u32, u32)>)>> {
-    let mut files: Vec<(String, Vec<(u32, u32)>)> = Vec::new();
+fn parse_diff(diff: &str) -> anyhow::Result<Vec<FileRanges>> {
+    let mut files: Vec<FileRanges> = Vec::new();
     for line in diff.lines() {
         if let Some(path) = line.strip_prefix("+++ ") {
             if path == "/dev/null" {
@@ -333,7 +336,12 @@ pub fn source_blocks(path: &Path) -> anyhow::Result<Vec<Block>> {
         .arg(path)
         .env("GOTOOLCHAIN", "local")
         .output()
-        .context("counting its statements needs Go on PATH (`go tool cover`)")?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                anyhow::anyhow!("counting its statements needs `go` on PATH (go tool cover)")
+            }
+            _ => anyhow::Error::new(e).context("running go tool cover"),
+        })?;
     if !out.status.success() {
         bail!(
             "go tool cover {}: {}",
