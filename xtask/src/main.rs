@@ -4,6 +4,7 @@
 mod bench;
 mod bench_kill_pull;
 mod genprof;
+mod screenshot;
 mod test;
 
 // Shared with the integration tests through the library (src/lib.rs).
@@ -36,6 +37,8 @@ enum Task {
     DockerImages(docker_images::Args),
     /// The main job: build, run in containers, drive the tests, collect and gate coverage.
     IntegrationCover(Box<cover::Args>),
+    /// Screenshots (PNG) of covreport's HTML page, taken by headless Chromium.
+    ReportScreenshot(screenshot::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Task::BuildServices(args) => build_services::run(args),
         Task::DockerImages(args) => docker_images::run(args),
         Task::IntegrationCover(args) => cover::run(*args),
+        Task::ReportScreenshot(args) => screenshot::run(args),
     };
     match result {
         Ok(code) => code,

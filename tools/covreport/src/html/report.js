@@ -144,6 +144,15 @@ document.getElementById("tables").addEventListener("click", function (e) {
 });
 renderIndex();
 
+// `report.html#file=N` opens file N, `#file=covered` the first file with
+// a covered statement (for screenshots and links).
+var fileHash = /^#file=(\d+|covered)$/.exec(location.hash);
+if (fileHash) {
+  var want = fileHash[1] === "covered"
+    ? F.findIndex(function (f) { return f[2] > 0; }) : +fileHash[1];
+  if (F[want]) renderFile(want);
+}
+
 // `report.html#selftest`: open the first file with source as a click would,
 // and write what the page shows into #selftest for a headless browser.
 if (location.hash === "#selftest") {
