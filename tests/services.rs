@@ -1,7 +1,7 @@
 //! The Go side of the method on the real Go toolchain and the real Docker
 //! engine: the example shop (tests/example) built with the injected harness
 //! (tools/harness) by the xtask's own code, the restart wrapper
-//! (scripts/cover-wrapper.sh) as a local process under dash and busybox sh
+//! (docker/cover-wrapper.sh) as a local process under dash and busybox sh
 //! and as the entrypoint of images built on a local FROM-scratch busybox
 //! base, each trap of issue 3 with its own test, and the example run as
 //! containers driven by its integration-test program. Every profile is
@@ -9,529 +9,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::net::TcpListener;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use covcore::profile::{self, Mode, Pos, Visitor};
+use covcore::profile;
 use xtask::build_services::{self, BuildOptions, Harness, ServiceBuild, HARNESS_TEST};
+use xtask::config::{self, Config};
 use xtask::docker_images;
-use xtask::example::{self, Config};
 
+use crate::util::services::*;
 use crate::util::{bin, require_docker, require_go, Dir};
-
-// ---------------------------------------------------------------------------
-// The example, built once per test process (Go's build cache makes reruns
-// cheap).
-
-struct Example {
-    go: PathBuf,
-    config: Config,
-    bin_dir: PathBuf,
-}
-
-impl Example {
-    fn bin(&self, service: &str) -> PathBuf {
-        self.bin_dir.join(format!("{service}.test"))
-    }
-    fn module(&self) -> &Path {
-        &self.config.module_dir
-    }
-}
-
-fn example() -> Option<&'static Example> {
-    let go = require_go()?;
-    static EXAMPLE: OnceLock<Example> = OnceLock::new();
-    Some(EXAMPLE.get_or_init(|| {
-        let config = Config::load(&example::example_dir()).unwrap();
-        let bin_dir =
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("covtools-tests/services-bin");
-        let opts = BuildOptions::from_config(&config, go.clone(), bin_dir.clone());
-        let built = build_services::build_services(&opts).unwrap_or_else(|e| panic!("{e:#}"));
-        assert_eq!(built.len(), 3);
-        Example {
-            go,
-            config,
-            bin_dir,
-        }
-    }))
-}
-
-/// The classic-harness fixture (tests/example/testdata/legacy), built
-/// through its own TestRun.
-fn legacy() -> Option<&'static (PathBuf, PathBuf)> {
-    let go = require_go()?;
-    static LEGACY: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    Some(LEGACY.get_or_init(|| {
-        let module = example::example_dir().join("testdata/legacy");
-        let opts = BuildOptions {
-            go,
-            module_dir: module.clone(),
-            out_dir: PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("covtools-tests/services-legacy-bin"),
-            cover_mode: "count".into(),
-            cover_packages: "example.com/legacy/...".into(),
-            services: vec![ServiceBuild {
-                name: "legacy".into(),
-                package: ".".into(),
-                harness: Harness::Own("TestRun".into()),
-            }],
-            jobs: 1,
-        };
-        let built = build_services::build_services(&opts).unwrap_or_else(|e| panic!("{e:#}"));
-        assert_eq!(built[0].test, "TestRun");
-        assert!(!built[0].injected);
-        (module, built[0].binary.clone())
-    }))
-}
-
-fn wrapper() -> PathBuf {
-    docker_images::wrapper_script()
-}
-
-/// The shells the wrapper must run under: the host's /bin/sh (dash on
-/// Debian) and busybox ash (what the images have).
-fn shells() -> Vec<Vec<String>> {
-    let busybox = docker_images::static_busybox().unwrap_or_else(|e| panic!("{e:#}"));
-    vec![
-        vec!["/bin/sh".into()],
-        vec![busybox.display().to_string(), "sh".into()],
-    ]
-}
-
-// ---------------------------------------------------------------------------
-// Go's own view of a profile.
-
-/// `go tool cover -func` of a profile, run in its module.
-fn cover_func(go: &Path, module: &Path, profile: &Path) -> String {
-    let out = Command::new(go)
-        .current_dir(module)
-        .arg("tool")
-        .arg("cover")
-        .arg(format!("-func={}", profile.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "go tool cover -func={} failed: {}\nprofile:\n{}",
-        profile.display(),
-        String::from_utf8_lossy(&out.stderr),
-        fs::read_to_string(profile).unwrap_or_default()
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The percentage `go tool cover -func` gives a function of a file.
-fn func_percent(func_out: &str, file: &str, func: &str) -> f64 {
-    for line in func_out.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() == 3 && f[0].contains(file) && f[1] == func {
-            return f[2].trim_end_matches('%').parse().unwrap();
-        }
-    }
-    panic!("no {file} {func} in go tool cover -func output:\n{func_out}");
-}
-
-/// The covered blocks of the files whose path contains `file`, parsed by
-/// covcore (the one grammar).
-fn covered_blocks(profile: &Path, file: &str) -> BTreeSet<(String, Pos)> {
-    struct Collect<'a> {
-        file: &'a str,
-        blocks: BTreeSet<(String, Pos)>,
-    }
-    impl Visitor for Collect<'_> {
-        fn mode(&mut self, _: Mode, _: u64) -> anyhow::Result<()> {
-            Ok(())
-        }
-        fn block(
-            &mut self,
-            path: &[u8],
-            pos: Pos,
-            _: u32,
-            count: u32,
-            _: u64,
-        ) -> anyhow::Result<()> {
-            let path = String::from_utf8_lossy(path);
-            if count > 0 && path.contains(self.file) {
-                self.blocks.insert((path.into_owned(), pos));
-            }
-            Ok(())
-        }
-    }
-    let mut c = Collect {
-        file,
-        blocks: BTreeSet::new(),
-    };
-    profile::parse(
-        &profile.display().to_string(),
-        fs::File::open(profile).unwrap(),
-        &mut c,
-    )
-    .unwrap();
-    c.blocks
-}
-
-/// Checks a profile with covcore and Go, returns `go tool cover -func`.
-fn valid_profile(go: &Path, module: &Path, profile: &Path) -> String {
-    let summary = profile::validate(
-        &profile.display().to_string(),
-        fs::File::open(profile).unwrap(),
-    )
-    .unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(summary.blocks > 0, "{} has no blocks", profile.display());
-    cover_func(go, module, profile)
-}
-
-fn cover_files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .map(|rd| {
-            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
-// ---------------------------------------------------------------------------
-// Local processes and HTTP on loopback.
-
-fn free_addr() -> String {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string()
-}
-
-/// A minimal HTTP/1.0 GET (loopback only).
-fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    let code = buf
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((code, body))
-}
-
-/// GET, retrying while nothing listens yet.
-fn wait_get(addr: &str, path: &str) -> (u16, String) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match http_get(addr, path) {
-            Ok(r) => return r,
-            Err(e) if Instant::now() > deadline => panic!("GET http://{addr}{path}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A process in its own process group, killed with its children when
-/// dropped; stdout and stderr go to files.
-struct Proc {
-    child: Child,
-    stdout: PathBuf,
-    stderr: PathBuf,
-    status: Option<ExitStatus>,
-}
-
-impl Proc {
-    fn spawn(dir: &Dir, name: &str, cmd: &mut Command) -> Proc {
-        let stdout = dir.path(format!("{name}.stdout"));
-        let stderr = dir.path(format!("{name}.stderr"));
-        cmd.stdin(Stdio::null())
-            .stdout(fs::File::create(&stdout).unwrap())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .process_group(0);
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
-        Proc {
-            child,
-            stdout,
-            stderr,
-            status: None,
-        }
-    }
-
-    /// Sends a signal to the process itself (not its group).
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "kill -s {sig} failed");
-    }
-
-    fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                self.status = Some(s);
-                return Some(s);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap()
-    }
-
-    fn stdout(&self) -> String {
-        fs::read_to_string(&self.stdout).unwrap()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
-                .status();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A harness binary started directly (no wrapper):
-/// `svc.test -test.run=^TestCovtoolsHarness$ -test.coverprofile=P ARGS...`.
-fn run_harness(
-    dir: &Dir,
-    name: &str,
-    bin: &Path,
-    killswitch: &str,
-    profile: &Path,
-    args: &[&str],
-) -> Proc {
-    Proc::spawn(
-        dir,
-        name,
-        Command::new(bin)
-            .env("COVKILL_ADDR", killswitch)
-            .arg(format!("-test.run=^{HARNESS_TEST}$"))
-            .arg(format!("-test.coverprofile={}", profile.display()))
-            .args(args),
-    )
-}
-
-/// The wrapper as a local process.
-fn run_wrapper(
-    dir: &Dir,
-    name: &str,
-    shell: &[String],
-    bin: &Path,
-    cover: &Path,
-    killswitch: &str,
-    args: &[&str],
-) -> Proc {
-    let mut cmd = Command::new(&shell[0]);
-    cmd.args(&shell[1..])
-        .arg(wrapper())
-        .args(args)
-        .env("COVER_BIN", bin)
-        .env("COVER_DIR", cover)
-        .env("COVKILL_ADDR", killswitch);
-    Proc::spawn(dir, name, &mut cmd)
-}
-
-// ---------------------------------------------------------------------------
-// Docker: every container, image and network a test makes is removed when
-// its scope drops, also when the test fails.
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker").args(args).output().unwrap()
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {} failed: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-struct DockerScope {
-    prefix: String,
-    containers: Mutex<Vec<String>>,
-    images: Mutex<Vec<String>>,
-    networks: Mutex<Vec<String>>,
-}
-
-impl DockerScope {
-    fn new(test: &str) -> DockerScope {
-        DockerScope {
-            prefix: format!(
-                "covtools-svc-{}-{}",
-                test.replace('_', "-"),
-                std::process::id()
-            ),
-            containers: Mutex::default(),
-            images: Mutex::default(),
-            networks: Mutex::default(),
-        }
-    }
-
-    /// The local busybox base, under this test's own tag.
-    fn base_image(&self) -> String {
-        let tag = format!("{}-base:t", self.prefix);
-        self.images.lock().unwrap().push(tag.clone());
-        docker_images::build_base_image(&tag).unwrap_or_else(|e| panic!("{e:#}"));
-        tag
-    }
-
-    /// Images of some of the example's services (with the xtask's template),
-    /// on a fresh base image. Returns service -> image.
-    fn service_images(
-        &self,
-        ex: &Example,
-        dir: &Dir,
-        services: &[&str],
-    ) -> BTreeMap<String, String> {
-        let base = self.base_image();
-        let images: Vec<_> =
-            docker_images::service_images(&ex.config, &ex.bin_dir, &self.prefix, "t")
-                .unwrap()
-                .into_iter()
-                .filter(|i| services.contains(&i.service.as_str()))
-                .collect();
-        assert_eq!(images.len(), services.len());
-        let contexts = dir.path("images");
-        for img in &images {
-            self.images.lock().unwrap().push(img.image.clone());
-            docker_images::write_context(img, &base, &contexts.join(&img.service)).unwrap();
-        }
-        docker_images::build_images(&images, &base, &contexts).unwrap_or_else(|e| panic!("{e:#}"));
-        images.into_iter().map(|i| (i.service, i.image)).collect()
-    }
-
-    fn network(&self) -> String {
-        let name = format!("{}-net", self.prefix);
-        self.networks.lock().unwrap().push(name.clone());
-        docker_ok(&["network", "create", &name]);
-        name
-    }
-
-    /// `docker run -d --name <prefix>-<name> ARGS...`; returns the name.
-    fn run(&self, name: &str, args: &[&str]) -> String {
-        let name = format!("{}-{name}", self.prefix);
-        self.containers.lock().unwrap().push(name.clone());
-        let mut all = vec!["run", "-d", "--name", &name];
-        all.extend_from_slice(args);
-        docker_ok(&all);
-        name
-    }
-}
-
-impl Drop for DockerScope {
-    fn drop(&mut self) {
-        for c in self.containers.get_mut().unwrap().iter() {
-            let _ = docker(&["rm", "-f", "-v", c]);
-        }
-        for i in self.images.get_mut().unwrap().iter().rev() {
-            let _ = docker(&["rmi", "-f", i]);
-        }
-        for n in self.networks.get_mut().unwrap().iter() {
-            let _ = docker(&["network", "rm", n]);
-        }
-    }
-}
-
-fn logs(container: &str) -> String {
-    let out = docker(&["logs", container]);
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Hits the killswitch from inside the container with busybox wget (the
-/// contract's exec path), retrying while the service (re)starts.
-fn docker_killswitch(container: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = docker(&[
-            "exec",
-            container,
-            "wget",
-            "-q",
-            "-O-",
-            "http://127.0.0.1:19999/covkill",
-        ]);
-        if out.status.success() {
-            return String::from_utf8_lossy(&out.stdout).into_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "killswitch of {container} never answered:\n{}",
-            logs(container)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn docker_cover_files(container: &str) -> Vec<String> {
-    let out = docker(&["exec", container, "ls", "-a", "/cover"]);
-    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter(|n| *n != "." && *n != "..")
-        .map(String::from)
-        .collect();
-    v.sort();
-    v
-}
-
-fn wait_docker_profile(container: &str, n: u32) {
-    let want = format!("cover-{n}.out");
-    wait_until(
-        &format!("{container}:/cover/{want}"),
-        Duration::from_secs(20),
-        || docker_cover_files(container).contains(&want),
-    );
-}
-
-/// Copies /cover/cover-<n>.out out of a running container with `cat`.
-fn docker_profile(dir: &Dir, container: &str, n: u32) -> PathBuf {
-    let out = docker(&["exec", container, "cat", &format!("/cover/cover-{n}.out")]);
-    assert!(
-        out.status.success(),
-        "cat cover-{n}.out in {container}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir.create(format!("{container}-cover-{n}.out"), out.stdout)
-}
 
 // ---------------------------------------------------------------------------
 // The example itself.
@@ -539,7 +27,7 @@ fn docker_profile(dir: &Dir, container: &str, n: u32) -> PathBuf {
 #[test]
 fn example_own_unit_tests_pass_and_the_config_lists_its_services() {
     let Some(go) = require_go() else { return };
-    let module = example::example_dir();
+    let module = config::example_dir();
     let out = Command::new(&go)
         .current_dir(&module)
         .args(["vet", "./..."])
@@ -575,7 +63,7 @@ fn integration_test_program_exits_nonzero_when_the_shop_is_not_there() {
     let dir = Dir::new("integration_test_program_exits_nonzero_when_the_shop_is_not_there");
     let bin = build_services::build_program(
         &go,
-        &example::example_dir(),
+        &config::example_dir(),
         "./cmd/shoptest",
         &dir.path("shoptest"),
     )
@@ -1094,7 +582,7 @@ fn build_errors_name_go_and_carry_the_compiler_message() {
             .map(|s| ServiceBuild {
                 name: s.to_string(),
                 package: format!("./{s}"),
-                harness: Harness::Injected(build_services::harness_file()),
+                harness: Harness::Covtools(build_services::BuildKind::Test),
             })
             .collect(),
         jobs: 2,
@@ -1377,7 +865,7 @@ fn example_runs_as_containers_and_its_integration_tests_pass() {
     let args = tests
         .args
         .iter()
-        .map(|a| example::render(a, "", &ex.config.docker_urls()).unwrap())
+        .map(|a| config::render(a, "", &ex.config.docker_urls()).unwrap())
         .collect::<Vec<_>>();
     let base = scope.images.lock().unwrap()[0].clone();
     let mount = format!("{}:/shoptest:ro", shoptest.display());

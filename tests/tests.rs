@@ -4,12 +4,15 @@
 #[macro_use]
 mod util;
 
+mod contract;
 mod cover;
 mod diff;
 mod gosrc;
 mod kill_pull;
+mod live;
 mod merge;
 mod oracle;
+mod output;
 mod report;
 mod services;
 mod total;

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use xtask::build_services::{self, BuildOptions};
+use xtask::config::{self, Config};
 use xtask::docker_images;
-use xtask::example::{self, Config};
-use xtask::runtime::docker;
+use xtask::runtime::docker::docker;
 use xtask::util;
 
 const CONTAINERS: usize = 10;
@@ -41,7 +41,7 @@ impl Drop for Containers {
 pub fn run(runs: usize, tools: &Path) -> anyhow::Result<ExitCode> {
     docker_images::ensure_docker()?;
     let go = util::ensure_go()?;
-    let config = Config::load(&example::example_dir())?;
+    let config = Config::load(&config::example_dir())?;
     let work = util::project_root().join("target/covtools/bench-kill-pull");
     let bin_dir = work.join("bin");
     let mut opts = BuildOptions::from_config(&config, go, bin_dir.clone());

@@ -3,10 +3,10 @@
 //! and images with the very code `cargo xtask` runs.
 
 pub mod build_services;
+pub mod config;
 pub mod consumers;
 pub mod cover;
 pub mod docker_images;
-pub mod example;
 pub mod progress;
 pub mod runtime;
 pub mod util;

@@ -271,7 +271,7 @@ pub fn coverage(
     };
     for ch in &changes.files {
         let found = files
-            .binary_search_by(|f| f.path.as_str().cmp(&ch.profile_path))
+            .binary_search_by(|f| f.path.as_slice().cmp(ch.profile_path.as_bytes()))
             .ok()
             .map(|i| &files[i]);
         let absent;

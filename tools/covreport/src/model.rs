@@ -43,7 +43,7 @@ pub struct FileReport {
 
 impl FileReport {
     pub fn package(&self) -> &str {
-        total::package_of(&self.path)
+        self.path.rfind('/').map_or(".", |i| &self.path[..i])
     }
 
     /// Lines with hits > 0, and all lines.
@@ -100,10 +100,10 @@ impl Report {
                         .into_owned();
                     (shown, Some(disk))
                 }
-                None => (fb.path.clone(), None),
+                None => (String::from_utf8_lossy(&fb.path).into_owned(), None),
             };
             files.push(FileReport {
-                path: fb.path.clone(),
+                path: String::from_utf8_lossy(&fb.path).into_owned(),
                 shown,
                 disk,
                 totals,
@@ -138,12 +138,15 @@ impl Report {
 
     /// Per-package statement totals, sorted by package.
     pub fn packages(&self) -> Vec<(String, Totals)> {
-        let files: Vec<(String, Totals)> = self
+        let files: Vec<(Vec<u8>, Totals)> = self
             .files
             .iter()
-            .map(|f| (f.path.clone(), f.totals))
+            .map(|f| (f.path.clone().into_bytes(), f.totals))
             .collect();
         total::breakdown(&files, total::By::Package)
+            .into_iter()
+            .map(|(p, t)| (String::from_utf8_lossy(&p).into_owned(), t))
+            .collect()
     }
 }
 
@@ -181,7 +184,7 @@ mod tests {
     #[test]
     fn a_line_gets_the_largest_count_of_its_blocks_and_a_block_all_its_lines() {
         let fb = FileBlocks {
-            path: "m/p/x.go".into(),
+            path: b"m/p/x.go".to_vec(),
             blocks: vec![
                 block(3, 20, 5, 3, 2, 7),  // lines 3-5, count 7
                 block(5, 3, 5, 20, 1, 0),  // line 5 again, count 0: stays 7

@@ -24,6 +24,31 @@ pub fn example_dir() -> PathBuf {
     project_root().join("tests/example")
 }
 
+/// `--module` and `--config`, the same for every task that reads a module.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ModuleArgs {
+    /// The Go module [default: the bundled example, tests/example].
+    #[arg(long, value_name = "DIR")]
+    pub module: Option<PathBuf>,
+    /// The configuration file [default: <module>/covtools.toml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl ModuleArgs {
+    /// The module root: `--module`, else the bundled example.
+    pub fn dir(&self) -> PathBuf {
+        self.module.clone().unwrap_or_else(example_dir)
+    }
+
+    /// The configuration file: `--config`, else `<module>/covtools.toml`.
+    pub fn config_file(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| self.dir().join(CONFIG_FILE))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -50,8 +75,11 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuildConfig {
-    /// `-covermode`: set, count or atomic.
-    #[serde(default = "default_cover_mode")]
+    /// `test` (go test -c) or `cover` (go build -cover of the real main).
+    #[serde(default)]
+    pub kind: crate::build_services::BuildKind,
+    /// `-covermode`: set, count or atomic (default: count; atomic for kind cover).
+    #[serde(default)]
     pub cover_mode: String,
     /// `-coverpkg`; default `<module path>/...`.
     #[serde(default)]
@@ -61,6 +89,7 @@ pub struct BuildConfig {
 impl Default for BuildConfig {
     fn default() -> Self {
         BuildConfig {
+            kind: Default::default(),
             cover_mode: default_cover_mode(),
             cover_packages: None,
         }
@@ -251,6 +280,9 @@ impl Config {
         }
         config.module_dir = module_dir.to_path_buf();
         config.module_path = module_path(module_dir)?;
+        if config.build.cover_mode.is_empty() {
+            config.build.cover_mode = config.build.kind.default_cover_mode().into();
+        }
         config
             .validate()
             .with_context(|| file.display().to_string())?;

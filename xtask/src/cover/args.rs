@@ -1,0 +1,160 @@
+//! The command line of `integration-cover`: a flag for every key of
+//! `covtools.toml` (resolved in settings.rs), `--set` for any key.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::ModuleArgs;
+use crate::docker_images::LOCAL_BASE_IMAGE;
+
+const AFTER_HELP: &str = "\
+The configuration is <module>/covtools.toml (see tests/example/covtools.toml).
+Every setting in it can be given on the command line: the flags below, or
+--set KEY=VALUE for any key (service.NAME.KEY for one service), e.g.
+  --set gates.min=80 --set service.orders.ready=/healthz --set build.cover_mode=set
+
+Runtimes:
+  docker  (default) each service in a container on a private network
+          <prefix>-net, named <prefix>-<service>, its port published on
+          127.0.0.1 (readiness checks and host-run tests use it). The test
+          program runs in a container on that network (tests.run_in =
+          \"container\", the default) or on the host (\"host\").
+  local   the same test binaries as local processes through
+          docker/cover-wrapper.sh, each with its own cover directory under
+          <work>/local and free loopback ports; no Docker needed.
+
+Collection, as a shell would run it (the summary prints the exact line):
+  covkill TARGETS | covpull --out <out>/profiles | covmerge -o <out>/merged.cov
+  covtotal --by package --src <module> [--min …] [--baseline … --max-drop …] <out>/merged.cov
+The total is counted like `go tool cover -func` (covtotal --src). The tools
+are the ones next to this xtask binary (target/debug), built first with
+`cargo build -p covtools --bins` (same profile as the xtask), or --tools DIR.
+
+Exit codes: 0 ok; 1 the tests failed or a gate failed (coverage is still
+collected and reported); 2 an error (after teardown); 130 interrupted.
+Ctrl-C tears everything down; a second Ctrl-C kills at once.
+
+Examples:
+  cargo xtask integration-cover --base local
+  cargo xtask integration-cover --runtime local --min 70
+  cargo xtask integration-cover --base local --baseline main.cov --max-drop 0.5
+  cargo xtask integration-cover --runtime local -- sh -c 'curl -fsS $COVTOOLS_URL_GATEWAY/api/products'";
+
+#[derive(clap::Parser, Debug, Clone, Default)]
+#[command(
+    name = "integration-cover",
+    about = "Build the Go services with coverage, run them, run the integration tests, collect, merge and gate coverage",
+    after_help = AFTER_HELP
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub module: ModuleArgs,
+    /// Override any configuration key (repeatable): gates.min=80,
+    /// service.orders.ready=/healthz, tests.args=["-gateway","{url:gateway}"].
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub set: Vec<(String, String)>,
+    /// docker or local [default: run.runtime, else docker].
+    #[arg(long, value_name = "RUNTIME", value_parser = ["docker", "local"])]
+    pub runtime: Option<String>,
+    /// The base image [default: image.base]. `local` builds a FROM-scratch
+    /// busybox image (--local-base-tag) and uses it: no registry needed.
+    #[arg(long, value_name = "IMAGE")]
+    pub base: Option<String>,
+    /// The tag `--base local` builds.
+    #[arg(long, value_name = "TAG", default_value = LOCAL_BASE_IMAGE)]
+    pub local_base_tag: String,
+    /// Prefix of the containers (<prefix>-<service>), the network
+    /// (<prefix>-net) and the images (<prefix>/<service>:latest)
+    /// [default: covtools-<module dir>]. What an ended run left under it is
+    /// removed; a run still going under it on this host is an error.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Where the profiles, the merged profile and the logs go [default: target/cover].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Where binaries, image contexts and local cover directories go
+    /// [default: target/covtools/<module dir>].
+    #[arg(long, value_name = "DIR")]
+    pub work: Option<PathBuf>,
+    /// The directory holding covkill, covpull, covmerge and covtotal
+    /// [default: next to this xtask, built first with cargo].
+    #[arg(long, value_name = "DIR")]
+    pub tools: Option<PathBuf>,
+    /// -covermode: set, count or atomic [default: build.cover_mode].
+    #[arg(long, value_name = "MODE")]
+    pub cover_mode: Option<String>,
+    /// -coverpkg pattern [default: build.cover_packages, else <module>/...].
+    #[arg(long, value_name = "PATTERN")]
+    pub cover_packages: Option<String>,
+    /// The killswitch port inside the containers [default: image.killswitch_port].
+    #[arg(long, value_name = "PORT")]
+    pub killswitch_port: Option<u16>,
+    /// A service's readiness (repeatable): NAME=/PATH (an HTTP GET answering
+    /// 2xx) or NAME=port (its port accepting connections).
+    #[arg(long = "ready", value_name = "NAME=/PATH|port", value_parser = parse_key_value)]
+    pub ready: Vec<(String, String)>,
+    /// How long each service may take to become ready, e.g. 60s, 500ms
+    /// [default: run.ready_timeout, else 60s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub ready_timeout: Option<Duration>,
+    /// Run this Go main package of the module as the tests [default: tests.package].
+    #[arg(long, value_name = "PACKAGE")]
+    pub test_package: Option<String>,
+    /// One more argument for the tests (repeatable), e.g. --test-arg=-skip --test-arg=stock.
+    #[arg(long = "test-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub test_args: Vec<String>,
+    /// Where a test package runs under Docker: container or host [default: tests.run_in, else container].
+    #[arg(long, value_name = "WHERE", value_parser = ["host", "container"])]
+    pub tests_in: Option<String>,
+    /// Minimum total coverage, percent [default: gates.min].
+    #[arg(long, value_name = "PERCENT")]
+    pub min: Option<f64>,
+    /// A baseline profile or percent file to compare with [default: gates.baseline].
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// The largest allowed drop from the baseline, points [default: gates.max_drop, else 0].
+    #[arg(long, value_name = "POINTS")]
+    pub max_drop: Option<f64>,
+    /// Leave the containers, network and processes running (for debugging);
+    /// the summary prints how to remove them.
+    #[arg(long)]
+    pub keep: bool,
+    /// Builds at once [default: the number of CPUs, at least 2].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Progress display: auto (bars on a terminal), bars or plain.
+    #[arg(long, value_name = "STYLE", default_value = "auto", value_parser = ["auto", "bars", "plain"])]
+    pub progress: String,
+    /// A test command run on the host instead of the configured tests; its
+    /// arguments may use {url:NAME}, and $COVTOOLS_URL_<NAME> holds each
+    /// service's URL.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub test_command: Vec<String>,
+}
+
+impl Args {
+    /// Parses the task's arguments (without the program name), as
+    /// `cargo xtask integration-cover ARGS…` would.
+    pub fn parse_from_args<I, T>(args: I) -> Result<Args, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser;
+        Args::try_parse_from(
+            std::iter::once(std::ffi::OsString::from("integration-cover"))
+                .chain(args.into_iter().map(Into::into)),
+        )
+    }
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?}: expected KEY=VALUE")),
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    covtarget::parse_duration(s).map_err(|e| format!("{e:#}"))
+}

@@ -1,0 +1,203 @@
+//! The collect step: `covkill TARGETS | covpull | covmerge` through real
+//! pipes, then `covtotal` with the gates, as a user would type them.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use super::settings::Settings;
+use super::{indent, shell_line, shell_word, CollectTimes, Report, Started};
+use crate::progress::Progress;
+use crate::runtime::process::{self, Exit};
+
+/// One stage of the collection pipeline: when it ended and how.
+pub(super) struct Stage {
+    name: &'static str,
+    pid: u32,
+    ended: Option<(Duration, Exit)>,
+    log: PathBuf,
+}
+
+/// covkill | covpull | covmerge through real pipes, then covtotal.
+pub(super) fn collect(
+    s: &Settings,
+    started: &[Started],
+    tools: &Path,
+    progress: &Progress,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let profiles = s.out.join("profiles");
+    let merged = s.out.join("merged.cov");
+    let logs = s.out.join("logs");
+    // Only this run's profiles: covpull rewrites names, it does not prune.
+    if profiles.exists() {
+        fs::remove_dir_all(&profiles)
+            .with_context(|| format!("removing {}", profiles.display()))?;
+    }
+    fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    let targets: Vec<String> = started.iter().map(|s| s.target.clone()).collect();
+    let tool = |n: &str| tools.join(n);
+    let profiles_arg = profiles.display().to_string();
+    let merged_arg = merged.display().to_string();
+    let kill_args: Vec<&str> = targets.iter().map(String::as_str).collect();
+    report.pipeline = format!(
+        "covkill {} | covpull --out {} | covmerge -o {}",
+        shell_line(&targets),
+        shell_word(&profiles_arg),
+        shell_word(&merged_arg)
+    );
+
+    let phase = progress.phase("collect", 0);
+    phase.set(report.pipeline.clone());
+    progress.line(format!("collect: {}", report.pipeline));
+    let log_of = |n: &str| logs.join(format!("{n}.stderr"));
+    let t0 = Instant::now();
+    let expr = duct::cmd(tool("covkill"), &kill_args)
+        .stderr_path(log_of("covkill"))
+        .pipe(duct::cmd(tool("covpull"), ["--out", &profiles_arg]).stderr_path(log_of("covpull")))
+        .pipe(duct::cmd(tool("covmerge"), ["-o", &merged_arg]).stderr_path(log_of("covmerge")))
+        .stdin_null()
+        .unchecked();
+    let handle = expr
+        .start()
+        .context("starting covkill | covpull | covmerge")?;
+    // Each stage's end, seen without reaping (duct collects the statuses).
+    let mut stages: Vec<Stage> = ["covkill", "covpull", "covmerge"]
+        .into_iter()
+        .zip(handle.pids())
+        .map(|(name, pid)| Stage {
+            name,
+            pid,
+            ended: None,
+            log: log_of(name),
+        })
+        .collect();
+    while stages.iter().any(|st| st.ended.is_none()) {
+        for st in stages.iter_mut().filter(|st| st.ended.is_none()) {
+            if let Some(exit) = process::peek_exit(st.pid) {
+                st.ended = Some((t0.elapsed(), exit));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    handle
+        .wait()
+        .context("waiting for covkill | covpull | covmerge")?;
+    let piped = t0.elapsed();
+
+    // Per-service profile counts, from the names covpull gives them.
+    let mut counts = BTreeMap::new();
+    let names: Vec<String> = fs::read_dir(&profiles)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    for st in started {
+        let stem = covtarget::Target::parse(&st.target, None)?.file_stem();
+        let n = names
+            .iter()
+            .filter(|f| f.starts_with(&format!("{stem}.cover-")))
+            .count();
+        counts.insert(st.name.clone(), n);
+    }
+    report.profiles = counts;
+
+    let failed: Vec<String> = stages
+        .iter()
+        .filter(|st| st.ended.is_some_and(|(_, e)| e != Exit::Code(0)))
+        .map(|st| {
+            let (_, exit) = st.ended.unwrap();
+            let err = fs::read_to_string(&st.log).unwrap_or_default();
+            format!("{} failed ({exit}):\n{}", st.name, indent(err.trim_end()))
+        })
+        .collect();
+    if !failed.is_empty() {
+        report.steps.push(("collect".into(), phase.fail("failed")));
+        bail!("collecting coverage: {}", failed.join("\n"));
+    }
+    report.merged = Some(merged.clone());
+
+    // covtotal: the table, the total (as `go tool cover -func` counts) and the gates.
+    let module = s.config.module_dir.display().to_string();
+    let mut total_args: Vec<String> = vec!["--by".into(), "package".into(), "--src".into(), module];
+    if let Some(m) = s.min {
+        total_args.extend(["--min".into(), format!("{m}")]);
+    }
+    if let Some(b) = &s.baseline {
+        total_args.extend(["--baseline".into(), b.display().to_string()]);
+        total_args.extend([
+            "--max-drop".into(),
+            format!("{}", s.max_drop.unwrap_or(0.0)),
+        ]);
+    }
+    total_args.push(merged_arg.clone());
+    let t1 = Instant::now();
+    let out = duct::cmd(tool("covtotal"), &total_args)
+        .stdout_capture()
+        .stderr_capture()
+        .stdin_null()
+        .unchecked()
+        .run()
+        .context("running covtotal")?;
+    let total_took = t1.elapsed();
+    let end = |name: &str| {
+        stages
+            .iter()
+            .find(|st| st.name == name)
+            .and_then(|st| st.ended.map(|(d, _)| d))
+            .unwrap_or_default()
+    };
+    report.collect = Some(CollectTimes {
+        kill: end("covkill"),
+        pull: end("covpull"),
+        merge: end("covmerge"),
+        total: total_took,
+        all: piped + total_took,
+    });
+    report.table = String::from_utf8_lossy(&out.stdout).into_owned();
+    report.gate_messages = String::from_utf8_lossy(&out.stderr).into_owned();
+    report
+        .pipeline
+        .push_str(&format!("\ncovtotal {}", shell_line(&total_args)));
+    match out.status.code() {
+        Some(0) => {}
+        Some(1) => report.gate_failed = true,
+        _ => {
+            report
+                .steps
+                .push(("collect".into(), phase.fail("covtotal failed")));
+            bail!(
+                "covtotal failed ({}): {}",
+                out.status,
+                report.gate_messages.trim()
+            );
+        }
+    }
+    report.total = report
+        .table
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("total"))
+        .and_then(|l| l.split_whitespace().last())
+        .map(|p| p.trim_end_matches('%').to_string());
+    for line in report.gate_messages.lines() {
+        progress.line(line);
+    }
+    let msg = format!(
+        "{}% ({} profiles)",
+        report.total.as_deref().unwrap_or("?"),
+        report.profiles.values().sum::<usize>()
+    );
+    let took = if report.gate_failed {
+        phase.fail(&format!("{msg}: gate failed"))
+    } else {
+        phase.finish(&msg)
+    };
+    report.steps.push(("collect".into(), took));
+    Ok(())
+}

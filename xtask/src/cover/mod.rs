@@ -1,0 +1,312 @@
+//! `cargo xtask integration-cover`: from a Go module's sources to a gated
+//! coverage figure in one command.
+//!
+//! 1. preflight: `go` (installed like `cargo xtask test` does when missing),
+//!    `docker` and its engine (Docker runtime), the covtools binaries;
+//! 2. build: every service as a coverage test binary with the injected
+//!    harness, and the test program, in parallel (build_services.rs);
+//! 3. images (Docker runtime): the base image (`--base local`: the local
+//!    busybox one) and one image per service (docker_images.rs);
+//! 4. start: the services as containers on a private network (or as local
+//!    processes through docker/cover-wrapper.sh), each waited for until
+//!    ready;
+//! 5. tests: the configured test command; its exit code is kept;
+//! 6. collect: `covkill TARGETS | covpull --out OUT/profiles | covmerge -o
+//!    OUT/merged.cov` through real pipes (duct), then `covtotal` with the
+//!    gates, exactly as a user would type them;
+//! 7. teardown, always (unless `--keep`), then the summary.
+//!
+//! Exit: 0, 1 when the tests or a gate failed (coverage is still collected
+//! and reported when the tests fail), 2 on an error, 130 on Ctrl-C.
+
+mod args;
+mod build;
+mod collect;
+mod report;
+mod settings;
+mod start;
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::docker_images;
+use crate::progress::Progress;
+use crate::runtime::control::{Control, Interrupted};
+use crate::runtime::process::Exit;
+use crate::util;
+
+pub use args::Args;
+pub use report::{summary, CollectTimes, Report};
+pub use settings::OWNER_LABEL;
+use settings::{absolute, Runtime, Settings};
+
+/// The CLI entry: Ctrl-C handling, progress on stderr, summary on stdout.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let progress = match args.progress.as_str() {
+        "bars" => Progress::new(true),
+        "plain" => Progress::new(false),
+        _ => Progress::auto(),
+    };
+    // The building blocks' own lines would tear through the bars.
+    util::set_quiet(true);
+    let control = Control::with_signals()?;
+    let report = execute(&args, &control, &progress);
+    report::print_summary(&report);
+    Ok(ExitCode::from(report.code))
+}
+
+/// The whole job with the given Ctrl-C control (a fresh `Control::new()`
+/// when called as a library); returns the report (`run` prints it).
+pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
+    let started = Instant::now();
+    let mut report = Report::default();
+    let result = job(args, control, progress, &mut report);
+    if let Err(e) = &result {
+        let msg = format!("{e:#}");
+        progress.line(format!("error: {msg}"));
+        report.error = Some(msg);
+    }
+
+    // Teardown: always, whatever happened above.
+    if args.keep {
+        report.kept = control.leftovers();
+        control.forget();
+        if !report.kept.is_empty() {
+            progress.line("--keep: leaving the services running; remove them with:");
+            for c in &report.kept {
+                progress.line(format!("  {c}"));
+            }
+        }
+    } else {
+        let phase = progress.phase("teardown", 0);
+        let anything = control.started_anything();
+        report.teardown_problems = control.teardown(Duration::from_secs(5));
+        let took = if !anything {
+            phase.finish("nothing was started")
+        } else if report.teardown_problems.is_empty() {
+            phase.finish("everything removed")
+        } else {
+            for p in &report.teardown_problems {
+                progress.line(format!("teardown: {p}"));
+            }
+            phase.fail("some things could not be removed")
+        };
+        report.steps.push(("teardown".into(), took));
+    }
+    report.steps.push(("all".into(), started.elapsed()));
+
+    let left_behind = report
+        .teardown_problems
+        .iter()
+        .any(|p| Control::left_behind(p));
+    report.code = match &result {
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() || control.interrupted() => 130,
+        Err(_) => 2,
+        // Containers or a network that could not be removed: an error, or
+        // CI would never notice what it leaves running.
+        Ok(()) if left_behind => 2,
+        Ok(()) => {
+            let tests_ok = report.tests_exit.is_some_and(|e| e == Exit::Code(0));
+            if !tests_ok || report.gate_failed {
+                1
+            } else {
+                0
+            }
+        }
+    };
+    report
+}
+
+/// A service once started.
+struct Started {
+    name: String,
+    /// Its covkill/covpull target.
+    target: String,
+    /// Its base URL from the host (published port or loopback).
+    host_url: String,
+}
+
+fn job(
+    args: &Args,
+    control: &Control,
+    progress: &Progress,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let s = Settings::resolve(args)?;
+    report.runtime = match s.runtime {
+        Runtime::Docker => "docker".into(),
+        Runtime::Local => "local".into(),
+    };
+
+    // 1. Preflight.
+    let phase = progress.phase("preflight", 0);
+    let pre = (|| -> anyhow::Result<(PathBuf, PathBuf)> {
+        phase.set("go");
+        let go = util::ensure_go()?;
+        if s.runtime == Runtime::Docker {
+            phase.set("docker");
+            ensure_docker()?;
+        }
+        phase.set("covtools binaries");
+        let tools = find_tools(args.tools.as_deref())?;
+        Ok((go, tools))
+    })();
+    let (go, tools) = match pre {
+        Ok(v) => v,
+        Err(e) => {
+            report
+                .steps
+                .push(("preflight".into(), phase.fail("failed")));
+            return Err(e);
+        }
+    };
+    report.steps.push((
+        "preflight".into(),
+        phase.finish(&format!(
+            "go, {}tools ok",
+            if s.runtime == Runtime::Docker {
+                "docker, "
+            } else {
+                ""
+            }
+        )),
+    ));
+    control.check()?;
+
+    // 2. Build.
+    let bin_dir = s.work.join("bin");
+    let tests_bin = build::build(&s, &go, &bin_dir, control, progress, report)?;
+    control.check()?;
+
+    // 3. Images.
+    let images = if s.runtime == Runtime::Docker {
+        let images = build::build_images(&s, &bin_dir, progress, report)?;
+        control.check()?;
+        Some(images)
+    } else {
+        None
+    };
+
+    // 4. Start and wait until ready.
+    let started = match &images {
+        Some(images) => start::start_docker(&s, images, control, progress, report)?,
+        None => start::start_local(&s, &bin_dir, control, progress, report)?,
+    };
+    control.check()?;
+
+    // 5. The tests. A failure is kept, not an error: coverage is still collected.
+    tests::run_tests(
+        &s,
+        &started,
+        tests_bin.as_deref(),
+        control,
+        progress,
+        report,
+    )?;
+    control.check()?;
+
+    // 6. Collect and gate.
+    collect::collect(&s, &started, &tools, progress, report)?;
+    Ok(())
+}
+
+/// Docker on PATH and its engine answering, else an error naming the way
+/// out: `--runtime local`.
+fn ensure_docker() -> anyhow::Result<()> {
+    docker_images::ensure_docker().map_err(|e| {
+        anyhow::anyhow!(
+            "{e:#}; start it, or run the services as local processes with --runtime local"
+        )
+    })
+}
+
+/// The directory of covkill, covpull, covmerge and covtotal: `dir`, else
+/// the one of this xtask binary after `cargo build -p covtools --bins` in
+/// the xtask's own profile (debug unless it runs from target/release).
+fn find_tools(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    const TOOLS: [&str; 4] = ["covkill", "covpull", "covmerge", "covtotal"];
+    let dir = match dir {
+        Some(d) => absolute(d)?,
+        None => {
+            let exe = std::env::current_exe().context("locating the xtask binary")?;
+            let dir = exe
+                .parent()
+                .context("the xtask binary has no directory")?
+                .to_path_buf();
+            let mut cmd = Command::new(util::cargo());
+            cmd.args(["build", "--quiet", "-p", "covtools", "--bins"])
+                .current_dir(util::project_root());
+            if dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            let out = cmd
+                .output()
+                .with_context(|| format!("running {} build", util::cargo()))?;
+            if !out.status.success() {
+                bail!(
+                    "cargo build -p covtools --bins failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr).trim_end()
+                );
+            }
+            dir
+        }
+    };
+    for t in TOOLS {
+        if !dir.join(t).is_file() {
+            bail!(
+                "{}: no {t} binary there (build the tools with `cargo build --bins`, or pass --tools DIR)",
+                dir.display()
+            );
+        }
+    }
+    Ok(dir)
+}
+
+/// A word as a POSIX shell would need it, for the lines we show.
+fn shell_word(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,{}".contains(c));
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
+
+fn shell_line(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn indent(text: &str) -> String {
+    let mut out: String = text.lines().map(|l| format!("  | {l}\n")).collect();
+    if out.is_empty() {
+        out.push_str("  | (empty)\n");
+    }
+    out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod shell_tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        let words: Vec<String> = ["covkill", "docker:a-b", "it's", "a b", ""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            shell_line(&words),
+            r#"covkill docker:a-b 'it'\''s' 'a b' ''"#
+        );
+    }
+}

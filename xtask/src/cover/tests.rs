@@ -1,0 +1,211 @@
+//! The tests step: the configured test program or command, its output
+//! streamed to the progress and to `<out>/tests.log`, its exit status kept.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use super::settings::{Settings, Tests};
+use super::{shell_line, Report, Started};
+use crate::config;
+use crate::progress::Progress;
+use crate::runtime::control::{Control, Interrupted};
+use crate::runtime::docker;
+use crate::runtime::process::{self, Exit};
+
+/// Runs the tests, streaming their output; keeps their exit status.
+pub(super) fn run_tests(
+    s: &Settings,
+    started: &[Started],
+    tests_bin: Option<&Path>,
+    control: &Control,
+    progress: &Progress,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let host_urls: BTreeMap<String, String> = started
+        .iter()
+        .map(|st| (st.name.clone(), st.host_url.clone()))
+        .collect();
+    let render_all =
+        |items: &[String], urls: &BTreeMap<String, String>| -> anyhow::Result<Vec<String>> {
+            items.iter().map(|a| config::render(a, "", urls)).collect()
+        };
+    let url_env = |urls: &BTreeMap<String, String>| -> Vec<(String, String)> {
+        urls.iter()
+            .map(|(n, u)| {
+                (
+                    format!("COVTOOLS_URL_{}", n.to_uppercase().replace('-', "_")),
+                    u.clone(),
+                )
+            })
+            .collect()
+    };
+    let render_env = |env: &BTreeMap<String, String>,
+                      urls: &BTreeMap<String, String>|
+     -> anyhow::Result<Vec<(String, String)>> {
+        let mut out = url_env(urls);
+        for (k, v) in env {
+            out.push((k.clone(), config::render(v, "", urls)?));
+        }
+        Ok(out)
+    };
+
+    fs::create_dir_all(&s.out).with_context(|| format!("creating {}", s.out.display()))?;
+    let log_path = s.out.join("tests.log");
+    let mut cmd;
+    let shown;
+    match &s.tests {
+        Tests::Package {
+            package,
+            args,
+            env,
+            in_container: true,
+        } => {
+            let urls = s.config.docker_urls();
+            let container = format!("{}-tests", s.prefix);
+            let mut create: Vec<String> = vec![
+                "create".into(),
+                "--name".into(),
+                container.clone(),
+                "--network".into(),
+                format!("{}-net", s.prefix),
+            ];
+            create.extend(s.labels());
+            for (k, v) in render_env(env, &urls)? {
+                create.push("-e".into());
+                create.push(format!("{k}={v}"));
+            }
+            create.push(s.base.clone());
+            create.push("/covtools-tests".into());
+            let targs = render_all(args, &urls)?;
+            create.extend(targs.iter().cloned());
+            control.add_container(&container);
+            docker::docker(&create.iter().map(String::as_str).collect::<Vec<_>>())?;
+            let bin = tests_bin.context("the test program was not built")?;
+            docker::docker(&[
+                "cp",
+                &bin.to_string_lossy(),
+                &format!("{container}:/covtools-tests"),
+            ])?;
+            cmd = Command::new("docker");
+            cmd.args(["start", "-a", &container]);
+            shown = format!(
+                "{package} {} (container {container} on {}-net)",
+                shell_line(&targs),
+                s.prefix
+            );
+        }
+        Tests::Package {
+            package, args, env, ..
+        } => {
+            let bin = tests_bin.context("the test program was not built")?;
+            let targs = render_all(args, &host_urls)?;
+            cmd = Command::new(bin);
+            cmd.args(&targs).envs(render_env(env, &host_urls)?);
+            shown = format!("{package} {} (on the host)", shell_line(&targs));
+        }
+        Tests::Command { argv, env } => {
+            let argv = render_all(argv, &host_urls)?;
+            cmd = Command::new(&argv[0]);
+            cmd.args(&argv[1..]).envs(render_env(env, &host_urls)?);
+            shown = shell_line(&argv);
+        }
+    }
+    cmd.current_dir(&s.config.module_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+
+    let phase = progress.phase("tests", 0);
+    phase.set(shown.clone());
+    progress.line(format!("tests: {shown}"));
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            report
+                .steps
+                .push(("tests".into(), phase.fail("could not start")));
+            bail!("starting the tests ({shown}): {e}");
+        }
+    };
+    let log = Arc::new(Mutex::new(
+        fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?,
+    ));
+    let pumps: Vec<_> = [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|stream| {
+        let (log, progress) = (log.clone(), progress.clone());
+        std::thread::spawn(move || {
+            // Bytes, not `lines()`: a line that is not UTF-8 must not stop
+            // the reading, or the tests would block on a full pipe.
+            for line in BufReader::new(stream).split(b'\n') {
+                let Ok(line) = line else { break };
+                let line = String::from_utf8_lossy(&line);
+                let line = line.trim_end_matches('\r');
+                let _ = writeln!(log.lock().unwrap(), "{line}");
+                progress.line(format!("  tests | {line}"));
+            }
+        })
+    })
+    .collect();
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            // Whatever the tests left in their process group would hold
+            // the output pipes open (and the readers) forever.
+            process::signal(-(child.id() as i32), libc::SIGKILL);
+            break Some(st);
+        }
+        if control.interrupted() {
+            process::signal(-(child.id() as i32), libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while child.try_wait()?.is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            process::signal(-(child.id() as i32), libc::SIGKILL);
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    for p in pumps {
+        let _ = p.join();
+    }
+    let Some(status) = status else {
+        report
+            .steps
+            .push(("tests".into(), phase.fail("interrupted")));
+        return Err(Interrupted.into());
+    };
+    use std::os::unix::process::ExitStatusExt;
+    let exit = match (status.code(), status.signal()) {
+        (Some(c), _) => Exit::Code(c),
+        (None, Some(sig)) => Exit::Signal(sig),
+        _ => Exit::Unknown,
+    };
+    report.tests_exit = Some(exit);
+    let took = if exit == Exit::Code(0) {
+        phase.finish("passed")
+    } else {
+        phase.fail(&format!("{exit}; collecting coverage anyway"))
+    };
+    report.steps.push(("tests".into(), took));
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! The Docker commands `integration-cover` runs: containers' logs, state,
+//! published ports and listening sockets.
+
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context};
+
+pub fn docker_output(args: &[&str]) -> anyhow::Result<std::process::Output> {
+    Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running docker")
+}
+
+/// `docker ARGS`, its stdout; an error holding its stderr otherwise.
+pub fn docker(args: &[&str]) -> anyhow::Result<String> {
+    let out = docker_output(args)?;
+    if !out.status.success() {
+        bail!(
+            "docker {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The last `n` lines of a container's log (stdout and stderr).
+pub fn docker_logs(container: &str, n: usize) -> String {
+    match docker_output(&["logs", "--tail", &n.to_string(), container]) {
+        Ok(out) => {
+            // The wrapper and the services log to stderr; keep both, in order
+            // per stream.
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            text
+        }
+        Err(e) => format!("(docker logs {container}: {e:#})"),
+    }
+}
+
+/// Whether a container is running, and its exit code when it is not.
+pub fn container_state(container: &str) -> anyhow::Result<(bool, i32)> {
+    let out = docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Running}} {{.State.ExitCode}}",
+        container,
+    ])?;
+    let mut f = out.split_whitespace();
+    let running = f.next() == Some("true");
+    let code = f.next().and_then(|c| c.parse().ok()).unwrap_or(-1);
+    Ok((running, code))
+}
+
+/// The host address a container's port is published on (`127.0.0.1:49153`).
+pub fn published_addr(container: &str, port: u16) -> anyhow::Result<String> {
+    let out = docker(&["port", container, &format!("{port}/tcp")])?;
+    out.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("127.0.0.1:"))
+        .or_else(|| out.lines().next())
+        .map(str::to_string)
+        .with_context(|| format!("docker port {container} {port}/tcp printed nothing"))
+}
+
+/// Whether a process in the container listens on TCP `port`, from its
+/// /proc/net/tcp{,6} (needs only `cat`; a published port cannot tell).
+pub fn listening_in_container(container: &str, port: u16) -> anyhow::Result<bool> {
+    let out = docker_output(&["exec", container, "cat", "/proc/net/tcp", "/proc/net/tcp6"])?;
+    Ok(listens(&String::from_utf8_lossy(&out.stdout), port))
+}
+
+/// Whether /proc/net/tcp text holds a socket in LISTEN state (0A) on `port`.
+fn listens(proc_net_tcp: &str, port: u16) -> bool {
+    let want = format!(":{port:04X}");
+    proc_net_tcp.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 3 && f[1].ends_with(&want) && f[3] == "0A"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_tcp_listen_state() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n   1: 0100007F:4E1F 0100007F:A0B2 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0\n";
+        assert!(listens(text, 8080));
+        assert!(!listens(text, 19999), "established, not listening");
+        assert!(!listens(text, 80));
+    }
+}

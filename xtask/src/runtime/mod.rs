@@ -1,0 +1,9 @@
+//! Where `integration-cover` runs the services and how it always gets rid
+//! of them: what a run started and its teardown ([`control`]), local
+//! processes ([`process`]), Docker ([`docker`]) and loopback networking
+//! ([`net`]).
+
+pub mod control;
+pub mod docker;
+pub mod net;
+pub mod process;
