@@ -672,3 +672,162 @@ covtest!(
         );
     }
 );
+
+/// Copies a directory tree (the example module) without its build outputs.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+covtest!(
+    integration_cover_writes_the_reports_and_the_ci_outputs,
+    |dir: Dir| {
+        use crate::util::cover::cover_run;
+        let Some(go) = require_go() else { return };
+        // The example module as a repository whose feature branch adds a
+        // function the integration tests never call.
+        let module = dir.path("shop");
+        copy_tree(&project_root().join("tests/example"), &module);
+        let git = |args: &[&str]| {
+            run_ok(
+                Command::new("git")
+                    .current_dir(&module)
+                    .env("GIT_AUTHOR_NAME", "t")
+                    .env("GIT_AUTHOR_EMAIL", "t@example.com")
+                    .env("GIT_COMMITTER_NAME", "t")
+                    .env("GIT_COMMITTER_EMAIL", "t@example.com")
+                    .args(args),
+            )
+        };
+        git(&["init", "-q", "-b", "main"]);
+        git(&["add", "-A"]);
+        git(&["commit", "-qm", "base"]);
+        git(&["checkout", "-qb", "feature"]);
+        let money = module.join("internal/money/money.go");
+        let mut text = std::fs::read_to_string(&money).unwrap();
+        text.push_str("\n// Halve is new and never called.\nfunc (c Cents) Halve() Cents {\n\tif c < 0 {\n\t\treturn 0\n\t}\n\treturn c / 2\n}\n");
+        std::fs::write(&money, text).unwrap();
+        git(&["commit", "-qam", "feature"]);
+
+        let step_summary = dir.path("step-summary.md");
+        // Process-wide: another integration-cover test running meanwhile may
+        // append to this file too, so the assertions below look for our part.
+        std::env::set_var("GITHUB_STEP_SUMMARY", &step_summary);
+        std::env::set_var("GITHUB_ACTIONS", "true");
+        std::env::set_var("PATH", {
+            let mut dirs = vec![go.parent().unwrap().to_path_buf()];
+            dirs.extend(std::env::split_paths(
+                &std::env::var_os("PATH").unwrap_or_default(),
+            ));
+            std::env::join_paths(dirs).unwrap()
+        });
+        let module_arg = module.display().to_string();
+        let r = cover_run(
+            &dir,
+            "out",
+            None,
+            &[
+                "--module",
+                &module_arg,
+                "--runtime",
+                "local",
+                "--diff-base",
+                "main",
+                "--diff-min",
+                "50",
+            ],
+        );
+        std::env::remove_var("GITHUB_ACTIONS");
+        std::env::remove_var("GITHUB_STEP_SUMMARY");
+        // The tests passed; the diff gate failed: Halve's 3 statements never ran.
+        assert_eq!(r.code, 1, "{r:#?}");
+        assert!(r.gate_failed);
+        assert!(
+            r.gate_messages
+                .contains("diff coverage 0.0% is below the minimum 50%"),
+            "{}",
+            r.gate_messages
+        );
+        let out = dir.path("out");
+        let names: Vec<PathBuf> = [
+            "lcov.info",
+            "cobertura.xml",
+            "report.html",
+            "summary.md",
+            "badge.svg",
+        ]
+        .iter()
+        .map(|n| out.join(n))
+        .collect();
+        assert_eq!(r.reports, names);
+        let total = r.total.clone().unwrap();
+        // Each read by its consumer.
+        run_ok(
+            Command::new(consumer("lcov"))
+                .arg("--summary")
+                .arg(&names[0]),
+        );
+        run_ok(
+            Command::new(consumer("xmllint"))
+                .args(["--nonet", "--noout", "--dtdvalid"])
+                .arg(project_root().join("tests/fixtures/coverage-04.dtd"))
+                .arg(&names[1]),
+        );
+        assert!(std::fs::read_to_string(&names[2])
+            .unwrap()
+            .contains(&format!("<span id=\"total\">{total}%</span>")));
+        run_ok(
+            Command::new(consumer("xmllint"))
+                .args(["--nonet", "--noout"])
+                .arg(&names[4]),
+        );
+        let md = std::fs::read_to_string(&names[3]).unwrap();
+        assert!(md.starts_with(&format!("### Coverage: {total}%")), "{md}");
+        assert!(
+            md.contains(
+                "**Diff coverage** (since `main`): 0.0% (0 of 3 changed statements covered)."
+            ),
+            "{md}"
+        );
+        // The step summary got the Markdown.
+        assert!(std::fs::read_to_string(&step_summary)
+            .unwrap()
+            .contains(&md));
+        // The summary: the reports' paths, an annotation per uncovered range
+        // (the new function's body), and GitLab's line last.
+        let text = xtask::cover::summary(&r);
+        for n in &names {
+            assert!(
+                text.contains(&format!("report:    {}", n.display())),
+                "{text}"
+            );
+        }
+        let body = 1 + std::fs::read_to_string(&money)
+            .unwrap()
+            .lines()
+            .position(|l| l.starts_with("func (c Cents) Halve()"))
+            .unwrap();
+        // Its blocks: the `if`, `return 0` (ending at column 1 of the `}`
+        // line), then `return c / 2`.
+        for (a, b) in [(body + 1, body + 2), (body + 4, body + 4)] {
+            assert!(
+                text.contains(&format!(
+                    "::warning file=internal/money/money.go,line={a},endLine={b}::"
+                )),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            text.lines().last().unwrap(),
+            format!("coverage: {total}% of statements")
+        );
+    }
+);

@@ -135,6 +135,12 @@ pub(super) fn collect(
             format!("{}", s.max_drop.unwrap_or(0.0)),
         ]);
     }
+    if let Some(base) = &s.config.gates.diff_base {
+        total_args.extend(["--diff-base".into(), base.clone()]);
+        if let Some(m) = s.config.gates.diff_min {
+            total_args.extend(["--diff-min".into(), format!("{m}")]);
+        }
+    }
     total_args.push(merged_arg.clone());
     let t1 = Instant::now();
     let out = duct::cmd(tool("covtotal"), &total_args)
@@ -199,5 +205,5 @@ pub(super) fn collect(
         phase.finish(&msg)
     };
     report.steps.push(("collect".into(), took));
-    Ok(())
+    super::reports::write(s, tools, &merged, progress, report)
 }

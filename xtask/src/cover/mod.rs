@@ -23,6 +23,7 @@ mod args;
 mod build;
 mod collect;
 mod report;
+pub mod reports;
 mod settings;
 mod start;
 mod tests;
