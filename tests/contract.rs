@@ -165,7 +165,11 @@ fn assert_profile_names(path: &Path, text: &str) {
 
 #[test]
 fn harness_speaks_the_contract() {
-    for (path, text) in read_dir_first(&["tools/harness"], "go") {
+    let cover_kind = read_dir_first(&["tools/harness/cover"], "go");
+    for (path, text) in read_dir_first(&["tools/harness"], "go")
+        .into_iter()
+        .chain(cover_kind)
+    {
         assert_known_env_names(&path, &text);
         for name in [contract::ENV_KILLSWITCH_ADDR, contract::ENV_GRACE] {
             assert!(
