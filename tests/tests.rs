@@ -5,12 +5,15 @@
 mod util;
 
 mod contract;
+mod covdata;
 mod cover;
 mod gosrc;
+mod images;
 mod kill_pull;
 mod live;
 mod merge;
 mod oracle;
 mod output;
 mod services;
+mod shapes;
 mod total;

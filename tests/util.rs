@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 pub mod cover;
 pub mod kill_pull;
 pub mod services;
+pub mod shapes;
 pub mod skip;
 
 /// Defines a test that gets a fresh scratch directory:

@@ -31,17 +31,17 @@ const WRAPPER: &str = "cover-wrapper.sh";
 pub struct Args {
     #[command(flatten)]
     pub module: ModuleArgs,
-    /// The base image (default: the configuration's, else alpine:3). `local`
+    /// The base image [default: the configuration's, else alpine:3]. `local`
     /// builds covtools-base/busybox:local (FROM scratch + static busybox) and
     /// uses it.
     #[arg(long, value_name = "IMAGE")]
     pub base: Option<String>,
-    /// Image names are <prefix>/<service>:<tag> (default prefix: covtools-<module dir>).
+    /// Image names are <prefix>/<service>:<tag> [default prefix: covtools-<module dir>].
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
     #[arg(long, default_value = "latest")]
     pub tag: String,
-    /// Where the build contexts go (default: target/covtools/<module>/images).
+    /// Where the build contexts go [default: target/covtools/<module>/images].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Generate the build contexts but do not build the images.
@@ -415,10 +415,32 @@ pub fn docker_build(context: &Path, tag: &str, dockerfile: Option<&Path>) -> any
             context.display(),
             out.status,
             String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr).trim_end()
+            without_builder_notice(&String::from_utf8_lossy(&out.stderr)).trim_end()
         );
     }
     Ok(())
+}
+
+/// Docker's output without its notice that the legacy builder is
+/// deprecated (printed by every `docker build` where buildx is missing):
+/// noise repeated once per image in an error that is about something else.
+fn without_builder_notice(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_notice = false;
+    for line in text.lines() {
+        if line.starts_with("DEPRECATED: The legacy builder is deprecated") {
+            in_notice = true;
+            continue;
+        }
+        // The notice's continuation lines are indented.
+        if in_notice && line.starts_with(' ') {
+            continue;
+        }
+        in_notice = false;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Builds the local base image `tag`: FROM scratch, Debian's static busybox
@@ -571,4 +593,16 @@ fn check_static(path: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_legacy_builder_notice_is_dropped() {
+        let text = "DEPRECATED: The legacy builder is deprecated and will be removed in a future release.\n            Install the buildx component to build images with BuildKit:\n            https://docs.docker.com/go/buildx/\n\nError response from daemon: pull access denied for nope\n";
+        assert_eq!(
+            super::without_builder_notice(text),
+            "\nError response from daemon: pull access denied for nope\n"
+        );
+    }
 }

@@ -127,6 +127,7 @@ type Counts = BTreeMap<String, (u64, u64)>;
 pub(super) fn run_phases(
     s: &Settings,
     started: &[Started],
+    go: &Path,
     control: &Control,
     progress: &Progress,
     report: &mut Report,
@@ -158,7 +159,7 @@ pub(super) fn run_phases(
         ps.tests = phase.tests.clone();
         ps.out = dir.join(&phase.name);
         let steps_before = report.steps.len();
-        super::tests::run_tests(&ps, started, None, control, progress, report)?;
+        super::tests::run_tests(&ps, started, None, go, control, progress, report)?;
         for step in &mut report.steps[steps_before..] {
             step.0 = format!("tests {}", phase.name);
         }

@@ -36,6 +36,10 @@ pub struct Report {
     pub collect: Option<CollectTimes>,
     /// What `--keep` left behind (commands that remove it).
     pub kept: Vec<String>,
+    /// The service images of the run (Docker runtime).
+    pub images: Vec<String>,
+    /// Whether they were removed at the end (`--rm-images`).
+    pub images_removed: bool,
     /// Teardown problems.
     pub teardown_problems: Vec<String>,
     /// `[[tests]]` phases, each measured from live snapshots.
@@ -68,15 +72,11 @@ pub fn summary(r: &Report) -> String {
     let mut out = String::new();
     let w = &mut out;
     use std::fmt::Write as _;
-    let _ = writeln!(
-        w,
-        "\n== integration-cover summary ({} runtime)",
-        if r.runtime.is_empty() {
-            "-"
-        } else {
-            &r.runtime
-        }
-    );
+    if r.runtime.is_empty() {
+        let _ = writeln!(w, "\n== integration-cover summary");
+    } else {
+        let _ = writeln!(w, "\n== integration-cover summary ({} runtime)", r.runtime);
+    }
     let tests = match r.tests_exit {
         Some(Exit::Code(0)) => "passed".to_string(),
         Some(e) => format!("FAILED ({e})"),
@@ -145,6 +145,17 @@ pub fn summary(r: &Report) -> String {
     }
     for k in &r.kept {
         let _ = writeln!(w, "kept:      {k}");
+    }
+    if !r.images.is_empty() {
+        let images = r.images.join(" ");
+        if r.images_removed {
+            let _ = writeln!(w, "images:    removed (--rm-images): {images}");
+        } else {
+            let _ = writeln!(
+                w,
+                "images:    kept: {images} (the next run reuses their layers; --rm-images removes them)"
+            );
+        }
     }
     if let Some(e) = &r.error {
         let first = e.lines().next().unwrap_or("");
