@@ -61,11 +61,15 @@ fn check_phases(go: &Path, out: &Path, report: &xtask::cover::Report, names: &[&
     let dir = out.join("phases");
     // The last snapshot, as the run read it, is what Go reads of the same
     // files (the newest counter file of each process).
-    let last = dir.join(format!(".snapshot-{}/newest", names.len()));
+    let last = dir.join(format!(".snapshot-{}", names.len()));
+    let services: Vec<String> = fs::read_dir(&last)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
     let oracle = dir.join("oracle.txt");
     let res = std::process::Command::new(go)
         .args(["tool", "covdata", "textfmt"])
-        .arg(format!("-i={}", last.display()))
+        .arg(format!("-i={}", services.join(",")))
         .arg(format!("-o={}", oracle.display()))
         .output()
         .unwrap();
@@ -392,4 +396,20 @@ fn notify_runs_in_the_test_kind_too_with_its_go_test_suite() {
         .lines()
         .any(|l| l.contains("internal/outbox/outbox.go") && !l.ends_with(" 0")));
     scope.assert_nothing_left();
+}
+
+#[test]
+fn phases_as_local_processes_measure_notify_too() {
+    let Some(go) = require_go() else { return };
+    let dir = Dir::new("live_phases_local_notify");
+    let module = crate::util::project_root().join("tests/modules/notify");
+    let report = cover_run(
+        &dir,
+        "out",
+        None,
+        &["--module", &module.to_string_lossy(), "--runtime", "local"],
+    );
+    assert_eq!(report.code, 0, "{report:#?}");
+    assert_eq!(report.runtime, "local");
+    check_phases(&go, &dir.path("out"), &report, &["smoke", "api"]);
 }
