@@ -413,3 +413,58 @@ fn phases_as_local_processes_measure_notify_too() {
     assert_eq!(report.runtime, "local");
     check_phases(&go, &dir.path("out"), &report, &["smoke", "api"]);
 }
+
+#[test]
+fn the_cover_kind_without_phases_is_collected_by_the_stop_and_pull_pipeline() {
+    let Some(go) = require_go() else { return };
+    if !require_docker() {
+        return;
+    }
+    let dir = Dir::new("live_cover_kind_pipeline");
+    let scope = Scope::new("live-cover-pipeline");
+    let module = crate::util::project_root().join("tests/modules/notify");
+    // A command after `--` replaces the phases; the kind stays cover.
+    let report = cover_run(
+        &dir,
+        "out",
+        Some(&scope),
+        &[
+            "--module",
+            &module.to_string_lossy(),
+            "--",
+            "go",
+            "test",
+            "-count=1",
+            "./e2e",
+        ],
+    );
+    assert_eq!(report.code, 0, "{report:#?}");
+    assert!(report.phases.is_empty());
+    assert_eq!(
+        report.profiles.get("notifyd"),
+        Some(&1),
+        "one process, one counter file"
+    );
+    assert!(xtask::cover::summary(&report).contains("profiles:  1 (notifyd 1)"));
+    // The merged profile is exactly what Go reads of the pulled files.
+    let pulled = dir.path("out/profiles");
+    let inputs: Vec<String> = fs::read_dir(&pulled)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    let oracle = dir.path("oracle.txt");
+    let res = std::process::Command::new(&go)
+        .args(["tool", "covdata", "textfmt"])
+        .arg(format!("-i={}", inputs.join(",")))
+        .arg(format!("-o={}", oracle.display()))
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let by_go = counts(&oracle);
+    assert_eq!(counts(report.merged.as_ref().unwrap()), by_go);
+    scope.assert_nothing_left();
+}
