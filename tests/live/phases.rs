@@ -412,6 +412,9 @@ fn phases_as_local_processes_measure_notify_too() {
     assert_eq!(report.code, 0, "{report:#?}");
     assert_eq!(report.runtime, "local");
     check_phases(&go, &dir.path("out"), &report, &["smoke", "api"]);
+    // The run's reports are made from the last snapshot as from a pulled profile.
+    let lcov = fs::read_to_string(dir.path("out/lcov.info")).unwrap();
+    assert!(lcov.contains("internal/outbox/outbox.go"), "{lcov}");
 }
 
 #[test]

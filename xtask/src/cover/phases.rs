@@ -259,7 +259,7 @@ pub(super) fn gate(
         step.finish(&msg)
     };
     report.steps.push(("collect".into(), took));
-    Ok(())
+    super::reports::write(s, tools, &merged, progress, report)
 }
 
 /// Fills in the figures of the phases measured so far and writes phases.json.
