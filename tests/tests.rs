@@ -5,12 +5,17 @@
 mod util;
 
 mod contract;
+mod covdata;
 mod cover;
+mod diff;
 mod gosrc;
+mod images;
 mod kill_pull;
 mod live;
 mod merge;
 mod oracle;
 mod output;
+mod report;
 mod services;
+mod shapes;
 mod total;
