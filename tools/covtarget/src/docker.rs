@@ -128,13 +128,7 @@ pub fn state(container: &str) -> anyhow::Result<State> {
 /// The value of `key` in the container's configured environment.
 pub fn env(container: &str, key: &str) -> anyhow::Result<Option<String>> {
     let info = inspect(container)?.ok_or_else(|| anyhow!("No such container: {container}"))?;
-    let prefix = format!("{key}=");
-    Ok(info["Config"]["Env"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string)))
+    Ok(env_of(&info, key))
 }
 
 /// Runs `argv` inside a running container (`docker exec CONTAINER ARGV…`),
@@ -344,6 +338,57 @@ impl Engine {
             stderr,
         })
     }
+}
+
+impl Engine {
+    /// The tar stream of `path` in the container, running or stopped (no
+    /// process is started in it); `None` when there is no such path.
+    pub fn archive(
+        &self,
+        container: &str,
+        path: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let r = self.request(
+            "GET",
+            &format!(
+                "/containers/{}/archive?path={}",
+                encode(container),
+                encode(path)
+            ),
+            None,
+            timeout,
+        )?;
+        match r.status {
+            200 => Ok(Some(r.body)),
+            404 if !message(&r).contains("No such container") => Ok(None),
+            _ => bail!("Error response from daemon: {}", message(&r)),
+        }
+    }
+}
+
+/// The container's addresses on its networks, from its inspect object
+/// (reachable from this host on a local engine's bridge networks).
+pub fn addresses(info: &Value) -> Vec<String> {
+    info["NetworkSettings"]["Networks"]
+        .as_object()
+        .into_iter()
+        .flat_map(|nets| nets.values())
+        .filter_map(|n| n["IPAddress"].as_str())
+        .filter(|ip| !ip.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The value of `key` in an inspect object's configured environment.
+pub fn env_of(info: &Value, key: &str) -> Option<String> {
+    let prefix = format!("{key}=");
+    info["Config"]["Env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
 }
 
 /// Fills `buf`; false on EOF before its first byte.

@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use covcore::contract;
 
-use super::kill::{answer_from_lines, Action};
+use super::kill::{answer_from_lines, judge, Action};
 use super::{cut_off, docker_after_failure, endpoint, profile_number, Endpoint, Options};
 use crate::docker::{self, State};
 use crate::exec::Exec;
@@ -166,7 +166,16 @@ pub fn fetch_snapshot(target: &Target, opts: &Options) -> anyhow::Result<Fetched
 
 fn fetch_with(target: &Target, opts: &Options, ask: Option<Action>) -> anyhow::Result<Fetched> {
     let mut fetched = match endpoint(target)? {
-        Endpoint::Exec(exec) => fetch_exec(&exec, opts, ask)?,
+        Endpoint::Exec(exec) => {
+            let direct = match (exec.docker_container(), docker::Engine::local()) {
+                (Some(container), Some(engine)) => fetch_engine(engine, container, opts, ask)?,
+                _ => None,
+            };
+            match direct {
+                Some(fetched) => fetched,
+                None => fetch_exec(&exec, opts, ask)?,
+            }
+        }
         Endpoint::Local { dir, addr } => {
             if let (Some(action), Some(_)) = (ask, addr) {
                 super::ask(target, opts, action)?;
@@ -176,6 +185,92 @@ fn fetch_with(target: &Target, opts: &Options, ask: Option<Action>) -> anyhow::R
     };
     fetched.finish();
     Ok(fetched)
+}
+
+/// Docker on a local engine, without starting a process in the container:
+/// the snapshot asked on the container's own address, the files read
+/// through the engine's archive endpoint (running or stopped container
+/// alike). `None` when that cannot be done from here (a snapshot of a
+/// container that is not running, a killswitch bound to one address or not
+/// reachable from this host): the exec path does it then.
+fn fetch_engine(
+    engine: &docker::Engine,
+    container: &str,
+    opts: &Options,
+    ask: Option<Action>,
+) -> anyhow::Result<Option<Fetched>> {
+    let Some(info) = docker::inspect(container)? else {
+        bail!("Error response from daemon: No such container: {container} (the container was removed, or never existed)")
+    };
+    let dir = opts
+        .cover_dir
+        .clone()
+        .or_else(|| docker::env_of(&info, contract::ENV_COVER_DIR))
+        .unwrap_or_else(|| contract::COVER_DIR.to_string());
+    if let Some(action) = ask {
+        if info["State"]["Running"].as_bool() != Some(true) {
+            return Ok(None);
+        }
+        let listen = docker::env_of(&info, contract::ENV_KILLSWITCH_ADDR)
+            .unwrap_or_else(|| format!(":{}", contract::KILLSWITCH_PORT));
+        let (host, port) = listen.rsplit_once(':').unwrap_or(("", &listen));
+        if !matches!(host, "" | "0.0.0.0" | "[::]" | "::") {
+            return Ok(None);
+        }
+        let port = opts.port.map(|p| p.to_string()).unwrap_or(port.to_string());
+        let Some(ip) = docker::addresses(&info).into_iter().next() else {
+            return Ok(None);
+        };
+        let addr = format!("{ip}:{port}");
+        let url = format!("http://{addr}{}", action.path());
+        let t = Instant::now();
+        let connect = std::time::Duration::from_millis(300);
+        match crate::http::get_within(&addr, action.path(), connect, opts.timeout) {
+            Ok(r) => judge(&url, action, &r)?,
+            // Refused (restarting, or bound elsewhere) or unreachable from
+            // here: the exec path asks from inside, with its retries.
+            Err(_) if t.elapsed() < connect + std::time::Duration::from_millis(100) => {
+                return Ok(None)
+            }
+            Err(e) => bail!("{url}: {e}"),
+        }
+    }
+    let tar = engine.archive(container, &dir, opts.timeout)?;
+    let mut fetched = Fetched {
+        dir: dir.clone(),
+        dir_exists: tar.is_some(),
+        ..Fetched::default()
+    };
+    if let Some(tar) = tar {
+        read_tar(&tar, &mut fetched)
+            .with_context(|| format!("reading the engine's archive of {dir}"))?;
+    }
+    Ok(Some(fetched))
+}
+
+/// Files the entries of a directory's tar stream (as the engine's archive
+/// endpoint gives it: `<dir name>/<file>`), its subdirectories left out.
+fn read_tar(tar: &[u8], fetched: &mut Fetched) -> anyhow::Result<()> {
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        let parts: Vec<_> = path.components().collect();
+        if parts.len() != 2 {
+            continue;
+        }
+        let name = parts[1].as_os_str().to_string_lossy().into_owned();
+        if !entry.header().entry_type().is_file()
+            || (profile_number(&name).is_none() && binary_kind(&name).is_none())
+        {
+            fetched.skipped.push(name);
+            continue;
+        }
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data)?;
+        fetched.add(name, data);
+    }
+    Ok(())
 }
 
 fn fetch_exec(exec: &Exec, opts: &Options, ask: Option<Action>) -> anyhow::Result<Fetched> {
