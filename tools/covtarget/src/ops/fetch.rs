@@ -3,16 +3,15 @@
 //! harness for a live snapshot (the same exec: one round trip for both).
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use covcore::contract;
 
-use super::kill::{answer_from_lines, judge, Action};
+use super::kill::{answer_from_lines, Action};
 use super::{cut_off, docker_after_failure, endpoint, profile_number, Endpoint, Options};
 use crate::docker::{self, State};
 use crate::exec::Exec;
@@ -106,7 +105,7 @@ pub struct Fetched {
 
 impl Fetched {
     /// Files one entry by its name.
-    fn add(&mut self, name: String, data: Vec<u8>) {
+    pub(super) fn add(&mut self, name: String, data: Vec<u8>) {
         if let Some(number) = profile_number(&name) {
             self.profiles.push(Profile { name, number, data });
         } else if let Some(kind) = binary_kind(&name) {
@@ -168,7 +167,9 @@ fn fetch_with(target: &Target, opts: &Options, ask: Option<Action>) -> anyhow::R
     let mut fetched = match endpoint(target)? {
         Endpoint::Exec(exec) => {
             let direct = match (exec.docker_container(), docker::Engine::local()) {
-                (Some(container), Some(engine)) => fetch_engine(engine, container, opts, ask)?,
+                (Some(container), Some(engine)) => {
+                    super::docker_fetch::fetch_engine(engine, container, opts, ask)?
+                }
                 _ => None,
             };
             match direct {
@@ -185,92 +186,6 @@ fn fetch_with(target: &Target, opts: &Options, ask: Option<Action>) -> anyhow::R
     };
     fetched.finish();
     Ok(fetched)
-}
-
-/// Docker on a local engine, without starting a process in the container:
-/// the snapshot asked on the container's own address, the files read
-/// through the engine's archive endpoint (running or stopped container
-/// alike). `None` when that cannot be done from here (a snapshot of a
-/// container that is not running, a killswitch bound to one address or not
-/// reachable from this host): the exec path does it then.
-fn fetch_engine(
-    engine: &docker::Engine,
-    container: &str,
-    opts: &Options,
-    ask: Option<Action>,
-) -> anyhow::Result<Option<Fetched>> {
-    let Some(info) = docker::inspect(container)? else {
-        bail!("Error response from daemon: No such container: {container} (the container was removed, or never existed)")
-    };
-    let dir = opts
-        .cover_dir
-        .clone()
-        .or_else(|| docker::env_of(&info, contract::ENV_COVER_DIR))
-        .unwrap_or_else(|| contract::COVER_DIR.to_string());
-    if let Some(action) = ask {
-        if info["State"]["Running"].as_bool() != Some(true) {
-            return Ok(None);
-        }
-        let listen = docker::env_of(&info, contract::ENV_KILLSWITCH_ADDR)
-            .unwrap_or_else(|| format!(":{}", contract::KILLSWITCH_PORT));
-        let (host, port) = listen.rsplit_once(':').unwrap_or(("", &listen));
-        if !matches!(host, "" | "0.0.0.0" | "[::]" | "::") {
-            return Ok(None);
-        }
-        let port = opts.port.map(|p| p.to_string()).unwrap_or(port.to_string());
-        let Some(ip) = docker::addresses(&info).into_iter().next() else {
-            return Ok(None);
-        };
-        let addr = format!("{ip}:{port}");
-        let url = format!("http://{addr}{}", action.path());
-        let t = Instant::now();
-        let connect = std::time::Duration::from_millis(300);
-        match crate::http::get_within(&addr, action.path(), connect, opts.timeout) {
-            Ok(r) => judge(&url, action, &r)?,
-            // Refused (restarting, or bound elsewhere) or unreachable from
-            // here: the exec path asks from inside, with its retries.
-            Err(_) if t.elapsed() < connect + std::time::Duration::from_millis(100) => {
-                return Ok(None)
-            }
-            Err(e) => bail!("{url}: {e}"),
-        }
-    }
-    let tar = engine.archive(container, &dir, opts.timeout)?;
-    let mut fetched = Fetched {
-        dir: dir.clone(),
-        dir_exists: tar.is_some(),
-        ..Fetched::default()
-    };
-    if let Some(tar) = tar {
-        read_tar(&tar, &mut fetched)
-            .with_context(|| format!("reading the engine's archive of {dir}"))?;
-    }
-    Ok(Some(fetched))
-}
-
-/// Files the entries of a directory's tar stream (as the engine's archive
-/// endpoint gives it: `<dir name>/<file>`), its subdirectories left out.
-fn read_tar(tar: &[u8], fetched: &mut Fetched) -> anyhow::Result<()> {
-    let mut archive = tar::Archive::new(tar);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let path = entry.path()?.into_owned();
-        let parts: Vec<_> = path.components().collect();
-        if parts.len() != 2 {
-            continue;
-        }
-        let name = parts[1].as_os_str().to_string_lossy().into_owned();
-        if !entry.header().entry_type().is_file()
-            || (profile_number(&name).is_none() && binary_kind(&name).is_none())
-        {
-            fetched.skipped.push(name);
-            continue;
-        }
-        let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut data)?;
-        fetched.add(name, data);
-    }
-    Ok(())
 }
 
 fn fetch_exec(exec: &Exec, opts: &Options, ask: Option<Action>) -> anyhow::Result<Fetched> {
@@ -301,7 +216,7 @@ fn fetch_exec(exec: &Exec, opts: &Options, ask: Option<Action>) -> anyhow::Resul
     }
     if let Some(container) = exec.docker_container() {
         match docker_after_failure(container, cut_off(&out))? {
-            State::Stopped => return fetch_stopped_docker(container, opts),
+            State::Stopped => return super::docker_fetch::fetch_stopped_docker(container, opts),
             State::Removed if !out.stdout.is_empty() => {
                 bail!("the container was removed while covpull read it")
             }
@@ -365,7 +280,7 @@ fn check_asked(
 }
 
 /// A random token that no profile holds, to frame the files in one stream.
-fn boundary() -> String {
+pub(super) fn boundary() -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -446,7 +361,7 @@ fn memmem(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn fetch_local(dir: &Path, shown: &str) -> anyhow::Result<Fetched> {
+pub(super) fn fetch_local(dir: &Path, shown: &str) -> anyhow::Result<Fetched> {
     let mut fetched = Fetched {
         dir: shown.to_string(),
         dir_exists: dir.is_dir(),
@@ -470,64 +385,6 @@ fn fetch_local(dir: &Path, shown: &str) -> anyhow::Result<Fetched> {
         }
     }
     Ok(fetched)
-}
-
-/// `docker exec` needs a running container; a stopped one (SIGTERM, crash)
-/// still has its files, which `docker cp` copies out.
-fn fetch_stopped_docker(container: &str, opts: &Options) -> anyhow::Result<Fetched> {
-    let dir = match &opts.cover_dir {
-        Some(d) => d.clone(),
-        None => docker::env(container, "COVER_DIR")?.unwrap_or_else(|| "/cover".to_string()),
-    };
-    let tmp = TempDir::new()?;
-    let from = format!("{container}:{dir}/.");
-    let to = tmp.0.join("cover");
-    let out = docker::run(
-        &[OsStr::new("cp"), from.as_ref(), to.as_ref()],
-        opts.timeout,
-    )?;
-    if !out.success() {
-        let msg = out.error_line();
-        if msg.contains("Could not find the file") || msg.contains("No such file") {
-            return Ok(Fetched {
-                dir,
-                dir_exists: false,
-                ..Fetched::default()
-            });
-        }
-        bail!("the container is stopped and docker cp failed: {msg}");
-    }
-    let mut fetched = fetch_local(&tmp.0.join("cover"), &dir)?;
-    fetched.dir = dir;
-    Ok(fetched)
-}
-
-/// A private temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> anyhow::Result<TempDir> {
-        let base = std::env::temp_dir();
-        for attempt in 0..100 {
-            let p = base.join(format!(
-                "covpull-{}-{attempt}-{}",
-                std::process::id(),
-                &boundary()[10..18]
-            ));
-            match fs::create_dir(&p) {
-                Ok(()) => return Ok(TempDir(p)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e).with_context(|| format!("creating {}", p.display())),
-            }
-        }
-        bail!("cannot create a temporary directory in {}", base.display())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 #[cfg(test)]
