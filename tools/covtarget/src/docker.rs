@@ -26,6 +26,10 @@ use serde_json::{json, Value};
 use crate::exec::{self, Captured};
 use crate::http;
 
+/// Set to `cli`, the environment variable that makes the tools use the
+/// `docker` CLI even where the engine's socket is at hand.
+pub const ENV_TRANSPORT: &str = "COVTOOLS_DOCKER";
+
 /// The `docker` CLI on PATH (looked up once).
 pub fn cli() -> anyhow::Result<PathBuf> {
     exec::tool("docker")
@@ -158,7 +162,7 @@ impl Engine {
         static LOCAL: OnceLock<Option<Engine>> = OnceLock::new();
         LOCAL
             .get_or_init(|| {
-                if std::env::var("COVTOOLS_DOCKER").as_deref() == Ok("cli")
+                if std::env::var(ENV_TRANSPORT).as_deref() == Ok("cli")
                     || std::env::var_os("DOCKER_CONTEXT").is_some()
                 {
                     return None;

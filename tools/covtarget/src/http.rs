@@ -63,9 +63,8 @@ pub fn get(addr: &str, path: &str, timeout: Duration) -> io::Result<Response> {
     get_within(addr, path, timeout, timeout)
 }
 
-/// [`get`], with the connection itself bounded by `connect_timeout` (a
-/// peer that may be unreachable from here is given up on quickly).
-pub fn get_within(
+/// [`get`], with the connection itself bounded by `connect_timeout`.
+fn get_within(
     addr: &str,
     path: &str,
     connect_timeout: Duration,

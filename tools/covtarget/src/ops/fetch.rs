@@ -13,7 +13,7 @@ use covcore::contract;
 
 use super::kill::{answer_from_lines, Action};
 use super::{cut_off, docker_after_failure, endpoint, profile_number, Endpoint, Options};
-use crate::docker::{self, State};
+use crate::docker::State;
 use crate::exec::Exec;
 use crate::target::Target;
 
@@ -165,18 +165,7 @@ pub fn fetch_snapshot(target: &Target, opts: &Options) -> anyhow::Result<Fetched
 
 fn fetch_with(target: &Target, opts: &Options, ask: Option<Action>) -> anyhow::Result<Fetched> {
     let mut fetched = match endpoint(target)? {
-        Endpoint::Exec(exec) => {
-            let direct = match (exec.docker_container(), docker::Engine::local()) {
-                (Some(container), Some(engine)) => {
-                    super::docker_fetch::fetch_engine(engine, container, opts, ask)?
-                }
-                _ => None,
-            };
-            match direct {
-                Some(fetched) => fetched,
-                None => fetch_exec(&exec, opts, ask)?,
-            }
-        }
+        Endpoint::Exec(exec) => fetch_exec(&exec, opts, ask)?,
         Endpoint::Local { dir, addr } => {
             if let (Some(action), Some(_)) = (ask, addr) {
                 super::ask(target, opts, action)?;
@@ -216,7 +205,7 @@ fn fetch_exec(exec: &Exec, opts: &Options, ask: Option<Action>) -> anyhow::Resul
     }
     if let Some(container) = exec.docker_container() {
         match docker_after_failure(container, cut_off(&out))? {
-            State::Stopped => return super::docker_fetch::fetch_stopped_docker(container, opts),
+            State::Stopped => return super::docker_fetch::fetch_stopped(container, opts),
             State::Removed if !out.stdout.is_empty() => {
                 bail!("the container was removed while covpull read it")
             }
