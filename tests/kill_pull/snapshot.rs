@@ -189,6 +189,23 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
         );
     }
 
+    // The exec transport (the docker CLI, as for remote engines): the same
+    // snapshot, asked and read from inside each container in one exec.
+    let mut args = vec!["--flush", "--out", "e"];
+    args.extend(targets.iter().map(String::as_str));
+    let out = dir
+        .tool("covpull")
+        .env("COVTOOLS_DOCKER", "cli")
+        .args(&args)
+        .output();
+    assert_code(&out, 0, "covpull --flush over docker exec");
+    for c in &cs {
+        assert_eq!(
+            service_blocks(s, &profile(c, "e")),
+            service_blocks(s, &profile(c, "p"))
+        );
+    }
+
     // A stop of a `go build -cover` service: its new counter file is what
     // covkill waits for; the loop starts the service again.
     let out = dir.tool("covkill").arg(cs[0].target()).output();
@@ -223,6 +240,19 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
         .args(["--flush", "--out", "r", &refusing.target()])
         .output();
     assert_code(&out, 1, "covpull --flush");
+    assert!(
+        text(&out.stderr).contains(
+            "the harness answered HTTP 501 Not Implemented: covtools: this binary cannot snapshot"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = dir
+        .tool("covpull")
+        .env("COVTOOLS_DOCKER", "cli")
+        .args(["--flush", "--out", "r", &refusing.target()])
+        .output();
+    assert_code(&out, 1, "covpull --flush over docker exec");
     assert!(
         text(&out.stderr).contains(
             "the harness answered HTTP 501 Not Implemented: covtools: this binary cannot snapshot"

@@ -320,7 +320,7 @@ fn tool(
         expr = expr.stdin_bytes(input);
     }
     if let Some(t) = transport {
-        expr = expr.env("COVTOOLS_DOCKER", t);
+        expr = expr.env(docker::ENV_TRANSPORT, t);
     }
     let out = expr
         .run()

@@ -26,6 +26,10 @@ use serde_json::{json, Value};
 use crate::exec::{self, Captured};
 use crate::http;
 
+/// Set to `cli`, the environment variable that makes the tools use the
+/// `docker` CLI even where the engine's socket is at hand.
+pub const ENV_TRANSPORT: &str = "COVTOOLS_DOCKER";
+
 /// The `docker` CLI on PATH (looked up once).
 pub fn cli() -> anyhow::Result<PathBuf> {
     exec::tool("docker")
@@ -128,13 +132,7 @@ pub fn state(container: &str) -> anyhow::Result<State> {
 /// The value of `key` in the container's configured environment.
 pub fn env(container: &str, key: &str) -> anyhow::Result<Option<String>> {
     let info = inspect(container)?.ok_or_else(|| anyhow!("No such container: {container}"))?;
-    let prefix = format!("{key}=");
-    Ok(info["Config"]["Env"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string)))
+    Ok(env_of(&info, key))
 }
 
 /// Runs `argv` inside a running container (`docker exec CONTAINER ARGV…`),
@@ -164,7 +162,7 @@ impl Engine {
         static LOCAL: OnceLock<Option<Engine>> = OnceLock::new();
         LOCAL
             .get_or_init(|| {
-                if std::env::var("COVTOOLS_DOCKER").as_deref() == Ok("cli")
+                if std::env::var(ENV_TRANSPORT).as_deref() == Ok("cli")
                     || std::env::var_os("DOCKER_CONTEXT").is_some()
                 {
                     return None;
@@ -344,6 +342,57 @@ impl Engine {
             stderr,
         })
     }
+}
+
+impl Engine {
+    /// The tar stream of `path` in the container, running or stopped (no
+    /// process is started in it); `None` when there is no such path.
+    pub fn archive(
+        &self,
+        container: &str,
+        path: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let r = self.request(
+            "GET",
+            &format!(
+                "/containers/{}/archive?path={}",
+                encode(container),
+                encode(path)
+            ),
+            None,
+            timeout,
+        )?;
+        match r.status {
+            200 => Ok(Some(r.body)),
+            404 if !message(&r).contains("No such container") => Ok(None),
+            _ => bail!("Error response from daemon: {}", message(&r)),
+        }
+    }
+}
+
+/// The container's addresses on its networks, from its inspect object
+/// (reachable from this host on a local engine's bridge networks).
+pub fn addresses(info: &Value) -> Vec<String> {
+    info["NetworkSettings"]["Networks"]
+        .as_object()
+        .into_iter()
+        .flat_map(|nets| nets.values())
+        .filter_map(|n| n["IPAddress"].as_str())
+        .filter(|ip| !ip.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The value of `key` in an inspect object's configured environment.
+pub fn env_of(info: &Value, key: &str) -> Option<String> {
+    let prefix = format!("{key}=");
+    info["Config"]["Env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
 }
 
 /// Fills `buf`; false on EOF before its first byte.

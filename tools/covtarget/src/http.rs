@@ -60,6 +60,16 @@ impl Response {
 /// `timeout`. A refused connection keeps its `ConnectionRefused` kind (the
 /// caller may retry); running out of time is `TimedOut`, "no answer within …".
 pub fn get(addr: &str, path: &str, timeout: Duration) -> io::Result<Response> {
+    get_within(addr, path, timeout, timeout)
+}
+
+/// [`get`], with the connection itself bounded by `connect_timeout`.
+fn get_within(
+    addr: &str,
+    path: &str,
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> io::Result<Response> {
     let deadline = Instant::now() + timeout;
     let left = || {
         deadline
@@ -75,7 +85,7 @@ pub fn get(addr: &str, path: &str, timeout: Duration) -> io::Result<Response> {
     };
     let mut last = io::Error::new(ErrorKind::NotFound, format!("{addr}: no address"));
     for sa in addr.to_socket_addrs()? {
-        let stream = match TcpStream::connect_timeout(&sa, left()) {
+        let stream = match TcpStream::connect_timeout(&sa, left().min(connect_timeout)) {
             Ok(s) => s,
             Err(e) => {
                 last = timed_out(e);

@@ -3,10 +3,13 @@
 //! - [`target`]: the target forms (`docker:NAME`, `k8s:NS/POD[:C]`,
 //!   `k8s-selector:NS/SEL[:C]`, `local:ADDR=DIR`, `dir:DIR`) and their
 //!   canonical text, which covkill prints and covpull reads back;
-//! - [`exec`]: one transport for containers and pods, `docker exec …` or
-//!   `kubectl exec … --` in front of the same `sh -c` scripts;
-//! - [`ops`]: kill (killswitch, then wait for the new `cover-<n>.out`) and
-//!   fetch (every complete profile in one round-trip);
+//! - [`exec`]: one transport for containers and pods, a Docker exec (the
+//!   Engine API, or the CLI) or `kubectl exec … --`, running the same
+//!   `sh -c` scripts;
+//! - [`ops`]: ask the harness to stop (then wait for the new `cover-<n>.out`
+//!   or `covcounters.*`), snapshot or reset ([`ops::ask`]); fetch every
+//!   complete profile and binary coverage file, after a snapshot if asked,
+//!   in one round trip ([`ops::fetch`], [`ops::fetch_snapshot`]);
 //! - [`drive`]: the bounded parallel run loop both tools share;
 //! - [`docker`]: the one way the project drives Docker (the CLI, and the
 //!   Engine API on its socket);

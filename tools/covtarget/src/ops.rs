@@ -13,6 +13,7 @@ use crate::docker;
 use crate::exec::{self, Exec};
 use crate::target::Target;
 
+mod docker_fetch;
 pub mod fetch;
 pub mod kill;
 

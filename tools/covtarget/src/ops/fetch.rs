@@ -3,10 +3,9 @@
 //! harness for a live snapshot (the same exec: one round trip for both).
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -14,7 +13,7 @@ use covcore::contract;
 
 use super::kill::{answer_from_lines, Action};
 use super::{cut_off, docker_after_failure, endpoint, profile_number, Endpoint, Options};
-use crate::docker::{self, State};
+use crate::docker::State;
 use crate::exec::Exec;
 use crate::target::Target;
 
@@ -106,7 +105,7 @@ pub struct Fetched {
 
 impl Fetched {
     /// Files one entry by its name.
-    fn add(&mut self, name: String, data: Vec<u8>) {
+    pub(super) fn add(&mut self, name: String, data: Vec<u8>) {
         if let Some(number) = profile_number(&name) {
             self.profiles.push(Profile { name, number, data });
         } else if let Some(kind) = binary_kind(&name) {
@@ -206,7 +205,7 @@ fn fetch_exec(exec: &Exec, opts: &Options, ask: Option<Action>) -> anyhow::Resul
     }
     if let Some(container) = exec.docker_container() {
         match docker_after_failure(container, cut_off(&out))? {
-            State::Stopped => return fetch_stopped_docker(container, opts),
+            State::Stopped => return super::docker_fetch::fetch_stopped(container, opts),
             State::Removed if !out.stdout.is_empty() => {
                 bail!("the container was removed while covpull read it")
             }
@@ -270,7 +269,7 @@ fn check_asked(
 }
 
 /// A random token that no profile holds, to frame the files in one stream.
-fn boundary() -> String {
+pub(super) fn boundary() -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -351,7 +350,7 @@ fn memmem(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn fetch_local(dir: &Path, shown: &str) -> anyhow::Result<Fetched> {
+pub(super) fn fetch_local(dir: &Path, shown: &str) -> anyhow::Result<Fetched> {
     let mut fetched = Fetched {
         dir: shown.to_string(),
         dir_exists: dir.is_dir(),
@@ -375,64 +374,6 @@ fn fetch_local(dir: &Path, shown: &str) -> anyhow::Result<Fetched> {
         }
     }
     Ok(fetched)
-}
-
-/// `docker exec` needs a running container; a stopped one (SIGTERM, crash)
-/// still has its files, which `docker cp` copies out.
-fn fetch_stopped_docker(container: &str, opts: &Options) -> anyhow::Result<Fetched> {
-    let dir = match &opts.cover_dir {
-        Some(d) => d.clone(),
-        None => docker::env(container, "COVER_DIR")?.unwrap_or_else(|| "/cover".to_string()),
-    };
-    let tmp = TempDir::new()?;
-    let from = format!("{container}:{dir}/.");
-    let to = tmp.0.join("cover");
-    let out = docker::run(
-        &[OsStr::new("cp"), from.as_ref(), to.as_ref()],
-        opts.timeout,
-    )?;
-    if !out.success() {
-        let msg = out.error_line();
-        if msg.contains("Could not find the file") || msg.contains("No such file") {
-            return Ok(Fetched {
-                dir,
-                dir_exists: false,
-                ..Fetched::default()
-            });
-        }
-        bail!("the container is stopped and docker cp failed: {msg}");
-    }
-    let mut fetched = fetch_local(&tmp.0.join("cover"), &dir)?;
-    fetched.dir = dir;
-    Ok(fetched)
-}
-
-/// A private temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> anyhow::Result<TempDir> {
-        let base = std::env::temp_dir();
-        for attempt in 0..100 {
-            let p = base.join(format!(
-                "covpull-{}-{attempt}-{}",
-                std::process::id(),
-                &boundary()[10..18]
-            ));
-            match fs::create_dir(&p) {
-                Ok(()) => return Ok(TempDir(p)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e).with_context(|| format!("creating {}", p.display())),
-            }
-        }
-        bail!("cannot create a temporary directory in {}", base.display())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 #[cfg(test)]

@@ -129,7 +129,7 @@ pub(super) fn answer_from_lines<'a>(
     })
 }
 
-fn not_harness(url: &str, what: &str) -> anyhow::Error {
+pub(super) fn not_harness(url: &str, what: &str) -> anyhow::Error {
     anyhow::anyhow!(
         "{url} is not the covtools harness (no {} header in its answer: {what}); is the port the harness's killswitch (--port, the container's ${})?",
         contract::HARNESS_HEADER,
@@ -306,6 +306,18 @@ fn list_complete(dir: &Path) -> anyhow::Result<BTreeSet<String>> {
     Ok(names)
 }
 
+/// The verdict on an HTTP answer to `action` at `url`: the harness's 2xx
+/// is Ok; anything else is the error that says who answered what.
+pub(super) fn judge(url: &str, action: Action, r: &http::Response) -> anyhow::Result<()> {
+    if !is_harness(r) {
+        return Err(not_harness(url, &r.describe()));
+    }
+    if !(200..300).contains(&r.status) {
+        return Err(refused_by_harness(url, Some(r), ""));
+    }
+    check_not_stopped(url, action, Some(r))
+}
+
 fn ask_local(addr: &str, dir: &Path, action: Action, deadline: Instant) -> anyhow::Result<Killed> {
     let started = Instant::now();
     let before = list_complete(dir)?;
@@ -314,15 +326,13 @@ fn ask_local(addr: &str, dir: &Path, action: Action, deadline: Instant) -> anyho
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match http::get(addr, action.path(), left) {
-            Ok(r) if !is_harness(&r) => return Err(not_harness(&url, &r.describe())),
-            Ok(r) if !(200..300).contains(&r.status) => {
-                return Err(refused_by_harness(&url, Some(&r), ""))
+            Ok(r) => {
+                judge(&url, action, &r)?;
+                match action {
+                    Action::Kill => break,
+                    _ => return Ok(Killed::Done),
+                }
             }
-            Ok(r) if action != Action::Kill => {
-                check_not_stopped(&url, action, Some(&r))?;
-                return Ok(Killed::Done);
-            }
-            Ok(_) => break,
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
                 if !backoff.wait(deadline) {
                     bail!(
