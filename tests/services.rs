@@ -578,7 +578,7 @@ fn build_errors_name_go_and_carry_the_compiler_message() {
             .map(|s| ServiceBuild {
                 name: s.to_string(),
                 package: format!("./{s}"),
-                harness: Harness::Injected(build_services::harness_file()),
+                harness: Harness::Covtools(build_services::BuildKind::Test),
             })
             .collect(),
         jobs: 2,

@@ -4,12 +4,15 @@
 #[macro_use]
 mod util;
 
+mod contract;
 mod cover;
 mod gosrc;
 mod images;
 mod kill_pull;
+mod live;
 mod merge;
 mod oracle;
+mod output;
 mod services;
 mod shapes;
 mod total;

@@ -11,8 +11,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod cover;
+pub mod kill_pull;
 pub mod services;
 pub mod shapes;
+pub mod skip;
 
 /// Defines a test that gets a fresh scratch directory:
 /// `covtest!(name, |dir: Dir| { ... });`
@@ -183,9 +185,8 @@ impl TestCommand {
 }
 
 /// True when running in CI, where a missing Go or Docker is a failure.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
+#[allow(unused_imports)]
+pub use skip::in_ci;
 
 /// The real `go` binary, or `None` (with a loud message) outside CI when there
 /// is none. Looks at `COVTOOLS_GO`, then PATH, then the project-local install
@@ -228,11 +229,10 @@ pub fn go() -> Option<PathBuf> {
 pub fn require_go() -> Option<PathBuf> {
     match go() {
         Some(go) => Some(go),
-        None if in_ci() => {
-            panic!("CI=true but no Go toolchain was found (run the tests with `cargo xtask test`)")
-        }
         None => {
-            eprintln!("\n*** SKIPPING: no Go toolchain found; run `cargo xtask test` to install one ***\n");
+            skip::skip_unless_ci(
+                "no Go toolchain was found (run the tests with `cargo xtask test`, which installs one)",
+            );
             None
         }
     }
@@ -251,10 +251,7 @@ pub fn require_docker() -> bool {
             .is_ok_and(|s| s.success())
     });
     if !up {
-        if in_ci() {
-            panic!("CI=true but no Docker engine is reachable");
-        }
-        eprintln!("\n*** SKIPPING: no Docker engine is reachable ***\n");
+        skip::skip_unless_ci("no Docker engine is reachable");
     }
     up
 }

@@ -1,14 +1,25 @@
-//! `cargo xtask build-services`: builds each Go service of a module as a
-//! coverage-instrumented test binary, `go test -c -cover`, with the harness
-//! (tools/harness/covtools_harness_test.go) injected into its package main
-//! through `-overlay`, so nothing is written into the service's tree.
+//! `cargo xtask build-services`: builds each Go service of a module with
+//! coverage, in one of two kinds, never writing into the service's tree:
+//!
+//! - `test` (default): a test binary, `go test -c -cover`, with the harness
+//!   (tools/harness/covtools_harness_test.go) injected into its package main
+//!   through `-overlay`; it writes a text profile when stopped.
+//! - `cover`: the real main, `go build -cover`, from a copy of the module in
+//!   which one file of package main imports the harness package
+//!   (tools/harness/cover/, a module of its own outside -coverpkg); it writes
+//!   Go's binary coverage into GOCOVERDIR and, in atomic mode, takes live
+//!   snapshots. (`-overlay` cannot add that file: the cover tool opens the
+//!   files of an instrumented package by their path.)
+//!
+//! The harness sources are embedded in this binary, so an xtask built in one
+//! checkout never reads another checkout's files.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use serde::Deserialize;
 
 use covcore::output::json_string;
 
@@ -19,6 +30,62 @@ use crate::util;
 pub const HARNESS_FILE: &str = "covtools_harness_test.go";
 /// The harness's test, selected with `-test.run`.
 pub const HARNESS_TEST: &str = "TestCovtoolsHarness";
+/// The test kind's harness, embedded (tools/harness/covtools_harness_test.go).
+pub const HARNESS_TEST_SOURCE: &str = include_str!("../../tools/harness/covtools_harness_test.go");
+/// The cover kind's harness package and its go.mod (tools/harness/cover/).
+pub const HARNESS_COVER_SOURCE: &str = include_str!("../../tools/harness/cover/harness.go");
+pub const HARNESS_COVER_GO_MOD: &str = include_str!("../../tools/harness/cover/go.mod");
+/// The cover kind's harness module path (outside any -coverpkg pattern of
+/// the user's module).
+pub const HARNESS_COVER_MODULE: &str = "covtools.local/harness";
+/// The file added to each service's package main in the cover kind's copy.
+pub const HARNESS_COVER_IMPORT_FILE: &str = "covtools_harness.go";
+
+/// How the services are built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildKind {
+    /// `go test -c -cover`: a text profile when the service stops.
+    #[default]
+    Test,
+    /// `go build -cover` of the real main: Go's binary coverage, live
+    /// snapshots and resets in atomic mode.
+    Cover,
+}
+
+impl BuildKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BuildKind::Test => "test",
+            BuildKind::Cover => "cover",
+        }
+    }
+
+    /// The -covermode when the configuration sets none: live snapshots need
+    /// atomic, which only the cover kind can take.
+    pub fn default_cover_mode(self) -> &'static str {
+        match self {
+            BuildKind::Test => "count",
+            BuildKind::Cover => "atomic",
+        }
+    }
+
+    /// Can a binary of this kind and mode take live snapshots and resets?
+    pub fn can_snapshot(self, cover_mode: &str) -> bool {
+        self == BuildKind::Cover && cover_mode == "atomic"
+    }
+}
+
+impl std::str::FromStr for BuildKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<BuildKind> {
+        match s {
+            "test" => Ok(BuildKind::Test),
+            "cover" => Ok(BuildKind::Cover),
+            _ => bail!("build kind {s:?}: expected test or cover"),
+        }
+    }
+}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,7 +94,12 @@ pub struct Args {
     /// Where the <service>.test binaries go (default: target/covtools/<module>/bin).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// -covermode: set, count or atomic (default: from the configuration, else count).
+    /// test (go test -c, a text profile at stop) or cover (go build -cover of
+    /// the real main, live snapshots) [default: build.kind, else test].
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<BuildKind>,
+    /// -covermode: set, count or atomic (default: from the configuration,
+    /// else count; atomic for the cover kind).
     #[arg(long, value_name = "MODE")]
     pub cover_mode: Option<String>,
     /// -coverpkg pattern (default: from the configuration, else <module path>/...).
@@ -41,13 +113,24 @@ pub struct Args {
     pub jobs: Option<usize>,
 }
 
-/// Which test of the binary runs the service.
+/// What runs the service in the built binary, and so how it is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Harness {
-    /// The covtools harness, injected from this file.
+    /// covtools' own harness (embedded in this binary) for the build kind.
+    Covtools(BuildKind),
+    /// A harness test file given by path, injected like covtools' own (test kind).
     Injected(PathBuf),
-    /// The service's own hand-written harness test (e.g. `TestRun`).
+    /// The service's own hand-written harness test (e.g. `TestRun`; test kind).
     Own(String),
+}
+
+impl Harness {
+    pub fn kind(&self) -> BuildKind {
+        match self {
+            Harness::Covtools(kind) => *kind,
+            Harness::Injected(_) | Harness::Own(_) => BuildKind::Test,
+        }
+    }
 }
 
 /// One service to build.
@@ -81,14 +164,8 @@ pub struct Built {
     pub test: String,
     /// True for the injected harness: the service's arguments go after `--`.
     pub injected: bool,
+    pub kind: BuildKind,
     pub elapsed: Duration,
-}
-
-/// The harness file in this repository.
-pub fn harness_file() -> PathBuf {
-    util::project_root()
-        .join("tools/harness")
-        .join(HARNESS_FILE)
 }
 
 /// The default output directory for a module's binaries.
@@ -122,7 +199,7 @@ impl BuildOptions {
                 package: s.package.clone(),
                 harness: match &s.harness_test {
                     Some(t) => Harness::Own(t.clone()),
-                    None => Harness::Injected(harness_file()),
+                    None => Harness::Covtools(config.build.kind),
                 },
             })
             .collect();
@@ -153,6 +230,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_out_dir(&module_dir));
     let mut opts = options_for(&go, &module_dir, args.module.config.as_deref(), out_dir)?;
+    if let Some(kind) = args.kind {
+        for svc in &mut opts.services {
+            if let Harness::Covtools(k) = &mut svc.harness {
+                *k = kind;
+            }
+        }
+        if args.cover_mode.is_none() {
+            opts.cover_mode = kind.default_cover_mode().into();
+        }
+    }
     if let Some(mode) = args.cover_mode {
         opts.cover_mode = mode;
     }
@@ -195,7 +282,7 @@ pub fn options_for(
         .map(|(name, package)| ServiceBuild {
             name,
             package,
-            harness: Harness::Injected(harness_file()),
+            harness: Harness::Covtools(BuildKind::Test),
         })
         .collect();
     Ok(BuildOptions {
@@ -290,9 +377,19 @@ pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
             opts.cover_mode
         );
     }
+    check_go_version(&opts.go, &opts.module_dir)?;
     std::fs::create_dir_all(opts.out_dir.join(".overlay"))
         .with_context(|| format!("creating {}", opts.out_dir.display()))?;
     let dirs = package_dirs(opts)?;
+    let cover_copy = if opts
+        .services
+        .iter()
+        .any(|s| s.harness.kind() == BuildKind::Cover)
+    {
+        Some(prepare_cover_copy(opts, &dirs)?)
+    } else {
+        None
+    };
     let started = Instant::now();
     crate::note!(
         "build-services: building {} service(s) in {} with -covermode={} -coverpkg={}",
@@ -301,40 +398,23 @@ pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
         opts.cover_mode,
         opts.cover_packages
     );
-    let queue = Mutex::new(
-        opts.services
-            .iter()
-            .zip(dirs)
-            .collect::<Vec<_>>()
-            .into_iter(),
-    );
-    let results = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..opts.jobs.clamp(1, opts.services.len().max(1)) {
-            scope.spawn(|| loop {
-                let Some((svc, dir)) = queue.lock().unwrap().next() else {
-                    break;
-                };
-                let result = build_one(opts, svc, &dir);
-                match &result {
-                    Ok(b) => crate::note!(
-                        "build-services: {} -> {} ({:.1}s)",
-                        b.name,
-                        b.binary.display(),
-                        b.elapsed.as_secs_f64()
-                    ),
-                    Err(_) => crate::note!("build-services: {} FAILED", svc.name),
-                }
-                results.lock().unwrap().push((svc.name.clone(), result));
-            });
+    let jobs: Vec<(&ServiceBuild, PathBuf)> = opts.services.iter().zip(dirs).collect();
+    let results = covcore::pool::map(&jobs, opts.jobs.max(1), |(svc, dir)| {
+        let result = build_one(opts, svc, dir, cover_copy.as_deref());
+        match &result {
+            Ok(b) => crate::note!(
+                "build-services: {} -> {} ({:.1}s)",
+                b.name,
+                b.binary.display(),
+                b.elapsed.as_secs_f64()
+            ),
+            Err(_) => crate::note!("build-services: {} FAILED", svc.name),
         }
+        result
     });
-    let mut results = results.into_inner().unwrap();
-    // Report in the configuration's order, not completion order.
-    results.sort_by_key(|(name, _)| opts.services.iter().position(|s| &s.name == name));
     let mut built = Vec::new();
     let mut failures = Vec::new();
-    for (_, r) in results {
+    for r in results {
         match r {
             Ok(b) => built.push(b),
             Err(e) => failures.push(format!("{e:#}")),
@@ -356,9 +436,134 @@ pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
     Ok(built)
 }
 
+/// A module whose go.mod asks for a newer Go than the one in use cannot
+/// build (GOTOOLCHAIN=local): say so, with both versions, before Go's
+/// own terser message.
+fn check_go_version(go: &Path, module_dir: &Path) -> anyhow::Result<()> {
+    let go_mod = module_dir.join("go.mod");
+    let Ok(text) = std::fs::read_to_string(&go_mod) else {
+        return Ok(()); // go itself reports a missing go.mod
+    };
+    let Some((line_no, wanted)) = text.lines().enumerate().find_map(|(i, l)| {
+        let rest = l.trim().strip_prefix("go")?;
+        let v = rest.strip_prefix(char::is_whitespace)?.trim();
+        Some((i + 1, v.split_whitespace().next()?.to_string()))
+    }) else {
+        return Ok(());
+    };
+    let parse = |v: &str| -> Option<Vec<u32>> {
+        v.trim_start_matches("go")
+            .split(|c: char| !c.is_ascii_digit())
+            .take(3)
+            .map(|p| p.parse().ok())
+            .collect()
+    };
+    let out = Command::new(go)
+        .args(["env", "GOVERSION"])
+        .output()
+        .with_context(|| format!("running {} env GOVERSION", go.display()))?;
+    let have = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if let (Some(w), Some(h)) = (parse(&wanted), parse(&have)) {
+        if w > h && !h.is_empty() {
+            bail!(
+                "{}:{line_no}: the module needs go {wanted}, newer than the Go in use ({have}, {}); \
+                 install Go {wanted} or later and put it first on PATH",
+                go_mod.display(),
+                go.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The cover kind builds from a copy of the module (under the output
+/// directory): the harness module beside it, a `require`/`replace` of it
+/// appended to the copy's go.mod, and in each service's package main one
+/// file that imports it. Returns the copy's root.
+fn prepare_cover_copy(opts: &BuildOptions, dirs: &[PathBuf]) -> anyhow::Result<PathBuf> {
+    let base = std::path::absolute(opts.out_dir.join(".cover-src"))?;
+    let copy = base.join("module");
+    let harness = base.join("harness");
+    if base.exists() {
+        std::fs::remove_dir_all(&base).with_context(|| format!("removing {}", base.display()))?;
+    }
+    let module = std::fs::canonicalize(&opts.module_dir)
+        .with_context(|| format!("reading {}", opts.module_dir.display()))?;
+    let skip = std::fs::canonicalize(&opts.out_dir).ok();
+    copy_tree(&module, &copy, skip.as_deref())
+        .with_context(|| format!("copying {} to {}", module.display(), copy.display()))?;
+    std::fs::create_dir_all(&harness)?;
+    std::fs::write(harness.join("go.mod"), HARNESS_COVER_GO_MOD)?;
+    std::fs::write(harness.join("harness.go"), HARNESS_COVER_SOURCE)?;
+    let go_mod = copy.join("go.mod");
+    let mut text = std::fs::read_to_string(&go_mod)
+        .with_context(|| format!("reading {}", go_mod.display()))?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "\n// Added by covtools to its build copy.\nrequire {HARNESS_COVER_MODULE} v0.0.0\n\nreplace {HARNESS_COVER_MODULE} => {}\n",
+        harness.display()
+    ));
+    // A fresh file, not a write through a hard link into the user's go.mod.
+    std::fs::remove_file(&go_mod)?;
+    std::fs::write(&go_mod, text)?;
+    for (svc, dir) in opts.services.iter().zip(dirs) {
+        if svc.harness.kind() != BuildKind::Cover {
+            continue;
+        }
+        let rel = std::fs::canonicalize(dir)?
+            .strip_prefix(&module)
+            .map(Path::to_path_buf)
+            .with_context(|| {
+                format!(
+                    "{} is outside the module {}",
+                    dir.display(),
+                    module.display()
+                )
+            })?;
+        std::fs::write(
+            copy.join(rel).join(HARNESS_COVER_IMPORT_FILE),
+            format!(
+                "// Added by covtools to its build copy: the harness's init() starts the\n\
+                 // killswitch before the service runs.\n\npackage main\n\nimport _ \"{HARNESS_COVER_MODULE}\"\n"
+            ),
+        )?;
+    }
+    Ok(copy)
+}
+
+/// Copies a directory tree, hard-linking files where the filesystem allows
+/// (the copy is only read), leaving out `.git` and `skip`.
+fn copy_tree(from: &Path, to: &Path, skip: Option<&Path>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if entry.file_name() == ".git" || Some(src.as_path()) == skip {
+            continue;
+        }
+        if kind.is_dir() {
+            copy_tree(&src, &dst, skip)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if std::fs::hard_link(&src, &dst).is_err() {
+            std::fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
 /// The directory of each service's package, checking that it is a main
 /// package (one `go list` for all).
 fn package_dirs(opts: &BuildOptions) -> anyhow::Result<Vec<PathBuf>> {
+    // go list prints a package once however often it is named: two services
+    // may run one package with different arguments.
+    let mut packages: Vec<&String> = opts.services.iter().map(|s| &s.package).collect();
+    packages.sort();
+    packages.dedup();
     let out = go_command(&opts.go, &opts.module_dir)
         .args([
             "list",
@@ -366,7 +571,7 @@ fn package_dirs(opts: &BuildOptions) -> anyhow::Result<Vec<PathBuf>> {
             "-f",
             "{{.Name}}\t{{.Dir}}\t{{with .Error}}{{.Err}}{{end}}",
         ])
-        .args(opts.services.iter().map(|s| &s.package))
+        .args(&packages)
         .output()
         .with_context(|| format!("running go ({})", opts.go.display()))?;
     if !out.status.success() {
@@ -377,14 +582,18 @@ fn package_dirs(opts: &BuildOptions) -> anyhow::Result<Vec<PathBuf>> {
         );
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    if lines.len() != opts.services.len() {
+    let listed: Vec<&str> = stdout.lines().collect();
+    if listed.len() != packages.len() {
         bail!(
             "go list printed {} lines for {} packages:\n{stdout}",
-            lines.len(),
-            opts.services.len()
+            listed.len(),
+            packages.len()
         );
     }
+    let lines = opts.services.iter().map(|s| {
+        let i = packages.iter().position(|p| *p == &s.package).unwrap();
+        listed[i]
+    });
     let mut dirs = Vec::new();
     for (svc, line) in opts.services.iter().zip(lines) {
         let mut parts = line.splitn(3, '\t');
@@ -404,11 +613,16 @@ fn package_dirs(opts: &BuildOptions) -> anyhow::Result<Vec<PathBuf>> {
             );
         }
         let dir = PathBuf::from(dir);
-        if matches!(svc.harness, Harness::Injected(_)) && dir.join(HARNESS_FILE).exists() {
+        let added = match svc.harness {
+            Harness::Covtools(BuildKind::Cover) => Some(HARNESS_COVER_IMPORT_FILE),
+            Harness::Covtools(BuildKind::Test) | Harness::Injected(_) => Some(HARNESS_FILE),
+            Harness::Own(_) => None,
+        };
+        if let Some(file) = added.filter(|f| dir.join(f).exists()) {
             bail!(
-                "service {}: {} already exists; the harness is injected under that name",
+                "service {}: {} already exists; the harness is added under that name",
                 svc.name,
-                dir.join(HARNESS_FILE).display()
+                dir.join(file).display()
             );
         }
         dirs.push(dir);
@@ -416,20 +630,48 @@ fn package_dirs(opts: &BuildOptions) -> anyhow::Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
-fn build_one(opts: &BuildOptions, svc: &ServiceBuild, dir: &Path) -> anyhow::Result<Built> {
+fn build_one(
+    opts: &BuildOptions,
+    svc: &ServiceBuild,
+    dir: &Path,
+    cover_copy: Option<&Path>,
+) -> anyhow::Result<Built> {
     let started = Instant::now();
     let binary = std::path::absolute(opts.out_dir.join(format!("{}.test", svc.name)))?;
-    let mut cmd = go_command(&opts.go, &opts.module_dir);
-    cmd.args(["test", "-c"]);
+    let kind = svc.harness.kind();
+    let (mut cmd, what) = match (kind, cover_copy) {
+        (BuildKind::Cover, Some(copy)) => {
+            let mut cmd = go_command(&opts.go, copy);
+            cmd.env("GOWORK", "off").args([
+                "build",
+                &format!(
+                    "-ldflags=-X={HARNESS_COVER_MODULE}.coverMode={}",
+                    opts.cover_mode
+                ),
+            ]);
+            (cmd, "go build -cover")
+        }
+        (BuildKind::Cover, None) => unreachable!("the cover kind's copy is prepared first"),
+        (BuildKind::Test, _) => {
+            let mut cmd = go_command(&opts.go, &opts.module_dir);
+            cmd.args(["test", "-c"]);
+            (cmd, "go test -c")
+        }
+    };
     let (test, injected) = match &svc.harness {
-        Harness::Injected(harness) => {
-            let harness = std::path::absolute(harness)?;
-            if !harness.is_file() {
-                bail!(
-                    "service {}: harness {} not found",
-                    svc.name,
-                    harness.display()
-                );
+        Harness::Covtools(BuildKind::Cover) => (String::new(), false),
+        Harness::Covtools(BuildKind::Test) | Harness::Injected(_) => {
+            let source = std::path::absolute(
+                opts.out_dir
+                    .join(".overlay")
+                    .join(format!("{}.{HARNESS_FILE}", svc.name)),
+            )?;
+            match &svc.harness {
+                Harness::Injected(file) => std::fs::copy(file, &source)
+                    .map(drop)
+                    .with_context(|| format!("service {}: harness {}", svc.name, file.display()))?,
+                _ => std::fs::write(&source, HARNESS_TEST_SOURCE)
+                    .with_context(|| format!("writing {}", source.display()))?,
             }
             let overlay = std::path::absolute(
                 opts.out_dir
@@ -439,7 +681,7 @@ fn build_one(opts: &BuildOptions, svc: &ServiceBuild, dir: &Path) -> anyhow::Res
             let body = format!(
                 "{{\"Replace\":{{{}:{}}}}}\n",
                 json_string(&dir.join(HARNESS_FILE).to_string_lossy()),
-                json_string(&harness.to_string_lossy())
+                json_string(&source.to_string_lossy())
             );
             std::fs::write(&overlay, body)
                 .with_context(|| format!("writing {}", overlay.display()))?;
@@ -459,7 +701,7 @@ fn build_one(opts: &BuildOptions, svc: &ServiceBuild, dir: &Path) -> anyhow::Res
         .with_context(|| format!("running go ({})", opts.go.display()))?;
     if !out.status.success() {
         bail!(
-            "building {} ({}) failed: go test -c exited with {}:\n{}",
+            "building {} ({}) failed: {what} exited with {}:\n{}",
             svc.name,
             svc.package,
             out.status,
@@ -468,7 +710,7 @@ fn build_one(opts: &BuildOptions, svc: &ServiceBuild, dir: &Path) -> anyhow::Res
     }
     if !binary.is_file() {
         bail!(
-            "building {} ({}): go test -c wrote no {}; does the package have any code?",
+            "building {} ({}): {what} wrote no {}; does the package have any code?",
             svc.name,
             svc.package,
             binary.display()
@@ -479,6 +721,7 @@ fn build_one(opts: &BuildOptions, svc: &ServiceBuild, dir: &Path) -> anyhow::Res
         binary,
         test,
         injected,
+        kind,
         elapsed: started.elapsed(),
     })
 }

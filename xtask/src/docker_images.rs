@@ -92,11 +92,19 @@ pub fn service_images(
                 port: s.port,
                 killswitch_port: config.image.killswitch_port,
                 args: s.render_args(&s.docker_addr(), &urls)?,
-                env: s.render_env(&s.docker_addr(), &urls)?,
+                env: cover_kind_env(config, s.render_env(&s.docker_addr(), &urls)?),
                 own_test: s.harness_test.clone(),
             })
         })
         .collect()
+}
+
+/// The cover build kind tells the wrapper so (covcore::contract::ENV_COVER_KIND).
+fn cover_kind_env(config: &Config, mut env: Vec<(String, String)>) -> Vec<(String, String)> {
+    if config.build.kind == crate::build_services::BuildKind::Cover {
+        env.push((covcore::contract::ENV_COVER_KIND.into(), "cover".into()));
+    }
+    env
 }
 
 /// The default image name prefix for a module.

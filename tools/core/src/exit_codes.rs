@@ -14,6 +14,8 @@ pub enum ExitStatus {
     Error = 2,
     /// Interrupted by Ctrl-C (SIGINT), after cleaning up.
     Interrupted = 130,
+    /// Stopped by SIGTERM, after cleaning up (128 + 15, as a shell reports it).
+    Terminated = 143,
 }
 
 impl ExitStatus {

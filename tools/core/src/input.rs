@@ -1,14 +1,18 @@
 //! Where profiles come from: file arguments, glob patterns expanded by the
 //! tool itself (so `'cover/*.out'` works quoted), `-` or nothing for stdin.
 //! Stdin holds either profile text or a list of profile paths, one per line
-//! (what `covpull` prints).
+//! (what `covpull` prints). A GOCOVERDIR (or one of its files) is an input
+//! too: [`covdata`] pairs them into one input per meta-data file.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context};
+
+use crate::covdata;
 
 /// One input of a merge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +21,8 @@ pub enum Input {
     Stdin,
     /// A profile file.
     Path(PathBuf),
+    /// Go's binary coverage data: a meta-data file and its counter files.
+    Covdata(covdata::Pod),
 }
 
 impl Input {
@@ -25,6 +31,7 @@ impl Input {
         match self {
             Input::Stdin => "<stdin>".to_string(),
             Input::Path(p) => p.display().to_string(),
+            Input::Covdata(pod) => pod.meta_path.display().to_string(),
         }
     }
 
@@ -39,6 +46,7 @@ impl Input {
                 let f = File::open(p).with_context(|| format!("{}: cannot open", p.display()))?;
                 Ok(Box::new(f))
             }
+            Input::Covdata(pod) => Ok(Box::new(io::Cursor::new(pod.textfmt()?))),
         }
     }
 
@@ -47,6 +55,7 @@ impl Input {
         match self {
             Input::Stdin => u64::MAX,
             Input::Path(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            Input::Covdata(pod) => pod.size(),
         }
     }
 }
@@ -57,10 +66,14 @@ fn has_glob_chars(s: &str) -> bool {
 
 /// Expands command-line arguments into inputs. A pattern that matches no
 /// file is an error (a typo must not silently give an empty merge), as is a
-/// named file that does not exist.
+/// named file that does not exist. Stdin can be read once: `-` given twice
+/// is an error.
 pub fn expand_args(args: &[String]) -> anyhow::Result<Vec<Input>> {
     if args.is_empty() {
         return from_stdin();
+    }
+    if args.iter().filter(|a| *a == "-").count() > 1 {
+        bail!("-: stdin is given more than once; it can be read only once");
     }
     let mut inputs = Vec::new();
     for arg in args {
@@ -70,24 +83,23 @@ pub fn expand_args(args: &[String]) -> anyhow::Result<Vec<Input>> {
             inputs.extend(expand_one(arg)?);
         }
     }
-    Ok(inputs)
+    covdata::pair_inputs(inputs)
 }
 
 fn expand_one(arg: &str) -> anyhow::Result<Vec<Input>> {
     let path = PathBuf::from(arg);
-    if path.exists() || !has_glob_chars(arg) {
-        if !path.is_file() {
-            if path.is_dir() {
-                bail!("{arg}: is a directory, expected a profile file (or a glob such as '{arg}/*.out')");
-            }
-            bail!("{arg}: no such file");
+    match std::fs::metadata(&path) {
+        Ok(meta) => return Ok(vec![classify(arg, path, &meta)?]),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("{arg}: cannot open"))
         }
-        return Ok(vec![Input::Path(path)]);
+        Err(_) if !has_glob_chars(arg) => bail!("{arg}: no such file"),
+        Err(_) => {}
     }
     let mut matches = Vec::new();
     for entry in glob::glob(arg).with_context(|| format!("{arg}: invalid glob pattern"))? {
         let p = entry.with_context(|| format!("{arg}: reading a match"))?;
-        if p.is_file() {
+        if p.is_file() || covdata::accepts(&p) {
             matches.push(Input::Path(p));
         }
     }
@@ -95,6 +107,25 @@ fn expand_one(arg: &str) -> anyhow::Result<Vec<Input>> {
         bail!("{arg}: the pattern matches no file");
     }
     Ok(matches)
+}
+
+/// What a named path is to a merge: the one place where an argument's kind
+/// (file, pipe, device, directory) decides how it is read. Anything that can
+/// be read as a stream is a profile: regular files, FIFOs (`<(cat a.out)`),
+/// `/dev/stdin`, character devices.
+fn classify(arg: &str, path: PathBuf, meta: &std::fs::Metadata) -> anyhow::Result<Input> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_file() || kind.is_fifo() || kind.is_char_device() || kind.is_socket() {
+        return Ok(Input::Path(path));
+    }
+    if kind.is_dir() {
+        if covdata::accepts(&path) {
+            return Ok(Input::Path(path));
+        }
+        bail!("{arg}: is a directory without covmeta.*/covcounters.* files, expected a profile file, a GOCOVERDIR (or a glob such as '{arg}/*.out')");
+    }
+    bail!("{arg}: not a file, pipe or device that can be read")
 }
 
 /// Reads what stdin holds: profile text (its first non-blank line starts
@@ -122,29 +153,32 @@ fn from_stdin() -> anyhow::Result<Vec<Input>> {
         }
         break;
     }
-    let mut text = String::new();
+    // A list of paths: bytes, as Unix file names are.
+    let mut text = Vec::new();
     stdin
-        .read_to_string(&mut text)
-        .context("reading <stdin>: expected a list of profile paths, one per line, in UTF-8")?;
+        .read_to_end(&mut text)
+        .context("reading <stdin>: expected a list of profile paths, one per line")?;
     let mut inputs = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
+    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+        let line = line.trim_ascii();
         if line.is_empty() {
             continue;
         }
-        let path = PathBuf::from(line);
-        if !path.is_file() {
-            bail!(
-                "<stdin>:{}: expected a profile path (or profile text starting with \"mode:\"), found {line:?}, which is not a file",
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(line));
+        let shown = path.display().to_string();
+        let not_a_profile = || {
+            format!(
+                "<stdin>:{}: expected a profile path (or profile text starting with \"mode:\"), found {shown:?}",
                 i + 1
-            );
-        }
-        inputs.push(Input::Path(path));
+            )
+        };
+        let meta = std::fs::metadata(&path).with_context(not_a_profile)?;
+        inputs.push(classify(&shown, path, &meta).with_context(not_a_profile)?);
     }
     if inputs.is_empty() {
         bail!("<stdin>: no input: expected profile text or a list of profile paths");
     }
-    Ok(inputs)
+    covdata::pair_inputs(inputs)
 }
 
 /// Stdin as peeked by [`from_stdin`]: its buffer holds the first bytes of

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod cli;
 pub mod contract;
+pub mod covdata;
 pub mod exit_codes;
 pub mod gosrc;
 pub mod input;

@@ -188,9 +188,9 @@ fn chunk_files(files: &[FileBlocks], blocks: usize) -> Vec<Vec<Piece>> {
     chunks
 }
 
-fn format_blocks(path: &str, blocks: &[Block], buf: &mut Vec<u8>) {
+fn format_blocks(path: &[u8], blocks: &[Block], buf: &mut Vec<u8>) {
     for b in blocks {
-        buf.extend_from_slice(path.as_bytes());
+        buf.extend_from_slice(path);
         buf.push(b':');
         push_u32(buf, b.pos.start_line);
         buf.push(b'.');
@@ -250,9 +250,12 @@ pub fn merge(inputs: &[Input], opts: &Options) -> anyhow::Result<Merged> {
                 mode: None,
                 cur: NONE,
             };
-            let result = inputs[i]
-                .open()
-                .and_then(|reader| profile::parse_with(&names[i], reader, &mut visitor, &mut buf));
+            let result = match &inputs[i] {
+                Input::Covdata(pod) => pod.visit(&mut visitor),
+                input => input.open().and_then(|reader| {
+                    profile::parse_with(&names[i], reader, &mut visitor, &mut buf)
+                }),
+            };
             let mode = visitor.mode;
             modes.lock().unwrap()[i] = mode;
             if let Err(e) = result {
@@ -733,12 +736,18 @@ fn merge_file(
         other.compact(&mut conflicts);
         merge_sorted(&mut entry, other, &mut conflicts);
     }
-    let path = String::from_utf8_lossy(&entry.path).into_owned();
     let overlap = if keep_overlaps {
         None
     } else {
-        check_overlaps(&path, &entry.blocks, &entry.origins, names).err()
+        check_overlaps(
+            &String::from_utf8_lossy(&entry.path),
+            &entry.blocks,
+            &entry.origins,
+            names,
+        )
+        .err()
     };
+    let path = entry.path.into_vec();
     let mut blocks = entry.blocks;
     if mode == Mode::Set {
         for b in &mut blocks {

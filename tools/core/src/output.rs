@@ -1,42 +1,72 @@
 //! Outputs that never lose a good file: data goes to a temporary file beside
-//! the destination and is renamed over it only once complete.
+//! the destination and is renamed over it only once complete. A failed or
+//! interrupted run (a full disk, a rename that fails, SIGINT or SIGTERM)
+//! leaves no temporary file behind and the destination as it was.
+//!
+//! Standard output is checked too: a stdout that was closed when the tool
+//! started (`covmerge a.out >&-`) is an error, not a silent success, and a
+//! failed write names stdout. A broken pipe stays a quiet exit
+//! ([`crate::cli::main`]).
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
+use tempfile::NamedTempFile;
+
+use crate::exit_codes::ExitStatus;
 
 /// A file written atomically. Dropping it without [`AtomicFile::commit`]
 /// removes the temporary file and leaves the destination untouched.
 pub struct AtomicFile {
     dest: PathBuf,
-    /// `None` when writing straight to a destination that is not a regular
-    /// file (`/dev/null`, a FIFO): renaming over those would replace them.
-    tmp: Option<PathBuf>,
-    writer: Option<BufWriter<File>>,
+    target: Target,
+}
+
+enum Target {
+    /// A temporary file beside the destination, renamed over it at the end;
+    /// its path is registered for removal on SIGINT/SIGTERM.
+    Temp {
+        writer: BufWriter<NamedTempFile>,
+        _registered: Registered,
+    },
+    /// Straight to a destination that is not a regular file (`/dev/null`,
+    /// a FIFO): renaming over those would replace them.
+    Special(BufWriter<File>),
 }
 
 impl AtomicFile {
     pub fn create(dest: impl AsRef<Path>) -> anyhow::Result<AtomicFile> {
         let mut dest = dest.as_ref().to_path_buf();
+        let shown = dest.display().to_string();
         if let Ok(meta) = fs::symlink_metadata(&dest) {
             if meta.file_type().is_symlink() {
                 // Replace the file the link points to, not the link.
                 dest = fs::canonicalize(&dest)
-                    .with_context(|| format!("{}: cannot resolve the link", dest.display()))?;
+                    .with_context(|| format!("{shown}: cannot resolve the link"))?;
             }
-            if fs::metadata(&dest).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-                let file = fs::OpenOptions::new()
-                    .write(true)
-                    .open(&dest)
-                    .with_context(|| format!("{}: cannot open for writing", dest.display()))?;
-                return Ok(AtomicFile {
-                    dest,
-                    tmp: None,
-                    writer: Some(BufWriter::with_capacity(1 << 20, file)),
-                });
+            match fs::metadata(&dest) {
+                Ok(m) if m.is_dir() => {
+                    bail!("{shown}: is a directory, expected an output file name")
+                }
+                Ok(m) if !m.is_file() => {
+                    let file = fs::OpenOptions::new()
+                        .write(true)
+                        .open(&dest)
+                        .with_context(|| format!("{shown}: cannot open for writing"))?;
+                    return Ok(AtomicFile {
+                        dest,
+                        target: Target::Special(BufWriter::with_capacity(1 << 20, file)),
+                    });
+                }
+                _ => {}
             }
+        }
+        if dest.as_os_str().as_encoded_bytes().ends_with(b"/") {
+            bail!("{shown}: names a directory (it ends with '/'), expected an output file name");
         }
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -44,75 +74,122 @@ impl AtomicFile {
         };
         let name = dest
             .file_name()
-            .with_context(|| format!("{}: not a file name", dest.display()))?
+            .with_context(|| format!("{shown}: not a file name"))?
             .to_string_lossy()
             .into_owned();
-        let mut attempt = 0u32;
-        loop {
-            let tmp = dir.join(format!(".{name}.{}.{attempt}.tmp", std::process::id()));
-            match fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-            {
-                Ok(file) => {
-                    return Ok(AtomicFile {
-                        dest,
-                        tmp: Some(tmp),
-                        writer: Some(BufWriter::with_capacity(1 << 20, file)),
-                    })
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => {
-                    attempt += 1
-                }
-                Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("creating a temporary file in {}", dir.display()))
-                }
-            }
-        }
+        // Registered before the file exists, so that no signal can slip in
+        // between creating it and being able to remove it.
+        let registered = Registered::new()?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            // Like any new file (umask applies), not tempfile's private 0600.
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .tempfile_in(&dir)
+            .with_context(|| format!("{shown}: creating a temporary file in {}", dir.display()))?;
+        registered.set(tmp.path());
+        Ok(AtomicFile {
+            dest,
+            target: Target::Temp {
+                writer: BufWriter::with_capacity(1 << 20, tmp),
+                _registered: registered,
+            },
+        })
     }
 
     pub fn dest(&self) -> &Path {
         &self.dest
     }
 
-    /// Flushes and renames the temporary file over the destination.
-    pub fn commit(mut self) -> anyhow::Result<()> {
-        let writer = self.writer.take().expect("committed once");
-        let file = writer
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("writing {}", self.dest.display()))?;
-        // No fsync: the rename alone guarantees that readers and a failed
-        // run never see a partial file; surviving power loss is not worth
-        // seconds on a 400 MB profile.
-        drop(file);
-        if let Some(tmp) = &self.tmp {
-            fs::rename(tmp, &self.dest).with_context(|| {
-                format!("renaming {} to {}", tmp.display(), self.dest.display())
-            })?;
+    /// Flushes and renames the temporary file over the destination. On any
+    /// failure the temporary file is removed.
+    pub fn commit(self) -> anyhow::Result<()> {
+        let dest = self.dest;
+        match self.target {
+            Target::Special(writer) => {
+                writer
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .with_context(|| format!("writing {}", dest.display()))?;
+            }
+            Target::Temp {
+                writer,
+                _registered,
+            } => {
+                // Dropping the writer or the temporary file on an error
+                // removes the file.
+                let tmp = writer
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .with_context(|| format!("writing {}", dest.display()))?;
+                // No fsync: the rename alone guarantees that readers and a
+                // failed run never see a partial file; surviving power loss
+                // is not worth seconds on a 400 MB profile.
+                tmp.persist(&dest).map_err(|e| e.error).with_context(|| {
+                    format!("{}: cannot replace it with the new file", dest.display())
+                })?;
+            }
         }
         Ok(())
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match &mut self.target {
+            Target::Temp { writer, .. } => writer,
+            Target::Special(writer) => writer,
+        }
     }
 }
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.writer.as_mut().expect("not committed").write(buf)
+        self.writer().write(buf)
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.writer.as_mut().expect("not committed").write_all(buf)
+        self.writer().write_all(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.writer.as_mut().expect("not committed").flush()
+        self.writer().flush()
     }
 }
 
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if let (Some(_), Some(tmp)) = (self.writer.take(), &self.tmp) {
-            let _ = fs::remove_file(tmp);
+/// Where a tool's data goes: a file written atomically, or stdout.
+pub enum Output {
+    File(AtomicFile),
+    Stdout,
+}
+
+impl Output {
+    /// Opens the output before the work starts, so that a bad `-o` or a
+    /// closed stdout fails at once, not after a long merge. `None` or `-`
+    /// is stdout.
+    pub fn open(dest: Option<&Path>) -> anyhow::Result<Output> {
+        match dest {
+            Some(path) if path != Path::new("-") => Ok(Output::File(AtomicFile::create(path)?)),
+            _ => {
+                check_stdout()?;
+                Ok(Output::Stdout)
+            }
+        }
+    }
+
+    /// Writes everything `write` produces and completes the output.
+    pub fn write(
+        self,
+        write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        match self {
+            Output::File(mut file) => {
+                let dest = file.dest().display().to_string();
+                write(&mut file).with_context(|| format!("writing {dest}"))?;
+                file.commit()
+            }
+            Output::Stdout => {
+                let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+                write(&mut out)
+                    .and_then(|()| Ok(out.flush()?))
+                    .context("writing to stdout")
+            }
         }
     }
 }
@@ -123,20 +200,104 @@ pub fn write_to(
     dest: Option<&Path>,
     write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    match dest {
-        Some(path) if path != Path::new("-") => {
-            let mut file = AtomicFile::create(path)?;
-            write(&mut file).with_context(|| format!("writing {}", path.display()))?;
-            file.commit()
-        }
-        _ => {
-            let stdout = io::stdout();
-            let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-            write(&mut out)?;
-            out.flush()?;
-            Ok(())
-        }
+    Output::open(dest)?.write(write)
+}
+
+/// Fails when stdout was closed when the process started. (The Rust runtime
+/// then opens /dev/null in its place, so writes would succeed and the data
+/// would be lost without a word.)
+pub fn check_stdout() -> anyhow::Result<()> {
+    // Reading the constructor keeps it linked in whatever the build.
+    let _ = std::hint::black_box(RECORD_STDOUT_AT_START);
+    if STDOUT_CLOSED_AT_START.load(Ordering::Relaxed) {
+        bail!("writing to stdout: stdout is closed; redirect it to where the output should go");
     }
+    Ok(())
+}
+
+static STDOUT_CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
+
+/// Runs before `main` and before the Rust runtime fills closed standard
+/// descriptors with /dev/null: the only moment a closed stdout can be seen.
+#[used]
+#[cfg_attr(
+    any(target_os = "linux", target_os = "android", target_os = "freebsd"),
+    link_section = ".init_array"
+)]
+#[cfg_attr(target_vendor = "apple", link_section = "__DATA,__mod_init_func")]
+static RECORD_STDOUT_AT_START: extern "C" fn() = record_stdout_at_start;
+
+extern "C" fn record_stdout_at_start() {
+    // SAFETY: F_GETFD only asks whether the descriptor is open.
+    if unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFD) } == -1 {
+        STDOUT_CLOSED_AT_START.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Temporary files to remove when SIGINT or SIGTERM arrives.
+static TEMP_FILES: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
+
+/// A slot in [`TEMP_FILES`], emptied on drop (after the temporary file was
+/// renamed or removed).
+struct Registered {
+    id: u64,
+}
+
+impl Registered {
+    fn new() -> anyhow::Result<Registered> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        install_signal_cleanup()?;
+        Ok(Registered {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    fn set(&self, path: &Path) {
+        lock_temp_files().push((self.id, path.to_path_buf()));
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        lock_temp_files().retain(|(id, _)| *id != self.id);
+    }
+}
+
+fn lock_temp_files() -> std::sync::MutexGuard<'static, Vec<(u64, PathBuf)>> {
+    TEMP_FILES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// On the first temporary file: a thread that, on SIGINT or SIGTERM,
+/// removes the registered temporary files and exits 130 or 143. The lock is
+/// held until the exit, so no new temporary file can appear meanwhile.
+fn install_signal_cleanup() -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    static INSTALL: Once = Once::new();
+    let mut result = Ok(());
+    INSTALL.call_once(|| {
+        let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+            Ok(s) => s,
+            Err(e) => {
+                result = Err(anyhow::Error::new(e).context("installing signal handlers"));
+                return;
+            }
+        };
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let files = lock_temp_files();
+                for (_, path) in files.iter() {
+                    let _ = fs::remove_file(path);
+                }
+                let status = if signal == SIGINT {
+                    ExitStatus::Interrupted
+                } else {
+                    ExitStatus::Terminated
+                };
+                std::process::exit(status.code());
+            }
+        });
+    });
+    result
 }
 
 /// Writes an unsigned integer in decimal without going through `fmt`

@@ -10,6 +10,13 @@
 //! CRLF line ends, blank lines, and several profiles concatenated in one
 //! stream, each starting with its own `mode:` line (what `cat a.out b.out`
 //! gives; Go's own parser rejects this).
+//!
+//! Numbers are read as Go's parser reads them (x/tools `cover.ParseProfiles`,
+//! which `go tool cover` uses: `strconv.Atoi`, then a check for negative
+//! values): an optional sign, any number of leading zeros, at most
+//! 9223372036854775807; `-0` is 0. Counts above 4294967295 saturate there,
+//! as merged counts do (`go tool covdata` keeps 32-bit counters); positions
+//! and numStmt above it are an error saying they are too large.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -330,44 +337,89 @@ fn back_u32(line: &[u8], i: &mut usize, sep: u8) -> Option<u32> {
 /// it has, but a field is wrong, with what was expected.
 #[inline]
 fn parse_block(line: &[u8]) -> Option<Result<Parsed<'_>, String>> {
-    // Shape: <path>:<d>.<d>,<d>.<d> <field> <field>, where the two last fields
+    // Shape: <path>:<n>.<n>,<n>.<n> <field> <field>, where the two last fields
     // are anything without spaces. Checking the shape first lets a garbled
     // count say "expected a non-negative count" instead of the generic text.
     let (rest, count) = rsplit_field(line)?;
     let (rest, stmts) = rsplit_field(rest)?;
     let colon = memchr::memrchr(b':', rest)?;
     let (path, coords) = (&rest[..colon], &rest[colon + 1..]);
-    let pos = parse_coords(coords)?;
+    let pos = match parse_coords(coords)? {
+        Ok(pos) => pos,
+        Err(e) => return Some(Err(e)),
+    };
     if path.is_empty() {
         return Some(Err(format!(
             "expected a file name before ':' in {BLOCK_GRAMMAR}"
         )));
     }
-    let stmts = match parse_u32(stmts) {
-        Some(v) => v,
-        None => {
-            return Some(Err(format!(
-                "expected a non-negative numStmt, found {}",
-                quote(stmts)
-            )))
-        }
+    let stmts = match go_int(stmts) {
+        Ok(v) => match u32::try_from(v) {
+            Ok(v) => v,
+            Err(_) => return Some(Err(too_large("numStmt", stmts))),
+        },
+        Err(e) => return Some(Err(e.message("numStmt", stmts))),
     };
-    let count = match parse_u32(count) {
-        Some(v) => v,
-        None => {
-            return Some(Err(
-                if !count.is_empty() && count.iter().all(u8::is_ascii_digit) {
-                    format!(
-                        "count {} is out of range (at most 4294967295)",
-                        quote(count)
-                    )
-                } else {
-                    format!("expected a non-negative count, found {}", quote(count))
-                },
-            ))
-        }
+    let count = match go_int(count) {
+        // Saturates like a merged count.
+        Ok(v) => u32::try_from(v).unwrap_or(u32::MAX),
+        Err(e) => return Some(Err(e.message("count", count))),
     };
     Some(Ok((path, pos, stmts, count)))
+}
+
+fn too_large(what: &str, field: &[u8]) -> String {
+    format!("{what} {} is too large (at most 4294967295)", quote(field))
+}
+
+/// Why a field is not a number Go's profile parser accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumError {
+    /// Not an optionally signed run of decimal digits.
+    NotANumber,
+    /// Below zero (Go: "negative values are not allowed").
+    Negative,
+    /// Above 9223372036854775807 (Go's `strconv.Atoi`: "value out of range").
+    TooLarge,
+}
+
+impl NumError {
+    fn message(self, what: &str, field: &[u8]) -> String {
+        match self {
+            NumError::TooLarge => too_large(what, field),
+            NumError::NotANumber | NumError::Negative => {
+                format!("expected a non-negative {what}, found {}", quote(field))
+            }
+        }
+    }
+}
+
+/// A number as Go's profile parser reads one: `strconv.Atoi` (an optional
+/// `+` or `-`, then decimal digits, leading zeros allowed, within int64),
+/// and not negative.
+pub fn go_int(s: &[u8]) -> Result<u64, NumError> {
+    let (negative, digits) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(NumError::NotANumber);
+    }
+    let mut v: u64 = 0;
+    for &b in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((b - b'0') as u64))
+            .ok_or(NumError::TooLarge)?;
+    }
+    // Atoi's range is int64's: -9223372036854775808 fits, but is negative.
+    match (negative, v) {
+        (_, 0) => Ok(0),
+        (true, v) if v <= 1 << 63 => Err(NumError::Negative),
+        (false, v) if v < 1 << 63 => Ok(v),
+        _ => Err(NumError::TooLarge),
+    }
 }
 
 /// Splits off the last space-separated field; `None` when there is no space
@@ -379,41 +431,46 @@ fn rsplit_field(s: &[u8]) -> Option<(&[u8], &[u8])> {
     (!field.is_empty()).then_some((&s[..sp], field))
 }
 
+/// `startLine.startCol,endLine.endCol`. `None` when the text does not have
+/// that shape (four numbers as Go reads them); an error when a number is
+/// negative or too large.
 #[inline]
-fn parse_coords(s: &[u8]) -> Option<Pos> {
-    let mut it = s.splitn(2, |&b| b == b',');
-    let (a, b) = (it.next()?, it.next()?);
-    let (start_line, start_col) = parse_pair(a)?;
-    let (end_line, end_col) = parse_pair(b)?;
-    Some(Pos {
-        start_line,
-        start_col,
-        end_line,
-        end_col,
-    })
+fn parse_coords(s: &[u8]) -> Option<Result<Pos, String>> {
+    let comma = memchr::memrchr(b',', s)?;
+    let (a, b) = (&s[..comma], &s[comma + 1..]);
+    let (sl, sc) = split_pair(a)?;
+    let (el, ec) = split_pair(b)?;
+    let mut v = [0u32; 4];
+    for (i, (name, field)) in [
+        ("startLine", sl),
+        ("startCol", sc),
+        ("endLine", el),
+        ("endCol", ec),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        v[i] = match go_int(field) {
+            Ok(n) => match u32::try_from(n) {
+                Ok(n) => n,
+                Err(_) => return Some(Err(too_large(name, field))),
+            },
+            Err(NumError::NotANumber) => return None,
+            Err(e) => return Some(Err(e.message(name, field))),
+        };
+    }
+    Some(Ok(Pos {
+        start_line: v[0],
+        start_col: v[1],
+        end_line: v[2],
+        end_col: v[3],
+    }))
 }
 
 #[inline]
-fn parse_pair(s: &[u8]) -> Option<(u32, u32)> {
-    let dot = memchr::memchr(b'.', s)?;
-    Some((parse_u32(&s[..dot])?, parse_u32(&s[dot + 1..])?))
-}
-
-/// A decimal u32: digits only, no sign, no overflow.
-#[inline]
-pub fn parse_u32(s: &[u8]) -> Option<u32> {
-    if s.is_empty() || s.len() > 10 {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &b in s {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        v = v * 10 + d as u64;
-    }
-    u32::try_from(v).ok()
+fn split_pair(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let dot = memchr::memrchr(b'.', s)?;
+    Some((&s[..dot], &s[dot + 1..]))
 }
 
 /// Records the `mode:` line of one input, which must agree with the input's
@@ -487,7 +544,9 @@ pub struct Block {
 /// The blocks of one source file, sorted by position.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileBlocks {
-    /// The file name as the profile spells it (`module/pkg/file.go`).
-    pub path: String,
+    /// The file name as the profile spells it (`module/pkg/file.go`): bytes,
+    /// as Unix file names are; two names that differ only in bytes that are
+    /// not UTF-8 are two files.
+    pub path: Vec<u8>,
     pub blocks: Vec<Block>,
 }

@@ -54,12 +54,12 @@ pub enum By {
 }
 
 /// The package (directory) of a profile file name.
-pub fn package_of(path: &str) -> &str {
-    path.rfind('/').map_or(".", |i| &path[..i])
+pub fn package_of(path: &[u8]) -> &[u8] {
+    memchr::memrchr(b'/', path).map_or(b".", |i| &path[..i])
 }
 
 /// Per-file totals over every block (the source-free answer).
-pub fn file_totals(merged: &Merged) -> Vec<(String, Totals)> {
+pub fn file_totals(merged: &Merged) -> Vec<(Vec<u8>, Totals)> {
     merged
         .files
         .iter()
@@ -73,13 +73,13 @@ pub fn file_totals(merged: &Merged) -> Vec<(String, Totals)> {
         .collect()
 }
 
-/// Groups per-file totals by file or package, sorted by name.
-pub fn breakdown(files: &[(String, Totals)], by: By) -> Vec<(String, Totals)> {
-    let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
+/// Groups per-file totals by file or package, sorted by name (bytewise).
+pub fn breakdown(files: &[(Vec<u8>, Totals)], by: By) -> Vec<(Vec<u8>, Totals)> {
+    let mut groups: BTreeMap<Vec<u8>, Totals> = BTreeMap::new();
     for (path, t) in files {
         let key = match by {
             By::File => path.clone(),
-            By::Package => package_of(path).to_string(),
+            By::Package => package_of(path).to_vec(),
         };
         groups.entry(key).or_default().add(t.covered, t.statements);
     }
@@ -87,7 +87,7 @@ pub fn breakdown(files: &[(String, Totals)], by: By) -> Vec<(String, Totals)> {
 }
 
 /// The sum of per-file totals.
-pub fn sum(files: &[(String, Totals)]) -> Totals {
+pub fn sum(files: &[(Vec<u8>, Totals)]) -> Totals {
     let mut t = Totals::default();
     for (_, f) in files {
         t.add(f.covered, f.statements);

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use covcore::args::MergeArgs;
+use covcore::output::Output;
 
 /// Merge Go coverage profiles into one.
 ///
@@ -30,7 +31,9 @@ const EXAMPLES: &str = "Examples:
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    // Opened first: a bad -o or a closed stdout fails before a long merge.
+    let output = Output::open(cli.output.as_deref())?;
     let merged = cli.merge.merge()?;
-    covcore::output::write_to(cli.output.as_deref(), |out| Ok(merged.write(out)?))?;
+    output.write(|out| Ok(merged.write(out)?))?;
     Ok(ExitCode::SUCCESS)
 }

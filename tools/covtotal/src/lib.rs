@@ -1,7 +1,5 @@
 //! covtotal: the total coverage of Go profiles, and CI gates on it.
 
-use std::fmt::Write as _;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,7 +8,7 @@ use clap::{Parser, ValueEnum};
 use covcore::args::MergeArgs;
 use covcore::cli;
 use covcore::merge::Merged;
-use covcore::output::json_string;
+use covcore::output::Output;
 use covcore::total::{self, By, Totals};
 
 /// Print the total statement coverage of Go profiles, like
@@ -96,6 +94,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
             cli.max_drop
         );
     }
+    // A closed stdout fails before any work.
+    let output = Output::open(None)?;
     // Read the baseline first: a bad baseline must fail before any output.
     let baseline = match &cli.baseline {
         Some(path) => Some(read_baseline(path, &cli)?),
@@ -106,23 +106,20 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let all = total::sum(&files);
     let shown = all.percent_str();
 
-    let mut out = String::new();
-    if cli.percent {
-        writeln!(out, "{shown}").unwrap();
+    let out: Vec<u8> = if cli.percent {
+        format!("{shown}\n").into_bytes()
     } else if cli.json {
-        out = json(&all, &total::breakdown(&files, By::Package));
+        json(&all, &total::breakdown(&files, By::Package))?
     } else if let Some(by) = cli.by {
         let by = match by {
             ByArg::Package => By::Package,
             ByArg::File => By::File,
         };
-        out = table(&total::breakdown(&files, by), &all, by);
+        table(&total::breakdown(&files, by), &all, by)
     } else {
-        writeln!(out, "total: (statements) {shown}%").unwrap();
-    }
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes())?;
-    stdout.flush()?;
+        format!("total: (statements) {shown}%\n").into_bytes()
+    };
+    output.write(|stdout| Ok(stdout.write_all(&out)?))?;
 
     // Gates compare the printed one-decimal figures, so that what CI shows
     // and what it decides agree.
@@ -161,14 +158,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
 
 /// Per-file totals: every block, or with `src` only blocks inside function
 /// declarations (`go tool cover -func`).
-fn file_totals(merged: &Merged, src: Option<&Path>) -> anyhow::Result<Vec<(String, Totals)>> {
+fn file_totals(merged: &Merged, src: Option<&Path>) -> anyhow::Result<Vec<(Vec<u8>, Totals)>> {
     let Some(dir) = src else {
         return Ok(total::file_totals(merged));
     };
     let root = covcore::gosrc::SourceRoot::open(dir)?;
     let funcs = covcore::gosrc::func_coverage(&root, &merged.files)?;
     // Functions come grouped by file, in file order.
-    let mut files: Vec<(String, Totals)> = Vec::new();
+    let mut files: Vec<(Vec<u8>, Totals)> = Vec::new();
     for f in funcs {
         if files.last().is_none_or(|(path, _)| *path != f.file) {
             files.push((f.file.clone(), Totals::default()));
@@ -218,65 +215,92 @@ fn read_baseline(path: &Path, cli: &Cli) -> anyhow::Result<f64> {
     }
 }
 
-fn table(rows: &[(String, Totals)], all: &Totals, by: By) -> String {
+/// The table of `--by`: names as the profile spells them (bytes), padded
+/// by characters (by bytes where a name is not UTF-8).
+fn table(rows: &[(Vec<u8>, Totals)], all: &Totals, by: By) -> Vec<u8> {
     let head = match by {
         By::Package => "PACKAGE",
         By::File => "FILE",
     };
     let width = rows
         .iter()
-        .map(|(n, _)| n.len())
+        .map(|(n, _)| shown_len(n))
         .chain([head.len(), "total".len()])
         .max()
         .unwrap_or(0);
-    let mut out = String::new();
-    writeln!(
-        out,
-        "{head:<width$}  {:>10}  {:>10}  {:>7}",
-        "COVERED", "STATEMENTS", "PERCENT"
-    )
-    .unwrap();
+    let mut out = Vec::new();
+    let mut row = |name: &[u8], cells: String| {
+        out.extend_from_slice(name);
+        out.resize(out.len() + width - shown_len(name), b' ');
+        out.extend_from_slice(cells.as_bytes());
+    };
+    row(
+        head.as_bytes(),
+        format!(
+            "  {:>10}  {:>10}  {:>7}\n",
+            "COVERED", "STATEMENTS", "PERCENT"
+        ),
+    );
     for (name, t) in rows
         .iter()
-        .map(|(n, t)| (n.as_str(), t))
-        .chain([("total", all)])
+        .map(|(n, t)| (n.as_slice(), t))
+        .chain([(&b"total"[..], all)])
     {
-        writeln!(
-            out,
-            "{name:<width$}  {:>10}  {:>10}  {:>6}%",
-            t.covered,
-            t.statements,
-            t.percent_str()
-        )
-        .unwrap();
+        row(
+            name,
+            format!(
+                "  {:>10}  {:>10}  {:>6}%\n",
+                t.covered,
+                t.statements,
+                t.percent_str()
+            ),
+        );
     }
     out
 }
 
-fn json(all: &Totals, packages: &[(String, Totals)]) -> String {
-    let mut out = String::new();
-    write!(
-        out,
-        "{{\"covered\":{},\"statements\":{},\"percent\":{},\"packages\":[",
-        all.covered,
-        all.statements,
-        all.percent_str()
-    )
-    .unwrap();
-    for (i, (name, t)) in packages.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write!(
-            out,
-            "{{\"package\":{},\"covered\":{},\"statements\":{},\"percent\":{}}}",
-            json_string(name),
-            t.covered,
-            t.statements,
-            t.percent_str()
-        )
-        .unwrap();
-    }
-    out.push_str("]}\n");
-    out
+fn shown_len(name: &[u8]) -> usize {
+    std::str::from_utf8(name).map_or(name.len(), |s| s.chars().count())
+}
+
+/// `--json`: the total and a per-package breakdown. Percents are the
+/// printed one-decimal figures. JSON strings are Unicode: a package name
+/// that is not UTF-8 shows U+FFFD for its bad bytes.
+#[derive(serde::Serialize)]
+struct Json {
+    covered: u64,
+    statements: u64,
+    percent: f64,
+    packages: Vec<JsonPackage>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonPackage {
+    package: String,
+    covered: u64,
+    statements: u64,
+    percent: f64,
+}
+
+fn json(all: &Totals, packages: &[(Vec<u8>, Totals)]) -> anyhow::Result<Vec<u8>> {
+    // The one-decimal text parsed back: serde_json prints the shortest
+    // form, so 81.2 stays 81.2 and 100 stays 100.0.
+    let shown = |t: &Totals| t.percent_str().parse::<f64>().expect("formatted float");
+    let doc = Json {
+        covered: all.covered,
+        statements: all.statements,
+        percent: shown(all),
+        packages: packages
+            .iter()
+            .map(|(name, t)| JsonPackage {
+                package: String::from_utf8_lossy(name).into_owned(),
+                covered: t.covered,
+                statements: t.statements,
+                percent: shown(t),
+            })
+            .collect(),
+    };
+    let mut out = serde_json::to_vec(&doc)?;
+    out.push(b'\n');
+    Ok(out)
 }

@@ -89,8 +89,11 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuildConfig {
-    /// `-covermode`: set, count or atomic.
-    #[serde(default = "default_cover_mode")]
+    /// `test` (go test -c) or `cover` (go build -cover of the real main).
+    #[serde(default)]
+    pub kind: crate::build_services::BuildKind,
+    /// `-covermode`: set, count or atomic (default: count; atomic for kind cover).
+    #[serde(default)]
     pub cover_mode: String,
     /// `-coverpkg`; default `<module path>/...`.
     #[serde(default)]
@@ -100,6 +103,7 @@ pub struct BuildConfig {
 impl Default for BuildConfig {
     fn default() -> Self {
         BuildConfig {
+            kind: Default::default(),
             cover_mode: default_cover_mode(),
             cover_packages: None,
         }
@@ -298,6 +302,9 @@ impl Config {
         }
         config.module_dir = module_dir.to_path_buf();
         config.module_path = module_path(module_dir)?;
+        if config.build.cover_mode.is_empty() {
+            config.build.cover_mode = config.build.kind.default_cover_mode().into();
+        }
         config
             .validate()
             .with_context(|| file.display().to_string())?;

@@ -1,0 +1,94 @@
+//! The task list: every `cargo xtask` subcommand and the flags of the tasks
+//! that live in this binary (as rust-analyzer's xtask keeps its flags.rs).
+//! The library's tasks (build-services, docker-images, integration-cover)
+//! keep their `Args` beside their code, because the integration tests build
+//! them too.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use xtask::{build_services, cover, docker_images};
+
+use crate::genprof;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "covtools project tasks"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub task: Task,
+}
+
+#[derive(Subcommand)]
+pub enum Task {
+    /// Run every test (installs Go into .tools/ when `go` is not on PATH or older than 1.27).
+    Test(Test),
+    /// Benchmark covmerge against `wc -l` on generated monorepo-sized profiles.
+    Bench(Bench),
+    /// Generate synthetic monorepo-shaped profiles (the benchmark's data) alone.
+    GenProfiles(GenProfiles),
+    #[command(hide = true)]
+    MeasureChild(MeasureChild),
+    /// Build Go services as coverage-instrumented test binaries.
+    BuildServices(build_services::Args),
+    /// Generate Docker build contexts for the services and build their images.
+    DockerImages(docker_images::Args),
+    /// The main job: build, run in containers, drive the tests, collect and gate coverage.
+    IntegrationCover(Box<cover::Args>),
+}
+
+#[derive(clap::Args)]
+pub struct Test {
+    /// Extra arguments for `cargo test` (after `--`), e.g. `-- merge::` or
+    /// `--release -- --nocapture`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub cargo_args: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct Bench {
+    /// Run only these cases (1, 2, 3; repeatable). Default: all.
+    #[arg(long = "case", value_parser = clap::value_parser!(u32).range(1..=3))]
+    pub cases: Vec<u32>,
+    /// Timed runs per tool and case (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Only generate (or find cached) data, print where, and stop.
+    #[arg(long)]
+    pub gen_only: bool,
+    /// Generator threads (the data does not depend on it).
+    #[arg(long, default_value_t = covcore::pool::default_threads())]
+    pub jobs: usize,
+    /// Instead: time covkill then covpull on ten containers of an example
+    /// service (needs a Docker engine).
+    #[arg(long)]
+    pub kill_pull: bool,
+}
+
+#[derive(clap::Args)]
+pub struct GenProfiles {
+    #[command(flatten)]
+    pub params: genprof::Params,
+    /// Output directory (prof_000.out, prof_001.out, …).
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Worker threads (the output does not depend on it).
+    #[arg(long, default_value_t = covcore::pool::default_threads())]
+    pub jobs: usize,
+    /// Print each profile's `sha256sum` line on stdout (the summary goes to
+    /// stderr), as genprof/reference.sha256 records them.
+    #[arg(long)]
+    pub sha256: bool,
+}
+
+/// `xtask measure-child -- CMD…`, used by the bench.
+#[derive(clap::Args)]
+pub struct MeasureChild {
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<OsString>,
+}
