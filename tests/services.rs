@@ -215,8 +215,8 @@ fn harness_killswitch_is_private_beside_a_service_owning_default_servemux_root()
         p.wait_timeout(Duration::from_millis(300)).is_none(),
         "still running"
     );
-    // Any path of the killswitch's own listener stops it.
-    let (code, body) = wait_get(&kill, "/any/path");
+    // /covkill on the killswitch's own listener stops it (other paths are 404).
+    let (code, body) = wait_get(&kill, "/covkill");
     assert_eq!(code, 200);
     assert!(body.contains("covtools: stopping"));
     let status = p.wait_timeout(Duration::from_secs(20)).expect("stops");

@@ -5,6 +5,7 @@
 mod util;
 
 mod contract;
+mod covdata;
 mod cover;
 mod gosrc;
 mod images;

@@ -200,11 +200,15 @@ pub fn ensure_docker() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// docker/ files, embedded so that an xtask built in one checkout never
+/// uses another checkout's (a target directory may be shared).
+const DOCKERFILE_TEMPLATE: &str = include_str!("../../docker/Dockerfile.template");
+const BASE_DOCKERFILE: &str = include_str!("../../docker/busybox-base.Dockerfile");
+pub const WRAPPER_SOURCE: &str = include_str!("../../docker/cover-wrapper.sh");
+
 /// The Dockerfile of one service image, from docker/Dockerfile.template.
 pub fn render_dockerfile(img: &ServiceImage, base: &str) -> anyhow::Result<String> {
-    let template_path = util::project_root().join("docker/Dockerfile.template");
-    let template = fs::read_to_string(&template_path)
-        .with_context(|| format!("reading {}", template_path.display()))?;
+    let template = DOCKERFILE_TEMPLATE;
     let mut env = String::new();
     let mut vars = img.env.clone();
     if let Some(t) = &img.own_test {
@@ -243,10 +247,7 @@ pub fn render_dockerfile(img: &ServiceImage, base: &str) -> anyhow::Result<Strin
         .replace("{{CMD}}", &cmd);
     if let Some(i) = body.find("{{") {
         let field: String = body[i..].chars().take_while(|c| *c != '\n').collect();
-        bail!(
-            "{}: unknown template field {field}",
-            template_path.display()
-        );
+        bail!("docker/Dockerfile.template: unknown template field {field}");
     }
     // The template's own leading comment describes the template; the
     // generated file says what generated it instead.
@@ -303,14 +304,28 @@ pub fn write_context(img: &ServiceImage, base: &str, dir: &Path) -> anyhow::Resu
     Ok(())
 }
 
-/// The restart wrapper (also run as a local process, `--runtime local`).
-pub fn wrapper_script() -> PathBuf {
-    util::project_root().join("docker").join(WRAPPER)
+/// The restart wrapper as a file (run as a local process, `--runtime
+/// local`): the embedded text, written once under a name of its content in
+/// the temp directory, so different versions never share a file.
+pub fn wrapper_script() -> anyhow::Result<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    WRAPPER_SOURCE.hash(&mut h);
+    let dir = std::env::temp_dir().join(format!("covtools-wrapper-{:016x}", h.finish()));
+    let path = dir.join(WRAPPER);
+    if fs::read_to_string(&path).is_ok_and(|t| t == WRAPPER_SOURCE) {
+        return Ok(path);
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Written aside and renamed: concurrent runs never see half of it.
+    let tmp = dir.join(format!(".{WRAPPER}.{}", std::process::id()));
+    fs::write(&tmp, WRAPPER_SOURCE).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 fn wrapper_text() -> anyhow::Result<String> {
-    let path = wrapper_script();
-    fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+    Ok(WRAPPER_SOURCE.to_string())
 }
 
 /// What in a generated context differs from what would be generated now.
@@ -464,11 +479,10 @@ pub fn build_base_image(tag: &str) -> anyhow::Result<()> {
         bail!("{} --list names no sh applet", busybox.display());
     }
     let t = Instant::now();
-    docker_build(
-        &ctx,
-        tag,
-        Some(&util::project_root().join("docker/busybox-base.Dockerfile")),
-    )?;
+    let dockerfile = ctx.join("Dockerfile");
+    fs::write(&dockerfile, BASE_DOCKERFILE)
+        .with_context(|| format!("writing {}", dockerfile.display()))?;
+    docker_build(&ctx, tag, Some(&dockerfile))?;
     crate::note!(
         "docker-images: base image {tag} ({:.1}s)",
         t.elapsed().as_secs_f64()

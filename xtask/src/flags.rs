@@ -39,6 +39,15 @@ pub enum Task {
     DockerImages(docker_images::Args),
     /// The main job: build, run in containers, drive the tests, collect and gate coverage.
     IntegrationCover(Box<cover::Args>),
+    /// Fuzz covmerge (fuzz/, cargo-fuzz) for a while; reports executions/s.
+    Fuzz(Fuzz),
+}
+
+#[derive(clap::Args)]
+pub struct Fuzz {
+    /// How long to fuzz, in seconds.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub seconds: u64,
 }
 
 #[derive(clap::Args)]
@@ -67,6 +76,14 @@ pub struct Bench {
     /// service (needs a Docker engine).
     #[arg(long)]
     pub kill_pull: bool,
+    /// With --kill-pull: the fleet sizes (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10",
+        requires = "kill_pull"
+    )]
+    pub containers: Vec<usize>,
 }
 
 #[derive(clap::Args)]

@@ -5,6 +5,7 @@
 mod bench;
 mod bench_kill_pull;
 mod flags;
+mod fuzz;
 mod genprof;
 mod test;
 
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Task::BuildServices(args) => build_services::run(args),
         Task::DockerImages(args) => docker_images::run(args),
         Task::IntegrationCover(args) => cover::run(*args),
+        Task::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(code) => code,

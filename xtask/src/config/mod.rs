@@ -72,8 +72,14 @@ pub struct Config {
     pub image: ImageConfig,
     #[serde(rename = "service", default)]
     pub services: Vec<Service>,
-    #[serde(default)]
+    /// `[tests]`, or `[[tests]]` phases (split into the two fields below).
+    #[serde(rename = "tests", default, deserialize_with = "tests_or_phases")]
+    tests_spec: Option<TestsOrPhases>,
+    #[serde(skip)]
     pub tests: Option<TestsConfig>,
+    /// `[[tests]]`: named test phases, each measured on its own (cover/phases.rs).
+    #[serde(skip)]
+    pub phases: Vec<crate::cover::phases::PhaseConfig>,
     #[serde(default)]
     pub gates: GatesConfig,
     #[serde(default)]
@@ -172,6 +178,24 @@ pub struct Service {
     /// directory of the run.
     #[serde(default)]
     pub workdir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+enum TestsOrPhases {
+    One(TestsConfig),
+    Phases(Vec<crate::cover::phases::PhaseConfig>),
+}
+
+/// `[tests]` (a table) or `[[tests]]` (an array of phases).
+fn tests_or_phases<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<TestsOrPhases>, D::Error> {
+    use serde::de::Error;
+    let value = toml::Value::deserialize(d)?;
+    Ok(Some(match value {
+        toml::Value::Array(_) => TestsOrPhases::Phases(value.try_into().map_err(D::Error::custom)?),
+        _ => TestsOrPhases::One(value.try_into().map_err(D::Error::custom)?),
+    }))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -302,6 +326,11 @@ impl Config {
         }
         config.module_dir = module_dir.to_path_buf();
         config.module_path = module_path(module_dir)?;
+        match config.tests_spec.take() {
+            Some(TestsOrPhases::One(t)) => config.tests = Some(t),
+            Some(TestsOrPhases::Phases(p)) => config.phases = p,
+            None => {}
+        }
         if config.build.cover_mode.is_empty() {
             config.build.cover_mode = config.build.kind.default_cover_mode().into();
         }

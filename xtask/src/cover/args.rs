@@ -102,6 +102,11 @@ pub struct Args {
     /// [default: next to this xtask, built first with cargo].
     #[arg(long, value_name = "DIR")]
     pub tools: Option<PathBuf>,
+    /// Build kind: test (go test -c, profiles when stopped) or cover (go build
+    /// -cover of the real main, live snapshots; needed by [[tests]] phases)
+    /// [default: build.kind, else test].
+    #[arg(long, value_name = "KIND")]
+    pub build_kind: Option<String>,
     /// -covermode: set, count or atomic [default: build.cover_mode].
     #[arg(long, value_name = "MODE")]
     pub cover_mode: Option<String>,

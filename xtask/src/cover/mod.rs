@@ -22,6 +22,7 @@
 mod args;
 mod build;
 mod collect;
+pub mod phases;
 mod ready;
 mod report;
 mod settings;
@@ -229,19 +230,27 @@ fn job(
     control.check()?;
 
     // 5. The tests. A failure is kept, not an error: coverage is still collected.
-    tests::run_tests(
-        &s,
-        &started,
-        tests_bin.as_deref(),
-        &go,
-        control,
-        progress,
-        report,
-    )?;
+    if s.phases.is_empty() {
+        tests::run_tests(
+            &s,
+            &started,
+            tests_bin.as_deref(),
+            &go,
+            control,
+            progress,
+            report,
+        )?;
+    } else {
+        phases::run_phases(&s, &started, &go, control, progress, report)?;
+    }
     control.check()?;
 
-    // 6. Collect and gate.
-    collect::collect(&s, &started, &tools, progress, report)?;
+    // 6. Collect and gate (with phases: the last snapshot, already taken).
+    if s.phases.is_empty() {
+        collect::collect(&s, &started, &tools, progress, report)?;
+    } else {
+        phases::gate(&s, &tools, progress, report)?;
+    }
     Ok(())
 }
 

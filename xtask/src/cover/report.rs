@@ -42,6 +42,10 @@ pub struct Report {
     pub images_removed: bool,
     /// Teardown problems.
     pub teardown_problems: Vec<String>,
+    /// `[[tests]]` phases, each measured from live snapshots.
+    pub phases: Vec<super::phases::PhaseReport>,
+    /// Their figures as JSON (`<out>/phases.json`).
+    pub phases_json: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -79,6 +83,14 @@ pub fn summary(r: &Report) -> String {
         None => "did not run".to_string(),
     };
     let _ = writeln!(w, "tests:     {tests}");
+    let _ = write!(w, "{}", super::phases::summary_lines(&r.phases));
+    if let Some(j) = &r.phases_json {
+        let _ = writeln!(
+            w,
+            "phases:    {} (own percent, newly covered and only-this-phase statements)",
+            j.display()
+        );
+    }
     if !r.profiles.is_empty() {
         let per: Vec<String> = r.profiles.iter().map(|(s, n)| format!("{s} {n}")).collect();
         let _ = writeln!(

@@ -44,6 +44,7 @@ pub(super) enum Tests {
 /// a leftover from a run still going.
 pub const OWNER_LABEL: &str = "covtools.owner";
 
+#[derive(Clone)]
 pub(super) struct Settings {
     pub(super) config: Config,
     pub(super) runtime: Runtime,
@@ -54,6 +55,8 @@ pub(super) struct Settings {
     pub(super) work: PathBuf,
     pub(super) ready_timeout: Duration,
     pub(super) tests: Tests,
+    /// `[[tests]]` phases (then `tests` is the first one's).
+    pub(super) phases: Vec<super::phases::Phase>,
     pub(super) min: Option<f64>,
     pub(super) baseline: Option<PathBuf>,
     pub(super) max_drop: Option<f64>,
@@ -102,6 +105,9 @@ impl Settings {
         let mut set = |k: &str, v: String| sets.push((k.to_string(), v));
         if let Some(r) = &args.runtime {
             set("run.runtime", toml_string(r));
+        }
+        if let Some(k) = &args.build_kind {
+            set("build.kind", toml_string(k));
         }
         if let Some(m) = &args.cover_mode {
             set("build.cover_mode", toml_string(m));
@@ -182,7 +188,14 @@ impl Settings {
 
         // The tests: a command after `--`, else --test-package, else [tests].
         let configured = config.tests.clone();
-        let tests = if !args.test_command.is_empty() {
+        let phases = if args.test_command.is_empty() && args.test_package.is_none() {
+            super::phases::resolve(&config)?
+        } else {
+            Vec::new()
+        };
+        let tests = if let Some(first) = phases.first() {
+            first.tests.clone()
+        } else if !args.test_command.is_empty() {
             let mut argv = args.test_command.clone();
             argv.extend(args.test_args.iter().cloned());
             Tests::Command {
@@ -251,6 +264,7 @@ impl Settings {
             work,
             ready_timeout,
             tests,
+            phases,
             min: config.gates.min,
             baseline,
             max_drop: config.gates.max_drop,

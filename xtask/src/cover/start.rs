@@ -292,10 +292,14 @@ pub(super) fn start_local(
             let log = fs::File::create(&log_path)
                 .with_context(|| format!("creating {}", log_path.display()))?;
             let mut cmd = Command::new("sh");
-            cmd.arg(docker_images::wrapper_script())
+            cmd.arg(docker_images::wrapper_script()?)
                 .args(svc.render_args(addr, &urls)?)
                 .envs(svc.render_env(addr, &urls)?)
                 .env("COVER_BIN", bin_dir.join(format!("{}.test", svc.name)))
+                .env(
+                    covcore::contract::ENV_COVER_KIND,
+                    s.config.build.kind.name(),
+                )
                 .env("COVER_DIR", &cover)
                 .env("COVKILL_ADDR", killswitch)
                 .current_dir(match &svc.workdir {
