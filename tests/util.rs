@@ -37,6 +37,7 @@ pub fn bin(name: &str) -> PathBuf {
         "covtotal" => env!("CARGO_BIN_EXE_covtotal"),
         "covkill" => env!("CARGO_BIN_EXE_covkill"),
         "covpull" => env!("CARGO_BIN_EXE_covpull"),
+        "covreport" => env!("CARGO_BIN_EXE_covreport"),
         other => panic!("no binary {other}"),
     })
 }

@@ -41,6 +41,8 @@ pub enum Task {
     IntegrationCover(Box<cover::Args>),
     /// Fuzz covmerge (fuzz/, cargo-fuzz) for a while; reports executions/s.
     Fuzz(Fuzz),
+    /// Screenshots (PNG) of covreport's HTML page, taken by headless Chromium.
+    ReportScreenshot(crate::screenshot::Args),
 }
 
 #[derive(clap::Args)]

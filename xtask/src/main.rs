@@ -7,6 +7,7 @@ mod bench_kill_pull;
 mod flags;
 mod fuzz;
 mod genprof;
+mod screenshot;
 mod test;
 
 // Shared with the integration tests through the library (src/lib.rs).
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         Task::DockerImages(args) => docker_images::run(args),
         Task::IntegrationCover(args) => cover::run(*args),
         Task::Fuzz(args) => fuzz::run(args),
+        Task::ReportScreenshot(args) => screenshot::run(args),
     };
     match result {
         Ok(code) => code,

@@ -23,6 +23,7 @@ pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
         .context("the go binary has a parent directory")?;
     eprintln!("xtask: using {}", go.display());
     ensure_busybox()?;
+    xtask::consumers::ensure_report_consumers()?;
 
     // Skipping tests append to this file (tests/util/skip.rs); libtest
     // counts them as passed, the closing line as skipped.

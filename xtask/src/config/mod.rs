@@ -83,6 +83,8 @@ pub struct Config {
     #[serde(default)]
     pub gates: GatesConfig,
     #[serde(default)]
+    pub report: ReportConfig,
+    #[serde(default)]
     pub run: RunConfig,
     /// The Go module root (where the file was found).
     #[serde(skip)]
@@ -249,6 +251,22 @@ pub struct GatesConfig {
     /// The largest allowed drop from the baseline, percentage points.
     #[serde(default)]
     pub max_drop: Option<f64>,
+    /// Diff coverage since the merge-base with this git ref.
+    #[serde(default)]
+    pub diff_base: Option<String>,
+    /// Minimum diff coverage, percent (needs diff_base).
+    #[serde(default)]
+    pub diff_min: Option<f64>,
+}
+
+/// `[report]`: the reports written next to merged.cov.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Some of lcov, cobertura, html, markdown, badge, or ["none"]
+    /// [default: all].
+    #[serde(default)]
+    pub formats: Option<Vec<String>>,
 }
 
 impl Config {
@@ -341,6 +359,12 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if let Some(formats) = &self.report.formats {
+            crate::cover::reports::check_formats(formats)?;
+        }
+        if self.gates.diff_min.is_some() && self.gates.diff_base.is_none() {
+            bail!("gates.diff_min needs gates.diff_base (--diff-base REF)");
+        }
         if !["set", "count", "atomic"].contains(&self.build.cover_mode.as_str()) {
             bail!(
                 "build.cover_mode = {:?}: expected set, count or atomic",

@@ -41,6 +41,7 @@ Collection, as a shell would run it (the summary prints the exact line):
     | covmerge -o <out>/merged.cov
   covtotal --by package --src <module> [--min …] \\
     [--baseline … --max-drop …] <out>/merged.cov
+  covreport --format lcov|cobertura|html|markdown|badge … next to merged.cov
 The total is counted like `go tool cover -func` (covtotal --src). The tools
 are the ones next to this xtask binary (target/debug), built first with
 `cargo build -p covtools --bins` (same profile as the xtask), or --tools DIR.
@@ -144,6 +145,18 @@ pub struct Args {
     /// The largest allowed drop from the baseline, points [default: gates.max_drop, else 0].
     #[arg(long, value_name = "POINTS")]
     pub max_drop: Option<f64>,
+    /// Diff coverage since the merge-base with this git ref (the module is
+    /// in a git checkout) [default: gates.diff_base].
+    #[arg(long, value_name = "REF")]
+    pub diff_base: Option<String>,
+    /// Minimum diff coverage, percent [default: gates.diff_min].
+    #[arg(long, value_name = "PERCENT")]
+    pub diff_min: Option<f64>,
+    /// The reports written next to merged.cov, comma-separated: lcov,
+    /// cobertura, html, markdown, badge, or none [default: report.formats,
+    /// else all].
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub reports: Option<Vec<String>>,
     /// Leave the containers, network and processes running (for debugging);
     /// the summary prints how to remove them.
     #[arg(long)]

@@ -187,7 +187,7 @@ pub(super) fn collect(
         phase.finish(&msg)
     };
     report.steps.push(("collect".into(), took));
-    Ok(())
+    super::reports::write(s, tools, &merged, progress, report)
 }
 
 /// covtotal's arguments for the merged profile: the per-package table, the
@@ -204,6 +204,12 @@ pub(super) fn covtotal_args(s: &Settings, merged: &str) -> Vec<String> {
             "--max-drop".into(),
             format!("{}", s.max_drop.unwrap_or(0.0)),
         ]);
+    }
+    if let Some(base) = &s.config.gates.diff_base {
+        args.extend(["--diff-base".into(), base.clone()]);
+        if let Some(m) = s.config.gates.diff_min {
+            args.extend(["--diff-min".into(), format!("{m}")]);
+        }
     }
     args.push(merged.to_string());
     args

@@ -25,6 +25,7 @@ mod collect;
 pub mod phases;
 mod ready;
 mod report;
+pub mod reports;
 mod settings;
 mod start;
 mod tests;

@@ -46,6 +46,10 @@ pub struct Report {
     pub phases: Vec<super::phases::PhaseReport>,
     /// Their figures as JSON (`<out>/phases.json`).
     pub phases_json: Option<PathBuf>,
+    /// The reports written next to the merged profile (reports.rs).
+    pub reports: Vec<PathBuf>,
+    /// GitHub `::warning` annotations for uncovered changed lines.
+    pub annotations: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -126,6 +130,12 @@ pub fn summary(r: &Report) -> String {
     if let Some(m) = &r.merged {
         let _ = writeln!(w, "merged:    {}", m.display());
     }
+    for p in &r.reports {
+        let _ = writeln!(w, "report:    {}", p.display());
+    }
+    for a in &r.annotations {
+        let _ = writeln!(w, "{a}");
+    }
     let steps: Vec<String> = r
         .steps
         .iter()
@@ -168,5 +178,9 @@ pub fn summary(r: &Report) -> String {
         _ => "ERROR",
     };
     let _ = writeln!(w, "result:    {verdict} (exit {})", r.code);
+    // Last, for GitLab's coverage regex: /coverage: \d+\.\d+% of statements/.
+    if let Some(t) = &r.total {
+        let _ = writeln!(w, "coverage: {t}% of statements");
+    }
     out
 }

@@ -136,6 +136,16 @@ impl Settings {
         if let Some(d) = args.max_drop {
             set("gates.max_drop", format!("{d:?}"));
         }
+        if let Some(r) = &args.diff_base {
+            set("gates.diff_base", toml_string(r));
+        }
+        if let Some(d) = args.diff_min {
+            set("gates.diff_min", format!("{d:?}"));
+        }
+        if let Some(list) = &args.reports {
+            let items: Vec<String> = list.iter().map(|f| toml_string(f)).collect();
+            set("report.formats", format!("[{}]", items.join(", ")));
+        }
         let mut config = Config::parse_with(&text, &file, &module_dir, &sets)?;
 
         for (name, ready) in &args.ready {
