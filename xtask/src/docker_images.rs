@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
@@ -185,16 +185,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Fails with an actionable message unless `docker` is on PATH and its
 /// engine answers.
 pub fn ensure_docker() -> anyhow::Result<()> {
-    let docker = which::which("docker")
-        .map_err(|_| anyhow::anyhow!("docker: not found on PATH (install Docker Engine)"))?;
-    let out = Command::new(&docker)
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .with_context(|| format!("running {}", docker.display()))?;
-    if !out.status.success() {
+    let out = covtarget::docker::run(
+        &["version", "--format", "{{.Server.Version}}"],
+        Duration::from_secs(30),
+    )?;
+    if !out.success() {
         bail!(
             "docker: the Docker engine is not reachable: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            out.error_line()
         );
     }
     Ok(())
@@ -400,20 +398,23 @@ pub fn build_images(
 /// `docker build -t tag [-f dockerfile] context`; on failure the error holds
 /// docker's output.
 pub fn docker_build(context: &Path, tag: &str, dockerfile: Option<&Path>) -> anyhow::Result<()> {
-    let mut cmd = Command::new("docker");
-    cmd.args(["build", "--quiet", "-t", tag]);
+    let mut args: Vec<std::ffi::OsString> = vec!["build".into(), "--quiet".into(), "-t".into()];
+    args.push(tag.into());
     if let Some(f) = dockerfile {
-        cmd.arg("-f").arg(f);
+        args.push("-f".into());
+        args.push(f.into());
     }
-    cmd.arg(context);
-    let out = cmd
-        .output()
-        .context("running docker build (is Docker installed?)")?;
-    if !out.status.success() {
+    args.push(context.into());
+    // A base image may have to be pulled: minutes, not forever.
+    let out = covtarget::docker::run(&args, Duration::from_secs(900))?;
+    if !out.success() {
+        let how = match out.status {
+            Some(status) => status.to_string(),
+            None => "no result within 900s".into(),
+        };
         bail!(
-            "docker build -t {tag} {} failed ({}):\n{}{}",
+            "docker build -t {tag} {} failed ({how}):\n{}{}",
             context.display(),
-            out.status,
             String::from_utf8_lossy(&out.stdout),
             without_builder_notice(&String::from_utf8_lossy(&out.stderr)).trim_end()
         );

@@ -555,18 +555,11 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 
 /// The module path from `<dir>/go.mod`.
 pub fn module_path(dir: &Path) -> anyhow::Result<String> {
+    // One go.mod reader for the project: covcore's, which reads it as Go does.
     let gomod = dir.join("go.mod");
-    let text = fs::read_to_string(&gomod)
+    let text = fs::read(&gomod)
         .with_context(|| format!("reading {} (a Go module root?)", gomod.display()))?;
-    for line in text.lines() {
-        if let Some(rest) = line.trim().strip_prefix("module") {
-            let path = rest.trim().trim_matches('"');
-            if rest.starts_with([' ', '\t']) && !path.is_empty() {
-                return Ok(path.to_string());
-            }
-        }
-    }
-    bail!("{}: no module line", gomod.display())
+    covcore::gosrc::gomod::module_path(&gomod.display().to_string(), &text)
 }
 
 #[cfg(test)]

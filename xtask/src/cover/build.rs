@@ -177,17 +177,37 @@ pub(super) fn build_images(
 }
 
 /// A failure on one line: its first line, and when that ends with ":" (the
-/// cause follows), the first line of the cause, without Go's `# package`
-/// headers.
+/// cause follows), the cause: the first line that looks like one (a Go
+/// compiler position, an error word), else the last, without Go's
+/// `# package` headers, warnings and Docker's build steps.
 pub(super) fn one_line(msg: &str) -> String {
     let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("");
-    match first.strip_suffix(':') {
-        Some(head) => match lines.find(|l| !l.starts_with("# ") && !l.starts_with("warning: ")) {
-            Some(cause) => format!("{head}: {cause}"),
-            None => head.to_string(),
-        },
-        None => first.to_string(),
+    let Some(head) = first.strip_suffix(':') else {
+        return first.to_string();
+    };
+    const NOISE: [&str; 5] = ["# ", "warning: ", "Sending build context", "Step ", "---> "];
+    const CAUSE: [&str; 9] = [
+        ".go:",
+        "error",
+        "Error",
+        "unable",
+        "denied",
+        "not found",
+        "no such",
+        "cannot",
+        "failed",
+    ];
+    let said: Vec<&str> = lines
+        .filter(|l| !NOISE.iter().any(|n| l.starts_with(n)))
+        .collect();
+    let cause = said
+        .iter()
+        .find(|l| CAUSE.iter().any(|c| l.contains(c)))
+        .or(said.last());
+    match cause {
+        Some(cause) => format!("{head}: {cause}"),
+        None => head.to_string(),
     }
 }
 
@@ -201,5 +221,10 @@ mod unit_tests {
             "building orders (./cmd/orders) failed: go test -c exited with exit status 1: cmd/orders/main.go:3:2: undefined: x"
         );
         assert_eq!(super::one_line("plain\nrest"), "plain");
+        let docker = "docker build -t a failed (exit status: 1):\nSending build context to Docker daemon  11MB\nStep 1/7 : FROM b\n ---> 6c73\nStep 2/7 : COPY rootfs/ /\nunable to find image \"sha256:c5\"";
+        assert_eq!(
+            super::one_line(docker),
+            "docker build -t a failed (exit status: 1): unable to find image \"sha256:c5\""
+        );
     }
 }

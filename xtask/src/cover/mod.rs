@@ -113,7 +113,7 @@ pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
     if args.rm_images && !report.images.is_empty() {
         let mut rmi = vec!["rmi", "-f"];
         rmi.extend(report.images.iter().map(String::as_str));
-        match docker::docker_output(&rmi) {
+        match covtarget::docker::run(&rmi, docker::TIMEOUT) {
             Ok(out) => {
                 let err = String::from_utf8_lossy(&out.stderr);
                 // An image that was never built is fine.

@@ -73,16 +73,9 @@ impl Probe<'_> {
                 path,
             } => {
                 let url = format!("http://127.0.0.1:{port}{path}");
-                match docker::docker_output(&[
-                    "exec",
-                    container,
-                    "wget",
-                    "-q",
-                    "-O",
-                    "/dev/null",
-                    &url,
-                ]) {
-                    Ok(out) if out.status.success() => true,
+                let wget = ["wget", "-q", "-O", "/dev/null", url.as_str()];
+                match covtarget::docker::exec(container, &wget, docker::EXEC_TIMEOUT) {
+                    Ok(out) if out.success() => true,
                     Ok(out) => {
                         *last = String::from_utf8_lossy(&out.stderr).trim().to_string();
                         false

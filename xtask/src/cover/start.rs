@@ -37,7 +37,7 @@ pub(super) fn start_docker(
         let mut create = vec!["network", "create"];
         create.extend(labels.iter().map(String::as_str));
         create.push(&net);
-        docker::docker(&create).map_err(|e| name_taken(e, &net, control))?;
+        docker::run_ok(&create).map_err(|e| name_taken(e, &net, control))?;
         let urls = s.config.docker_urls();
         let results = covcore::pool::each(&s.config.services, |svc| {
             let item = phase.item(&svc.name, "docker run");
@@ -83,7 +83,7 @@ pub(super) fn start_docker(
                 run.extend(svc.render_args(&addr, &urls)?);
                 control.add_container(&container);
                 let argv: Vec<&str> = run.iter().map(String::as_str).collect();
-                docker::docker(&argv).map_err(|e| name_taken(e, &container, control))?;
+                docker::run_ok(&argv).map_err(|e| name_taken(e, &container, control))?;
                 let host = docker::published_addr(&container, svc.port)?;
                 // The tests in this container reach it on its loopback.
                 let hosts_tests = s.tests_in_service() == Some(svc.name.as_str());
@@ -168,8 +168,8 @@ pub(super) fn name_taken(err: anyhow::Error, name: &str, control: &Control) -> a
 pub(super) fn remove_leftovers(prefix: &str, progress: &Progress) -> anyhow::Result<()> {
     let label = format!("label=covtools.run={prefix}");
     let format = format!("{{{{.ID}}}}\t{{{{.Label \"{OWNER_LABEL}\"}}}}");
-    let containers = docker::docker(&["ps", "-a", "--filter", &label, "--format", &format])?;
-    let networks = docker::docker(&["network", "ls", "--filter", &label, "--format", &format])?;
+    let containers = docker::run_ok(&["ps", "-a", "--filter", &label, "--format", &format])?;
+    let networks = docker::run_ok(&["network", "ls", "--filter", &label, "--format", &format])?;
     for line in containers.lines().chain(networks.lines()) {
         let owner = line.split_once('\t').map_or("", |(_, o)| o.trim());
         if process::owner_alive(owner) == Some(true) {
@@ -192,11 +192,11 @@ pub(super) fn remove_leftovers(prefix: &str, progress: &Progress) -> anyhow::Res
         ));
         let mut args = vec!["rm", "-f", "-v"];
         args.extend(ids);
-        docker::docker(&args)?;
+        docker::run_ok(&args)?;
     }
     for n in networks.lines().filter_map(|l| l.split('\t').next()) {
         if !n.is_empty() {
-            docker::docker(&["network", "rm", n])?;
+            docker::run_ok(&["network", "rm", n])?;
         }
     }
     Ok(())

@@ -77,13 +77,13 @@ pub(super) fn run_tests(
             urls.insert(service.clone(), format!("http://127.0.0.1:{}", svc.port));
             let container = format!("{}-{service}", s.prefix);
             let bin = tests_bin.context("the test program was not built")?;
-            docker::docker(&[
+            docker::run_ok(&[
                 "cp",
                 &bin.to_string_lossy(),
                 &format!("{container}:/tmp/covtools-tests"),
             ])?;
             let targs = render_all(args, &urls)?;
-            cmd = Command::new("docker");
+            cmd = Command::new(covtarget::docker::cli()?);
             cmd.arg("exec");
             for (k, v) in render_env(env, &urls)? {
                 cmd.arg("-e").arg(format!("{k}={v}"));
@@ -120,14 +120,14 @@ pub(super) fn run_tests(
             let targs = render_all(args, &urls)?;
             create.extend(targs.iter().cloned());
             control.add_container(&container);
-            docker::docker(&create.iter().map(String::as_str).collect::<Vec<_>>())?;
+            docker::run_ok(&create.iter().map(String::as_str).collect::<Vec<_>>())?;
             let bin = tests_bin.context("the test program was not built")?;
-            docker::docker(&[
+            docker::run_ok(&[
                 "cp",
                 &bin.to_string_lossy(),
                 &format!("{container}:/covtools-tests"),
             ])?;
-            cmd = Command::new("docker");
+            cmd = Command::new(covtarget::docker::cli()?);
             cmd.args(["start", "-a", &container]);
             shown = format!(
                 "{package} {} (container {container} on {}-net)",

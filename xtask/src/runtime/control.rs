@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::docker::docker_output;
+use covtarget::docker;
+
+use super::docker::TIMEOUT;
 use super::process::{peek_exit, signal, Exit};
 
 /// What a run has started, to be removed at the end.
@@ -161,8 +163,8 @@ impl Control {
         if !containers.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];
             args.extend(containers.iter().map(String::as_str));
-            match docker_output(&args) {
-                Ok(out) if out.status.success() => {}
+            match docker::run(&args, TIMEOUT) {
+                Ok(out) if out.success() => {}
                 Ok(out) => {
                     // "No such container" is fine: it never started.
                     let err = String::from_utf8_lossy(&out.stderr);
@@ -174,8 +176,8 @@ impl Control {
             }
         }
         for net in &networks {
-            match docker_output(&["network", "rm", net]) {
-                Ok(out) if out.status.success() => {}
+            match docker::run(&["network", "rm", net], TIMEOUT) {
+                Ok(out) if out.success() => {}
                 Ok(out) => {
                     let err = String::from_utf8_lossy(&out.stderr);
                     if !err.contains("not found") {
@@ -289,9 +291,9 @@ fn force_kill(resources: &Mutex<Resources>) {
     if !res.containers.is_empty() {
         let mut args = vec!["rm", "-f", "-v"];
         args.extend(res.containers.iter().map(String::as_str));
-        let _ = docker_output(&args);
+        let _ = docker::run(&args, TIMEOUT);
     }
     for n in &res.networks {
-        let _ = docker_output(&["network", "rm", n]);
+        let _ = docker::run(&["network", "rm", n], TIMEOUT);
     }
 }

@@ -1,34 +1,26 @@
-//! The Docker commands `integration-cover` runs: containers' logs, state,
-//! published ports and listening sockets.
+//! The Docker commands `integration-cover` runs, on covtarget's one Docker
+//! driver (`covtarget::docker`: the CLI with a timeout, the Engine API for
+//! exec and inspect): containers' logs, state, published ports and
+//! listening sockets.
 
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use covtarget::docker;
 
-pub fn docker_output(args: &[&str]) -> anyhow::Result<std::process::Output> {
-    Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .context("running docker")
-}
+/// How long a plain `docker` command (create, run -d, rm, network) may take.
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a probe inside a container may take.
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `docker ARGS`, its stdout; an error holding its stderr otherwise.
-pub fn docker(args: &[&str]) -> anyhow::Result<String> {
-    let out = docker_output(args)?;
-    if !out.status.success() {
-        bail!(
-            "docker {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+/// `docker ARGS`, its stdout; an error holding Docker's message otherwise.
+pub fn run_ok(args: &[&str]) -> anyhow::Result<String> {
+    docker::run_ok(args, TIMEOUT)
 }
 
 /// The last `n` lines of a container's log (stdout and stderr).
 pub fn docker_logs(container: &str, n: usize) -> String {
-    match docker_output(&["logs", "--tail", &n.to_string(), container]) {
+    match docker::run(&["logs", "--tail", &n.to_string(), container], TIMEOUT) {
         Ok(out) => {
             // The wrapper and the services log to stderr; keep both, in order
             // per stream.
@@ -41,22 +33,16 @@ pub fn docker_logs(container: &str, n: usize) -> String {
 }
 
 /// Whether a container is running, and its exit code when it is not.
-pub fn container_state(container: &str) -> anyhow::Result<(bool, i32)> {
-    let out = docker(&[
-        "inspect",
-        "-f",
-        "{{.State.Running}} {{.State.ExitCode}}",
-        container,
-    ])?;
-    let mut f = out.split_whitespace();
-    let running = f.next() == Some("true");
-    let code = f.next().and_then(|c| c.parse().ok()).unwrap_or(-1);
-    Ok((running, code))
+pub fn container_state(container: &str) -> anyhow::Result<(bool, i64)> {
+    let info = docker::inspect(container)?
+        .with_context(|| format!("no container {container} (removed?)"))?;
+    let running = info["State"]["Running"].as_bool() == Some(true);
+    Ok((running, info["State"]["ExitCode"].as_i64().unwrap_or(-1)))
 }
 
 /// The host address a container's port is published on (`127.0.0.1:49153`).
 pub fn published_addr(container: &str, port: u16) -> anyhow::Result<String> {
-    let out = docker(&["port", container, &format!("{port}/tcp")])?;
+    let out = run_ok(&["port", container, &format!("{port}/tcp")])?;
     out.lines()
         .map(str::trim)
         .find(|l| l.starts_with("127.0.0.1:"))
@@ -79,7 +65,11 @@ pub enum Listening {
 /// Whether a process in the container listens on TCP `port`, from its
 /// /proc/net/tcp{,6} (needs only `cat`; a published port cannot tell).
 pub fn listening_in_container(container: &str, port: u16) -> anyhow::Result<Listening> {
-    let out = docker_output(&["exec", container, "cat", "/proc/net/tcp", "/proc/net/tcp6"])?;
+    let out = docker::exec(
+        container,
+        &["cat", "/proc/net/tcp", "/proc/net/tcp6"],
+        EXEC_TIMEOUT,
+    )?;
     Ok(listens(&String::from_utf8_lossy(&out.stdout), port))
 }
 

@@ -1,7 +1,6 @@
 //! Loopback networking of the local runtime and the readiness probes: free
-//! ports, one HTTP GET, a port accepting connections.
+//! ports, an HTTP status, a port accepting connections.
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -21,45 +20,9 @@ pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
         .collect()
 }
 
-/// One HTTP/1.0 GET of `path` at `addr`; the status code.
+/// The status of a GET of `path` at `addr` (covtarget's one HTTP client).
 pub fn http_status(addr: &str, path: &str, timeout: Duration) -> std::io::Result<u16> {
-    let sa = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::other(format!("{addr}: no address")))?;
-    let mut s = TcpStream::connect_timeout(&sa, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut head = [0u8; 64];
-    let mut n = 0;
-    while n < head.len() {
-        let k = s.read(&mut head[n..])?;
-        if k == 0 || head[..n + k].contains(&b'\n') {
-            n += k;
-            break;
-        }
-        n += k;
-    }
-    let line = String::from_utf8_lossy(&head[..n]);
-    let code = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .filter(|_| line.starts_with("HTTP/"));
-    code.ok_or_else(|| {
-        if n == 0 {
-            std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "connection closed without an answer",
-            )
-        } else {
-            std::io::Error::other(format!("not an HTTP answer: {:?}", line.trim()))
-        }
-    })
+    covtarget::http::get(addr, path, timeout).map(|r| r.status)
 }
 
 /// Whether something accepts TCP connections at `addr` (local processes;
