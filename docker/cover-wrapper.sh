@@ -17,7 +17,7 @@
 #                  COVER_DIR (names starting with ".": the profile being
 #                  written, temp dirs) is incomplete and must be ignored.
 #   COVKILL_ADDR   the harness's killswitch address (default :19999). An HTTP
-#                  GET of any path answers 200, then the service stops, its
+#                  GET /covkill answers 200, then the service stops, its
 #                  profile becomes the next cover-<n>.out and the wrapper starts
 #                  the service again (unless COVER_RESTART=never).
 #   SIGTERM/SIGINT sent to the wrapper are forwarded to the service as SIGTERM;
@@ -41,6 +41,10 @@
 #   COVER_TEST         run this hand-written harness test (e.g. TestRun)
 #                      instead of the injected TestCovtoolsHarness; the
 #                      arguments are then test-binary flags (classic method)
+#   COVER_KIND         test (default) or cover: COVER_BIN is the real main built
+#                      with `go build -cover`; it runs without -test.* flags,
+#                      with GOCOVERDIR=$COVER_DIR, and Go writes its own
+#                      covmeta.* / covcounters.* files there (nothing to move)
 #   COVER_RESTART      always (default) or never: start again after a run?
 #   COVER_MIN_UPTIME   a run shorter than this many seconds is a quick exit
 #                      (default 2), unless it exited 0 with a profile (a
@@ -64,6 +68,8 @@ esac
 mkdir -p "$COVER_DIR" || die "cannot create the cover directory $COVER_DIR"
 COVKILL_ADDR=${COVKILL_ADDR:-:19999}
 export COVKILL_ADDR
+kind=${COVER_KIND:-test}
+case $kind in test | cover) ;; *) die "COVER_KIND=$kind: expected test or cover" ;; esac
 restart=${COVER_RESTART:-always}
 case $restart in always | never) ;; *) die "COVER_RESTART=$restart: expected always or never" ;; esac
 min_uptime=${COVER_MIN_UPTIME:-2}
@@ -108,9 +114,31 @@ next_number() {
 # cover-<n>.out. Exit 0 (PASS) and 1 (FAIL) come after the profile was fully
 # written; anything else (a crash, a kill, a failed profile write) may leave
 # a partial file, which would report misleading coverage: drop it.
+# prune_snapshots PID keeps only the newest covcounters file of process PID:
+# snapshots are cumulative, and the harness cannot always delete its last
+# one before a service that handles SIGTERM exits.
+prune_snapshots() {
+	newest=
+	for f in "$COVER_DIR"/covcounters.*."$1".*; do
+		[ -e "$f" ] || continue
+		if [ -z "$newest" ] || [ "${f##*.}" -gt "${newest##*.}" ]; then
+			[ -n "$newest" ] && rm -f "$newest"
+			newest=$f
+		else
+			rm -f "$f"
+		fi
+	done
+}
+
 kept=
 keep_profile() {
 	kept=
+	if [ "$kind" = cover ]; then
+		# Go wrote its counters itself at exit (a killswitch stop exits 0).
+		[ "$1" -eq 0 ] && kept=$COVER_DIR
+		prune_snapshots "$ran"
+		return
+	fi
 	if [ ! -s "$running" ]; then
 		rm -f "$running"
 		log "$name exited with status $1 and wrote no profile"
@@ -175,7 +203,10 @@ while :; do
 	rm -f "$running"
 	runs=$((runs + 1))
 	started=$(date +%s)
-	if [ -n "${COVER_TEST:-}" ]; then
+	if [ "$kind" = cover ]; then
+		log "run $runs: $COVER_BIN $*"
+		GOCOVERDIR=$COVER_DIR "$COVER_BIN" "$@" &
+	elif [ -n "${COVER_TEST:-}" ]; then
 		log "run $runs: $COVER_BIN -test.run=^$COVER_TEST\$ $*"
 		"$COVER_BIN" "-test.run=^$COVER_TEST\$" "-test.coverprofile=$running" "$@" &
 	else
@@ -183,6 +214,7 @@ while :; do
 		"$COVER_BIN" '-test.run=^TestCovtoolsHarness$' "-test.coverprofile=$running" -- "$@" &
 	fi
 	child=$!
+	ran=$child
 	[ -n "$stop" ] && kill -s TERM "$child" 2>/dev/null
 	# A trapped signal interrupts wait (status > 128) while the child runs on;
 	# wait again until a wait returns without a signal in between. 127 means

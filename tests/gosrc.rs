@@ -291,7 +291,7 @@ fn all_block_statements(profile: &Path, suffix: &str) -> u64 {
     merged(profile)
         .files
         .iter()
-        .filter(|f| f.path.ends_with(suffix))
+        .filter(|f| f.path.ends_with(suffix.as_bytes()))
         .flat_map(|f| &f.blocks)
         .map(|b| b.stmts as u64)
         .sum()
@@ -373,7 +373,7 @@ covtest!(cover_func_on_std_packages, |dir: Dir| {
     let funcs = gosrc::func_coverage(&root, &m.files).unwrap();
     let in_funcs: u64 = funcs
         .iter()
-        .filter(|f| f.file == "flag/flag.go")
+        .filter(|f| f.file == b"flag/flag.go")
         .map(|f| f.statements)
         .sum();
     let in_blocks = all_block_statements(&profile, "flag/flag.go");
@@ -581,7 +581,10 @@ covtest!(source_root_resolution, |dir: Dir| {
         modroot.join("sub/sub.go")
     );
     let abs = modroot.join("m.go");
-    assert_eq!(root.resolve(abs.to_str().unwrap()).unwrap(), abs);
+    assert_eq!(
+        root.resolve(abs.as_os_str().as_encoded_bytes()).unwrap(),
+        abs
+    );
     let err = root
         .resolve("example.com/m/sub/gone.go")
         .unwrap_err()
@@ -648,3 +651,59 @@ covtest!(source_root_resolution, |dir: Dir| {
         "{err}"
     );
 });
+
+/// covtools' go.mod reader against the go command's own (`go mod edit
+/// -json`, modfile.Parse): the same files accepted, the same module path
+/// and go version read.
+#[test]
+fn gomod_reader_agrees_with_go_mod_edit() {
+    let Some(go) = require_go() else { return };
+    let dir = Dir::new("gomod_reader_agrees_with_go_mod_edit");
+    let cases = [
+        "module example.com/m\n\ngo 1.22\n",
+        "// head\nmodule example.com/m // tail\ngo 1.22 // x\n",
+        "module \"example.com/q\"\ngo 1.21.0\n",
+        "module \"example.com/m\\x41\"\n",
+        "module `example.com/m`\ngo 1.22\n",
+        "module example.com/m /* c */\ngo 1.22\n",
+        "/* c */ module example.com/m\n",
+        "module example.com/m//x\ngo 1.22\n",
+        "module (\n\texample.com/b // c\n)\ngo 1.22\n",
+        "module example.com/m\ngo 1\n",
+        "module example.com/m\ngo 1.22rc1\n",
+        "module example.com/m\nmodule example.com/n\n",
+        "module \"example.com/m\n",
+        "module example.com/m\ngo 1.22\nrequire (\n\texample.com/x v1.0.0 // indirect\n)\n",
+        "module a'b\n",
+        "module example.com/m\r\ngo 1.22\r\n",
+    ];
+    for text in cases {
+        let sub = dir.path(format!("m{}", text.len()));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join("go.mod"), text).unwrap();
+        let out = go_cmd(&dir, &go, &sub)
+            .args(["mod", "edit", "-json"])
+            .output();
+        let ours = covcore::gosrc::gomod::GoMod::parse("go.mod", text.as_bytes());
+        let go_json = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            ours.is_ok(),
+            out.status.success(),
+            "{text:?}: ours {ours:?}; go: {go_json} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let Ok(ours) = ours else { continue };
+        // `"Module": {"Path": "…"}` and `"Go": "…"` in go's JSON.
+        let field = |after: &str, key: &str| -> Option<String> {
+            let rest = &go_json[go_json.find(after)?..];
+            let rest = &rest[rest.find(&format!("\"{key}\": \""))? + key.len() + 5..];
+            Some(rest[..rest.find('"')?].to_string())
+        };
+        assert_eq!(ours.module, field("\"Module\"", "Path"), "{text:?}");
+        assert_eq!(
+            ours.go,
+            field("\"Go\"", "Go").filter(|g| !g.is_empty()),
+            "{text:?}: {go_json}"
+        );
+    }
+}

@@ -240,7 +240,9 @@ fn bad_inputs_fail_with_one_clear_line() {
         ("negative-count.out", "mode: count\nf.go:1.1,2.1 1 -3\n", "negative-count.out:2: expected a non-negative count, found \"-3\""),
         ("negative-stmts.out", "mode: count\nf.go:1.1,2.1 -1 3\n", "negative-stmts.out:2: expected a non-negative numStmt, found \"-1\""),
         ("text-count.out", "mode: count\nf.go:1.1,2.1 1 many\n", "text-count.out:2: expected a non-negative count, found \"many\""),
-        ("huge-count.out", "mode: count\nf.go:1.1,2.1 1 99999999999\n", "huge-count.out:2: count \"99999999999\" is out of range"),
+        ("huge-count.out", "mode: count\nf.go:1.1,2.1 1 9223372036854775808\n", "huge-count.out:2: count \"9223372036854775808\" is too large"),
+        ("huge-stmts.out", "mode: count\nf.go:1.1,2.1 4294967296 1\n", "huge-stmts.out:2: numStmt \"4294967296\" is too large (at most 4294967295)"),
+        ("huge-line.out", "mode: count\nf.go:4294967296.1,2.1 1 1\n", "huge-line.out:2: startLine \"4294967296\" is too large"),
         ("bad-pos.out", "mode: count\nf.go:1.x,2.1 1 1\n", "bad-pos.out:2: expected \"file:startLine.startCol"),
         ("no-file.out", "mode: count\n:1.1,2.1 1 1\n", "no-file.out:2: expected a file name"),
         ("two-modes.out", "mode: count\nf.go:1.1,2.1 1 1\nmode: set\nf.go:1.1,2.1 1 1\n", "two-modes.out:3: mode set differs"),
@@ -369,3 +371,152 @@ covtest!(
         assert_eq!(dir.read("real.cov"), A);
     }
 );
+
+covtest!(pipes_devices_and_dev_stdin_are_inputs, |dir: Dir| {
+    dir.create("a.out", A);
+    // A FIFO, as bash's process substitution gives.
+    let (out, err) = dir
+        .command("bash")
+        .args([
+            "-c",
+            "exec \"$0\" <(cat a.out) b.out",
+            bin("covmerge").to_str().unwrap(),
+        ])
+        .expect_code(2);
+    assert_eq!(out, "");
+    assert!(err.contains("b.out: no such file"), "{err}");
+    dir.create("b.out", B);
+    let out = dir
+        .command("bash")
+        .args([
+            "-c",
+            "exec \"$0\" <(cat a.out) b.out",
+            bin("covmerge").to_str().unwrap(),
+        ])
+        .stdout();
+    assert_eq!(out, A_B);
+    // /dev/stdin, a pipe here.
+    assert_eq!(
+        dir.tool("covmerge")
+            .args(["/dev/stdin", "b.out"])
+            .stdin(A)
+            .stdout(),
+        A_B
+    );
+    // A character device is read: /dev/null holds an empty profile.
+    let (_, err) = dir
+        .tool("covmerge")
+        .args(["a.out", "/dev/null"])
+        .expect_code(2);
+    assert!(err.contains("/dev/null:1: empty profile"), "{err}");
+    // Stdin can be read once.
+    let (_, err) = dir
+        .tool("covmerge")
+        .args(["-", "a.out", "-"])
+        .stdin(A)
+        .expect_code(2);
+    assert!(err.contains("-: stdin is given more than once"), "{err}");
+});
+
+covtest!(paths_are_bytes_end_to_end, |dir: Dir| {
+    let profile: &[u8] =
+        b"mode: count\nm/a\xff.go:1.1,2.1 1 1\nm/a\xfe.go:1.1,2.1 2 0\nm/a\xff.go:3.1,4.1 1 0\n";
+    let want: &[u8] =
+        b"mode: count\nm/a\xfe.go:1.1,2.1 2 0\nm/a\xff.go:1.1,2.1 1 1\nm/a\xff.go:3.1,4.1 1 0\n";
+    dir.create("p.out", profile);
+    let out = dir.tool("covmerge").args(["p.out", "-o", "m.cov"]).output();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(dir.path("m.cov")).unwrap(), want);
+    // covmerge takes its own output, and gives it back unchanged.
+    let out = dir
+        .tool("covmerge")
+        .args(["m.cov", "p.out", "--mode", "set"])
+        .output();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout,
+        b"mode: set\nm/a\xfe.go:1.1,2.1 2 0\nm/a\xff.go:1.1,2.1 1 1\nm/a\xff.go:3.1,4.1 1 0\n"
+    );
+    // Profile paths from a list on stdin are bytes too.
+    let out = dir.tool("covmerge").stdin(&b"m.cov\n"[..]).output();
+    assert_eq!(out.stdout, want);
+});
+
+/// `go tool cover -func` (x/tools' ParseProfiles) decides which numbers a
+/// profile may hold; covmerge accepts exactly those, and reads them alike.
+/// Beyond Go's int, both refuse; numStmt and positions past 32 bits are
+/// refused by covmerge as too large (Go's tools keep them in 32 bits too),
+/// and counts past 32 bits saturate, as merged counts do.
+#[test]
+fn numbers_are_read_as_go_reads_them() {
+    let Some(go) = require_go() else { return };
+    let dir = Dir::new("numbers_are_read_as_go_reads_them");
+    dir.create("go.mod", "module example.com/m\n\ngo 1.22\n");
+    dir.create("a.go", "package m\n\nfunc F() int {\n\treturn 1\n}\n");
+    // (numStmt, count, what covmerge writes, or the message it gives)
+    let cases: &[(&str, &str, Result<&str, &str>)] = &[
+        ("1", "00000000001", Ok("1 1")),
+        ("0001", "0", Ok("1 0")),
+        ("+2", "+7", Ok("2 7")),
+        ("1", "-0", Ok("1 0")),
+        ("1", "4294967295", Ok("1 4294967295")),
+        ("1", "4294967296", Ok("1 4294967295")),
+        ("1", "9223372036854775807", Ok("1 4294967295")),
+        (
+            "1",
+            "9223372036854775808",
+            Err("count \"9223372036854775808\" is too large"),
+        ),
+        ("1", "-1", Err("expected a non-negative count")),
+        ("-1", "1", Err("expected a non-negative numStmt")),
+        ("1", "1_000", Err("expected a non-negative count")),
+        ("1", "0x10", Err("expected a non-negative count")),
+        ("1", "+", Err("expected a non-negative count")),
+        ("1", "1.0", Err("expected a non-negative count")),
+    ];
+    for (stmts, count, want) in cases {
+        let text = format!("mode: count\nexample.com/m/a.go:3.14,5.2 {stmts} {count}\n");
+        dir.create("p.out", &text);
+        let go_out = dir
+            .command(&go)
+            .args(["tool", "cover", "-func=p.out"])
+            .env("GOTOOLCHAIN", "local")
+            .env("GOFLAGS", "-mod=mod")
+            .env("GOPROXY", "off")
+            .output();
+        let ours = dir.tool("covmerge").arg("p.out").output();
+        let ours_err = String::from_utf8_lossy(&ours.stderr);
+        assert_eq!(
+            ours.status.success(),
+            go_out.status.success(),
+            "{text:?}: go: {}; covmerge: {ours_err}",
+            String::from_utf8_lossy(&go_out.stderr)
+        );
+        match want {
+            Ok(fields) => assert_eq!(
+                String::from_utf8_lossy(&ours.stdout),
+                format!("mode: count\nexample.com/m/a.go:3.14,5.2 {fields}\n"),
+                "{text:?}"
+            ),
+            Err(msg) => assert!(ours_err.contains(msg), "{text:?}: {ours_err}"),
+        }
+    }
+    // Past 32 bits Go still accepts a numStmt; covmerge says it is too large.
+    dir.create(
+        "p.out",
+        "mode: count\nexample.com/m/a.go:3.14,5.2 4294967296 1\n",
+    );
+    let (_, err) = dir.tool("covmerge").arg("p.out").expect_code(2);
+    assert!(
+        err.contains("p.out:2: numStmt \"4294967296\" is too large (at most 4294967295)"),
+        "{err}"
+    );
+}

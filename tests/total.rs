@@ -196,3 +196,35 @@ covtest!(rounds_like_go_printf, |dir: Dir| {
         );
     }
 });
+
+covtest!(paths_that_are_not_utf8_stay_distinct, |dir: Dir| {
+    dir.create(
+        "p.out",
+        &b"mode: set\nm/a\xff.go:1.1,2.1 1 1\nm/a\xfe.go:1.1,2.1 2 0\nm/b\xff/c.go:1.1,2.1 4 1\n"[..],
+    );
+    let out = dir
+        .tool("covtotal")
+        .args(["--by", "file", "p.out"])
+        .output();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<&[u8]> = out.stdout.split(|&b| b == b'\n').collect();
+    assert!(rows[1].starts_with(b"m/a\xfe.go "), "{:?}", rows);
+    assert!(rows[2].starts_with(b"m/a\xff.go "), "{:?}", rows);
+    assert!(rows[3].starts_with(b"m/b\xff/c.go "), "{:?}", rows);
+    assert!(rows[4].starts_with(b"total "), "{:?}", rows);
+    let out = dir
+        .tool("covtotal")
+        .args(["--by", "package", "p.out"])
+        .output();
+    let rows: Vec<&[u8]> = out.stdout.split(|&b| b == b'\n').collect();
+    assert!(rows[1].starts_with(b"m "), "{:?}", rows);
+    assert!(rows[2].starts_with(b"m/b\xff "), "{:?}", rows);
+    assert_eq!(
+        dir.tool("covtotal").args(["--percent", "p.out"]).stdout(),
+        "71.4\n"
+    );
+});

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 pub mod cover;
 pub mod kill_pull;
 pub mod services;
+pub mod shapes;
 pub mod skip;
 
 /// Defines a test that gets a fresh scratch directory:
@@ -36,6 +37,7 @@ pub fn bin(name: &str) -> PathBuf {
         "covtotal" => env!("CARGO_BIN_EXE_covtotal"),
         "covkill" => env!("CARGO_BIN_EXE_covkill"),
         "covpull" => env!("CARGO_BIN_EXE_covpull"),
+        "covreport" => env!("CARGO_BIN_EXE_covreport"),
         other => panic!("no binary {other}"),
     })
 }

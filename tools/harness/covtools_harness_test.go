@@ -15,14 +15,19 @@
 //
 // Environment:
 //
-//	COVKILL_ADDR   killswitch listen address (default ":19999"); any GET on
-//	               it answers 200, then the harness returns.
+//	COVKILL_ADDR   killswitch listen address (default ":19999"). GET /covkill
+//	               answers 200, then the harness returns (GET / does the same,
+//	               for covkill releases that asked "/"); /covtools/flush and
+//	               /covtools/reset answer 501 (a test binary cannot snapshot:
+//	               that needs the cover build kind); any other path is 404.
+//	               Every answer carries the header "Covtools-Harness: test".
 //	COVKILL_GRACE  after SIGTERM/SIGINT, how long main() may take to finish
 //	               its own shutdown before the harness returns (default 5s).
 //
 // Every identifier here carries the covtools prefix, and the imports are
 // renamed, because this file shares package main with the service and its
-// own tests.
+// own tests. It compiles under every language version a module may declare
+// (go 1.16 and later): no `any`, no generics, no newer builtins.
 package main
 
 import (
@@ -39,7 +44,7 @@ import (
 	covtoolsTime "time"
 )
 
-func covtoolsHarnessLog(format string, args ...any) {
+func covtoolsHarnessLog(format string, args ...interface{}) {
 	covtoolsFmt.Fprintf(covtoolsOS.Stderr, "covtools harness: "+format+"\n", args...)
 }
 
@@ -74,13 +79,23 @@ func TestCovtoolsHarness(t *covtoolsTesting.T) {
 	var once covtoolsSync.Once
 	srv := &covtoolsHTTP.Server{
 		Handler: covtoolsHTTP.HandlerFunc(func(w covtoolsHTTP.ResponseWriter, r *covtoolsHTTP.Request) {
+			w.Header().Set("Covtools-Harness", "test")
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.WriteHeader(covtoolsHTTP.StatusOK)
-			covtoolsFmt.Fprintln(w, "covtools: stopping, the coverage profile is written on exit")
-			if f, ok := w.(covtoolsHTTP.Flusher); ok {
-				f.Flush()
+			switch r.URL.Path {
+			case "/covkill", "/":
+				w.WriteHeader(covtoolsHTTP.StatusOK)
+				covtoolsFmt.Fprintln(w, "covtools: stopping, the coverage profile is written on exit")
+				if f, ok := w.(covtoolsHTTP.Flusher); ok {
+					f.Flush()
+				}
+				once.Do(func() { close(killed) })
+			case "/covtools/flush", "/covtools/reset":
+				w.WriteHeader(covtoolsHTTP.StatusNotImplemented)
+				covtoolsFmt.Fprintf(w, "covtools: build kind test (go test -c -cover, covermode %s) cannot take live snapshots or reset counters; build with [build] kind = \"cover\" (covermode atomic), e.g. --set build.kind=cover\n", covtoolsTesting.CoverMode())
+			default:
+				w.WriteHeader(covtoolsHTTP.StatusNotFound)
+				covtoolsFmt.Fprintf(w, "covtools: no %s here; the harness serves /covkill, /covtools/flush and /covtools/reset\n", r.URL.Path)
 			}
-			once.Do(func() { close(killed) })
 		}),
 		ReadHeaderTimeout: 5 * covtoolsTime.Second,
 	}
@@ -121,7 +136,7 @@ func TestCovtoolsHarness(t *covtoolsTesting.T) {
 // covtoolsHarnessSetupFailed ends the binary before the service ran, with
 // exit status 3 and no profile: a failed test (status 1) would still write
 // one, an empty run that the restart wrapper would keep on every retry.
-func covtoolsHarnessSetupFailed(format string, args ...any) {
+func covtoolsHarnessSetupFailed(format string, args ...interface{}) {
 	covtoolsHarnessLog(format, args...)
 	covtoolsOS.Exit(3)
 }

@@ -4,6 +4,7 @@
 
 pub mod build_services;
 pub mod config;
+pub mod consumers;
 pub mod cover;
 pub mod docker_images;
 pub mod progress;

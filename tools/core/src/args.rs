@@ -43,10 +43,8 @@ impl MergeArgs {
             mode: self.mode,
             keep_overlaps: self.keep_overlaps,
             filter: PathFilter::new(&self.include, &self.exclude)?,
-            threads: std::env::var("COVTOOLS_THREADS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            // The pool's default: COVTOOLS_THREADS, else one per core.
+            threads: 0,
         })
     }
 

@@ -18,6 +18,9 @@ pub const ENV_GRACE: &str = "COVKILL_GRACE";
 pub const ENV_COVER_DIR: &str = "COVER_DIR";
 /// The instrumented binary the wrapper runs.
 pub const ENV_COVER_BIN: &str = "COVER_BIN";
+/// `test` (default) or `cover`: the build kind of COVER_BIN (cover: the real
+/// main, run without `-test.*` flags with GOCOVERDIR set to the cover directory).
+pub const ENV_COVER_KIND: &str = "COVER_KIND";
 /// `always` (default) or `never`: does the wrapper start the service again?
 pub const ENV_RESTART: &str = "COVER_RESTART";
 /// A hand-written harness test the wrapper runs instead of the injected one.

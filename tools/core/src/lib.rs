@@ -6,6 +6,7 @@ pub mod args;
 pub mod cli;
 pub mod contract;
 pub mod covdata;
+pub mod diff;
 pub mod exit_codes;
 pub mod gosrc;
 pub mod input;

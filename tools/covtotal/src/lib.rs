@@ -66,6 +66,17 @@ struct Cli {
         requires = "baseline"
     )]
     max_drop: f64,
+
+    /// Also report diff coverage: the statements on lines added or changed
+    /// since the merge-base with REF (in the git checkout holding --src),
+    /// and the uncovered changed lines as file:line-line.
+    #[arg(long, value_name = "REF", requires = "src")]
+    diff_base: Option<String>,
+
+    /// With --diff-base: fail (exit 1) when diff coverage is below this
+    /// percentage.
+    #[arg(long, value_name = "PERCENT", requires = "diff_base")]
+    diff_min: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -79,7 +90,8 @@ const EXAMPLES: &str = "Examples:
   covtotal --percent cover/*.out           81.2
   covtotal --by package merged.cov
   covtotal --src . --min 75 merged.cov     exit 1 below 75%
-  covtotal --baseline main.pct --max-drop 0.5 merged.cov";
+  covtotal --baseline main.pct --max-drop 0.5 merged.cov
+  covtotal --src . --diff-base origin/main --diff-min 80 merged.cov";
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
@@ -96,6 +108,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
     // A closed stdout fails before any work.
     let output = Output::open(None)?;
+    if let Some(min) = cli.diff_min {
+        if !(0.0..=100.0).contains(&min) {
+            bail!("--diff-min {min}: expected a percentage from 0 to 100");
+        }
+    }
+    let changes = match (&cli.diff_base, &cli.src) {
+        (Some(base), Some(src)) => Some(covcore::diff::changed_lines(src, base)?),
+        _ => None,
+    };
     // Read the baseline first: a bad baseline must fail before any output.
     let baseline = match &cli.baseline {
         Some(path) => Some(read_baseline(path, &cli)?),
@@ -119,6 +140,17 @@ pub fn run() -> anyhow::Result<ExitCode> {
     } else {
         format!("total: (statements) {shown}%\n").into_bytes()
     };
+    let mut out = out;
+    let diff = match (&changes, &cli.src) {
+        (Some(changes), Some(src)) => {
+            let root = covcore::gosrc::SourceRoot::open(src)?;
+            Some(covcore::diff::coverage(changes, &merged.files, &root)?)
+        }
+        _ => None,
+    };
+    if let (Some(d), false) = (&diff, cli.percent || cli.json) {
+        out.extend_from_slice(diff_lines(d).as_bytes());
+    }
     output.write(|stdout| Ok(stdout.write_all(&out)?))?;
 
     // Gates compare the printed one-decimal figures, so that what CI shows
@@ -149,11 +181,46 @@ pub fn run() -> anyhow::Result<ExitCode> {
             cli::prog_name()
         );
     }
+    if let (Some(d), Some(min)) = (&diff, cli.diff_min) {
+        let t = d.totals();
+        let shown = t.percent_str();
+        if t.statements > 0 && shown.parse::<f64>().expect("formatted float") < min {
+            eprintln!(
+                "{}: diff coverage {shown}% is below the minimum {min}%",
+                cli::prog_name()
+            );
+            passed = false;
+        }
+    }
     Ok(ExitCode::from(if passed {
         cli::SUCCESS
     } else {
         cli::NEGATIVE
     }))
+}
+
+/// The diff coverage lines: the figure, then one `uncovered:` line per
+/// range of uncovered changed lines.
+fn diff_lines(d: &covcore::diff::DiffCoverage) -> String {
+    let t = d.totals();
+    let mut out = if t.statements == 0 {
+        format!(
+            "diff: (statements) no changed statements since {}\n",
+            d.base
+        )
+    } else {
+        format!(
+            "diff: (statements) {}% ({} of {} changed statements covered since {})\n",
+            t.percent_str(),
+            t.covered,
+            t.statements,
+            d.base
+        )
+    };
+    for r in d.uncovered_ranges() {
+        out.push_str(&format!("uncovered: {r}\n"));
+    }
+    out
 }
 
 /// Per-file totals: every block, or with `src` only blocks inside function

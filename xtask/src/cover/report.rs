@@ -36,8 +36,20 @@ pub struct Report {
     pub collect: Option<CollectTimes>,
     /// What `--keep` left behind (commands that remove it).
     pub kept: Vec<String>,
+    /// The service images of the run (Docker runtime).
+    pub images: Vec<String>,
+    /// Whether they were removed at the end (`--rm-images`).
+    pub images_removed: bool,
     /// Teardown problems.
     pub teardown_problems: Vec<String>,
+    /// `[[tests]]` phases, each measured from live snapshots.
+    pub phases: Vec<super::phases::PhaseReport>,
+    /// Their figures as JSON (`<out>/phases.json`).
+    pub phases_json: Option<PathBuf>,
+    /// The reports written next to the merged profile (reports.rs).
+    pub reports: Vec<PathBuf>,
+    /// GitHub `::warning` annotations for uncovered changed lines.
+    pub annotations: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -64,21 +76,25 @@ pub fn summary(r: &Report) -> String {
     let mut out = String::new();
     let w = &mut out;
     use std::fmt::Write as _;
-    let _ = writeln!(
-        w,
-        "\n== integration-cover summary ({} runtime)",
-        if r.runtime.is_empty() {
-            "-"
-        } else {
-            &r.runtime
-        }
-    );
+    if r.runtime.is_empty() {
+        let _ = writeln!(w, "\n== integration-cover summary");
+    } else {
+        let _ = writeln!(w, "\n== integration-cover summary ({} runtime)", r.runtime);
+    }
     let tests = match r.tests_exit {
         Some(Exit::Code(0)) => "passed".to_string(),
         Some(e) => format!("FAILED ({e})"),
         None => "did not run".to_string(),
     };
     let _ = writeln!(w, "tests:     {tests}");
+    let _ = write!(w, "{}", super::phases::summary_lines(&r.phases));
+    if let Some(j) = &r.phases_json {
+        let _ = writeln!(
+            w,
+            "phases:    {} (own percent, newly covered and only-this-phase statements)",
+            j.display()
+        );
+    }
     if !r.profiles.is_empty() {
         let per: Vec<String> = r.profiles.iter().map(|(s, n)| format!("{s} {n}")).collect();
         let _ = writeln!(
@@ -114,6 +130,12 @@ pub fn summary(r: &Report) -> String {
     if let Some(m) = &r.merged {
         let _ = writeln!(w, "merged:    {}", m.display());
     }
+    for p in &r.reports {
+        let _ = writeln!(w, "report:    {}", p.display());
+    }
+    for a in &r.annotations {
+        let _ = writeln!(w, "{a}");
+    }
     let steps: Vec<String> = r
         .steps
         .iter()
@@ -134,6 +156,17 @@ pub fn summary(r: &Report) -> String {
     for k in &r.kept {
         let _ = writeln!(w, "kept:      {k}");
     }
+    if !r.images.is_empty() {
+        let images = r.images.join(" ");
+        if r.images_removed {
+            let _ = writeln!(w, "images:    removed (--rm-images): {images}");
+        } else {
+            let _ = writeln!(
+                w,
+                "images:    kept: {images} (the next run reuses their layers; --rm-images removes them)"
+            );
+        }
+    }
     if let Some(e) = &r.error {
         let first = e.lines().next().unwrap_or("");
         let _ = writeln!(w, "error:     {first}");
@@ -145,5 +178,9 @@ pub fn summary(r: &Report) -> String {
         _ => "ERROR",
     };
     let _ = writeln!(w, "result:    {verdict} (exit {})", r.code);
+    // Last, for GitLab's coverage regex: /coverage: \d+\.\d+% of statements/.
+    if let Some(t) = &r.total {
+        let _ = writeln!(w, "coverage: {t}% of statements");
+    }
     out
 }

@@ -162,7 +162,7 @@ mod tests {
             (5, 1, 7, 2, 4, 1),      // straddles f's end and g's start: both
             (9, 2, 10, 1, 10000, 1), // starts at g's end: not counted
         ]);
-        let got = file_coverage("m/p/x.go", &funcs, &fb);
+        let got = file_coverage(b"m/p/x.go", &funcs, &fb);
         assert_eq!((got[0].covered, got[0].statements), (5, 7));
         assert_eq!((got[1].covered, got[1].statements), (4, 4));
         assert_eq!(func_total(&got), (9, 11));

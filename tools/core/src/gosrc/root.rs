@@ -48,7 +48,8 @@ impl SourceRoot {
     /// `module std`: standard-library import paths carry no module prefix.
     /// A missing file is an error naming the profile's file name and where
     /// it was looked for.
-    pub fn resolve(&self, profile_path: &[u8]) -> anyhow::Result<PathBuf> {
+    pub fn resolve(&self, profile_path: impl AsRef<[u8]>) -> anyhow::Result<PathBuf> {
+        let profile_path = profile_path.as_ref();
         let p = Path::new(std::ffi::OsStr::from_bytes(profile_path));
         let shown = String::from_utf8_lossy(profile_path);
         let candidate = if p.is_absolute() {

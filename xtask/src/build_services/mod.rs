@@ -1,11 +1,21 @@
-//! `cargo xtask build-services`: builds each Go service of a module as a
-//! coverage-instrumented test binary, `go test -c -cover`, with the harness
-//! (tools/harness/covtools_harness_test.go) injected into its package main
-//! through `-overlay`, so nothing is written into the service's tree.
+//! `cargo xtask build-services`: builds each Go service of a module with
+//! coverage, in one of two kinds, never writing into the service's tree:
+//!
+//! - `test` (default): a test binary, `go test -c -cover`, with the harness
+//!   (tools/harness/covtools_harness_test.go) injected into its package main
+//!   through `-overlay`; it writes a text profile when stopped.
+//! - `cover`: the real main, `go build -cover`, from a copy of the module in
+//!   which one file of package main imports the harness package
+//!   (tools/harness/cover/, a module of its own outside -coverpkg); it writes
+//!   Go's binary coverage into GOCOVERDIR and, in atomic mode, takes live
+//!   snapshots. (`-overlay` cannot add that file: the cover tool opens the
+//!   files of an instrumented package by their path.)
+//!
+//! The harness sources are embedded in this binary, so an xtask built in one
+//! checkout never reads another checkout's files.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -19,7 +29,17 @@ use crate::util;
 pub const HARNESS_FILE: &str = "covtools_harness_test.go";
 /// The harness's test, selected with `-test.run`.
 pub const HARNESS_TEST: &str = "TestCovtoolsHarness";
+mod kind;
 
+use kind::{check_go_version, prepare_cover_copy};
+pub use kind::{
+    BuildKind, HARNESS_COVER_GO_MOD, HARNESS_COVER_IMPORT_FILE, HARNESS_COVER_MODULE,
+    HARNESS_COVER_SOURCE,
+};
+
+/// The test kind's harness, embedded (tools/harness/covtools_harness_test.go).
+pub const HARNESS_TEST_SOURCE: &str =
+    include_str!("../../../tools/harness/covtools_harness_test.go");
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -27,7 +47,12 @@ pub struct Args {
     /// Where the <service>.test binaries go (default: target/covtools/<module>/bin).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// -covermode: set, count or atomic (default: from the configuration, else count).
+    /// test (go test -c, a text profile at stop) or cover (go build -cover of
+    /// the real main, live snapshots) [default: build.kind, else test].
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<BuildKind>,
+    /// -covermode: set, count or atomic (default: from the configuration,
+    /// else count; atomic for the cover kind).
     #[arg(long, value_name = "MODE")]
     pub cover_mode: Option<String>,
     /// -coverpkg pattern (default: from the configuration, else <module path>/...).
@@ -41,13 +66,24 @@ pub struct Args {
     pub jobs: Option<usize>,
 }
 
-/// Which test of the binary runs the service.
+/// What runs the service in the built binary, and so how it is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Harness {
-    /// The covtools harness, injected from this file.
+    /// covtools' own harness (embedded in this binary) for the build kind.
+    Covtools(BuildKind),
+    /// A harness test file given by path, injected like covtools' own (test kind).
     Injected(PathBuf),
-    /// The service's own hand-written harness test (e.g. `TestRun`).
+    /// The service's own hand-written harness test (e.g. `TestRun`; test kind).
     Own(String),
+}
+
+impl Harness {
+    pub fn kind(&self) -> BuildKind {
+        match self {
+            Harness::Covtools(kind) => *kind,
+            Harness::Injected(_) | Harness::Own(_) => BuildKind::Test,
+        }
+    }
 }
 
 /// One service to build.
@@ -81,14 +117,8 @@ pub struct Built {
     pub test: String,
     /// True for the injected harness: the service's arguments go after `--`.
     pub injected: bool,
+    pub kind: BuildKind,
     pub elapsed: Duration,
-}
-
-/// The harness file in this repository.
-pub fn harness_file() -> PathBuf {
-    util::project_root()
-        .join("tools/harness")
-        .join(HARNESS_FILE)
 }
 
 /// The default output directory for a module's binaries.
@@ -122,7 +152,7 @@ impl BuildOptions {
                 package: s.package.clone(),
                 harness: match &s.harness_test {
                     Some(t) => Harness::Own(t.clone()),
-                    None => Harness::Injected(harness_file()),
+                    None => Harness::Covtools(config.build.kind),
                 },
             })
             .collect();
@@ -153,6 +183,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_out_dir(&module_dir));
     let mut opts = options_for(&go, &module_dir, args.module.config.as_deref(), out_dir)?;
+    if let Some(kind) = args.kind {
+        for svc in &mut opts.services {
+            if let Harness::Covtools(k) = &mut svc.harness {
+                *k = kind;
+            }
+        }
+        if args.cover_mode.is_none() {
+            opts.cover_mode = kind.default_cover_mode().into();
+        }
+    }
     if let Some(mode) = args.cover_mode {
         opts.cover_mode = mode;
     }
@@ -195,7 +235,7 @@ pub fn options_for(
         .map(|(name, package)| ServiceBuild {
             name,
             package,
-            harness: Harness::Injected(harness_file()),
+            harness: Harness::Covtools(BuildKind::Test),
         })
         .collect();
     Ok(BuildOptions {
@@ -290,9 +330,19 @@ pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
             opts.cover_mode
         );
     }
+    check_go_version(&opts.go, &opts.module_dir)?;
     std::fs::create_dir_all(opts.out_dir.join(".overlay"))
         .with_context(|| format!("creating {}", opts.out_dir.display()))?;
     let dirs = package_dirs(opts)?;
+    let cover_copy = if opts
+        .services
+        .iter()
+        .any(|s| s.harness.kind() == BuildKind::Cover)
+    {
+        Some(prepare_cover_copy(opts, &dirs)?)
+    } else {
+        None
+    };
     let started = Instant::now();
     crate::note!(
         "build-services: building {} service(s) in {} with -covermode={} -coverpkg={}",
@@ -301,40 +351,23 @@ pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
         opts.cover_mode,
         opts.cover_packages
     );
-    let queue = Mutex::new(
-        opts.services
-            .iter()
-            .zip(dirs)
-            .collect::<Vec<_>>()
-            .into_iter(),
-    );
-    let results = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..opts.jobs.clamp(1, opts.services.len().max(1)) {
-            scope.spawn(|| loop {
-                let Some((svc, dir)) = queue.lock().unwrap().next() else {
-                    break;
-                };
-                let result = build_one(opts, svc, &dir);
-                match &result {
-                    Ok(b) => crate::note!(
-                        "build-services: {} -> {} ({:.1}s)",
-                        b.name,
-                        b.binary.display(),
-                        b.elapsed.as_secs_f64()
-                    ),
-                    Err(_) => crate::note!("build-services: {} FAILED", svc.name),
-                }
-                results.lock().unwrap().push((svc.name.clone(), result));
-            });
+    let jobs: Vec<(&ServiceBuild, PathBuf)> = opts.services.iter().zip(dirs).collect();
+    let results = covcore::pool::map(&jobs, opts.jobs.max(1), |(svc, dir)| {
+        let result = build_one(opts, svc, dir, cover_copy.as_deref());
+        match &result {
+            Ok(b) => crate::note!(
+                "build-services: {} -> {} ({:.1}s)",
+                b.name,
+                b.binary.display(),
+                b.elapsed.as_secs_f64()
+            ),
+            Err(_) => crate::note!("build-services: {} FAILED", svc.name),
         }
+        result
     });
-    let mut results = results.into_inner().unwrap();
-    // Report in the configuration's order, not completion order.
-    results.sort_by_key(|(name, _)| opts.services.iter().position(|s| &s.name == name));
     let mut built = Vec::new();
     let mut failures = Vec::new();
-    for (_, r) in results {
+    for r in results {
         match r {
             Ok(b) => built.push(b),
             Err(e) => failures.push(format!("{e:#}")),
@@ -359,6 +392,11 @@ pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
 /// The directory of each service's package, checking that it is a main
 /// package (one `go list` for all).
 fn package_dirs(opts: &BuildOptions) -> anyhow::Result<Vec<PathBuf>> {
+    // go list prints a package once however often it is named: two services
+    // may run one package with different arguments.
+    let mut packages: Vec<&String> = opts.services.iter().map(|s| &s.package).collect();
+    packages.sort();
+    packages.dedup();
     let out = go_command(&opts.go, &opts.module_dir)
         .args([
             "list",
@@ -366,7 +404,7 @@ fn package_dirs(opts: &BuildOptions) -> anyhow::Result<Vec<PathBuf>> {
             "-f",
             "{{.Name}}\t{{.Dir}}\t{{with .Error}}{{.Err}}{{end}}",
         ])
-        .args(opts.services.iter().map(|s| &s.package))
+        .args(&packages)
         .output()
         .with_context(|| format!("running go ({})", opts.go.display()))?;
     if !out.status.success() {
@@ -377,14 +415,18 @@ fn package_dirs(opts: &BuildOptions) -> anyhow::Result<Vec<PathBuf>> {
         );
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    if lines.len() != opts.services.len() {
+    let listed: Vec<&str> = stdout.lines().collect();
+    if listed.len() != packages.len() {
         bail!(
             "go list printed {} lines for {} packages:\n{stdout}",
-            lines.len(),
-            opts.services.len()
+            listed.len(),
+            packages.len()
         );
     }
+    let lines = opts.services.iter().map(|s| {
+        let i = packages.iter().position(|p| *p == &s.package).unwrap();
+        listed[i]
+    });
     let mut dirs = Vec::new();
     for (svc, line) in opts.services.iter().zip(lines) {
         let mut parts = line.splitn(3, '\t');
@@ -404,11 +446,16 @@ fn package_dirs(opts: &BuildOptions) -> anyhow::Result<Vec<PathBuf>> {
             );
         }
         let dir = PathBuf::from(dir);
-        if matches!(svc.harness, Harness::Injected(_)) && dir.join(HARNESS_FILE).exists() {
+        let added = match svc.harness {
+            Harness::Covtools(BuildKind::Cover) => Some(HARNESS_COVER_IMPORT_FILE),
+            Harness::Covtools(BuildKind::Test) | Harness::Injected(_) => Some(HARNESS_FILE),
+            Harness::Own(_) => None,
+        };
+        if let Some(file) = added.filter(|f| dir.join(f).exists()) {
             bail!(
-                "service {}: {} already exists; the harness is injected under that name",
+                "service {}: {} already exists; the harness is added under that name",
                 svc.name,
-                dir.join(HARNESS_FILE).display()
+                dir.join(file).display()
             );
         }
         dirs.push(dir);
@@ -416,20 +463,48 @@ fn package_dirs(opts: &BuildOptions) -> anyhow::Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
-fn build_one(opts: &BuildOptions, svc: &ServiceBuild, dir: &Path) -> anyhow::Result<Built> {
+fn build_one(
+    opts: &BuildOptions,
+    svc: &ServiceBuild,
+    dir: &Path,
+    cover_copy: Option<&Path>,
+) -> anyhow::Result<Built> {
     let started = Instant::now();
     let binary = std::path::absolute(opts.out_dir.join(format!("{}.test", svc.name)))?;
-    let mut cmd = go_command(&opts.go, &opts.module_dir);
-    cmd.args(["test", "-c"]);
+    let kind = svc.harness.kind();
+    let (mut cmd, what) = match (kind, cover_copy) {
+        (BuildKind::Cover, Some(copy)) => {
+            let mut cmd = go_command(&opts.go, copy);
+            cmd.env("GOWORK", "off").args([
+                "build",
+                &format!(
+                    "-ldflags=-X={HARNESS_COVER_MODULE}.coverMode={}",
+                    opts.cover_mode
+                ),
+            ]);
+            (cmd, "go build -cover")
+        }
+        (BuildKind::Cover, None) => unreachable!("the cover kind's copy is prepared first"),
+        (BuildKind::Test, _) => {
+            let mut cmd = go_command(&opts.go, &opts.module_dir);
+            cmd.args(["test", "-c"]);
+            (cmd, "go test -c")
+        }
+    };
     let (test, injected) = match &svc.harness {
-        Harness::Injected(harness) => {
-            let harness = std::path::absolute(harness)?;
-            if !harness.is_file() {
-                bail!(
-                    "service {}: harness {} not found",
-                    svc.name,
-                    harness.display()
-                );
+        Harness::Covtools(BuildKind::Cover) => (String::new(), false),
+        Harness::Covtools(BuildKind::Test) | Harness::Injected(_) => {
+            let source = std::path::absolute(
+                opts.out_dir
+                    .join(".overlay")
+                    .join(format!("{}.{HARNESS_FILE}", svc.name)),
+            )?;
+            match &svc.harness {
+                Harness::Injected(file) => std::fs::copy(file, &source)
+                    .map(drop)
+                    .with_context(|| format!("service {}: harness {}", svc.name, file.display()))?,
+                _ => std::fs::write(&source, HARNESS_TEST_SOURCE)
+                    .with_context(|| format!("writing {}", source.display()))?,
             }
             let overlay = std::path::absolute(
                 opts.out_dir
@@ -439,7 +514,7 @@ fn build_one(opts: &BuildOptions, svc: &ServiceBuild, dir: &Path) -> anyhow::Res
             let body = format!(
                 "{{\"Replace\":{{{}:{}}}}}\n",
                 json_string(&dir.join(HARNESS_FILE).to_string_lossy()),
-                json_string(&harness.to_string_lossy())
+                json_string(&source.to_string_lossy())
             );
             std::fs::write(&overlay, body)
                 .with_context(|| format!("writing {}", overlay.display()))?;
@@ -459,7 +534,7 @@ fn build_one(opts: &BuildOptions, svc: &ServiceBuild, dir: &Path) -> anyhow::Res
         .with_context(|| format!("running go ({})", opts.go.display()))?;
     if !out.status.success() {
         bail!(
-            "building {} ({}) failed: go test -c exited with {}:\n{}",
+            "building {} ({}) failed: {what} exited with {}:\n{}",
             svc.name,
             svc.package,
             out.status,
@@ -468,7 +543,7 @@ fn build_one(opts: &BuildOptions, svc: &ServiceBuild, dir: &Path) -> anyhow::Res
     }
     if !binary.is_file() {
         bail!(
-            "building {} ({}): go test -c wrote no {}; does the package have any code?",
+            "building {} ({}): {what} wrote no {}; does the package have any code?",
             svc.name,
             svc.package,
             binary.display()
@@ -479,6 +554,7 @@ fn build_one(opts: &BuildOptions, svc: &ServiceBuild, dir: &Path) -> anyhow::Res
         binary,
         test,
         injected,
+        kind,
         elapsed: started.elapsed(),
     })
 }

@@ -1,0 +1,425 @@
+//! Diff coverage: the statements on the lines a change added or modified
+//! since the merge-base with a git ref, how many ran, and the changed lines
+//! that did not, as `file:line-line` ranges.
+//!
+//! Statement-level: a block of the profile counts (all its statements) when
+//! one of its lines (startLine..=endLine) was added or changed, and it is
+//! covered when its count is above 0. The uncovered changed lines are the
+//! changed lines whose line is uncovered by the line rule of
+//! [`block_lines`] (a line spanned by several blocks takes their largest
+//! count), which is exactly what a line-level tool such as diff-cover
+//! reports from covreport's Cobertura or lcov. The percents differ where a
+//! block's statements and its lines differ in number: diff-cover counts
+//! changed lines, covtotal counts the statements of changed blocks.
+//!
+//! A changed Go file absent from the profile (a package no test built)
+//! counts with all its statements uncovered: they are found by Go's own
+//! `go tool cover` on the file (so `go` must be on PATH then). A file with
+//! no function declarations has no statements and does not count. Deleted
+//! files have no changed lines; a renamed file's changed lines are those of
+//! its new name (git's rename detection); `_test.go` files are never in a
+//! profile and are left out.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+use crate::gosrc::SourceRoot;
+use crate::profile::{Block, FileBlocks, Pos};
+
+/// The added or changed lines of one file, as git shows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangedFile {
+    /// The path relative to the repository root (the new name of a rename).
+    pub git_path: String,
+    /// The file on disk.
+    pub disk: PathBuf,
+    /// The profile's name of the file (`module/pkg/file.go`).
+    pub profile_path: String,
+    /// Inclusive, ascending, disjoint line ranges of the new file.
+    pub ranges: Vec<(u32, u32)>,
+}
+
+/// What changed since the merge-base with a ref.
+#[derive(Clone, Debug)]
+pub struct Changes {
+    pub base: String,
+    pub merge_base: String,
+    pub files: Vec<ChangedFile>,
+}
+
+/// The Go files (not `_test.go`) under `src` changed since the merge-base
+/// of `base` and HEAD, working-tree changes included. `src` is the module
+/// root that `--src` names, inside a git checkout.
+pub fn changed_lines(src: &Path, base: &str) -> anyhow::Result<Changes> {
+    let root = SourceRoot::open(src)?;
+    let top = git(src, &["rev-parse", "--show-toplevel"]).with_context(|| {
+        format!(
+            "--diff-base {base}: {} is not in a git checkout",
+            src.display()
+        )
+    })?;
+    let top = PathBuf::from(top.trim());
+    let commit = format!("{base}^{{commit}}");
+    if git(src, &["rev-parse", "--verify", "--quiet", &commit]).is_err() {
+        bail!(
+            "--diff-base {base}: no such commit in the git repository at {} (fetch it first, e.g. `git fetch origin main`)",
+            top.display()
+        );
+    }
+    let merge_base = git(src, &["merge-base", base, "HEAD"])
+        .with_context(|| format!("--diff-base {base}: no merge-base with HEAD"))?
+        .trim()
+        .to_string();
+    let diff = git(
+        &top,
+        &[
+            "-c",
+            "core.quotePath=false",
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--unified=0",
+            "--find-renames",
+            "--diff-filter=AMR",
+            &merge_base,
+            "--",
+            "*.go",
+        ],
+    )?;
+    let src_abs = std::fs::canonicalize(src)
+        .with_context(|| format!("--src {}: cannot resolve", src.display()))?;
+    let top_abs = std::fs::canonicalize(&top).unwrap_or(top.clone());
+    let src_rel = src_abs.strip_prefix(&top_abs).unwrap_or(Path::new(""));
+    let mut files = Vec::new();
+    for (git_path, ranges) in parse_diff(&diff)? {
+        if git_path.ends_with("_test.go") || ranges.is_empty() {
+            continue;
+        }
+        let Ok(in_src) = Path::new(&git_path).strip_prefix(src_rel) else {
+            continue;
+        };
+        let rel = in_src.to_string_lossy().replace('\\', "/");
+        let profile_path = match root.module.as_deref().filter(|m| *m != "std") {
+            Some(module) => format!("{module}/{rel}"),
+            None => rel.clone(),
+        };
+        files.push(ChangedFile {
+            disk: top_abs.join(&git_path),
+            git_path,
+            profile_path,
+            ranges,
+        });
+    }
+    files.sort_by(|a, b| a.profile_path.cmp(&b.profile_path));
+    Ok(Changes {
+        base: base.to_string(),
+        merge_base,
+        files,
+    })
+}
+
+fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .context("running git (diff coverage needs git on PATH)")?;
+    if !out.status.success() {
+        bail!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    String::from_utf8(out.stdout).context("git printed non-UTF-8 output")
+}
+
+/// A file's path and its inclusive line ranges.
+type FileRanges = (String, Vec<(u32, u32)>);
+
+/// The new-side line ranges per file of `git diff --unified=0`.
+fn parse_diff(diff: &str) -> anyhow::Result<Vec<FileRanges>> {
+    let mut files: Vec<FileRanges> = Vec::new();
+    for line in diff.lines() {
+        if let Some(path) = line.strip_prefix("+++ ") {
+            if path == "/dev/null" {
+                continue;
+            }
+            let path = path.strip_prefix("b/").unwrap_or(path);
+            files.push((path.to_string(), Vec::new()));
+        } else if let Some(hunk) = line.strip_prefix("@@ ") {
+            // @@ -a[,b] +c[,d] @@
+            let new = hunk
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix('+'))
+                .with_context(|| format!("git diff: unexpected hunk header {line:?}"))?;
+            let (start, len) = match new.split_once(',') {
+                Some((s, l)) => (s.parse::<u32>(), l.parse::<u32>()),
+                None => (new.parse::<u32>(), Ok(1)),
+            };
+            let (Ok(start), Ok(len)) = (start, len) else {
+                bail!("git diff: unexpected hunk header {line:?}");
+            };
+            if len > 0 {
+                if let Some((_, ranges)) = files.last_mut() {
+                    ranges.push((start, start + len - 1));
+                }
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// A line and its hits: every line from a block's start to its end line
+/// (not an end line the block reaches only at column 1, before its first
+/// character), for blocks with statements; a line spanned by several blocks gets the
+/// largest count. Ascending by line. (The README's "How statement blocks
+/// become lines"; covreport's lcov and Cobertura lines.)
+pub fn block_lines(blocks: &[Block]) -> Vec<(u32, u32)> {
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for b in blocks.iter().filter(|b| b.stmts > 0) {
+        for line in b.pos.start_line..=last_line(b) {
+            pairs.push((line, b.count));
+        }
+    }
+    pairs.sort_unstable();
+    let mut lines: Vec<(u32, u32)> = Vec::with_capacity(pairs.len());
+    for (line, count) in pairs {
+        match lines.last_mut() {
+            Some((l, c)) if *l == line => *c = (*c).max(count),
+            _ => lines.push((line, count)),
+        }
+    }
+    lines
+}
+
+/// The last line a block reaches: its end line, unless it ends at column 1
+/// of that line (the end is exclusive, so no character of the line is in
+/// the block; Go writes such ends for blocks closing before a `}` line).
+fn last_line(b: &Block) -> u32 {
+    if b.pos.end_col <= 1 && b.pos.end_line > b.pos.start_line {
+        b.pos.end_line - 1
+    } else {
+        b.pos.end_line.max(b.pos.start_line)
+    }
+}
+
+/// The diff coverage of one changed file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDiff {
+    pub profile_path: String,
+    pub git_path: String,
+    /// False when the file is absent from the profile (counted uncovered).
+    pub in_profile: bool,
+    pub covered: u64,
+    pub statements: u64,
+    /// Changed lines that are uncovered, as inclusive ranges.
+    pub uncovered: Vec<(u32, u32)>,
+}
+
+/// The diff coverage of a change.
+#[derive(Clone, Debug)]
+pub struct DiffCoverage {
+    pub base: String,
+    pub merge_base: String,
+    pub covered: u64,
+    pub statements: u64,
+    /// Changed files with statements on changed lines.
+    pub files: Vec<FileDiff>,
+}
+
+impl DiffCoverage {
+    pub fn totals(&self) -> crate::total::Totals {
+        crate::total::Totals {
+            covered: self.covered,
+            statements: self.statements,
+        }
+    }
+
+    /// `file:a-b` (or `file:a`) for every uncovered range, file by git path.
+    pub fn uncovered_ranges(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for f in &self.files {
+            for &(a, b) in &f.uncovered {
+                out.push(if a == b {
+                    format!("{}:{a}", f.git_path)
+                } else {
+                    format!("{}:{a}-{b}", f.git_path)
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Counts the changed statements of `changes` in the merged `files`
+/// (sorted by path, as a merge gives them).
+pub fn coverage(
+    changes: &Changes,
+    files: &[FileBlocks],
+    _root: &SourceRoot,
+) -> anyhow::Result<DiffCoverage> {
+    let mut out = DiffCoverage {
+        base: changes.base.clone(),
+        merge_base: changes.merge_base.clone(),
+        covered: 0,
+        statements: 0,
+        files: Vec::new(),
+    };
+    for ch in &changes.files {
+        let found = files
+            .binary_search_by(|f| f.path.as_slice().cmp(ch.profile_path.as_bytes()))
+            .ok()
+            .map(|i| &files[i]);
+        let absent;
+        let (blocks, in_profile) = match found {
+            Some(fb) => (&fb.blocks, true),
+            None => {
+                absent = source_blocks(&ch.disk)
+                    .with_context(|| format!("{}: changed but not in the profile", ch.git_path))?;
+                (&absent, false)
+            }
+        };
+        let touched = |from: u32, to: u32| ch.ranges.iter().any(|&(a, b)| a <= to && from <= b);
+        let (mut covered, mut statements) = (0u64, 0u64);
+        for b in blocks.iter().filter(|b| b.stmts > 0) {
+            if touched(b.pos.start_line, last_line(b)) {
+                statements += b.stmts as u64;
+                if b.count > 0 {
+                    covered += b.stmts as u64;
+                }
+            }
+        }
+        if statements == 0 {
+            continue;
+        }
+        let mut uncovered: Vec<(u32, u32)> = Vec::new();
+        for (line, hits) in block_lines(blocks) {
+            if hits == 0 && touched(line, line) {
+                match uncovered.last_mut() {
+                    Some((_, end)) if *end + 1 == line => *end = line,
+                    _ => uncovered.push((line, line)),
+                }
+            }
+        }
+        out.covered += covered;
+        out.statements += statements;
+        out.files.push(FileDiff {
+            profile_path: ch.profile_path.clone(),
+            git_path: ch.git_path.clone(),
+            in_profile,
+            covered,
+            statements,
+            uncovered,
+        });
+    }
+    Ok(out)
+}
+
+/// The blocks (count 0) of a Go file no profile holds, as cmd/cover
+/// instruments it: `go tool cover -mode=set` prints the instrumented file
+/// with its block table (`Pos` as startLine, endLine, endCol<<16|startCol;
+/// `NumStmt`). A file without function declarations has none.
+pub fn source_blocks(path: &Path) -> anyhow::Result<Vec<Block>> {
+    let src = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if crate::gosrc::func_decls(&src)
+        .with_context(|| path.display().to_string())?
+        .is_empty()
+    {
+        return Ok(Vec::new());
+    }
+    let out = Command::new("go")
+        .args(["tool", "cover", "-mode=set", "-var=CovtoolsDiff"])
+        .arg(path)
+        .env("GOTOOLCHAIN", "local")
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                anyhow::anyhow!("counting its statements needs `go` on PATH (go tool cover)")
+            }
+            _ => anyhow::Error::new(e).context("running go tool cover"),
+        })?;
+    if !out.status.success() {
+        bail!(
+            "go tool cover {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    parse_cover_table(&String::from_utf8_lossy(&out.stdout))
+        .with_context(|| format!("go tool cover {}: unexpected output", path.display()))
+}
+
+fn parse_cover_table(text: &str) -> anyhow::Result<Vec<Block>> {
+    let numbers = |section: &str| -> anyhow::Result<Vec<u32>> {
+        let start = text
+            .find(section)
+            .with_context(|| format!("no {section} table"))?;
+        let body = &text[start..];
+        let body = &body[body.find('{').context("no table body")? + 1..];
+        let body = &body[..body.find('}').context("no table end")?];
+        let mut v = Vec::new();
+        for line in body.lines() {
+            let data = line.split("//").next().unwrap_or("");
+            for tok in data.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                let n = match tok.strip_prefix("0x") {
+                    Some(hex) => u32::from_str_radix(hex, 16),
+                    None => tok.parse(),
+                };
+                v.push(n.with_context(|| format!("bad number {tok:?}"))?);
+            }
+        }
+        Ok(v)
+    };
+    let pos = numbers("Pos: [")?;
+    let stmts = numbers("NumStmt: [")?;
+    if pos.len() != stmts.len() * 3 {
+        bail!("{} positions for {} blocks", pos.len() / 3, stmts.len());
+    }
+    Ok(pos
+        .chunks(3)
+        .zip(stmts)
+        .map(|(p, n)| Block {
+            pos: Pos {
+                start_line: p[0],
+                start_col: p[2] & 0xffff,
+                end_line: p[1],
+                end_col: p[2] >> 16,
+            },
+            stmts: n,
+            count: 0,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_new_side_of_zero_context_hunks() {
+        let diff = "diff --git a/a.go b/a.go\n--- a/a.go\n+++ b/a.go\n@@ -3,0 +4,2 @@\n+x\n+y\n@@ -10 +12 @@\n-a\n+b\n@@ -20,3 +22,0 @@\n-c\ndiff --git a/old.go b/gone.go\n--- a/gone.go\n+++ /dev/null\n";
+        assert_eq!(
+            super::parse_diff(diff).unwrap(),
+            vec![("a.go".to_string(), vec![(4, 5), (12, 12)])]
+        );
+    }
+
+    #[test]
+    fn reads_cover_tables() {
+        let text = "var X = struct {\n} {\n\tPos: [3 * 2]uint32{\n\t\t5, 5, 0xb0002, // [0]\n\t\t8, 10, 0xa0002, // [1]\n\t},\n\tNumStmt: [2]uint16{\n\t\t1, // 0\n\t\t2, // 1\n\t},\n}\n";
+        let blocks = super::parse_cover_table(text).unwrap();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(
+            (
+                blocks[1].pos.start_line,
+                blocks[1].pos.start_col,
+                blocks[1].pos.end_line,
+                blocks[1].pos.end_col,
+                blocks[1].stmts
+            ),
+            (8, 2, 10, 10, 2)
+        );
+    }
+}

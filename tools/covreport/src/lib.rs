@@ -1,0 +1,194 @@
+//! covreport: a Go coverage profile in, a report out (lcov, Cobertura, JSON,
+//! HTML, Markdown, an SVG badge).
+
+mod badge;
+mod cobertura;
+mod html;
+mod json;
+mod lcov;
+mod markdown;
+pub mod model;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use covcore::args::MergeArgs;
+use covcore::gosrc::SourceRoot;
+use covcore::total;
+
+use crate::model::Report;
+
+/// Write a report of Go coverage profiles: lcov or Cobertura for CI and
+/// coverage services, JSON, a self-contained HTML page, a Markdown summary
+/// for a pull request, or an SVG badge.
+///
+/// Several inputs are merged first (covmerge's rules). lcov and Cobertura
+/// need no source: a line's hits are the largest count of the blocks that
+/// span it. With --src, statement totals are those of `go tool cover -func`
+/// (as `covtotal --src`), file names are relative to DIR, functions are
+/// listed and the HTML shows the annotated source.
+#[derive(Parser, Debug)]
+#[command(name = "covreport", version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(flatten)]
+    merge: MergeArgs,
+
+    /// The report to write.
+    #[arg(long, short = 'f', value_name = "FORMAT")]
+    format: Format,
+
+    /// Write here (atomically: a failed run leaves an existing file
+    /// untouched) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// The Go source: a module root (with go.mod) or a GOPATH-style root.
+    #[arg(long, value_name = "DIR")]
+    src: Option<PathBuf>,
+
+    /// markdown: the baseline to show the delta to, a profile or a file
+    /// holding a percent (`covtotal --percent` on the main branch).
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+
+    /// markdown: list the uncovered lines changed since the merge-base with
+    /// REF (a git checkout; needs --src).
+    #[arg(long, value_name = "REF", requires = "src")]
+    diff_base: Option<String>,
+
+    /// badge: green at or above this percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 80.0)]
+    green: f64,
+
+    /// badge: yellow at or above this percent (red below).
+    #[arg(long, value_name = "PERCENT", default_value_t = 60.0)]
+    yellow: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Lcov,
+    Cobertura,
+    Json,
+    Html,
+    Markdown,
+    Badge,
+}
+
+const EXAMPLES: &str = "Examples:
+  covreport --format lcov merged.cov -o lcov.info
+  covreport --format cobertura --src . merged.cov -o cobertura.xml
+  covreport --format html --src . 'cover/*.out' -o report.html
+  covreport --format markdown --baseline main.pct --src . --diff-base origin/main merged.cov
+  covreport --format badge merged.cov -o badge.svg";
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    for (name, p) in [("--green", cli.green), ("--yellow", cli.yellow)] {
+        if !(0.0..=100.0).contains(&p) {
+            bail!("{name} {p}: expected a percentage from 0 to 100");
+        }
+    }
+    let baseline = match &cli.baseline {
+        Some(path) => Some(read_baseline(path, &cli)?),
+        None => None,
+    };
+    let src = cli.src.as_deref().map(SourceRoot::open).transpose()?;
+    let diff = match (&cli.diff_base, &src) {
+        (Some(base), Some(_)) => Some(covcore::diff::changed_lines(
+            cli.src.as_deref().expect("requires src"),
+            base,
+        )?),
+        _ => None,
+    };
+    let merged = cli.merge.merge()?;
+    let report = Report::new(&merged, src)?;
+    let diff = match diff {
+        Some(changes) => Some(covcore::diff::coverage(
+            &changes,
+            &merged.files,
+            report.src.as_ref().expect("diff needs src"),
+        )?),
+        None => None,
+    };
+    covcore::output::write_to(cli.output.as_deref(), |out: &mut dyn Write| {
+        match cli.format {
+            Format::Lcov => lcov::write(&report, out)?,
+            Format::Cobertura => cobertura::write(&report, out)?,
+            Format::Json => json::write(&report, out)?,
+            Format::Html => html::write(&report, out)?,
+            Format::Markdown => markdown::write(&report, baseline, diff.as_ref(), out)?,
+            Format::Badge => badge::write(&report, cli.green, cli.yellow, out)?,
+        }
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A baseline: a profile (its total, counted like the current one) or a
+/// file whose first non-blank line ends with a percent (`81.2`, `81.2%`,
+/// covtotal's `total: (statements) 81.2%`).
+fn read_baseline(path: &std::path::Path, cli: &Cli) -> anyhow::Result<f64> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--baseline {}: cannot read", path.display()))?;
+    if text.trim_start().starts_with("mode:") {
+        let mut args = cli.merge.clone();
+        args.inputs = vec![path.display().to_string()];
+        let merged = args.merge()?;
+        let src = cli.src.as_deref().map(SourceRoot::open).transpose()?;
+        return Ok(Report::new(&merged, src)?.totals().percent());
+    }
+    let (n, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| !l.trim().is_empty())
+        .with_context(|| {
+            format!(
+                "{}:1: expected a percent such as 81.2, or a profile; the file is empty",
+                path.display()
+            )
+        })?;
+    let token = line
+        .split_whitespace()
+        .last()
+        .unwrap_or("")
+        .trim_end_matches('%');
+    match token.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => bail!(
+            "{}:{}: expected a percent such as 81.2, or a profile starting with \"mode:\", found {line:?}",
+            path.display(),
+            n + 1
+        ),
+    }
+}
+
+/// A ratio in 0..=1 for line-rate attributes: enough digits for readers to
+/// recompute the percent exactly.
+fn rate(t: &total::Totals) -> String {
+    if t.statements == 0 {
+        "1".into()
+    } else {
+        let r = t.covered as f64 / t.statements as f64;
+        format!("{}", (r * 1e6).round() / 1e6)
+    }
+}
+
+/// Escapes text for XML and HTML attributes and content.
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

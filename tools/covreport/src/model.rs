@@ -1,0 +1,213 @@
+//! What every format shows, computed once: per file its statement totals
+//! (covtotal's numbers), its lines (the block-to-line rule below) and, with
+//! the source, its functions.
+//!
+//! Lines from blocks (the README's "How statement blocks become lines"): a
+//! Go profile block covers `startLine.startCol,endLine.endCol` and holds
+//! `numStmt` statements. Every line from startLine to endLine of a block
+//! with at least one statement is a line of the report (blocks with no
+//! statements, such as an empty function body, give none), except an end
+//! line the block reaches only at column 1: the end is exclusive, so none
+//! of that line's characters is in the block. A line spanned
+//! by several blocks gets the largest of their counts, so it is covered when
+//! any statement on it ran (`if x { return }` with only the `if` run is a
+//! covered line). A block spanning several lines gives each of them its
+//! count, comment and blank lines inside it included: the profile does not
+//! say which lines hold its statements, and the line figures need no source.
+
+use std::path::PathBuf;
+
+use covcore::gosrc::{self, FuncCoverage, SourceRoot};
+use covcore::merge::Merged;
+use covcore::profile::{Block, FileBlocks, Mode};
+use covcore::total::{self, Totals};
+
+/// One source file of the report.
+pub struct FileReport {
+    /// The file name as the profile spells it (`module/pkg/file.go`).
+    pub path: String,
+    /// The name lcov and Cobertura show: relative to `--src` when given
+    /// (`pkg/file.go`), else the profile's name.
+    pub shown: String,
+    /// The file on disk, with `--src`.
+    pub disk: Option<PathBuf>,
+    /// Covered and total statements, as covtotal counts them.
+    pub totals: Totals,
+    /// `(line, hits)`, ascending.
+    pub lines: Vec<(u32, u32)>,
+    /// With `--src`: the functions, in source order.
+    pub funcs: Vec<FuncCoverage>,
+    /// The merged blocks (the HTML annotates the source with them).
+    pub blocks: Vec<Block>,
+}
+
+impl FileReport {
+    pub fn package(&self) -> &str {
+        self.path.rfind('/').map_or(".", |i| &self.path[..i])
+    }
+
+    /// Lines with hits > 0, and all lines.
+    pub fn line_totals(&self) -> Totals {
+        let covered = self.lines.iter().filter(|(_, h)| *h > 0).count() as u64;
+        Totals {
+            covered,
+            statements: self.lines.len() as u64,
+        }
+    }
+}
+
+pub struct Report {
+    pub mode: Mode,
+    /// Sorted by profile path.
+    pub files: Vec<FileReport>,
+    pub src: Option<SourceRoot>,
+}
+
+impl Report {
+    /// Builds the report. With `src`, statement totals count only blocks in
+    /// function declarations (`go tool cover -func`, as `covtotal --src`).
+    pub fn new(merged: &Merged, src: Option<SourceRoot>) -> anyhow::Result<Report> {
+        let funcs = match &src {
+            Some(root) => gosrc::func_coverage(root, &merged.files)?,
+            None => Vec::new(),
+        };
+        let mut funcs = funcs.into_iter().peekable();
+        let mut files = Vec::with_capacity(merged.files.len());
+        // Both lists are sorted by path (func_coverage sorts bytewise, as
+        // the merge does).
+        for fb in &merged.files {
+            let mut own = Vec::new();
+            while let Some(f) = funcs.next_if(|f| f.file == fb.path) {
+                own.push(f);
+            }
+            let totals = match &src {
+                Some(_) => {
+                    let mut t = Totals::default();
+                    for f in &own {
+                        t.add(f.covered, f.statements);
+                    }
+                    t
+                }
+                None => block_totals(fb),
+            };
+            let (shown, disk) = match &src {
+                Some(root) => {
+                    let disk = root.resolve(&fb.path)?;
+                    let shown = disk
+                        .strip_prefix(&root.dir)
+                        .unwrap_or(&disk)
+                        .to_string_lossy()
+                        .into_owned();
+                    (shown, Some(disk))
+                }
+                None => (String::from_utf8_lossy(&fb.path).into_owned(), None),
+            };
+            files.push(FileReport {
+                path: String::from_utf8_lossy(&fb.path).into_owned(),
+                shown,
+                disk,
+                totals,
+                lines: lines_of(fb),
+                funcs: own,
+                blocks: fb.blocks.clone(),
+            });
+        }
+        Ok(Report {
+            mode: merged.mode,
+            files,
+            src,
+        })
+    }
+
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for f in &self.files {
+            t.add(f.totals.covered, f.totals.statements);
+        }
+        t
+    }
+
+    pub fn line_totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for f in &self.files {
+            let l = f.line_totals();
+            t.add(l.covered, l.statements);
+        }
+        t
+    }
+
+    /// Per-package statement totals, sorted by package.
+    pub fn packages(&self) -> Vec<(String, Totals)> {
+        let files: Vec<(Vec<u8>, Totals)> = self
+            .files
+            .iter()
+            .map(|f| (f.path.clone().into_bytes(), f.totals))
+            .collect();
+        total::breakdown(&files, total::By::Package)
+            .into_iter()
+            .map(|(p, t)| (String::from_utf8_lossy(&p).into_owned(), t))
+            .collect()
+    }
+}
+
+fn block_totals(fb: &FileBlocks) -> Totals {
+    let mut t = Totals::default();
+    for b in &fb.blocks {
+        t.add(if b.count > 0 { b.stmts as u64 } else { 0 }, b.stmts as u64);
+    }
+    t
+}
+
+/// The lines of one file's blocks, by the rule in the module comment
+/// (one piece of code, shared with diff coverage).
+pub fn lines_of(fb: &FileBlocks) -> Vec<(u32, u32)> {
+    covcore::diff::block_lines(&fb.blocks)
+}
+
+#[cfg(test)]
+mod tests {
+    use covcore::profile::{Block, FileBlocks, Pos};
+
+    fn block(sl: u32, sc: u32, el: u32, ec: u32, stmts: u32, count: u32) -> Block {
+        Block {
+            pos: Pos {
+                start_line: sl,
+                start_col: sc,
+                end_line: el,
+                end_col: ec,
+            },
+            stmts,
+            count,
+        }
+    }
+
+    #[test]
+    fn a_line_gets_the_largest_count_of_its_blocks_and_a_block_all_its_lines() {
+        let fb = FileBlocks {
+            path: b"m/p/x.go".to_vec(),
+            blocks: vec![
+                block(3, 20, 5, 3, 2, 7),  // lines 3-5, count 7
+                block(5, 3, 5, 20, 1, 0),  // line 5 again, count 0: stays 7
+                block(6, 2, 6, 9, 1, 0),   // line 6, uncovered
+                block(8, 1, 8, 3, 0, 9),   // no statements: no line
+                block(9, 2, 11, 4, 3, 0),  // 9-11 uncovered
+                block(11, 4, 11, 9, 1, 2), // 11 covered by the second block
+                block(13, 3, 15, 1, 1, 0), // ends at 15.1: lines 13-14
+            ],
+        };
+        assert_eq!(
+            super::lines_of(&fb),
+            vec![
+                (3, 7),
+                (4, 7),
+                (5, 7),
+                (6, 0),
+                (9, 0),
+                (10, 0),
+                (11, 2),
+                (13, 0),
+                (14, 0)
+            ]
+        );
+    }
+}

@@ -1,0 +1,3 @@
+module covtools.local/harness
+
+go 1.16

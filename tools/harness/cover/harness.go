@@ -1,0 +1,257 @@
+// Package harness is covtools' harness for the build kind "cover": the
+// service's real main built with `go build -cover -covermode=atomic`.
+// cargo xtask build-services builds from a temporary copy of the module in
+// which one file of package main imports this package for its init(); the
+// user's tree is never written to. It lives in a module of its own
+// (covtools.local/harness), outside -coverpkg, so its code never appears in a
+// profile, and it compiles under every language version (go 1.16 and later):
+// no `any`, no generics, no newer builtins.
+//
+// init() starts the killswitch listener (COVKILL_ADDR, default ":19999")
+// before the service's own init and main run. Every answer carries the
+// header "Covtools-Harness: cover".
+//
+//	GET /covkill          200, then os.Exit(0): Go writes the final counters
+//	                      (GET / does the same, for covkill releases that asked "/").
+//	GET /covtools/flush   writes a complete snapshot (meta-data and counters)
+//	                      into GOCOVERDIR: into a temporary directory first,
+//	                      then renamed in; the previous snapshot of this
+//	                      process is deleted (snapshots are cumulative). 200
+//	                      with one line per file now in place. 501 when the
+//	                      binary is not in atomic mode.
+//	GET /covtools/reset   clears the counters, 200 (501 unless atomic mode).
+//	anything else         404.
+//
+// SIGTERM and SIGINT: a service that handles them shuts down by itself and
+// Go writes the counters at exit, with the service's own exit status. A
+// `go build -cover` binary that dies of an unhandled signal writes no
+// counters, so when the process is still running COVKILL_GRACE (default 5s)
+// after the signal, or a second signal arrives, the harness ends it with
+// os.Exit(128+signal) (143 for SIGTERM, the status a shell or Docker reports
+// for death by SIGTERM), and Go's exit hook writes the counters.
+package harness
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/coverage"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// coverMode is the -covermode of the build (set with -ldflags -X by
+// cargo xtask build-services).
+var coverMode = "unknown"
+
+func logf(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "covtools harness: "+format+"\n", args...)
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// setupFailed ends the process before the service ran (status 3).
+func setupFailed(format string, args ...interface{}) {
+	logf(format, args...)
+	os.Exit(3)
+}
+
+type harness struct {
+	dir   string
+	grace time.Duration
+	srv   *http.Server
+
+	mu   sync.Mutex // one snapshot, reset or exit at a time
+	last string     // the counter file of this process's newest snapshot
+	kill sync.Once
+}
+
+func init() {
+	addr := env("COVKILL_ADDR", ":19999")
+	grace, err := time.ParseDuration(env("COVKILL_GRACE", "5s"))
+	if err != nil {
+		setupFailed("COVKILL_GRACE: %v", err)
+	}
+	h := &harness{dir: os.Getenv("GOCOVERDIR"), grace: grace}
+	if h.dir == "" {
+		logf("GOCOVERDIR is not set: Go writes no coverage and /covtools/flush fails")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		setupFailed("killswitch cannot listen on %s (set COVKILL_ADDR): %v", addr, err)
+	}
+	// Registered before the service's init and main, so a signal the service
+	// does not handle never takes Go's default action (death without counters).
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go h.onSignal(sigs)
+	h.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go h.srv.Serve(ln)
+	logf("killswitch on %s", ln.Addr())
+}
+
+func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Covtools-Harness", "cover")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	switch r.URL.Path {
+	case "/covkill", "/":
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintln(w, "covtools: stopping, Go writes the coverage counters on exit")
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		h.kill.Do(func() { go h.exitAfterAnswer() })
+	case "/covtools/flush":
+		if !h.canSnapshot(w) {
+			return
+		}
+		names, err := h.snapshot()
+		if err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, "covtools: snapshot failed: %v\n", err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintln(w, strings.Join(names, "\n"))
+	case "/covtools/reset":
+		if !h.canSnapshot(w) {
+			return
+		}
+		h.mu.Lock()
+		err := coverage.ClearCounters()
+		h.mu.Unlock()
+		if err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, "covtools: reset failed: %v\n", err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintln(w, "covtools: counters cleared")
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, "covtools: no %s here; the harness serves /covkill, /covtools/flush and /covtools/reset\n", r.URL.Path)
+	}
+}
+
+// canSnapshot answers 501 at once when Go would refuse (not atomic mode).
+func (h *harness) canSnapshot(w http.ResponseWriter) bool {
+	if coverMode == "atomic" {
+		return true
+	}
+	w.WriteHeader(http.StatusNotImplemented)
+	fmt.Fprintf(w, "covtools: build kind cover with covermode %s cannot take live snapshots or reset counters (Go needs atomic); set [build] cover_mode = \"atomic\", e.g. --set build.cover_mode=atomic\n", coverMode)
+	return false
+}
+
+// snapshot writes the meta-data and the counters into a temporary
+// directory of the cover directory, renames them in, and deletes this
+// process's previous snapshot. It returns the names now in place.
+func (h *harness) snapshot() ([]string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.dir == "" {
+		return nil, fmt.Errorf("GOCOVERDIR is not set")
+	}
+	tmp, err := os.MkdirTemp(h.dir, ".covtools-snapshot.")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	if err := coverage.WriteMetaDir(tmp); err != nil {
+		return nil, err
+	}
+	if err := coverage.WriteCountersDir(tmp); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	counters := ""
+	// The meta-data file first: a reader that sees the counters finds it.
+	for _, prefix := range []string{"covmeta.", "covcounters."} {
+		for _, e := range entries {
+			name := e.Name()
+			if !strings.HasPrefix(name, prefix) {
+				continue
+			}
+			dst := filepath.Join(h.dir, name)
+			if prefix == "covmeta." {
+				if _, err := os.Stat(dst); err == nil {
+					names = append(names, name) // same hash, same bytes
+					continue
+				}
+			} else {
+				counters = name
+			}
+			if err := os.Rename(filepath.Join(tmp, name), dst); err != nil {
+				return nil, err
+			}
+			names = append(names, name)
+		}
+	}
+	if counters == "" {
+		return nil, fmt.Errorf("Go wrote no counter file into %s", tmp)
+	}
+	if h.last != "" && h.last != counters {
+		os.Remove(filepath.Join(h.dir, h.last))
+	}
+	h.last = counters
+	return names, nil
+}
+
+// dropLastSnapshot deletes this process's snapshot when the final counters
+// are about to replace it.
+func (h *harness) dropLastSnapshot() {
+	if h.last != "" {
+		os.Remove(filepath.Join(h.dir, h.last))
+		h.last = ""
+	}
+}
+
+// exitAfterAnswer ends the process once the killswitch's answer is sent;
+// os.Exit runs Go's coverage exit hook, which writes the counters.
+func (h *harness) exitAfterAnswer() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = h.srv.Shutdown(ctx)
+	h.mu.Lock()
+	h.dropLastSnapshot()
+	logf("killswitch hit, exiting")
+	os.Exit(0)
+}
+
+func (h *harness) onSignal(sigs chan os.Signal) {
+	sig := <-sigs
+	// The counters written at exit replace the last snapshot. A service that
+	// handles the signal may exit before this runs (a race no Go API can
+	// close: user code cannot hook the exit), so readers keep only the newest
+	// counter file of each process, and the wrapper prunes after the exit.
+	h.mu.Lock()
+	h.dropLastSnapshot()
+	h.mu.Unlock()
+	logf("%v received; the service has %s to exit by itself", sig, h.grace)
+	select {
+	case <-time.After(h.grace):
+		logf("still running %s after %v: exiting with status %d, Go writes the counters", h.grace, sig, 128+int(sig.(syscall.Signal)))
+	case again := <-sigs:
+		logf("second %v: exiting with status %d, Go writes the counters", again, 128+int(sig.(syscall.Signal)))
+	}
+	h.mu.Lock()
+	h.dropLastSnapshot()
+	// The status a shell reports for death by the signal; os.Exit runs Go's
+	// coverage exit hook, which death by the signal would not.
+	os.Exit(128 + int(sig.(syscall.Signal)))
+}

@@ -1,0 +1,100 @@
+//! `cargo xtask report-screenshot`: covreport's HTML page as a person sees
+//! it, in PNGs taken by headless Chromium (the index, and one file's
+//! annotated source), so that a change to the page can be looked at.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context};
+
+use crate::util;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The profile to show; default: a fresh `go test -coverprofile` of the
+    /// bundled example (tests/example).
+    #[arg(long, value_name = "FILE")]
+    profile: Option<PathBuf>,
+
+    /// The Go source of the profile (default: tests/example).
+    #[arg(long, value_name = "DIR")]
+    src: Option<PathBuf>,
+
+    /// Where the page and the PNGs go.
+    #[arg(long, value_name = "DIR", default_value = "target/report-screenshot")]
+    out: PathBuf,
+
+    /// The file to open for the second PNG: its index in the page's file
+    /// list, or `covered` for the first file with a covered statement.
+    #[arg(long, default_value = "covered")]
+    open: String,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let root = util::project_root();
+    let out = root.join(&args.out);
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let src = args.src.unwrap_or_else(|| root.join("tests/example"));
+    let profile = match args.profile {
+        Some(p) => p,
+        None => {
+            let go = util::ensure_go()?;
+            let p = out.join("example.out");
+            let mut cmd = Command::new(&go);
+            cmd.current_dir(&src)
+                .args(["test", "-covermode=count"])
+                .arg(format!("-coverprofile={}", p.display()))
+                .arg("./...");
+            util::go_env(&mut cmd);
+            let st = cmd.status().context("running go test")?;
+            if !st.success() {
+                bail!("go test -coverprofile in {} failed ({st})", src.display());
+            }
+            p
+        }
+    };
+    let html = out.join("report.html");
+    let st = Command::new(util::cargo())
+        .current_dir(&root)
+        .args(["run", "-q", "--release", "--bin", "covreport", "--"])
+        .args(["--format", "html", "--src"])
+        .arg(&src)
+        .arg(&profile)
+        .arg("-o")
+        .arg(&html)
+        .status()
+        .context("running covreport")?;
+    if !st.success() {
+        bail!("covreport failed ({st})");
+    }
+    xtask::consumers::ensure_report_consumers()?;
+    for (png, hash) in [
+        ("report-index.png", String::new()),
+        ("report-file.png", format!("#file={}", args.open)),
+    ] {
+        let path = out.join(png);
+        let st = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1280,900",
+                "--virtual-time-budget=5000",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                out.join("chromium-profile").display()
+            ))
+            .arg(format!("--screenshot={}", path.display()))
+            .arg(format!("file://{}{hash}", html.display()))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .context("running chromium")?;
+        if !st.success() || !path.is_file() {
+            bail!("chromium --screenshot failed ({st})");
+        }
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
