@@ -578,8 +578,38 @@ covtest!(
     }
 );
 
+covtest!(counts_saturate_at_u32_max_like_go, |dir: Dir| {
+    // Every counter of two real files raised near 2^32: their sum saturates.
+    let Some(data) = go_data() else { return };
+    let big = dir.path("big");
+    fs::create_dir_all(&big).unwrap();
+    let cov = &data.program.dir;
+    for f in files_starting(cov, "covmeta.")
+        .into_iter()
+        .chain(files_starting(cov, "covcounters.").into_iter().take(2))
+    {
+        let name = f.file_name().unwrap().to_owned();
+        let bytes = fs::read(&f).unwrap();
+        let out = if name.to_str().unwrap().starts_with("covcounters.") {
+            to_raw_with(&bytes, false, |v| v.saturating_add(u32::MAX - 40))
+        } else {
+            bytes
+        };
+        fs::write(big.join(name), out).unwrap();
+    }
+    assert_eq!(files_starting(&big, "covcounters.").len(), 2);
+    let go = oracle(&data.go, &[&big], &dir.path("big.txt")).unwrap();
+    assert!(go.textfmt.contains(" 4294967295\n"), "no saturated count");
+    assert_reads_like_go(&dir, &[&big], &go, "saturating counts");
+});
+
 /// A ULEB128 counter file (one segment) re-encoded in the raw flavour.
 fn to_raw(data: &[u8], big_endian: bool) -> Vec<u8> {
+    to_raw_with(data, big_endian, |v| v)
+}
+
+/// [`to_raw`], each counter value passed through `value`.
+fn to_raw_with(data: &[u8], big_endian: bool, value: impl Fn(u32) -> u32) -> Vec<u8> {
     assert_eq!(data[24], 2, "expected a ULEB128 counter file");
     let u32_at = |i: usize| u32::from_le_bytes(data[i..i + 4].try_into().unwrap()) as usize;
     let entries = u64::from_le_bytes(data[32..40].try_into().unwrap());
@@ -610,9 +640,10 @@ fn to_raw(data: &[u8], big_endian: bool) -> Vec<u8> {
     for _ in 0..entries {
         let n = uleb();
         put(&mut out, n);
-        for _ in 0..n + 2 {
+        for i in 0..n + 2 {
             let v = uleb();
-            put(&mut out, v);
+            // The package and function indexes, then the counters.
+            put(&mut out, if i < 2 { v } else { value(v) });
         }
     }
     out.extend_from_slice(&data[data.len() - 16..]);

@@ -78,6 +78,10 @@ pub struct Bench {
     /// service (needs a Docker engine).
     #[arg(long)]
     pub kill_pull: bool,
+    /// Instead: time covmerge and covtotal reading a GOCOVERDIR against
+    /// `go tool covdata textfmt` and `func` on the same data (needs Go).
+    #[arg(long)]
+    pub covdata: bool,
     /// With --kill-pull: the fleet sizes (comma-separated).
     #[arg(
         long,

@@ -2,8 +2,10 @@
 //! `wc -l` on generated monorepo-sized profiles (merge.rs, with its data in
 //! data.rs from the project's generator, genprof/); `--kill-pull` times
 //! covkill and covpull on ten containers (bench_kill_pull.rs). Timing a
-//! child, wall time and peak RSS, is measure.rs.
+//! child, wall time and peak RSS, is measure.rs. `--covdata` times reading a
+//! GOCOVERDIR against `go tool covdata` (covdata.rs).
 
+mod covdata;
 mod data;
 mod measure;
 mod merge;
@@ -28,6 +30,9 @@ pub fn run(args: flags::Bench) -> anyhow::Result<ExitCode> {
             &args.containers,
             &root.join("target/release"),
         );
+    }
+    if args.covdata {
+        return covdata::run(&args, &root);
     }
     merge::run(&args, &root)
 }

@@ -58,10 +58,6 @@ impl<'a> Cursor<'a> {
         Ok(u32::from_le_bytes(self.bytes(4, what)?.try_into().unwrap()))
     }
 
-    pub fn u32_be(&mut self, what: &str) -> Result<u32> {
-        Ok(u32::from_be_bytes(self.bytes(4, what)?.try_into().unwrap()))
-    }
-
     pub fn u64(&mut self, what: &str) -> Result<u64> {
         Ok(u64::from_le_bytes(self.bytes(8, what)?.try_into().unwrap()))
     }
@@ -93,6 +89,45 @@ impl<'a> Cursor<'a> {
             }
             shift += 7;
         }
+    }
+
+    /// [`Cursor::uleb`] truncated to u32, for the hot loop over counters:
+    /// `None` at the end of the data, and the caller says what was cut.
+    #[inline(always)]
+    pub fn uleb32_fast(&mut self) -> Option<u32> {
+        let b = *self.buf.get(self.pos)?;
+        if b < 0x80 {
+            self.pos += 1;
+            return Some(u32::from(b));
+        }
+        self.uleb("").ok().map(|v| v as u32)
+    }
+
+    /// A little-endian u32 for the hot loop; `None` at the end.
+    #[inline(always)]
+    pub fn u32_fast(&mut self) -> Option<u32> {
+        let b = self.buf.get(self.pos..self.pos + 4)?;
+        self.pos += 4;
+        Some(u32::from_le_bytes(b.try_into().unwrap()))
+    }
+
+    /// A big-endian u32 for the hot loop; `None` at the end.
+    #[inline(always)]
+    pub fn u32_be_fast(&mut self) -> Option<u32> {
+        let b = self.buf.get(self.pos..self.pos + 4)?;
+        self.pos += 4;
+        Some(u32::from_be_bytes(b.try_into().unwrap()))
+    }
+
+    /// Checks a string table is whole without copying its strings.
+    pub fn skip_string_table(&mut self, what: &str) -> Result<()> {
+        let n = self.uleb(what)?;
+        for _ in 0..n {
+            let len = self.uleb(what)?;
+            let len = usize::try_from(len).map_err(|_| format!("corrupt {what}"))?;
+            self.bytes(len, what)?;
+        }
+        Ok(())
     }
 
     /// A ULEB128 number Go keeps as a `uint32` (the conversion drops the

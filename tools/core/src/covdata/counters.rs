@@ -29,43 +29,11 @@ const FOOTER: usize = 16;
 const RAW: u8 = 1;
 const ULEB128: u8 = 2;
 
-/// Where each function's counters sit in one flat array of a meta-data
-/// file's units, so that summing counter files is indexing and adding.
-#[derive(Debug)]
-pub struct Layout {
-    /// Per package, the global index of its first function.
-    func_base: Vec<usize>,
-    /// Per global function, the index of its first unit; one more entry at
-    /// the end holds the unit total.
-    unit_start: Vec<usize>,
-}
-
-impl Layout {
-    pub fn new(meta: &Meta) -> Layout {
-        let mut func_base = Vec::with_capacity(meta.packages.len());
-        let mut unit_start = vec![0];
-        for p in &meta.packages {
-            func_base.push(unit_start.len() - 1);
-            for f in &p.funcs {
-                unit_start.push(unit_start.last().unwrap() + f.units.len());
-            }
-        }
-        Layout {
-            func_base,
-            unit_start,
-        }
-    }
-
-    pub fn units(&self) -> usize {
-        *self.unit_start.last().unwrap()
-    }
-}
-
-/// Adds one counter file's counters into `counts` (laid out by `layout`),
+/// Adds one counter file's counters into `counts` (one per unit of `meta`),
 /// as `go tool covdata` merges them: set mode ORs (any non-zero is 1),
 /// count and atomic add, saturating at 2^32-1. `meta` is the meta-data file
 /// the counter file's name pairs it with.
-pub fn add(data: &[u8], meta: &Meta, layout: &Layout, counts: &mut [u32]) -> Result<()> {
+pub fn add(data: &[u8], meta: &Meta, counts: &mut [u32]) -> Result<()> {
     let mut c = Cursor::new(data);
     let magic = c.bytes(4, "the magic number")?;
     if magic != MAGIC {
@@ -113,7 +81,7 @@ pub fn add(data: &[u8], meta: &Meta, layout: &Layout, counts: &mut [u32]) -> Res
     let strtab_len = c.u32("the string table length")?;
     let args_len = c.u32("the arguments length")?;
     let strtab = c.bytes(strtab_len as usize, "the string table")?;
-    Cursor::new(strtab).string_table("the string table")?;
+    Cursor::new(strtab).skip_string_table("the string table")?;
     c.bytes(args_len as usize, "the arguments")?;
     let pad = (4 - c.pos() % 4) % 4;
     c.bytes(pad, "the padding after the arguments")?;
@@ -125,9 +93,9 @@ pub fn add(data: &[u8], meta: &Meta, layout: &Layout, counts: &mut [u32]) -> Res
         ));
     }
     match (flavour, big_endian) {
-        (ULEB128, _) => read_entries(&mut c, entries, meta, layout, counts, |c, w| c.uleb32(w)),
-        (_, false) => read_entries(&mut c, entries, meta, layout, counts, |c, w| c.u32(w)),
-        (_, true) => read_entries(&mut c, entries, meta, layout, counts, |c, w| c.u32_be(w)),
+        (ULEB128, _) => read_entries(&mut c, entries, meta, counts, |c| c.uleb32_fast()),
+        (_, false) => read_entries(&mut c, entries, meta, counts, |c| c.u32_fast()),
+        (_, true) => read_entries(&mut c, entries, meta, counts, |c| c.u32_be_fast()),
     }
 }
 
@@ -136,15 +104,20 @@ fn read_entries(
     c: &mut Cursor,
     entries: u64,
     meta: &Meta,
-    layout: &Layout,
     counts: &mut [u32],
-    value: impl Fn(&mut Cursor, &str) -> Result<u32>,
+    value: impl Fn(&mut Cursor) -> Option<u32>,
 ) -> Result<()> {
     let set = meta.mode == Mode::Set;
+    let truncated = |c: &Cursor, e: u64| {
+        format!(
+            "truncated: function entry {e} of {entries} runs past the end at offset {}",
+            c.pos()
+        )
+    };
     for e in 0..entries {
-        let n = value(c, "a counter count")?;
-        let pkg = value(c, "a package index")?;
-        let func = value(c, "a function index")?;
+        let (Some(n), Some(pkg), Some(func)) = (value(c), value(c), value(c)) else {
+            return Err(truncated(c, e));
+        };
         let Some(p) = meta.packages.get(pkg as usize) else {
             return Err(format!(
                 "corrupt: entry {e} is for package {pkg}, the meta-data file has {}",
@@ -165,14 +138,17 @@ fn read_entries(
                 f.units.len()
             ));
         }
-        let start = layout.unit_start[layout.func_base[pkg as usize] + func as usize];
-        for slot in &mut counts[start..start + n as usize] {
-            let v = value(c, "a counter")?;
-            *slot = if set {
-                u32::from(*slot != 0 || v != 0)
-            } else {
-                slot.saturating_add(v)
-            };
+        let slots = &mut counts[f.units.clone()];
+        if set {
+            for slot in slots {
+                let v = value(c).ok_or_else(|| truncated(c, e))?;
+                *slot = u32::from(*slot != 0 || v != 0);
+            }
+        } else {
+            for slot in slots {
+                let v = value(c).ok_or_else(|| truncated(c, e))?;
+                *slot = slot.saturating_add(v);
+            }
         }
     }
     Ok(())

@@ -31,6 +31,9 @@ pub struct Meta {
     /// The hash in the header (also the one in the file's name).
     pub hash: [u8; 16],
     pub packages: Vec<Package>,
+    /// Every function's units, one after the other in meta-data order
+    /// (also the order of the summed counters).
+    pub units: Vec<Unit>,
 }
 
 #[derive(Debug)]
@@ -39,14 +42,24 @@ pub struct Package {
     pub path: String,
     /// The hash of the package's blob: equal blobs, equal hashes.
     pub hash: [u8; 16],
+    /// The package's string table.
+    pub strings: Vec<String>,
     pub funcs: Vec<Func>,
 }
 
 #[derive(Debug)]
 pub struct Func {
-    /// The source file as profiles name it (`import/path/file.go`).
-    pub file: String,
-    pub units: Vec<Unit>,
+    /// The source file as profiles name it (`import/path/file.go`): an
+    /// index into the package's strings.
+    pub file: u32,
+    /// Its units in [`Meta::units`].
+    pub units: std::ops::Range<usize>,
+}
+
+impl Package {
+    pub fn file(&self, f: &Func) -> &str {
+        &self.strings[f.file as usize]
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -117,6 +130,7 @@ impl Meta {
         // Go reads the file's string table here and uses it for nothing
         // textfmt needs; checking it is there is enough.
         c.bytes(strtab_len as usize, "the file's string table")?;
+        let mut units = Vec::new();
         let packages = offsets
             .iter()
             .zip(&lengths)
@@ -129,7 +143,7 @@ impl Meta {
                         data.len()
                     ));
                 };
-                Package::decode(&data[off as usize..end as usize])
+                Package::decode(&data[off as usize..end as usize], &mut units)
                     .map_err(|e| format!("package {i} (at offset {off}): {e}"))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -137,6 +151,7 @@ impl Meta {
             mode,
             hash,
             packages,
+            units,
         })
     }
 
@@ -146,7 +161,7 @@ impl Meta {
 }
 
 impl Package {
-    fn decode(blob: &[u8]) -> Result<Package> {
+    fn decode(blob: &[u8], units: &mut Vec<Unit>) -> Result<Package> {
         let mut c = Cursor::new(blob);
         let length = c.u32("the package length")?;
         let name_idx = c.u32("the package name")?;
@@ -173,7 +188,7 @@ impl Package {
                 )
             })
         };
-        let path = get(path_idx, "the package path")?.clone();
+        let path = get(path_idx, "the package path")?.to_string();
         get(name_idx, "the package name")?;
         let mut funcs = Vec::with_capacity(nfuncs as usize);
         for f in 0..nfuncs {
@@ -189,26 +204,35 @@ impl Package {
             let mut fc = Cursor::at(blob, off as usize)
                 .map_err(|e| format!("package {path}: function {f}: {e}"))?;
             funcs.push(
-                Func::decode(&mut fc, &get)
+                Func::decode(&mut fc, &get, units)
                     .map_err(|e| format!("package {path}: function {f}: {e}"))?,
             );
         }
-        Ok(Package { path, hash, funcs })
+        Ok(Package {
+            path,
+            hash,
+            strings,
+            funcs,
+        })
     }
 }
 
 impl Func {
-    fn decode<'s>(c: &mut Cursor, get: &dyn Fn(u32, &str) -> Result<&'s String>) -> Result<Func> {
+    fn decode<'s>(
+        c: &mut Cursor,
+        get: &dyn Fn(u32, &str) -> Result<&'s String>,
+        units: &mut Vec<Unit>,
+    ) -> Result<Func> {
         let nunits = c.uleb32("the unit count")?;
         let name_idx = c.uleb32("the function name")?;
         let file_idx = c.uleb32("the file name")?;
         get(name_idx, "the function name")?;
-        let file = get(file_idx, "the file name")?.clone();
+        get(file_idx, "the file name")?;
         // Five numbers a unit, at least a byte each.
         if u64::from(nunits) * 5 > (c.remaining()) as u64 {
             return Err(format!("truncated: {nunits} units do not fit"));
         }
-        let mut units = Vec::with_capacity(nunits as usize);
+        let first = units.len();
         for _ in 0..nunits {
             let start_line = c.uleb32("a unit's start line")?;
             let start_col = c.uleb32("a unit's start column")?;
@@ -226,6 +250,9 @@ impl Func {
             });
         }
         c.uleb("the literal flag")?;
-        Ok(Func { file, units })
+        Ok(Func {
+            file: file_idx,
+            units: first..units.len(),
+        })
     }
 }

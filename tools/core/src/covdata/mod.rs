@@ -73,12 +73,12 @@ impl Pod {
         let meta = &*self.meta;
         visitor.mode(meta.mode, 0)?;
         let counts = self.counts()?;
-        let mut i = 0;
         for p in &meta.packages {
             for f in &p.funcs {
-                for u in &f.units {
-                    visitor.block(f.file.as_bytes(), u.pos, u.stmts, counts[i], 0)?;
-                    i += 1;
+                let file = p.file(f).as_bytes();
+                let units = &meta.units[f.units.clone()];
+                for (u, &count) in units.iter().zip(&counts[f.units.clone()]) {
+                    visitor.block(file, u.pos, u.stmts, count, 0)?;
                 }
             }
         }
@@ -88,13 +88,12 @@ impl Pod {
     /// The summed counters, one per unit in meta-data order. Large pods are
     /// read by several workers, each summing a share of the files.
     fn counts(&self) -> anyhow::Result<Vec<u32>> {
-        let layout = counters::Layout::new(&self.meta);
         let read = |paths: &[PathBuf]| -> anyhow::Result<Vec<u32>> {
-            let mut counts = vec![0u32; layout.units()];
+            let mut counts = vec![0u32; self.meta.units.len()];
             for path in paths {
                 let data =
                     fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-                counters::add(&data, &self.meta, &layout, &mut counts)
+                counters::add(&data, &self.meta, &mut counts)
                     .map_err(|e| anyhow!("{}: {e}", path.display()))?;
             }
             Ok(counts)
