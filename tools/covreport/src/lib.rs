@@ -107,11 +107,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let merged = cli.merge.merge()?;
     let report = Report::new(&merged, src)?;
     let diff = match diff {
-        Some(changes) => Some(covcore::diff::coverage(
-            &changes,
-            &merged.files,
-            report.src.as_ref().expect("diff needs src"),
-        )?),
+        Some(changes) => Some(covcore::diff::coverage(&changes, &merged.files)?),
         None => None,
     };
     covcore::output::write_to(cli.output.as_deref(), |out: &mut dyn Write| {
