@@ -8,6 +8,7 @@ mod contract;
 mod cover;
 mod diff;
 mod gosrc;
+mod html;
 mod kill_pull;
 mod live;
 mod merge;
