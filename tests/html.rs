@@ -164,3 +164,60 @@ covtest!(
         );
     }
 );
+
+covtest!(
+    html_shows_a_column_per_series_and_sorts_by_it,
+    |dir: Dir| {
+        let Some(go) = require_go() else { return };
+        // Two test runs, one per package: each is a series (as each service of
+        // integration-cover is).
+        write_module(&dir, "shop");
+        let module = dir.path("shop");
+        go_cover(&go, &module, "count", &dir.path("calc.out"), &["./calc"]);
+        go_cover(&go, &module, "count", &dir.path("store.out"), &["./store"]);
+        report(
+            &dir,
+            &[
+                "--format",
+                "html",
+                "--src",
+                "shop",
+                "calc.out",
+                "store.out",
+                "--series",
+                "calc-tests=calc.out",
+                "--series",
+                "store-tests=store.out",
+                "-o",
+                "series.html",
+            ],
+        );
+        let (r, _) = chromium_selftest(&dir, "series.html");
+        assert_eq!(r["errors"], Value::Array(vec![]), "{r}");
+        assert_eq!(
+            r["series"],
+            serde_json::json!(["calc-tests", "store-tests"]),
+            "{r}"
+        );
+        // calc.go (first by name) in each series: its own run's figure (as
+        // covtotal --src counts it), and none in the other.
+        let calc = dir
+            .tool("covtotal")
+            .args(["--src", "shop", "--percent", "calc.out"])
+            .stdout();
+        assert_eq!(
+            r["seriesShown"],
+            serde_json::json!([format!("{}%", calc.trim()), "\u{2013}"]),
+            "{r}"
+        );
+        // Sorted by store-tests, highest first: store.go leads, and opens.
+        assert_eq!(r["sortedFirst"], "example.com/shop/store/store.go", "{r}");
+        assert!(
+            r["opened"]
+                .as_str()
+                .unwrap()
+                .starts_with("example.com/shop/store/store.go"),
+            "{r}"
+        );
+    }
+);
