@@ -479,9 +479,14 @@ covtest!(
                 .arg(project_root().join("tests/fixtures/coverage-04.dtd"))
                 .arg(&names[1]),
         );
-        assert!(std::fs::read_to_string(&names[2])
-            .unwrap()
-            .contains(&format!("<span id=\"total\">{total}%</span>")));
+        let html = std::fs::read_to_string(&names[2]).unwrap();
+        assert!(html.contains(&format!("<span id=\"total\">{total}%</span>")));
+        // A column per service.
+        assert!(
+            html.contains("\"series\":[\"catalog\",\"orders\",\"gateway\"]"),
+            "{}",
+            &html[html.find("\"series\"").unwrap_or(0)..][..80]
+        );
         run_ok(
             Command::new(consumer("xmllint"))
                 .args(["--nonet", "--noout"])
