@@ -18,8 +18,8 @@ cover *args:
     cargo xtask integration-cover --base local "$@"
 
 # What CI runs.
-ci:
-    bash .ci/run
+ci *args:
+    bash .ci/run "$@"
 
 fmt:
     cargo fmt --all

@@ -17,7 +17,7 @@
 #                  COVER_DIR (names starting with ".": the profile being
 #                  written, temp dirs) is incomplete and must be ignored.
 #   COVKILL_ADDR   the harness's killswitch address (default :19999). An HTTP
-#                  GET of any path answers 200, then the service stops, its
+#                  GET /covkill answers 200, then the service stops, its
 #                  profile becomes the next cover-<n>.out and the wrapper starts
 #                  the service again (unless COVER_RESTART=never).
 #   SIGTERM/SIGINT sent to the wrapper are forwarded to the service as SIGTERM;

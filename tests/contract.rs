@@ -39,7 +39,8 @@ fn read_first(candidates: &[&str]) -> (PathBuf, String) {
     (path, text)
 }
 
-/// Every file of the first existing directory of `candidates` ending in `ext`.
+/// Every file under the first existing directory of `candidates` (its
+/// subdirectories included) ending in `.ext`, read, in path order.
 fn read_dir_first(candidates: &[&str], ext: &str) -> Vec<(PathBuf, String)> {
     let root = project_root();
     let dir = candidates
@@ -47,11 +48,18 @@ fn read_dir_first(candidates: &[&str], ext: &str) -> Vec<(PathBuf, String)> {
         .map(|c| root.join(c))
         .find(|p| p.is_dir())
         .unwrap_or_else(|| panic!("none of {candidates:?} exists"));
-    let mut files = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == ext))
-        .collect::<Vec<_>>();
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.clone()];
+    while let Some(d) = dirs.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|e| e == ext) {
+                files.push(p);
+            }
+        }
+    }
     files.sort();
     assert!(!files.is_empty(), "no .{ext} file in {}", dir.display());
     files
@@ -165,8 +173,29 @@ fn assert_profile_names(path: &Path, text: &str) {
 
 #[test]
 fn harness_speaks_the_contract() {
-    for (path, text) in read_dir_first(&["tools/harness"], "go") {
-        assert_known_env_names(&path, &text);
+    let harnesses = read_dir_first(&["tools/harness"], "go");
+    // Each build kind's harness answers the killswitch with the header, and
+    // one of them at least serves the snapshot paths.
+    for (path, text) in &harnesses {
+        for must in [contract::KILL_PATH, contract::HARNESS_HEADER] {
+            assert!(
+                text.contains(&format!("\"{must}\"")),
+                "{}: never spells \"{must}\"",
+                path.display()
+            );
+        }
+    }
+    for must in [contract::FLUSH_PATH, contract::RESET_PATH] {
+        assert!(
+            harnesses
+                .iter()
+                .any(|(_, text)| text.contains(&format!("\"{must}\""))),
+            "no harness serves {must}"
+        );
+    }
+    for (path, text) in &harnesses {
+        let (path, text) = (path.as_path(), text.as_str());
+        assert_known_env_names(path, text);
         for name in [contract::ENV_KILLSWITCH_ADDR, contract::ENV_GRACE] {
             assert!(
                 text.contains(&format!("\"{name}\"")),

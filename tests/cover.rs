@@ -264,11 +264,15 @@ fn a_local_service_that_cannot_start_shows_why_and_leaves_no_process() {
     );
     assert_eq!(r.code, 2, "{r:#?}");
     let err = r.error.clone().unwrap();
-    assert!(err.contains("service catalog was not ready"), "{err}");
+    // Seen as soon as it exits (not after the timeout), with its cause on
+    // the first line, which the summary's error line shows.
+    let first = err.lines().next().unwrap();
     assert!(
-        err.contains("flag provided but not defined: -no-such-flag"),
+        first.contains("service catalog stopped before it was ready (exit status 2: ")
+            && first.contains("flag provided but not defined: -no-such-flag"),
         "{err}"
     );
+    assert!(cover::summary(&r).contains("flag provided but not defined"));
     let left = processes_mentioning(&dir.path("work").display().to_string());
     assert!(left.is_empty(), "processes left behind: {left:#?}");
 }
@@ -407,8 +411,46 @@ fn bad_settings_are_errors_naming_the_key() {
     ] {
         let r = cover_run(&dir, "out", None, &args);
         assert_eq!(r.code, 2, "{args:?}: {r:#?}");
+        let summary = cover::summary(&r);
         let err = r.error.unwrap();
         assert!(err.contains(want), "{args:?}: {err}");
         assert!(r.steps.iter().all(|(s, _)| s == "teardown" || s == "all"));
+        // No runtime was resolved: the heading says none (not "- runtime").
+        assert!(
+            summary.contains("== integration-cover summary\n"),
+            "{summary}"
+        );
     }
+}
+
+/// Item 14: the help's examples are whole lines at 80 columns (clap wraps
+/// longer ones inside the quoted strings, breaking copy-paste), and it
+/// names the placeholders, the brace escape and the Go on the tests' PATH.
+#[test]
+fn help_examples_survive_an_80_column_terminal() {
+    let help = cover::Args::help(80);
+    for line in help.lines() {
+        assert!(line.chars().count() <= 80, "{line:?} in:\n{help}");
+    }
+    for want in [
+        "  cargo xtask integration-cover --runtime local -- \\\n    sh -c 'curl -fsS $COVTOOLS_URL_GATEWAY/healthz'",
+        "{host} and {port}",
+        "{{ and }} are literal braces",
+        "first on their PATH",
+        "the options above",
+        "--rm-images",
+    ] {
+        assert!(help.contains(want), "{want:?} not in:\n{help}");
+    }
+}
+
+/// Item 16: the README installs with the lock file's versions.
+#[test]
+fn readme_installs_with_the_lock_file() {
+    let readme = fs::read_to_string(crate::util::project_root().join("README.md")).unwrap();
+    assert!(
+        readme.contains("    cargo install --locked --path ."),
+        "README"
+    );
+    assert!(!readme.contains("    cargo install --path ."), "README");
 }

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use crate::util::kill_pull::*;
 use crate::util::*;
 
+mod faults;
+mod snapshot;
+
 #[test]
 fn kill_pull_several_containers_then_merge_and_total() {
     let dir = Dir::new("kill_pull_several_containers_then_merge_and_total");
@@ -172,7 +175,7 @@ fn missing_targets_and_missing_profiles_are_named_and_the_rest_is_processed() {
     // Never stopped, so no profile yet: the error names the directory looked in.
     assert!(
         err.contains(&format!(
-            "covpull: {}: no complete profile (cover-<n>.out) in /cover",
+            "covpull: {}: no complete profile (cover-<n>.out) or binary coverage (covmeta.*, covcounters.*) in /cover: it is empty",
             fresh.target()
         )),
         "{err}"

@@ -5,10 +5,12 @@
 mod util;
 
 mod contract;
+mod covdata;
 mod cover;
 mod diff;
 mod gosrc;
 mod html;
+mod images;
 mod kill_pull;
 mod live;
 mod merge;
@@ -16,4 +18,5 @@ mod oracle;
 mod output;
 mod report;
 mod services;
+mod shapes;
 mod total;

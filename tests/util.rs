@@ -14,6 +14,7 @@ pub mod cover;
 pub mod kill_pull;
 pub mod report;
 pub mod services;
+pub mod shapes;
 pub mod skip;
 
 /// Defines a test that gets a fresh scratch directory:

@@ -101,7 +101,7 @@ impl Drop for Scope {
 // ---------------------------------------------------------------------------
 
 /// Runs the task like `cargo xtask integration-cover ARGS…` with the tools
-/// under test, outputs in `dir/<out>`, binaries and local cover directories
+/// under test, outputs in `dir/<out>` (the default with an empty `out`), binaries and local cover directories
 /// in `dir/work`.
 pub fn cover_run(dir: &Dir, out: &str, scope: Option<&Scope>, args: &[&str]) -> Report {
     cover_run_with(dir, out, scope, args, &Control::new())
@@ -115,14 +115,17 @@ pub fn cover_run_with(
     control: &Control,
 ) -> Report {
     let tools = bin("covkill").parent().unwrap().to_path_buf();
-    let mut argv: Vec<String> = vec![
-        "--out".into(),
-        dir.path(out).display().to_string(),
+    // An empty `out`: the default output directory.
+    let mut argv: Vec<String> = match out {
+        "" => vec![],
+        out => vec!["--out".into(), dir.path(out).display().to_string()],
+    };
+    argv.extend([
         "--work".into(),
         dir.path("work").display().to_string(),
         "--tools".into(),
         tools.display().to_string(),
-    ];
+    ]);
     if let Some(s) = scope {
         argv.extend(s.args());
     }

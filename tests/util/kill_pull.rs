@@ -84,7 +84,7 @@ pub fn built(with_docker: bool) -> Option<&'static Built> {
         Built {
             module,
             svc_test,
-            wrapper: xtask::docker_images::wrapper_script(),
+            wrapper: xtask::docker_images::wrapper_script().unwrap(),
         }
     });
     Some(b)
@@ -150,7 +150,7 @@ impl Image {
             base: unique(test, "base"),
             name: unique(test, "img"),
         };
-        xtask::docker_images::build_base_image(&image.base).unwrap_or_else(|e| panic!("{e:#}"));
+        build_base(&image.base);
         let svc = xtask::docker_images::ServiceImage {
             service: "svc".into(),
             image: image.name.clone(),
@@ -180,8 +180,21 @@ impl Image {
 impl Drop for Image {
     fn drop(&mut self) {
         let _ = docker(&["rmi", "-f", &self.name]);
+        let _one = BASE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let _ = docker(&["rmi", "-f", &self.base]);
     }
+}
+
+/// The tests' base images are identical, so Docker's build cache shares
+/// their layers: removing one while another is being built from that cache
+/// fails the build ("failed to get digest"). Builds and removals of base
+/// images take turns.
+static BASE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The local busybox base image under `tag`, by the xtask's own code.
+fn build_base(tag: &str) {
+    let _one = BASE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    xtask::docker_images::build_base_image(tag).unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 pub struct Container(pub String);
@@ -438,4 +451,149 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
     Ok(buf)
+}
+
+// ---------------------------------------------------------------------------
+// Live snapshots: tests/fixtures/snapshot, a `go build -cover
+// -covermode=atomic` service that serves the harness's flush/reset contract
+// itself.
+
+/// The snapshot fixture's module copy and binary.
+pub struct Snapshot {
+    pub module: PathBuf,
+    pub bin: PathBuf,
+}
+
+/// Builds the snapshot fixture once per test process.
+pub fn snapshot_built(with_docker: bool) -> Option<&'static Snapshot> {
+    let go = require_go()?;
+    if with_docker && !require_docker() {
+        return None;
+    }
+    static BUILT: OnceLock<Snapshot> = OnceLock::new();
+    Some(BUILT.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("killpull-fixture-{}", std::process::id()));
+        let module = root.join("snapshot");
+        let _ = fs::remove_dir_all(&module);
+        copy_dir(&fixtures().join("snapshot"), &module);
+        let bin = root.join("bin/snapshot");
+        let out = Command::new(&go)
+            .current_dir(&module)
+            .args(["build", "-cover", "-covermode=atomic", "-o"])
+            .arg(&bin)
+            .arg(".")
+            .env("CGO_ENABLED", "0")
+            .env("GOTOOLCHAIN", "local")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "go build -cover: {}",
+            text(&out.stderr)
+        );
+        Snapshot { module, bin }
+    }))
+}
+
+impl Image {
+    /// The local busybox base alone (made by `xtask::docker_images`).
+    pub fn base(test: &str) -> Image {
+        let base = unique(test, "base");
+        build_base(&base);
+        Image {
+            name: base.clone(),
+            base,
+        }
+    }
+}
+
+impl Container {
+    /// The snapshot fixture in a container of `image` (a busybox base),
+    /// GOCOVERDIR=/cover, restarted in a loop when it stops; ready when
+    /// its service answers.
+    pub fn snapshot(image: &Image, s: &Snapshot, name: String, env: &[(&str, &str)]) -> Container {
+        let mut args = vec!["create".to_string(), "--name".into(), name.clone()];
+        args.extend(["-e".into(), "GOCOVERDIR=/cover".into()]);
+        for (k, v) in env {
+            args.extend(["-e".into(), format!("{k}={v}")]);
+        }
+        args.extend(["--entrypoint".into(), "/bin/sh".into(), image.name.clone()]);
+        args.extend([
+            "-c".into(),
+            "mkdir -p /cover; while true; do /snapshot; done".into(),
+        ]);
+        let c = Container(name);
+        docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        docker_ok(&["cp", s.bin.to_str().unwrap(), &format!("{}:/snapshot", c.0)]);
+        docker_ok(&["start", &c.0]);
+        c.wait_ready();
+        c
+    }
+}
+
+/// `go tool covdata textfmt` of a GOCOVERDIR: Go's own reading of the
+/// binary data, as a text profile.
+pub fn covdata_textfmt(dir: &Path) -> String {
+    let out_file = dir.with_extension("textfmt");
+    let out = Command::new(go().unwrap())
+        .args(["tool", "covdata", "textfmt"])
+        .arg(format!("-i={}", dir.display()))
+        .arg(format!("-o={}", out_file.display()))
+        .env("GOTOOLCHAIN", "local")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "covdata textfmt {}: {}",
+        dir.display(),
+        text(&out.stderr)
+    );
+    fs::read_to_string(out_file).unwrap()
+}
+
+/// The count of the block starting on the line of the snapshot fixture's
+/// main.go holding `needle`, in a text profile.
+pub fn snapshot_count(s: &Snapshot, profile: &str, needle: &str) -> u64 {
+    let src = fs::read_to_string(s.module.join("main.go")).unwrap();
+    let line = src
+        .lines()
+        .position(|l| l.contains(needle))
+        .expect("needle in main.go")
+        + 1;
+    let prefix = format!("example.com/snapshot/main.go:{line}.");
+    let counts: Vec<u64> = profile
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 1, "one block at main.go:{line}:\n{profile}");
+    counts[0]
+}
+
+/// A snapshot fixture profile's blocks of the service itself (hello, add,
+/// sum), without the fixture's own flush/reset code, which every flush runs.
+pub fn service_blocks(s: &Snapshot, profile: &str) -> String {
+    let src = fs::read_to_string(s.module.join("main.go")).unwrap();
+    let end = src.lines().position(|l| l.starts_with("var (")).unwrap() + 1;
+    profile
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("example.com/snapshot/main.go:")
+                .and_then(|r| r.split('.').next())
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|n| n < end)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// The names in a directory, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }

@@ -85,7 +85,7 @@ pub fn legacy() -> Option<&'static (PathBuf, PathBuf)> {
 }
 
 pub fn wrapper() -> PathBuf {
-    docker_images::wrapper_script()
+    docker_images::wrapper_script().unwrap()
 }
 
 /// The shells the wrapper must run under: the host's /bin/sh (dash on

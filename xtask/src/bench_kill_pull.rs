@@ -1,26 +1,35 @@
-//! `cargo xtask bench --kill-pull`: covkill then covpull on ten containers of
-//! one example service, timed, beside the engine's own floor at that moment
-//! (the same number of bare `docker exec … true`, in parallel). The target
-//! is under 1 s for both tools together. Each round times them one after
-//! the other (the conservative figure, which the target is judged on) and
-//! then as the pipe users write, `covkill … | covpull …`, where covpull
-//! starts on each target as soon as covkill prints it.
+//! `cargo xtask bench --kill-pull [--containers 10,40]`: for each fleet
+//! size N, timed in the same run, median of `--runs` rounds:
+//!
+//! - kill + pull: `covkill` then `covpull` on N containers of the example's
+//!   catalog service (test-binary kind: each is stopped and restarted by its
+//!   wrapper), over the Docker Engine API and, as before it, over the
+//!   `docker` CLI (`COVTOOLS_DOCKER=cli`);
+//! - flush + copy: `covpull --flush` on N containers of a `go build -cover
+//!   -covermode=atomic` service (tests/fixtures/snapshot): one exec per
+//!   container asks for a live snapshot and streams it back;
+//! - the engine's floor: N bare `docker exec … true` in parallel.
+//!
+//! Targets (issue 10): flush + copy of 10 at most half of kill + pull of 10
+//! as covtools did it before (the CLI), and of 40 within 1.5 s.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::path::Path;
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
+use covtarget::docker;
 use xtask::build_services::{self, BuildOptions};
 use xtask::config::{self, Config};
 use xtask::docker_images;
-use xtask::runtime::docker::docker;
 use xtask::util;
 
-const CONTAINERS: usize = 10;
 const SERVICE: &str = "catalog";
 const PREFIX: &str = "covtools-bench-killpull";
-const TARGET_SECONDS: f64 = 1.0;
+const FLUSH_HALF_OF_KILL_PULL_AT: usize = 10;
+const FORTY: usize = 40;
+const FORTY_SECONDS: f64 = 1.5;
+const LONG: Duration = Duration::from_secs(120);
 
 /// Removes the benchmark's containers, also when a step fails.
 struct Containers(Vec<String>);
@@ -28,25 +37,44 @@ struct Containers(Vec<String>);
 impl Drop for Containers {
     fn drop(&mut self) {
         if !self.0.is_empty() {
-            let _ = Command::new("docker")
-                .args(["rm", "-f"])
-                .args(&self.0)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            let mut args = vec!["rm", "-f"];
+            args.extend(self.0.iter().map(String::as_str));
+            let _ = docker::run(&args, LONG);
         }
     }
 }
 
-pub fn run(runs: usize, tools: &Path) -> anyhow::Result<ExitCode> {
+/// One size's medians, in seconds.
+struct Figures {
+    n: usize,
+    kill_pull_api: f64,
+    kill_pull_cli: f64,
+    flush_copy: f64,
+    floor: f64,
+}
+
+pub fn run(runs: usize, sizes: &[usize], tools: &Path) -> anyhow::Result<ExitCode> {
     docker_images::ensure_docker()?;
     let go = util::ensure_go()?;
     let config = Config::load(&config::example_dir())?;
     let work = util::project_root().join("target/covtools/bench-kill-pull");
     let bin_dir = work.join("bin");
-    let mut opts = BuildOptions::from_config(&config, go, bin_dir.clone());
+    let mut opts = BuildOptions::from_config(&config, go.clone(), bin_dir.clone());
     opts.services.retain(|s| s.name == SERVICE);
     build_services::build_services(&opts)?;
+    let snapshot_bin = bin_dir.join("snapshot");
+    let status = Command::new(&go)
+        .current_dir(util::project_root().join("tests/fixtures/snapshot"))
+        .args(["build", "-cover", "-covermode=atomic", "-o"])
+        .arg(&snapshot_bin)
+        .arg(".")
+        .env("CGO_ENABLED", "0")
+        .status()
+        .context("running go build -cover for tests/fixtures/snapshot")?;
+    ensure!(
+        status.success(),
+        "go build -cover of tests/fixtures/snapshot failed"
+    );
     let base = format!("{PREFIX}/base:latest");
     docker_images::build_base_image(&base)?;
     let mut images = docker_images::service_images(&config, &bin_dir, PREFIX, "latest")?;
@@ -58,114 +86,55 @@ pub fn run(runs: usize, tools: &Path) -> anyhow::Result<ExitCode> {
     let image = docker_images::build_images(&images, &base, &contexts)?.remove(0);
     let port = images[0].port;
 
-    let names: Vec<String> = (0..CONTAINERS).map(|i| format!("{PREFIX}-{i}")).collect();
-    let _ = Command::new("docker")
-        .args(["rm", "-f"])
-        .args(&names)
-        .output();
-    let containers = Containers(names.clone());
-    for name in &names {
-        // Restart at once after each kill: rounds follow each other quickly.
-        docker(&[
-            "run",
-            "-d",
-            "--name",
-            name,
-            "-e",
-            "COVER_MIN_UPTIME=0",
-            &image,
-        ])?;
-    }
-    let targets: Vec<String> = names.iter().map(|n| format!("docker:{n}")).collect();
-    let mut rounds = Vec::new();
-    for round in 1..=runs {
-        for name in &names {
-            wait_ready(name, port)?;
-        }
-        let out = work.join(format!("profiles-{round}"));
-        let _ = std::fs::remove_dir_all(&out);
-        let t = Instant::now();
-        let killed = tool(tools, "covkill", &targets, None)?;
-        let kill = t.elapsed();
-        let pulled = tool(
+    let mut all = Vec::new();
+    for &n in sizes {
+        all.push(measure(
+            n,
+            runs,
             tools,
-            "covpull",
-            &["--out".to_string(), out.display().to_string()],
-            Some(killed),
-        )?;
-        let both = t.elapsed();
-        ensure_pulled(&pulled, &out)?;
-
-        for name in &names {
-            wait_ready(name, port)?;
-        }
-        let out = work.join(format!("profiles-{round}-piped"));
-        let _ = std::fs::remove_dir_all(&out);
-        let t = Instant::now();
-        let pulled = piped(tools, &targets, &out)?;
-        let pipe = t.elapsed();
-        ensure_pulled(&pulled, &out)?;
-        let t = Instant::now();
-        let execs = names
-            .iter()
-            .chain(&names)
-            .map(|n| Command::new("docker").args(["exec", n, "true"]).spawn())
-            .collect::<Result<Vec<_>, _>>()?;
-        for mut e in execs {
-            ensure!(e.wait()?.success(), "docker exec … true failed");
-        }
-        let floor = t.elapsed();
-        eprintln!(
-            "bench: round {round}: covkill {:.3} s + covpull {:.3} s = {:.3} s; piped {:.3} s; {} bare docker exec {:.3} s",
-            kill.as_secs_f64(),
-            (both - kill).as_secs_f64(),
-            both.as_secs_f64(),
-            pipe.as_secs_f64(),
-            2 * CONTAINERS,
-            floor.as_secs_f64()
-        );
-        rounds.push(Round {
-            kill,
-            pull: both - kill,
-            both,
-            pipe,
-            floor,
-        });
+            &work,
+            &image,
+            port,
+            &base,
+            &snapshot_bin,
+        )?);
     }
-    drop(containers);
 
-    let med = |f: fn(&Round) -> Duration| {
-        let mut v: Vec<f64> = rounds.iter().map(|r| f(r).as_secs_f64()).collect();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (kill, pull, both, pipe, floor) = (
-        med(|r| r.kill),
-        med(|r| r.pull),
-        med(|r| r.both),
-        med(|r| r.pipe),
-        med(|r| r.floor),
-    );
-    println!("covkill then covpull, {CONTAINERS} containers of the example's {SERVICE}: median of {runs} rounds");
-    println!("  covkill   {kill:>7.3} s");
-    println!("  covpull   {pull:>7.3} s");
-    println!(
-        "  together  {both:>7.3} s  ({:.2}x the engine floor)",
-        both / floor
-    );
-    println!(
-        "  piped     {pipe:>7.3} s  (`covkill … | covpull …`, {:.2}x the floor)",
-        pipe / floor
-    );
-    println!(
-        "  floor     {floor:>7.3} s  ({} bare `docker exec … true` in parallel)",
-        2 * CONTAINERS
-    );
-    let met = both < TARGET_SECONDS;
-    println!(
-        "  target    together < {TARGET_SECONDS} s: {}",
-        if met { "met" } else { "MISSED" }
-    );
+    println!("covkill + covpull vs a live snapshot, median of {runs} rounds (seconds)");
+    println!("  containers  kill+pull (API)  kill+pull (CLI, as before)  flush+copy  floor (N bare docker exec)  flush+copy / kill+pull (CLI)  flush+copy / floor");
+    for f in &all {
+        println!(
+            "  {:>10}  {:>15.3}  {:>26.3}  {:>10.3}  {:>26.3}  {:>28.2}  {:>18.2}",
+            f.n,
+            f.kill_pull_api,
+            f.kill_pull_cli,
+            f.flush_copy,
+            f.floor,
+            f.flush_copy / f.kill_pull_cli,
+            f.flush_copy / f.floor
+        );
+    }
+    let mut met = true;
+    for f in &all {
+        if f.n == FLUSH_HALF_OF_KILL_PULL_AT {
+            let ok = f.flush_copy <= f.kill_pull_cli / 2.0;
+            met &= ok;
+            println!(
+                "  target    flush+copy of {} <= half of kill+pull (CLI): {}",
+                f.n,
+                if ok { "met" } else { "MISSED" }
+            );
+        }
+        if f.n == FORTY {
+            let ok = f.flush_copy <= FORTY_SECONDS;
+            met &= ok;
+            println!(
+                "  target    flush+copy of {} <= {FORTY_SECONDS} s: {}",
+                f.n,
+                if ok { "met" } else { "MISSED" }
+            );
+        }
+    }
     Ok(if met {
         ExitCode::SUCCESS
     } else {
@@ -173,82 +142,185 @@ pub fn run(runs: usize, tools: &Path) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// One round's timings.
-struct Round {
-    kill: Duration,
-    pull: Duration,
-    /// covkill, then covpull on what it printed.
-    both: Duration,
-    /// `covkill … | covpull …`.
-    pipe: Duration,
-    floor: Duration,
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    n: usize,
+    runs: usize,
+    tools: &Path,
+    work: &Path,
+    image: &str,
+    port: u16,
+    base: &str,
+    snapshot_bin: &Path,
+) -> anyhow::Result<Figures> {
+    let classic: Vec<String> = (0..n).map(|i| format!("{PREFIX}-{i}")).collect();
+    let live: Vec<String> = (0..n).map(|i| format!("{PREFIX}-live-{i}")).collect();
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(classic.iter().chain(&live).map(String::as_str));
+    let _ = docker::run(&rm, LONG);
+    let _guard = Containers(classic.iter().chain(&live).cloned().collect());
+    for name in &classic {
+        // Restart at once after each kill: rounds follow each other quickly.
+        docker::run_ok(
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "-e",
+                "COVER_MIN_UPTIME=0",
+                image,
+            ],
+            LONG,
+        )?;
+    }
+    for name in &live {
+        docker::run_ok(
+            &[
+                "create",
+                "--name",
+                name,
+                "-e",
+                "GOCOVERDIR=/cover",
+                "--entrypoint",
+                "/bin/sh",
+                base,
+                "-c",
+                "mkdir -p /cover; while true; do /snapshot; done",
+            ],
+            LONG,
+        )?;
+        let to = format!("{name}:/snapshot");
+        let cp: [&std::ffi::OsStr; 3] = ["cp".as_ref(), snapshot_bin.as_os_str(), to.as_ref()];
+        docker::run_ok(&cp, LONG)?;
+        docker::run_ok(&["start", name], LONG)?;
+    }
+    let targets =
+        |names: &[String]| -> Vec<String> { names.iter().map(|n| format!("docker:{n}")).collect() };
+    let (classic_targets, live_targets) = (targets(&classic), targets(&live));
+    let (mut api, mut cli, mut flush, mut floor) = (vec![], vec![], vec![], vec![]);
+    for round in 1..=runs {
+        for (label, env, sink) in [("api", None, &mut api), ("cli", Some("cli"), &mut cli)] {
+            wait_ready(&classic, port)?;
+            let out = work.join(format!("profiles-{n}-{round}-{label}"));
+            let _ = std::fs::remove_dir_all(&out);
+            let t = Instant::now();
+            let killed = tool(tools, "covkill", &classic_targets, None, env)?;
+            let pulled = tool(
+                tools,
+                "covpull",
+                &["--out".to_string(), out.display().to_string()],
+                Some(killed),
+                env,
+            )?;
+            sink.push(t.elapsed().as_secs_f64());
+            ensure_pulled(&pulled, n)?;
+        }
+        wait_ready(&live, 8080)?;
+        let out = work.join(format!("snapshots-{n}-{round}"));
+        let _ = std::fs::remove_dir_all(&out);
+        let mut args = vec![
+            "--flush".to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        args.extend(live_targets.iter().cloned());
+        let t = Instant::now();
+        let pulled = tool(tools, "covpull", &args, None, None)?;
+        flush.push(t.elapsed().as_secs_f64());
+        ensure_pulled(&pulled, n)?;
+
+        let t = Instant::now();
+        let cli_path = docker::cli()?;
+        let execs = live
+            .iter()
+            .map(|name| Command::new(&cli_path).args(["exec", name, "true"]).spawn())
+            .collect::<Result<Vec<_>, _>>()?;
+        for mut e in execs {
+            ensure!(e.wait()?.success(), "docker exec … true failed");
+        }
+        floor.push(t.elapsed().as_secs_f64());
+        eprintln!(
+            "bench: {n} containers, round {round}: kill+pull {:.3} s (API), {:.3} s (CLI); flush+copy {:.3} s; floor {:.3} s",
+            api[round - 1], cli[round - 1], flush[round - 1], floor[round - 1]
+        );
+    }
+    Ok(Figures {
+        n,
+        kill_pull_api: median(api),
+        kill_pull_cli: median(cli),
+        flush_copy: median(flush),
+        floor: median(floor),
+    })
 }
 
-/// Every container's new profile was written, and each path printed exists.
-fn ensure_pulled(pulled: &str, out: &Path) -> anyhow::Result<()> {
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// One line (a profile path or a snapshot directory) per container, each existing.
+fn ensure_pulled(pulled: &str, n: usize) -> anyhow::Result<()> {
     let paths: Vec<&str> = pulled.lines().collect();
     ensure!(
-        paths.len() >= CONTAINERS,
-        "covpull wrote {} profiles for {CONTAINERS} containers into {}",
-        paths.len(),
-        out.display()
+        paths.len() >= n,
+        "covpull printed {} paths for {n} containers",
+        paths.len()
     );
     for p in paths {
         ensure!(
-            Path::new(p).is_file(),
-            "covpull printed {p}, which is not a file"
+            Path::new(p).exists(),
+            "covpull printed {p}, which does not exist"
         );
     }
     Ok(())
 }
 
-/// `covkill TARGETS | covpull --out OUT`, returns what covpull printed;
-/// fails when either fails.
-fn piped(dir: &Path, targets: &[String], out: &Path) -> anyhow::Result<String> {
-    let kill = duct::cmd(dir.join("covkill"), targets);
-    let pull = duct::cmd(
-        dir.join("covpull"),
-        ["--out".to_string(), out.display().to_string()],
-    );
-    let res = kill
-        .pipe(pull)
-        .stdout_capture()
-        .run()
-        .context("running covkill … | covpull …")?;
-    Ok(String::from_utf8_lossy(&res.stdout).into_owned())
-}
-
-/// Waits until the service answers inside its container.
-fn wait_ready(name: &str, port: u16) -> anyhow::Result<()> {
+/// Waits until every container's service answers inside it.
+fn wait_ready(names: &[String], port: u16) -> anyhow::Result<()> {
     let url = format!("http://127.0.0.1:{port}/");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ok = Command::new("docker")
-            .args(["exec", name, "wget", "-q", "-O", "/dev/null", &url])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()?
-            .success();
-        if ok {
-            return Ok(());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for name in names {
+        loop {
+            // Any HTTP answer (a 404 too) means it is up.
+            let out = docker::exec(
+                name,
+                &[
+                    "sh",
+                    "-c",
+                    &format!("wget -q -O /dev/null {url} 2>&1; true"),
+                ],
+                Duration::from_secs(10),
+            )?;
+            let said = String::from_utf8_lossy(&out.stdout);
+            if said.is_empty() || said.contains("404") {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("{name} did not answer on {url} within 60 s: {said}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        if Instant::now() > deadline {
-            bail!(
-                "{name} did not answer on {url} within 30 s:\n{}",
-                docker(&["logs", "--tail", "20", name])?
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
+    Ok(())
 }
 
-/// Runs one of the tools with `stdin`, returns its stdout; fails on a
-/// non-zero exit.
-fn tool(dir: &Path, name: &str, args: &[String], stdin: Option<String>) -> anyhow::Result<String> {
-    let path: PathBuf = dir.join(name);
+/// Runs one of the tools with `stdin` (and `COVTOOLS_DOCKER`), returns its
+/// stdout; fails on a non-zero exit.
+fn tool(
+    dir: &Path,
+    name: &str,
+    args: &[String],
+    stdin: Option<String>,
+    transport: Option<&str>,
+) -> anyhow::Result<String> {
+    let path = dir.join(name);
     let mut expr = duct::cmd(&path, args).stdout_capture().unchecked();
     if let Some(input) = stdin {
         expr = expr.stdin_bytes(input);
+    }
+    if let Some(t) = transport {
+        expr = expr.env("COVTOOLS_DOCKER", t);
     }
     let out = expr
         .run()

@@ -31,17 +31,17 @@ const WRAPPER: &str = "cover-wrapper.sh";
 pub struct Args {
     #[command(flatten)]
     pub module: ModuleArgs,
-    /// The base image (default: the configuration's, else alpine:3). `local`
+    /// The base image [default: the configuration's, else alpine:3]. `local`
     /// builds covtools-base/busybox:local (FROM scratch + static busybox) and
     /// uses it.
     #[arg(long, value_name = "IMAGE")]
     pub base: Option<String>,
-    /// Image names are <prefix>/<service>:<tag> (default prefix: covtools-<module dir>).
+    /// Image names are <prefix>/<service>:<tag> [default prefix: covtools-<module dir>].
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
     #[arg(long, default_value = "latest")]
     pub tag: String,
-    /// Where the build contexts go (default: target/covtools/<module>/images).
+    /// Where the build contexts go [default: target/covtools/<module>/images].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Generate the build contexts but do not build the images.
@@ -200,11 +200,15 @@ pub fn ensure_docker() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// docker/ files, embedded so that an xtask built in one checkout never
+/// uses another checkout's (a target directory may be shared).
+const DOCKERFILE_TEMPLATE: &str = include_str!("../../docker/Dockerfile.template");
+const BASE_DOCKERFILE: &str = include_str!("../../docker/busybox-base.Dockerfile");
+pub const WRAPPER_SOURCE: &str = include_str!("../../docker/cover-wrapper.sh");
+
 /// The Dockerfile of one service image, from docker/Dockerfile.template.
 pub fn render_dockerfile(img: &ServiceImage, base: &str) -> anyhow::Result<String> {
-    let template_path = util::project_root().join("docker/Dockerfile.template");
-    let template = fs::read_to_string(&template_path)
-        .with_context(|| format!("reading {}", template_path.display()))?;
+    let template = DOCKERFILE_TEMPLATE;
     let mut env = String::new();
     let mut vars = img.env.clone();
     if let Some(t) = &img.own_test {
@@ -243,10 +247,7 @@ pub fn render_dockerfile(img: &ServiceImage, base: &str) -> anyhow::Result<Strin
         .replace("{{CMD}}", &cmd);
     if let Some(i) = body.find("{{") {
         let field: String = body[i..].chars().take_while(|c| *c != '\n').collect();
-        bail!(
-            "{}: unknown template field {field}",
-            template_path.display()
-        );
+        bail!("docker/Dockerfile.template: unknown template field {field}");
     }
     // The template's own leading comment describes the template; the
     // generated file says what generated it instead.
@@ -303,14 +304,28 @@ pub fn write_context(img: &ServiceImage, base: &str, dir: &Path) -> anyhow::Resu
     Ok(())
 }
 
-/// The restart wrapper (also run as a local process, `--runtime local`).
-pub fn wrapper_script() -> PathBuf {
-    util::project_root().join("docker").join(WRAPPER)
+/// The restart wrapper as a file (run as a local process, `--runtime
+/// local`): the embedded text, written once under a name of its content in
+/// the temp directory, so different versions never share a file.
+pub fn wrapper_script() -> anyhow::Result<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    WRAPPER_SOURCE.hash(&mut h);
+    let dir = std::env::temp_dir().join(format!("covtools-wrapper-{:016x}", h.finish()));
+    let path = dir.join(WRAPPER);
+    if fs::read_to_string(&path).is_ok_and(|t| t == WRAPPER_SOURCE) {
+        return Ok(path);
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Written aside and renamed: concurrent runs never see half of it.
+    let tmp = dir.join(format!(".{WRAPPER}.{}", std::process::id()));
+    fs::write(&tmp, WRAPPER_SOURCE).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 fn wrapper_text() -> anyhow::Result<String> {
-    let path = wrapper_script();
-    fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+    Ok(WRAPPER_SOURCE.to_string())
 }
 
 /// What in a generated context differs from what would be generated now.
@@ -400,10 +415,32 @@ pub fn docker_build(context: &Path, tag: &str, dockerfile: Option<&Path>) -> any
             context.display(),
             out.status,
             String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr).trim_end()
+            without_builder_notice(&String::from_utf8_lossy(&out.stderr)).trim_end()
         );
     }
     Ok(())
+}
+
+/// Docker's output without its notice that the legacy builder is
+/// deprecated (printed by every `docker build` where buildx is missing):
+/// noise repeated once per image in an error that is about something else.
+fn without_builder_notice(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_notice = false;
+    for line in text.lines() {
+        if line.starts_with("DEPRECATED: The legacy builder is deprecated") {
+            in_notice = true;
+            continue;
+        }
+        // The notice's continuation lines are indented.
+        if in_notice && line.starts_with(' ') {
+            continue;
+        }
+        in_notice = false;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Builds the local base image `tag`: FROM scratch, Debian's static busybox
@@ -442,11 +479,10 @@ pub fn build_base_image(tag: &str) -> anyhow::Result<()> {
         bail!("{} --list names no sh applet", busybox.display());
     }
     let t = Instant::now();
-    docker_build(
-        &ctx,
-        tag,
-        Some(&util::project_root().join("docker/busybox-base.Dockerfile")),
-    )?;
+    let dockerfile = ctx.join("Dockerfile");
+    fs::write(&dockerfile, BASE_DOCKERFILE)
+        .with_context(|| format!("writing {}", dockerfile.display()))?;
+    docker_build(&ctx, tag, Some(&dockerfile))?;
     crate::note!(
         "docker-images: base image {tag} ({:.1}s)",
         t.elapsed().as_secs_f64()
@@ -557,4 +593,16 @@ fn check_static(path: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_legacy_builder_notice_is_dropped() {
+        let text = "DEPRECATED: The legacy builder is deprecated and will be removed in a future release.\n            Install the buildx component to build images with BuildKit:\n            https://docs.docker.com/go/buildx/\n\nError response from daemon: pull access denied for nope\n";
+        assert_eq!(
+            super::without_builder_notice(text),
+            "\nError response from daemon: pull access denied for nope\n"
+        );
+    }
 }

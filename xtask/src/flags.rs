@@ -13,7 +13,11 @@ use xtask::{build_services, cover, docker_images};
 use crate::genprof;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "covtools project tasks")]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "covtools project tasks"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub task: Task,
@@ -35,8 +39,17 @@ pub enum Task {
     DockerImages(docker_images::Args),
     /// The main job: build, run in containers, drive the tests, collect and gate coverage.
     IntegrationCover(Box<cover::Args>),
+    /// Fuzz covmerge (fuzz/, cargo-fuzz) for a while; reports executions/s.
+    Fuzz(Fuzz),
     /// Screenshots (PNG) of covreport's HTML page, taken by headless Chromium.
     ReportScreenshot(crate::screenshot::Args),
+}
+
+#[derive(clap::Args)]
+pub struct Fuzz {
+    /// How long to fuzz, in seconds.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub seconds: u64,
 }
 
 #[derive(clap::Args)]
@@ -65,6 +78,14 @@ pub struct Bench {
     /// service (needs a Docker engine).
     #[arg(long)]
     pub kill_pull: bool,
+    /// With --kill-pull: the fleet sizes (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10",
+        requires = "kill_pull"
+    )]
+    pub containers: Vec<usize>,
 }
 
 #[derive(clap::Args)]

@@ -5,6 +5,7 @@
 mod bench;
 mod bench_kill_pull;
 mod flags;
+mod fuzz;
 mod genprof;
 mod screenshot;
 mod test;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         Task::BuildServices(args) => build_services::run(args),
         Task::DockerImages(args) => docker_images::run(args),
         Task::IntegrationCover(args) => cover::run(*args),
+        Task::Fuzz(args) => fuzz::run(args),
         Task::ReportScreenshot(args) => screenshot::run(args),
     };
     match result {

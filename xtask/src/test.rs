@@ -69,12 +69,15 @@ pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
     let skips = skip::read_log(&skip_log);
     let _ = std::fs::remove_file(&skip_log);
     let skips = skips.with_context(|| format!("reading the skip log {}", skip_log.display()))?;
-    if tally.binaries > 0 {
-        println!();
-        for s in &skips {
-            println!("skipped: {} ({}): {}", s.test, s.binary, s.why);
-        }
-        println!("{}", tally.closing_line(skips.len() as u64));
+    println!();
+    for s in &skips {
+        println!("skipped: {} ({}): {}", s.test, s.binary, s.why);
+    }
+    // Always the closing line (CI greps it); a failure that no libtest
+    // line counts (a build error, a crashed test binary) is said beside it.
+    println!("{}", tally.closing_line(skips.len() as u64));
+    if !status.success() && tally.failed == 0 {
+        eprintln!("xtask: cargo test failed outside any counted test (a build error or a crashed test binary: see above)");
     }
     eprintln!(
         "xtask: cargo test {} in {:.0} s ({} test binaries)",

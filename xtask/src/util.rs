@@ -120,6 +120,8 @@ fn install_go() -> anyhow::Result<()> {
             "install",
             "--quiet",
             "--disable-pip-version-check",
+            // Root in containers and CI: pip's warning is noise there.
+            "--root-user-action=ignore",
             "--target",
         ])
         .arg(&target)
@@ -147,10 +149,13 @@ pub fn go_env(cmd: &mut Command) {
 
 /// PATH with `dir` in front, for child processes.
 pub fn path_with(dir: &Path) -> std::ffi::OsString {
+    path_before(dir, &std::env::var_os("PATH").unwrap_or_default())
+}
+
+/// The search path `rest` with `dir` in front.
+pub fn path_before(dir: &Path, rest: &std::ffi::OsStr) -> std::ffi::OsString {
     let mut paths = vec![dir.to_path_buf()];
-    if let Some(old) = std::env::var_os("PATH") {
-        paths.extend(std::env::split_paths(&old));
-    }
+    paths.extend(std::env::split_paths(rest).filter(|p| p != dir));
     std::env::join_paths(paths).expect("PATH entries have no separator")
 }
 

@@ -11,7 +11,8 @@ use crate::profile::Mode;
 pub struct MergeArgs {
     /// Profiles to read: files, glob patterns (expanded here, so quote them:
     /// 'cover/*.out'), or - for stdin. With none, stdin, which may hold
-    /// profile text or a list of profile paths, one per line.
+    /// profile text or a list of profile paths, one per line. A GOCOVERDIR
+    /// (covmeta.*/covcounters.* files) or one covcounters.* file is read too.
     #[arg(value_name = "PROFILE")]
     pub inputs: Vec<String>,
 
@@ -42,10 +43,8 @@ impl MergeArgs {
             mode: self.mode,
             keep_overlaps: self.keep_overlaps,
             filter: PathFilter::new(&self.include, &self.exclude)?,
-            threads: std::env::var("COVTOOLS_THREADS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            // The pool's default: COVTOOLS_THREADS, else one per core.
+            threads: 0,
         })
     }
 

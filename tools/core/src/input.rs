@@ -23,6 +23,9 @@ pub enum Input {
     Path(PathBuf),
     /// Go's binary coverage data: a meta-data file and its counter files.
     Covdata(covdata::Pod),
+    /// Profile text already in memory, with the name used in messages (for
+    /// the fuzz target and library callers).
+    Memory(String, std::sync::Arc<[u8]>),
 }
 
 impl Input {
@@ -32,6 +35,7 @@ impl Input {
             Input::Stdin => "<stdin>".to_string(),
             Input::Path(p) => p.display().to_string(),
             Input::Covdata(pod) => pod.meta_path.display().to_string(),
+            Input::Memory(name, _) => name.clone(),
         }
     }
 
@@ -47,6 +51,7 @@ impl Input {
                 Ok(Box::new(f))
             }
             Input::Covdata(pod) => Ok(Box::new(io::Cursor::new(pod.textfmt()?))),
+            Input::Memory(_, data) => Ok(Box::new(io::Cursor::new(data.clone()))),
         }
     }
 
@@ -56,6 +61,7 @@ impl Input {
             Input::Stdin => u64::MAX,
             Input::Path(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
             Input::Covdata(pod) => pod.size(),
+            Input::Memory(_, data) => data.len() as u64,
         }
     }
 }

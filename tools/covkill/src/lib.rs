@@ -1,24 +1,35 @@
 //! covkill: stops instrumented Go services through their killswitch and
-//! waits until each one's new coverage profile is complete, then prints the
-//! target, so that `covkill … | covpull --out DIR` pulls exactly those.
+//! waits until each one's new coverage profile is complete (or, with
+//! `--flush`, has each write a complete live snapshot and keep running;
+//! with `--reset`, clear its counters), then prints the target, so that
+//! `covkill … | covpull --out DIR` pulls exactly those.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use covtarget::ops::Action;
 use covtarget::{Killed, Options, Report, Settings, Target};
 
 const AFTER_HELP: &str = "\
-Each target stopped (or found already stopped) is printed on stdout, one per line, in the
+With --flush each target's harness writes a complete live snapshot into its cover directory
+(covmeta.<hash> and covcounters.<hash>.<pid>.<nanotime>) and answers once it is complete; the
+service keeps running. --reset clears the counters. Both need a service built with
+`go build -cover -covermode=atomic` (build kind `cover`); the harness refuses any other binary
+(HTTP 501), and its message is the target's error. Only the covtools harness is believed: a
+port that answers without its Covtools-Harness header fails at once, naming what answered.
+
+Each target stopped, flushed or reset (or found already stopped) is printed on stdout, one per line, in the
 canonical form covpull reads. A target that fails (gone, wrong port, timeout) gets a one-line
 error on stderr naming it and the cause; the others are still processed, and the exit code is 1.
 Exit codes: 0 all stopped, 1 some target failed, 2 bad usage or input.
 
-EXAMPLES:
+Examples:
   covkill docker:orders docker:catalog | covpull --out cover/ | covmerge | covtotal
   docker ps --filter label=cover --format 'docker:{{.Names}}' | covkill --timeout 20s
   covkill -c server k8s-selector:shop/app=orders
-  covkill local::19001=run/orders/cover";
+  covkill local::19001=run/orders/cover
+  covkill --flush docker:orders docker:catalog | covpull --out cover/ | covmerge | covtotal";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,6 +58,12 @@ struct Args {
     /// Container of k8s targets that do not name one [default: the pod's default container].
     #[arg(short, long, value_name = "NAME")]
     container: Option<String>,
+    /// Take a complete live snapshot instead of stopping (the service keeps running).
+    #[arg(long, conflicts_with = "reset")]
+    flush: bool,
+    /// Reset the coverage counters instead of stopping.
+    #[arg(long)]
+    reset: bool,
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
@@ -61,14 +78,27 @@ pub fn run() -> anyhow::Result<ExitCode> {
         default_container: args.container,
         jobs: args.jobs.into(),
         expand_timeout: args.timeout,
-        verb: "stopping",
+        verb: if args.flush {
+            "flushing"
+        } else if args.reset {
+            "resetting"
+        } else {
+            "stopping"
+        },
+    };
+    let action = if args.flush {
+        Action::Flush
+    } else if args.reset {
+        Action::Reset
+    } else {
+        Action::Kill
     };
     covtarget::drive(settings, |target: &Target| {
         let mut report = Report::default();
-        match covtarget::ops::kill(target, &opts) {
+        match covtarget::ops::ask(target, &opts, action) {
             Ok(killed) => {
                 let note = match killed {
-                    Killed::Stopped { .. } => None,
+                    Killed::Stopped { .. } | Killed::Done => None,
                     Killed::AlreadyStopped => Some(
                         "not running (stopped before covkill); its profiles are kept as they are",
                     ),

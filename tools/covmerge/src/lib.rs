@@ -25,7 +25,7 @@ struct Cli {
 }
 
 const EXAMPLES: &str = "Examples:
-  covmerge cover/*.out -o merged.cov
+  covmerge 'cover/*.out' -o merged.cov
   covmerge 'profiles/**/*.out' --exclude '**/*.pb.go' > merged.cov
   covpull --out profiles docker:orders | covmerge -o merged.cov";
 

@@ -1,6 +1,9 @@
-//! The exec transport: a shell script run inside a container or pod. Docker
-//! and Kubernetes differ only in the argv prefix; everything after it (the
-//! scripts, their output protocol, timeouts) is this one code path.
+//! The exec transport: a shell script run inside a container or pod, through
+//! [`crate::docker::exec`] (the Engine API, or the CLI for remote engines)
+//! or `kubectl exec`; everything after that (the scripts, their output
+//! protocol, timeouts) is this one code path. Also [`run`]: a child process
+//! bounded by a timeout that keeps what it printed before it was killed
+//! (which duct does not give back after a kill).
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -56,8 +59,16 @@ impl Exec {
         argv
     }
 
-    /// Runs `script` inside the container, bounded by `timeout`.
+    /// Runs `script` inside the container, bounded by `timeout`: through
+    /// [`crate::docker::exec`] for Docker (the Engine API where it is
+    /// local), `kubectl exec` for pods.
     pub fn sh(&self, script: &str, args: &[&str], timeout: Duration) -> anyhow::Result<Captured> {
+        if let Some(container) = self.docker_container() {
+            let mut argv = vec!["sh", "-c", script, "sh"];
+            argv.extend_from_slice(args);
+            return crate::docker::exec(container, &argv, timeout)
+                .with_context(|| format!("running docker exec {container}"));
+        }
         let mut cmd = Command::new(tool(self.program)?);
         cmd.args(self.argv(script, args));
         run(cmd, timeout)

@@ -7,10 +7,15 @@
 //!   `kubectl exec … --` in front of the same `sh -c` scripts;
 //! - [`ops`]: kill (killswitch, then wait for the new `cover-<n>.out`) and
 //!   fetch (every complete profile in one round-trip);
-//! - [`drive`]: the bounded parallel run loop both tools share.
+//! - [`drive`]: the bounded parallel run loop both tools share;
+//! - [`docker`]: the one way the project drives Docker (the CLI, and the
+//!   Engine API on its socket);
+//! - [`http`]: the one HTTP client (GET with a timeout: status, headers, body).
 
+pub mod docker;
 pub mod drive;
 pub mod exec;
+pub mod http;
 pub mod ops;
 pub mod target;
 

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 
 /// The forms, with examples, for the tools' `--help`.
 pub const FORMS_HELP: &str = "\
-TARGETS (as arguments, or on stdin one per line; blank lines and #comments are skipped):
+Targets (as arguments, or on stdin one per line; blank lines and #comments are skipped):
   docker:NAME                      a Docker container, by name or id
                                      docker:orders
   k8s:NAMESPACE/POD[:CONTAINER]    a Kubernetes pod (container: the suffix, else --container,
@@ -29,15 +29,18 @@ TARGETS (as arguments, or on stdin one per line; blank lines and #comments are s
                                      dir:/tmp/run/orders/cover
 
 HOW THEY ARE REACHED:
-  Containers and pods go through one exec transport, `docker exec NAME sh -c …` or
-  `kubectl exec -n NS POD [-c CONTAINER] -- sh -c …` (only the prefix differs): the image needs
-  sh, cat and wget or curl (busybox and alpine have them). The killswitch request is sent from
+  Containers and pods go through one exec transport running the same `sh -c` scripts: for Docker
+  an exec through the Engine API on its socket (DOCKER_HOST unix://…, else /var/run/docker.sock;
+  the `docker exec` CLI for remote engines and contexts, or with COVTOOLS_DOCKER=cli), for pods
+  `kubectl exec -n NS POD [-c CONTAINER] -- sh -c …`: the image needs sh, cat and wget or curl
+  (busybox and alpine have them). The killswitch request is sent from
   inside the container to 127.0.0.1, so no port has to be published or routable from this host
   (remote engines, Docker Desktop and clusters work the same). The cover directory is the
   container's $COVER_DIR (default /cover) unless --cover-dir is given; the killswitch port is the
   one in the container's $COVKILL_ADDR (default :19999) unless --port is given. Complete profiles
-  are exactly the files named cover-<n>.out; anything else (the temporary names starting with '.'
-  of a profile still being written) is ignored. A stopped Docker container is read with
+  are exactly the files named cover-<n>.out, and Go's binary coverage files covmeta.<hash> and
+  covcounters.<hash>.<pid>.<nanotime>; anything else (the temporary names starting with '.' of a
+  profile or snapshot still being written) is ignored. A stopped Docker container is read with
   `docker cp`. Local targets are reached directly from this process: an HTTP GET to ADDR, and
   the directory read in place.";
 

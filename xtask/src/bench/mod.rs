@@ -23,7 +23,11 @@ pub fn run(args: flags::Bench) -> anyhow::Result<ExitCode> {
     let root = util::project_root();
     if args.kill_pull {
         build_release_bins(&root)?;
-        return crate::bench_kill_pull::run(args.runs, &root.join("target/release"));
+        return crate::bench_kill_pull::run(
+            args.runs,
+            &args.containers,
+            &root.join("target/release"),
+        );
     }
     merge::run(&args, &root)
 }

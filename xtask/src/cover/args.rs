@@ -7,29 +7,48 @@ use std::time::Duration;
 use crate::config::ModuleArgs;
 use crate::docker_images::LOCAL_BASE_IMAGE;
 
+// Every line under 80 columns: clap wraps longer ones, which would break a
+// copied example (a test checks it).
 const AFTER_HELP: &str = "\
 The configuration is <module>/covtools.toml (see tests/example/covtools.toml).
-Every setting in it can be given on the command line: the flags below, or
+Every setting in it can be given on the command line: the options above, or
 --set KEY=VALUE for any key (service.NAME.KEY for one service), e.g.
-  --set gates.min=80 --set service.orders.ready=/healthz --set build.cover_mode=set
+  --set gates.min=80 --set service.orders.ready=/healthz
+
+Placeholders, in a service's args and env and in the tests' command, args
+and env: {addr} (the service's listen address), {host} and {port} (its
+parts, for services that take a bare port: -port {port}, PORT={port}),
+{url:NAME} (service NAME's base URL). {{ and }} are literal braces:
+  sh -c 'go test ./e2e -port ${{PORT}}'
 
 Runtimes:
   docker  (default) each service in a container on a private network
           <prefix>-net, named <prefix>-<service>, its port published on
           127.0.0.1 (readiness checks and host-run tests use it). The test
           program runs in a container on that network (tests.run_in =
-          \"container\", the default) or on the host (\"host\").
+          \"container\", the default), on the host (\"host\"), or in a
+          service's own container (\"service:NAME\": for a service that
+          listens on loopback only).
   local   the same test binaries as local processes through
           docker/cover-wrapper.sh, each with its own cover directory under
           <work>/local and free loopback ports; no Docker needed.
+Tests run on the host run in the module root, with the Go covtools uses
+(the one it installed into .tools/, if it did) first on their PATH, so
+`go test ./e2e/...` works as a test command.
 
 Collection, as a shell would run it (the summary prints the exact line):
-  covkill TARGETS | covpull --out <out>/profiles | covmerge -o <out>/merged.cov
-  covtotal --by package --src <module> [--min …] [--baseline … --max-drop …] <out>/merged.cov
+  covkill TARGETS | covpull --out <out>/profiles \\
+    | covmerge -o <out>/merged.cov
+  covtotal --by package --src <module> [--min …] \\
+    [--baseline … --max-drop …] <out>/merged.cov
   covreport --format lcov|cobertura|html|markdown|badge … next to merged.cov
 The total is counted like `go tool cover -func` (covtotal --src). The tools
 are the ones next to this xtask binary (target/debug), built first with
 `cargo build -p covtools --bins` (same profile as the xtask), or --tools DIR.
+
+Containers, the network and processes are always removed (unless --keep);
+the service images are kept, so that the next run reuses their layers
+(--rm-images removes them).
 
 Exit codes: 0 ok; 1 the tests failed or a gate failed (coverage is still
 collected and reported); 2 an error (after teardown); 130 interrupted.
@@ -39,7 +58,9 @@ Examples:
   cargo xtask integration-cover --base local
   cargo xtask integration-cover --runtime local --min 70
   cargo xtask integration-cover --base local --baseline main.cov --max-drop 0.5
-  cargo xtask integration-cover --runtime local -- sh -c 'curl -fsS $COVTOOLS_URL_GATEWAY/api/products'";
+  cargo xtask integration-cover --module ../orders --runtime local
+  cargo xtask integration-cover --runtime local -- \\
+    sh -c 'curl -fsS $COVTOOLS_URL_GATEWAY/healthz'";
 
 #[derive(clap::Parser, Debug, Clone, Default)]
 #[command(
@@ -70,7 +91,8 @@ pub struct Args {
     /// removed; a run still going under it on this host is an error.
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
-    /// Where the profiles, the merged profile and the logs go [default: target/cover].
+    /// Where the profiles, the merged profile and the logs go
+    /// [default: target/cover/<module dir>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Where binaries, image contexts and local cover directories go
@@ -81,6 +103,11 @@ pub struct Args {
     /// [default: next to this xtask, built first with cargo].
     #[arg(long, value_name = "DIR")]
     pub tools: Option<PathBuf>,
+    /// Build kind: test (go test -c, profiles when stopped) or cover (go build
+    /// -cover of the real main, live snapshots; needed by [[tests]] phases)
+    /// [default: build.kind, else test].
+    #[arg(long, value_name = "KIND")]
+    pub build_kind: Option<String>,
     /// -covermode: set, count or atomic [default: build.cover_mode].
     #[arg(long, value_name = "MODE")]
     pub cover_mode: Option<String>,
@@ -104,8 +131,10 @@ pub struct Args {
     /// One more argument for the tests (repeatable), e.g. --test-arg=-skip --test-arg=stock.
     #[arg(long = "test-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub test_args: Vec<String>,
-    /// Where a test package runs under Docker: container or host [default: tests.run_in, else container].
-    #[arg(long, value_name = "WHERE", value_parser = ["host", "container"])]
+    /// Where a test package runs under Docker: container, host or
+    /// service:NAME (in that service's container) [default: tests.run_in,
+    /// else container].
+    #[arg(long, value_name = "WHERE")]
     pub tests_in: Option<String>,
     /// Minimum total coverage, percent [default: gates.min].
     #[arg(long, value_name = "PERCENT")]
@@ -132,20 +161,33 @@ pub struct Args {
     /// the summary prints how to remove them.
     #[arg(long)]
     pub keep: bool,
+    /// Remove the run's service images at the end (they are kept by
+    /// default: the next run reuses their layers and builds in a second).
+    #[arg(long, conflicts_with = "keep")]
+    pub rm_images: bool,
     /// Builds at once [default: the number of CPUs, at least 2].
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
     /// Progress display: auto (bars on a terminal), bars or plain.
     #[arg(long, value_name = "STYLE", default_value = "auto", value_parser = ["auto", "bars", "plain"])]
     pub progress: String,
-    /// A test command run on the host instead of the configured tests; its
-    /// arguments may use {url:NAME}, and $COVTOOLS_URL_<NAME> holds each
-    /// service's URL.
+    /// A test command run on the host (in the module root, Go first on
+    /// PATH) instead of the configured tests; its arguments may use
+    /// {url:NAME}, and $COVTOOLS_URL_<NAME> holds each service's URL.
     #[arg(last = true, value_name = "COMMAND")]
     pub test_command: Vec<String>,
 }
 
 impl Args {
+    /// The `--help` text at a terminal width (tests check its examples).
+    pub fn help(width: usize) -> String {
+        use clap::CommandFactory;
+        Args::command()
+            .term_width(width)
+            .render_long_help()
+            .to_string()
+    }
+
     /// Parses the task's arguments (without the program name), as
     /// `cargo xtask integration-cover ARGS…` would.
     pub fn parse_from_args<I, T>(args: I) -> Result<Args, clap::Error>

@@ -56,9 +56,20 @@ pub(super) fn build(
                         item.done(&format!("{}", b[0].binary.display()));
                         None
                     }
+                    Err(_) if control.interrupted() => {
+                        item.fail("interrupted");
+                        None
+                    }
                     Err(e) => {
                         item.fail("build failed");
-                        Some(format!("{e:#}"))
+                        // Built one at a time: the "1 of 1" count is not ours.
+                        let msg = format!("{e:#}");
+                        Some(match msg.split_once('\n') {
+                            Some((first, rest)) if first.ends_with(" service builds failed:") => {
+                                rest.to_string()
+                            }
+                            _ => msg,
+                        })
                     }
                 }
             }
@@ -67,6 +78,10 @@ pub(super) fn build(
                 match build_services::build_program(go, &s.config.module_dir, package, &tests_out) {
                     Ok(p) => {
                         item.done(&format!("{}", p.display()));
+                        None
+                    }
+                    Err(_) if control.interrupted() => {
+                        item.fail("interrupted");
                         None
                     }
                     Err(e) => {
@@ -82,8 +97,14 @@ pub(super) fn build(
     .collect();
     control.check()?;
     if !failures.is_empty() {
-        report.steps.push(("build".into(), phase.fail("failed")));
-        bail!("{}", failures.join("\n"));
+        let count = format!("{} of {} builds failed", failures.len(), jobs.len());
+        report.steps.push(("build".into(), phase.fail(&count)));
+        // The first line (the summary's error line) carries the first cause.
+        bail!(
+            "{count}: {}\n{}",
+            one_line(&failures[0]),
+            failures.join("\n")
+        );
     }
     report.steps.push(("build".into(), phase.finish("built")));
     Ok(matches!(s.tests, Tests::Package { .. }).then_some(tests_out))
@@ -98,6 +119,7 @@ pub(super) fn build_images(
     report: &mut Report,
 ) -> anyhow::Result<BTreeMap<String, String>> {
     let images = docker_images::service_images(&s.config, bin_dir, &s.prefix, "latest")?;
+    report.images = images.iter().map(|i| i.image.clone()).collect();
     let phase = progress.phase("images", images.len() as u64 + s.build_local_base as u64);
     if s.build_local_base {
         let item = phase.item(
@@ -132,7 +154,8 @@ pub(super) fn build_images(
     .flatten()
     .collect();
     if !failures.is_empty() {
-        report.steps.push(("images".into(), phase.fail("failed")));
+        let count = format!("{} of {} image builds failed", failures.len(), images.len());
+        report.steps.push(("images".into(), phase.fail(&count)));
         let hint = if !s.build_local_base && failures.iter().any(|f| f.contains(&s.base)) {
             format!(
                 " (cannot get the base image {}? without a registry, use --base local)",
@@ -142,9 +165,8 @@ pub(super) fn build_images(
             String::new()
         };
         bail!(
-            "{} of {} image builds failed{hint}:\n{}",
-            failures.len(),
-            images.len(),
+            "{count}{hint}: {}\n{}",
+            one_line(&failures[0]),
             failures.join("\n")
         );
     }
@@ -152,4 +174,32 @@ pub(super) fn build_images(
         .steps
         .push(("images".into(), phase.finish(&format!("on {}", s.base))));
     Ok(images.into_iter().map(|i| (i.service, i.image)).collect())
+}
+
+/// A failure on one line: its first line, and when that ends with ":" (the
+/// cause follows), the first line of the cause, without Go's `# package`
+/// headers.
+pub(super) fn one_line(msg: &str) -> String {
+    let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    match first.strip_suffix(':') {
+        Some(head) => match lines.find(|l| !l.starts_with("# ") && !l.starts_with("warning: ")) {
+            Some(cause) => format!("{head}: {cause}"),
+            None => head.to_string(),
+        },
+        None => first.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod unit_tests {
+    #[test]
+    fn one_line_keeps_the_cause() {
+        let msg = "building orders (./cmd/orders) failed: go test -c exited with exit status 1:\n# example.com/shop/cmd/orders\ncmd/orders/main.go:3:2: undefined: x\nmore";
+        assert_eq!(
+            super::one_line(msg),
+            "building orders (./cmd/orders) failed: go test -c exited with exit status 1: cmd/orders/main.go:3:2: undefined: x"
+        );
+        assert_eq!(super::one_line("plain\nrest"), "plain");
+    }
 }

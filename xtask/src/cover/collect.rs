@@ -128,25 +128,7 @@ pub(super) fn collect(
     report.merged = Some(merged.clone());
 
     // covtotal: the table, the total (as `go tool cover -func` counts) and the gates.
-    let module = s.config.module_dir.display().to_string();
-    let mut total_args: Vec<String> = vec!["--by".into(), "package".into(), "--src".into(), module];
-    if let Some(m) = s.min {
-        total_args.extend(["--min".into(), format!("{m}")]);
-    }
-    if let Some(b) = &s.baseline {
-        total_args.extend(["--baseline".into(), b.display().to_string()]);
-        total_args.extend([
-            "--max-drop".into(),
-            format!("{}", s.max_drop.unwrap_or(0.0)),
-        ]);
-    }
-    if let Some(base) = &s.config.gates.diff_base {
-        total_args.extend(["--diff-base".into(), base.clone()]);
-        if let Some(m) = s.config.gates.diff_min {
-            total_args.extend(["--diff-min".into(), format!("{m}")]);
-        }
-    }
-    total_args.push(merged_arg.clone());
+    let total_args = covtotal_args(s, &merged_arg);
     let t1 = Instant::now();
     let out = duct::cmd(tool("covtotal"), &total_args)
         .stdout_capture()
@@ -211,4 +193,29 @@ pub(super) fn collect(
     };
     report.steps.push(("collect".into(), took));
     super::reports::write(s, tools, &merged, &series, progress, report)
+}
+
+/// covtotal's arguments for the merged profile: the per-package table, the
+/// total as `go tool cover -func` counts it, and the gates.
+pub(super) fn covtotal_args(s: &Settings, merged: &str) -> Vec<String> {
+    let module = s.config.module_dir.display().to_string();
+    let mut args: Vec<String> = vec!["--by".into(), "package".into(), "--src".into(), module];
+    if let Some(m) = s.min {
+        args.extend(["--min".into(), format!("{m}")]);
+    }
+    if let Some(b) = &s.baseline {
+        args.extend(["--baseline".into(), b.display().to_string()]);
+        args.extend([
+            "--max-drop".into(),
+            format!("{}", s.max_drop.unwrap_or(0.0)),
+        ]);
+    }
+    if let Some(base) = &s.config.gates.diff_base {
+        args.extend(["--diff-base".into(), base.clone()]);
+        if let Some(m) = s.config.gates.diff_min {
+            args.extend(["--diff-min".into(), format!("{m}")]);
+        }
+    }
+    args.push(merged.to_string());
+    args
 }

@@ -22,6 +22,8 @@
 mod args;
 mod build;
 mod collect;
+pub mod phases;
+mod ready;
 mod report;
 pub mod reports;
 mod settings;
@@ -37,6 +39,7 @@ use anyhow::{bail, Context};
 use crate::docker_images;
 use crate::progress::Progress;
 use crate::runtime::control::{Control, Interrupted};
+use crate::runtime::docker;
 use crate::runtime::process::Exit;
 use crate::util;
 
@@ -85,18 +88,45 @@ pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
     } else {
         let phase = progress.phase("teardown", 0);
         let anything = control.started_anything();
-        report.teardown_problems = control.teardown(Duration::from_secs(5));
+        // Collection started: nothing more to keep, so no grace (and no
+        // restarts).
+        let grace = report.pipeline.is_empty().then_some(Duration::from_secs(5));
+        report.teardown_problems = control.teardown(grace);
+        for p in &report.teardown_problems {
+            progress.line(format!("teardown: {p}"));
+        }
         let took = if !anything {
             phase.finish("nothing was started")
+        } else if report
+            .teardown_problems
+            .iter()
+            .any(|p| Control::left_behind(p))
+        {
+            phase.fail("some things could not be removed")
         } else if report.teardown_problems.is_empty() {
             phase.finish("everything removed")
         } else {
-            for p in &report.teardown_problems {
-                progress.line(format!("teardown: {p}"));
-            }
-            phase.fail("some things could not be removed")
+            phase.finish("everything removed (some had to be killed)")
         };
         report.steps.push(("teardown".into(), took));
+    }
+    if args.rm_images && !report.images.is_empty() {
+        let mut rmi = vec!["rmi", "-f"];
+        rmi.extend(report.images.iter().map(String::as_str));
+        match docker::docker_output(&rmi) {
+            Ok(out) => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                // An image that was never built is fine.
+                let problems: Vec<String> = err
+                    .lines()
+                    .filter(|l| !l.contains("No such image"))
+                    .map(|l| format!("docker rmi: {l}"))
+                    .collect();
+                report.images_removed = problems.is_empty();
+                report.teardown_problems.extend(problems);
+            }
+            Err(e) => report.teardown_problems.push(format!("{e:#}")),
+        }
     }
     report.steps.push(("all".into(), started.elapsed()));
 
@@ -159,9 +189,10 @@ fn job(
     let (go, tools) = match pre {
         Ok(v) => v,
         Err(e) => {
-            report
-                .steps
-                .push(("preflight".into(), phase.fail("failed")));
+            report.steps.push((
+                "preflight".into(),
+                phase.fail(&build::one_line(&format!("{e:#}"))),
+            ));
             return Err(e);
         }
     };
@@ -200,18 +231,27 @@ fn job(
     control.check()?;
 
     // 5. The tests. A failure is kept, not an error: coverage is still collected.
-    tests::run_tests(
-        &s,
-        &started,
-        tests_bin.as_deref(),
-        control,
-        progress,
-        report,
-    )?;
+    if s.phases.is_empty() {
+        tests::run_tests(
+            &s,
+            &started,
+            tests_bin.as_deref(),
+            &go,
+            control,
+            progress,
+            report,
+        )?;
+    } else {
+        phases::run_phases(&s, &started, &go, control, progress, report)?;
+    }
     control.check()?;
 
-    // 6. Collect and gate.
-    collect::collect(&s, &started, &tools, progress, report)?;
+    // 6. Collect and gate (with phases: the last snapshot, already taken).
+    if s.phases.is_empty() {
+        collect::collect(&s, &started, &tools, progress, report)?;
+    } else {
+        phases::gate(&s, &tools, progress, report)?;
+    }
     Ok(())
 }
 

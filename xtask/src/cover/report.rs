@@ -36,8 +36,16 @@ pub struct Report {
     pub collect: Option<CollectTimes>,
     /// What `--keep` left behind (commands that remove it).
     pub kept: Vec<String>,
+    /// The service images of the run (Docker runtime).
+    pub images: Vec<String>,
+    /// Whether they were removed at the end (`--rm-images`).
+    pub images_removed: bool,
     /// Teardown problems.
     pub teardown_problems: Vec<String>,
+    /// `[[tests]]` phases, each measured from live snapshots.
+    pub phases: Vec<super::phases::PhaseReport>,
+    /// Their figures as JSON (`<out>/phases.json`).
+    pub phases_json: Option<PathBuf>,
     /// The reports written next to the merged profile (reports.rs).
     pub reports: Vec<PathBuf>,
     /// GitHub `::warning` annotations for uncovered changed lines.
@@ -68,21 +76,25 @@ pub fn summary(r: &Report) -> String {
     let mut out = String::new();
     let w = &mut out;
     use std::fmt::Write as _;
-    let _ = writeln!(
-        w,
-        "\n== integration-cover summary ({} runtime)",
-        if r.runtime.is_empty() {
-            "-"
-        } else {
-            &r.runtime
-        }
-    );
+    if r.runtime.is_empty() {
+        let _ = writeln!(w, "\n== integration-cover summary");
+    } else {
+        let _ = writeln!(w, "\n== integration-cover summary ({} runtime)", r.runtime);
+    }
     let tests = match r.tests_exit {
         Some(Exit::Code(0)) => "passed".to_string(),
         Some(e) => format!("FAILED ({e})"),
         None => "did not run".to_string(),
     };
     let _ = writeln!(w, "tests:     {tests}");
+    let _ = write!(w, "{}", super::phases::summary_lines(&r.phases));
+    if let Some(j) = &r.phases_json {
+        let _ = writeln!(
+            w,
+            "phases:    {} (own percent, newly covered and only-this-phase statements)",
+            j.display()
+        );
+    }
     if !r.profiles.is_empty() {
         let per: Vec<String> = r.profiles.iter().map(|(s, n)| format!("{s} {n}")).collect();
         let _ = writeln!(
@@ -143,6 +155,17 @@ pub fn summary(r: &Report) -> String {
     }
     for k in &r.kept {
         let _ = writeln!(w, "kept:      {k}");
+    }
+    if !r.images.is_empty() {
+        let images = r.images.join(" ");
+        if r.images_removed {
+            let _ = writeln!(w, "images:    removed (--rm-images): {images}");
+        } else {
+            let _ = writeln!(
+                w,
+                "images:    kept: {images} (the next run reuses their layers; --rm-images removes them)"
+            );
+        }
     }
     if let Some(e) = &r.error {
         let first = e.lines().next().unwrap_or("");

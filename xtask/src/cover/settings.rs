@@ -29,6 +29,8 @@ pub(super) enum Tests {
         args: Vec<String>,
         env: BTreeMap<String, String>,
         in_container: bool,
+        /// Docker: inside this service's own container (`service:NAME`).
+        in_service: Option<String>,
     },
     /// A command run on the host.
     Command {
@@ -42,6 +44,7 @@ pub(super) enum Tests {
 /// a leftover from a run still going.
 pub const OWNER_LABEL: &str = "covtools.owner";
 
+#[derive(Clone)]
 pub(super) struct Settings {
     pub(super) config: Config,
     pub(super) runtime: Runtime,
@@ -52,6 +55,8 @@ pub(super) struct Settings {
     pub(super) work: PathBuf,
     pub(super) ready_timeout: Duration,
     pub(super) tests: Tests,
+    /// `[[tests]]` phases (then `tests` is the first one's).
+    pub(super) phases: Vec<super::phases::Phase>,
     pub(super) min: Option<f64>,
     pub(super) baseline: Option<PathBuf>,
     pub(super) max_drop: Option<f64>,
@@ -67,6 +72,14 @@ pub(super) fn toml_string(s: &str) -> String {
 }
 
 impl Settings {
+    /// The service whose container the tests run in (`service:NAME`).
+    pub(super) fn tests_in_service(&self) -> Option<&str> {
+        match &self.tests {
+            Tests::Package { in_service, .. } => in_service.as_deref(),
+            Tests::Command { .. } => None,
+        }
+    }
+
     /// `--label` arguments for everything this run creates in Docker.
     pub(super) fn labels(&self) -> Vec<String> {
         vec![
@@ -92,6 +105,9 @@ impl Settings {
         let mut set = |k: &str, v: String| sets.push((k.to_string(), v));
         if let Some(r) = &args.runtime {
             set("run.runtime", toml_string(r));
+        }
+        if let Some(k) = &args.build_kind {
+            set("build.kind", toml_string(k));
         }
         if let Some(m) = &args.cover_mode {
             set("build.cover_mode", toml_string(m));
@@ -169,7 +185,8 @@ impl Settings {
             &args
                 .out
                 .clone()
-                .unwrap_or_else(|| util::project_root().join("target/cover")),
+                // Per module, like --work: runs of two modules keep their own.
+                .unwrap_or_else(|| util::project_root().join("target/cover").join(&label)),
         )?;
         let work = absolute(
             &args
@@ -181,7 +198,14 @@ impl Settings {
 
         // The tests: a command after `--`, else --test-package, else [tests].
         let configured = config.tests.clone();
-        let tests = if !args.test_command.is_empty() {
+        let phases = if args.test_command.is_empty() && args.test_package.is_none() {
+            super::phases::resolve(&config)?
+        } else {
+            Vec::new()
+        };
+        let tests = if let Some(first) = phases.first() {
+            first.tests.clone()
+        } else if !args.test_command.is_empty() {
             let mut argv = args.test_command.clone();
             argv.extend(args.test_args.iter().cloned());
             Tests::Command {
@@ -203,16 +227,27 @@ impl Settings {
             };
             targs.extend(args.test_args.iter().cloned());
             let run_in = args.tests_in.clone().or(run_in);
+            if let Some(r) = &run_in {
+                config.check_run_in(r).context("--tests-in")?;
+            }
+            let in_service = run_in
+                .as_deref()
+                .and_then(|r| r.strip_prefix("service:"))
+                .filter(|_| runtime == Runtime::Docker)
+                .map(str::to_string);
             match (package, command) {
                 (Some(package), _) => Tests::Package {
                     package,
                     args: targs,
                     env,
-                    in_container: runtime == Runtime::Docker && run_in.as_deref() != Some("host"),
+                    in_container: runtime == Runtime::Docker
+                        && run_in.as_deref() != Some("host")
+                        && in_service.is_none(),
+                    in_service,
                 },
                 (None, Some(command)) => {
-                    if run_in.as_deref() == Some("container") {
-                        bail!("tests.run_in = \"container\" needs tests.package: a test command runs on the host");
+                    if run_in.as_deref().is_some_and(|r| r != "host") {
+                        bail!("tests.run_in = {run_in:?} needs tests.package: a test command runs on the host");
                     }
                     let mut argv = command;
                     argv.extend(targs);
@@ -229,6 +264,7 @@ impl Settings {
                 b
             }
         });
+        check_ports(&config, runtime)?;
         Ok(Settings {
             runtime,
             base,
@@ -238,6 +274,7 @@ impl Settings {
             work,
             ready_timeout,
             tests,
+            phases,
             min: config.gates.min,
             baseline,
             max_drop: config.gates.max_drop,
@@ -248,6 +285,41 @@ impl Settings {
             config,
         })
     }
+}
+
+/// Port clashes that would only show as a service never getting ready:
+/// caught before anything starts, naming both sides.
+fn check_ports(config: &Config, runtime: Runtime) -> anyhow::Result<()> {
+    let killswitch = config.image.killswitch_port;
+    for svc in &config.services {
+        // Docker: the harness's killswitch listens in every container.
+        if runtime == Runtime::Docker && svc.port == killswitch {
+            bail!(
+                "service {} port {} is the killswitch port (image.killswitch_port = {killswitch}): \
+                 give the service another port, or set image.killswitch_port (--killswitch-port)",
+                svc.name,
+                svc.port
+            );
+        }
+    }
+    if runtime == Runtime::Local {
+        // Local processes share the host: services that are not told where
+        // to listen ({addr}, {host} or {port}) listen on their own port.
+        let mut fixed: BTreeMap<u16, &str> = BTreeMap::new();
+        for svc in config.services.iter().filter(|s| !s.takes_addr()) {
+            if let Some(other) = fixed.insert(svc.port, &svc.name) {
+                bail!(
+                    "services {other} and {} both listen on port {} in the local runtime \
+                     (neither uses {{addr}}, {{host}} or {{port}} in its args or env, so each keeps \
+                     its configured port): pass the port with a placeholder, e.g. \
+                     args = [\"-port\", \"{{port}}\"]",
+                    svc.name,
+                    svc.port
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn service_mut<'a>(

@@ -6,160 +6,19 @@ use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use super::ready::{died_at_start, loopback_only, wait_ready, Probe, LOG_TAIL};
 use super::settings::{Settings, OWNER_LABEL};
-use super::{indent, Report, Started};
+use super::{Report, Started};
 use crate::docker_images;
 use crate::progress::Progress;
 use crate::runtime::control::{Control, Interrupted};
 use crate::runtime::{docker, net, process};
 
-/// How to tell a service is ready.
-pub(super) enum Probe<'a> {
-    Http {
-        addr: String,
-        path: &'a str,
-    },
-    /// Docker: the container's own /proc/net/tcp (a published port accepts
-    /// connections before the service does).
-    ContainerPort {
-        container: String,
-        port: u16,
-    },
-    LocalPort {
-        addr: String,
-    },
-}
-
-impl Probe<'_> {
-    fn describe(&self) -> String {
-        match self {
-            Probe::Http { addr, path } => format!("GET http://{addr}{path}"),
-            Probe::ContainerPort { port, .. } => format!("port {port} listening"),
-            Probe::LocalPort { addr } => format!("{addr} accepting connections"),
-        }
-    }
-
-    /// Ok(true) ready; Ok(false) not yet, with the reason in `last`.
-    fn check(&self, last: &mut String) -> bool {
-        match self {
-            Probe::Http { addr, path } => {
-                match net::http_status(addr, path, Duration::from_secs(2)) {
-                    Ok(code) if (200..300).contains(&code) => true,
-                    Ok(code) => {
-                        *last = format!("answered {code}");
-                        false
-                    }
-                    Err(e) => {
-                        *last = e.to_string();
-                        false
-                    }
-                }
-            }
-            Probe::ContainerPort { container, port } => {
-                match docker::listening_in_container(container, *port) {
-                    Ok(true) => true,
-                    Ok(false) => {
-                        *last = format!("nothing listens on port {port}");
-                        false
-                    }
-                    Err(e) => {
-                        *last = format!("{e:#}");
-                        false
-                    }
-                }
-            }
-            Probe::LocalPort { addr } => {
-                let ok = net::port_open(addr);
-                if !ok {
-                    *last = "connection refused".into();
-                }
-                ok
-            }
-        }
-    }
-}
-
-/// Lines of a service's log read when it fails to get ready; the error
-/// shows the output of its last run from them (see `log_excerpt`).
-pub(super) const LOG_TAIL: usize = 400;
-
-/// The part of a service log worth showing: the output of the wrapper's last
-/// run (from its last `cover-wrapper: run N` line), where the service says
-/// why it is not ready; long output keeps its head (the error usually comes
-/// before a usage text) and its tail.
-pub(super) fn log_excerpt(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    let runs: Vec<usize> = (0..lines.len())
-        .filter(|&i| lines[i].starts_with("cover-wrapper: run "))
-        .collect();
-    // A run that has only just started has said nothing yet: show the one
-    // before it too.
-    let from = match runs.as_slice() {
-        [] => lines.len().saturating_sub(30),
-        [.., before, last] if lines.len() - last < 3 => *before,
-        [.., last] => *last,
-    };
-    let last = &lines[from..];
-    let (head, tail) = (15, 20);
-    let text = if last.len() > head + tail + 1 {
-        format!(
-            "{}\n... ({} lines) ...\n{}",
-            last[..head].join("\n"),
-            last.len() - head - tail,
-            last[last.len() - tail..].join("\n")
-        )
-    } else {
-        last.join("\n")
-    };
-    indent(&text)
-}
-
-/// Polls `probe` until ready, the deadline, Ctrl-C, or `gone()` telling the
-/// service is not running any more (Some(why)).
-pub(super) fn wait_ready(
-    name: &str,
-    probe: &Probe,
-    timeout: Duration,
-    control: &Control,
-    mut gone: impl FnMut() -> Option<String>,
-    log_tail: impl Fn() -> String,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let mut last = String::from("no answer yet");
-    let mut next_gone_check = Instant::now();
-    let mut pause = Duration::from_millis(50);
-    loop {
-        if probe.check(&mut last) {
-            return Ok(());
-        }
-        control.check()?;
-        if Instant::now() >= next_gone_check {
-            if let Some(why) = gone() {
-                bail!(
-                    "service {name} stopped before it was ready ({why}); its log:\n{}",
-                    log_excerpt(&log_tail())
-                );
-            }
-            next_gone_check = Instant::now() + Duration::from_millis(500);
-        }
-        if started.elapsed() >= timeout {
-            bail!(
-                "service {name} was not ready after {:.0}s ({}: {last}); its log:\n{}",
-                timeout.as_secs_f64(),
-                probe.describe(),
-                log_excerpt(&log_tail())
-            );
-        }
-        // Quick at first (services start in well under a second), then
-        // slower, so the probes do not fill the service's log.
-        std::thread::sleep(pause);
-        pause = (pause * 3 / 2).min(Duration::from_secs(1));
-    }
-}
+/// Where a service's `workdir` is mounted in its container.
+const WORKDIR: &str = "/covtools/workdir";
 
 /// The services as containers on `<prefix>-net`.
 pub(super) fn start_docker(
@@ -206,20 +65,42 @@ pub(super) fn start_docker(
                     run.push("-e".into());
                     run.push(format!("{k}={v}"));
                 }
+                if let Some(w) = &svc.workdir {
+                    // Files the service reads relative to its working
+                    // directory: the module's own, read-only.
+                    let src = s.config.module_dir.join(w);
+                    run.extend([
+                        "--mount".into(),
+                        format!(
+                            "type=bind,source={},target={WORKDIR},readonly",
+                            src.display()
+                        ),
+                        "--workdir".into(),
+                        WORKDIR.into(),
+                    ]);
+                }
                 run.push(images[&svc.name].clone());
                 run.extend(svc.render_args(&addr, &urls)?);
                 control.add_container(&container);
                 let argv: Vec<&str> = run.iter().map(String::as_str).collect();
                 docker::docker(&argv).map_err(|e| name_taken(e, &container, control))?;
                 let host = docker::published_addr(&container, svc.port)?;
-                let probe = match &svc.ready {
-                    Some(path) => Probe::Http {
+                // The tests in this container reach it on its loopback.
+                let hosts_tests = s.tests_in_service() == Some(svc.name.as_str());
+                let probe = match (&svc.ready, hosts_tests) {
+                    (Some(path), false) => Probe::Http {
                         addr: host.clone(),
                         path,
                     },
-                    None => Probe::ContainerPort {
+                    (Some(path), true) => Probe::ContainerHttp {
                         container: container.clone(),
                         port: svc.port,
+                        path,
+                    },
+                    (None, _) => Probe::ContainerPort {
+                        container: container.clone(),
+                        port: svc.port,
+                        loopback_ok: hosts_tests,
                     },
                 };
                 item.set(format!("waiting: {}", probe.describe()));
@@ -229,9 +110,19 @@ pub(super) fn start_docker(
                     s.ready_timeout,
                     control,
                     || match docker::container_state(&container) {
-                        Ok((true, _)) => None,
-                        Ok((false, code)) => Some(format!("container exited with {code}")),
-                        Err(e) => Some(format!("{e:#}")),
+                        Ok((true, _)) => {
+                            let log = docker::docker_logs(&container, LOG_TAIL);
+                            died_at_start(&log)
+                                .or_else(|| loopback_only(&container, svc.port, &svc.name))
+                        }
+                        Ok((false, code)) => {
+                            let log = docker::docker_logs(&container, LOG_TAIL);
+                            let cause = died_at_start(&log).unwrap_or_default();
+                            Some(format!(
+                                "stopped before it was ready (container exited with {code}{cause})"
+                            ))
+                        }
+                        Err(e) => Some(format!("stopped before it was ready ({e:#})")),
                     },
                     || docker::docker_logs(&container, LOG_TAIL),
                 )?;
@@ -361,16 +252,23 @@ pub(super) fn start_local(
     let result = (|| -> anyhow::Result<Vec<Started>> {
         let n = s.config.services.len();
         let ports = net::free_ports(2 * n)?;
+        // A service told where to listen gets a free port; one that is not
+        // listens on its configured port (clashes were checked in settings).
         let addrs: BTreeMap<&str, (String, String)> = s
             .config
             .services
             .iter()
             .enumerate()
             .map(|(i, svc)| {
+                let port = if svc.takes_addr() {
+                    ports[2 * i]
+                } else {
+                    svc.port
+                };
                 (
                     svc.name.as_str(),
                     (
-                        format!("127.0.0.1:{}", ports[2 * i]),
+                        format!("127.0.0.1:{port}"),
                         format!("127.0.0.1:{}", ports[2 * i + 1]),
                     ),
                 )
@@ -394,13 +292,20 @@ pub(super) fn start_local(
             let log = fs::File::create(&log_path)
                 .with_context(|| format!("creating {}", log_path.display()))?;
             let mut cmd = Command::new("sh");
-            cmd.arg(docker_images::wrapper_script())
+            cmd.arg(docker_images::wrapper_script()?)
                 .args(svc.render_args(addr, &urls)?)
                 .envs(svc.render_env(addr, &urls)?)
                 .env("COVER_BIN", bin_dir.join(format!("{}.test", svc.name)))
+                .env(
+                    covcore::contract::ENV_COVER_KIND,
+                    s.config.build.kind.name(),
+                )
                 .env("COVER_DIR", &cover)
                 .env("COVKILL_ADDR", killswitch)
-                .current_dir(&dir)
+                .current_dir(match &svc.workdir {
+                    Some(w) => s.config.module_dir.join(w),
+                    None => dir.clone(),
+                })
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)
@@ -429,10 +334,11 @@ pub(super) fn start_local(
                 &probe,
                 s.ready_timeout,
                 control,
-                || {
-                    control
-                        .process_exit(&svc.name)
-                        .map(|e| format!("the wrapper exited: {e}"))
+                || match control.process_exit(&svc.name) {
+                    Some(e) => Some(format!(
+                        "stopped before it was ready (the wrapper exited: {e})"
+                    )),
+                    None => died_at_start(&process::file_tail(log_path, LOG_TAIL)),
                 },
                 || process::file_tail(log_path, LOG_TAIL),
             )
@@ -447,32 +353,4 @@ pub(super) fn start_local(
         collect_started(results)
     })();
     finish_start(phase, result, report)
-}
-
-#[cfg(test)]
-mod unit_tests {
-    use super::*;
-
-    #[test]
-    fn log_excerpt_shows_the_last_run_head_and_tail() {
-        let mut log = String::from("cover-wrapper: run 1: x\nold failure\n");
-        log.push_str("cover-wrapper: run 2: x\nflag provided but not defined: -nope\n");
-        for i in 0..60 {
-            log.push_str(&format!("  -test.flag{i}\n"));
-        }
-        log.push_str("cover-wrapper: restarting in 2s\n");
-        let e = log_excerpt(&log);
-        assert!(e.starts_with("  | cover-wrapper: run 2"), "{e}");
-        assert!(!e.contains("old failure"));
-        assert!(e.contains("flag provided but not defined: -nope"));
-        assert!(e.contains("... (28 lines) ..."), "{e}");
-        assert!(e.ends_with("restarting in 2s"), "{e}");
-        let fresh = log_excerpt("cover-wrapper: run 1: x\nboom\ncover-wrapper: run 2: x\n");
-        assert_eq!(
-            fresh,
-            "  | cover-wrapper: run 1: x\n  | boom\n  | cover-wrapper: run 2: x"
-        );
-        let short = log_excerpt("a\nb\n");
-        assert_eq!(short, "  | a\n  | b");
-    }
 }

@@ -19,12 +19,14 @@ use crate::progress::Progress;
 use crate::runtime::control::{Control, Interrupted};
 use crate::runtime::docker;
 use crate::runtime::process::{self, Exit};
+use crate::util;
 
 /// Runs the tests, streaming their output; keeps their exit status.
 pub(super) fn run_tests(
     s: &Settings,
     started: &[Started],
     tests_bin: Option<&Path>,
+    go: &Path,
     control: &Control,
     progress: &Progress,
     report: &mut Report,
@@ -66,7 +68,38 @@ pub(super) fn run_tests(
             package,
             args,
             env,
+            in_service: Some(service),
+            ..
+        } => {
+            // In the service's own container: its loopback is the tests'.
+            let svc = s.config.service(service).context("no such service")?;
+            let mut urls = s.config.docker_urls();
+            urls.insert(service.clone(), format!("http://127.0.0.1:{}", svc.port));
+            let container = format!("{}-{service}", s.prefix);
+            let bin = tests_bin.context("the test program was not built")?;
+            docker::docker(&[
+                "cp",
+                &bin.to_string_lossy(),
+                &format!("{container}:/tmp/covtools-tests"),
+            ])?;
+            let targs = render_all(args, &urls)?;
+            cmd = Command::new("docker");
+            cmd.arg("exec");
+            for (k, v) in render_env(env, &urls)? {
+                cmd.arg("-e").arg(format!("{k}={v}"));
+            }
+            cmd.arg(&container).arg("/tmp/covtools-tests").args(&targs);
+            shown = format!(
+                "{package} {} (in container {container}, beside service {service})",
+                shell_line(&targs)
+            );
+        }
+        Tests::Package {
+            package,
+            args,
+            env,
             in_container: true,
+            ..
         } => {
             let urls = s.config.docker_urls();
             let container = format!("{}-tests", s.prefix);
@@ -117,6 +150,27 @@ pub(super) fn run_tests(
             cmd.args(&argv[1..]).envs(render_env(env, &host_urls)?);
             shown = shell_line(&argv);
         }
+    }
+    if !matches!(
+        s.tests,
+        Tests::Package {
+            in_container: true,
+            ..
+        }
+    ) {
+        // The Go covtools uses first on the tests' PATH (the configured one,
+        // else ours): it may have installed it itself, and `go test ./e2e/...`
+        // is the most common integration suite.
+        let configured = cmd
+            .get_envs()
+            .find(|(k, _)| *k == "PATH")
+            .and_then(|(_, v)| v.map(|v| v.to_os_string()));
+        let rest = configured
+            .or_else(|| std::env::var_os("PATH"))
+            .unwrap_or_default();
+        let go_dir = go.parent().unwrap_or(Path::new("/"));
+        cmd.env("PATH", util::path_before(go_dir, &rest));
+        util::go_env(&mut cmd);
     }
     cmd.current_dir(&s.config.module_dir)
         .stdin(Stdio::null())

@@ -138,15 +138,22 @@ impl Control {
     /// Removes everything started: containers (`docker rm -f -v`), then
     /// networks; local processes get SIGTERM (the wrapper forwards it and
     /// keeps a profile), then SIGKILL to their whole group after `grace`.
+    /// With no grace (the coverage is collected already: nothing to keep)
+    /// they are killed at once, so no wrapper restarts a service and nothing
+    /// waits on a harness's own grace.
     /// The lock is held only briefly, so a second Ctrl-C can still force.
     /// Returns what could not be removed.
-    pub fn teardown(&self, grace: Duration) -> Vec<String> {
+    pub fn teardown(&self, grace: Option<Duration>) -> Vec<String> {
         let mut problems = Vec::new();
         let (containers, networks) = {
             let res = self.resources.lock().unwrap();
             for (_, child) in &res.processes {
                 if peek_exit(child.id()).is_none() {
-                    signal(child.id() as i32, libc::SIGTERM);
+                    match grace {
+                        Some(_) => signal(child.id() as i32, libc::SIGTERM),
+                        // The group is not reaped yet, so its id is still ours.
+                        None => signal(-(child.id() as i32), libc::SIGKILL),
+                    }
                 }
             }
             (res.containers.clone(), res.networks.clone())
@@ -183,7 +190,7 @@ impl Control {
             res.containers.retain(|c| !containers.contains(c));
             res.networks.retain(|n| !networks.contains(n));
         }
-        let deadline = Instant::now() + grace;
+        let deadline = Instant::now() + grace.unwrap_or_default();
         loop {
             let running = {
                 let res = self.resources.lock().unwrap();
@@ -198,7 +205,7 @@ impl Control {
         }
         let mut res = self.resources.lock().unwrap();
         for (name, mut child) in res.processes.drain(..) {
-            if peek_exit(child.id()).is_none() {
+            if let (Some(grace), None) = (grace, peek_exit(child.id())) {
                 problems.push(format!(
                     "{name} (pid {}) did not stop within {:.0}s of SIGTERM; killed{FORCED}",
                     child.id(),

@@ -65,20 +65,56 @@ pub fn published_addr(container: &str, port: u16) -> anyhow::Result<String> {
         .with_context(|| format!("docker port {container} {port}/tcp printed nothing"))
 }
 
+/// Whether a process listens on a TCP port, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listening {
+    /// On an address other processes can reach (every interface, or the
+    /// container's own).
+    Reachable,
+    /// On loopback only (this address): reachable from inside alone.
+    LoopbackOnly(String),
+    No,
+}
+
 /// Whether a process in the container listens on TCP `port`, from its
 /// /proc/net/tcp{,6} (needs only `cat`; a published port cannot tell).
-pub fn listening_in_container(container: &str, port: u16) -> anyhow::Result<bool> {
+pub fn listening_in_container(container: &str, port: u16) -> anyhow::Result<Listening> {
     let out = docker_output(&["exec", container, "cat", "/proc/net/tcp", "/proc/net/tcp6"])?;
     Ok(listens(&String::from_utf8_lossy(&out.stdout), port))
 }
 
-/// Whether /proc/net/tcp text holds a socket in LISTEN state (0A) on `port`.
-fn listens(proc_net_tcp: &str, port: u16) -> bool {
+/// The sockets in LISTEN state (0A) on `port` in /proc/net/tcp text.
+fn listens(proc_net_tcp: &str, port: u16) -> Listening {
     let want = format!(":{port:04X}");
-    proc_net_tcp.lines().skip(1).any(|l| {
+    let mut loopback = None;
+    for l in proc_net_tcp.lines().skip(1) {
         let f: Vec<&str> = l.split_whitespace().collect();
-        f.len() > 3 && f[1].ends_with(&want) && f[3] == "0A"
-    })
+        if f.len() <= 3 || f[3] != "0A" {
+            continue;
+        }
+        let Some(ip) = f[1].strip_suffix(&want) else {
+            continue;
+        };
+        match loopback_ip(ip) {
+            Some(shown) => loopback = Some(format!("{shown}:{port}")),
+            None => return Listening::Reachable,
+        }
+    }
+    loopback.map_or(Listening::No, Listening::LoopbackOnly)
+}
+
+/// A /proc/net/tcp{,6} address (hex, in the kernel's byte order) that is
+/// loopback, as it is usually written.
+fn loopback_ip(hex: &str) -> Option<&'static str> {
+    match hex.len() {
+        // 127.0.0.0/8: the first octet is the last byte on little-endian.
+        8 if hex.ends_with("7F") => Some("127.0.0.1"),
+        32 if hex == "00000000000000000000000001000000" => Some("[::1]"),
+        32 if hex.starts_with("0000000000000000FFFF0000") && hex.ends_with("7F") => {
+            Some("127.0.0.1")
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -88,8 +124,21 @@ mod tests {
     #[test]
     fn proc_net_tcp_listen_state() {
         let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n   1: 0100007F:4E1F 0100007F:A0B2 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0\n";
-        assert!(listens(text, 8080));
-        assert!(!listens(text, 19999), "established, not listening");
-        assert!(!listens(text, 80));
+        assert_eq!(listens(text, 8080), Listening::Reachable);
+        assert_eq!(
+            listens(text, 19999),
+            Listening::No,
+            "established, not listening"
+        );
+        assert_eq!(listens(text, 80), Listening::No);
+        let local = "  sl  local_address rem_address   st\n   0: 0100007F:1F90 00000000:0000 0A 0\n   1: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 0A 0\n";
+        assert_eq!(
+            listens(local, 8080),
+            Listening::LoopbackOnly("127.0.0.1:8080".into())
+        );
+        assert_eq!(
+            listens(local, 80),
+            Listening::LoopbackOnly("[::1]:80".into())
+        );
     }
 }

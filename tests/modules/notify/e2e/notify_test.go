@@ -14,6 +14,10 @@ import (
 func base(t *testing.T) string {
 	u := os.Getenv("NOTIFY_URL")
 	if u == "" {
+		// What covtools sets for every service.
+		u = os.Getenv("COVTOOLS_URL_NOTIFYD")
+	}
+	if u == "" {
 		t.Skip("NOTIFY_URL is not set (the URL of a running notifyd)")
 	}
 	return strings.TrimSuffix(u, "/")

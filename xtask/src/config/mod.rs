@@ -2,10 +2,17 @@
 //! one place that lists the example's services for `build-services`,
 //! `docker-images`, `integration-cover` and the tests.
 //!
-//! In a service's `args` and `env` values, `{addr}` is the service's own
-//! listen address and `{url:NAME}` the base URL of service NAME; both are
-//! filled in for the runtime (Docker: `:PORT` and `http://NAME:PORT` on the
-//! services' network; local processes: loopback addresses).
+//! In a service's `args` and `env` values, and in the tests' `args`, `env`
+//! and `command`, placeholders are filled in for the runtime:
+//! - `{addr}`: the service's own listen address (Docker: `:PORT`; local
+//!   processes: `127.0.0.1:PORT` with a free port);
+//! - `{host}` and `{port}`: its parts (Docker: `0.0.0.0` and the configured
+//!   port; local: `127.0.0.1` and the free port), for services that take a
+//!   bare port (`-port {port}`, `PORT = "{port}"`);
+//! - `{url:NAME}`: the base URL of service NAME (Docker: `http://NAME:PORT`
+//!   on the services' network, or the published port from the host).
+//!
+//! `{{` and `}}` are literal braces (`sh -c 'echo ${{PORT}}'`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,6 +22,13 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 
 use crate::util::project_root;
+
+mod render;
+mod set;
+
+pub use render::render;
+use render::uses_own_addr;
+use set::apply_override;
 
 /// The configuration file at a Go module root.
 pub const CONFIG_FILE: &str = "covtools.toml";
@@ -58,8 +72,14 @@ pub struct Config {
     pub image: ImageConfig,
     #[serde(rename = "service", default)]
     pub services: Vec<Service>,
-    #[serde(default)]
+    /// `[tests]`, or `[[tests]]` phases (split into the two fields below).
+    #[serde(rename = "tests", default, deserialize_with = "tests_or_phases")]
+    tests_spec: Option<TestsOrPhases>,
+    #[serde(skip)]
     pub tests: Option<TestsConfig>,
+    /// `[[tests]]`: named test phases, each measured on its own (cover/phases.rs).
+    #[serde(skip)]
+    pub phases: Vec<crate::cover::phases::PhaseConfig>,
     #[serde(default)]
     pub gates: GatesConfig,
     #[serde(default)]
@@ -154,6 +174,30 @@ pub struct Service {
     /// of the injected one.
     #[serde(default)]
     pub harness_test: Option<String>,
+    /// The directory the service runs in, relative to the module root, for
+    /// services that read files relative to their working directory
+    /// (Docker: mounted read-only into the container). Default: a scratch
+    /// directory of the run.
+    #[serde(default)]
+    pub workdir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+enum TestsOrPhases {
+    One(TestsConfig),
+    Phases(Vec<crate::cover::phases::PhaseConfig>),
+}
+
+/// `[tests]` (a table) or `[[tests]]` (an array of phases).
+fn tests_or_phases<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<TestsOrPhases>, D::Error> {
+    use serde::de::Error;
+    let value = toml::Value::deserialize(d)?;
+    Ok(Some(match value {
+        toml::Value::Array(_) => TestsOrPhases::Phases(value.try_into().map_err(D::Error::custom)?),
+        _ => TestsOrPhases::One(value.try_into().map_err(D::Error::custom)?),
+    }))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,7 +217,9 @@ pub struct TestsConfig {
     pub env: BTreeMap<String, String>,
     /// Where a `package` test program runs under the Docker runtime:
     /// `container` (on the services' network, reaching them by name; the
-    /// default) or `host` (against their published loopback ports). A
+    /// default), `host` (against their published loopback ports), or
+    /// `service:NAME` (inside service NAME's container, for a service that
+    /// listens on loopback only: `{url:NAME}` is then its loopback URL). A
     /// `command` always runs on the host.
     #[serde(default)]
     pub run_in: Option<String>,
@@ -298,6 +344,11 @@ impl Config {
         }
         config.module_dir = module_dir.to_path_buf();
         config.module_path = module_path(module_dir)?;
+        match config.tests_spec.take() {
+            Some(TestsOrPhases::One(t)) => config.tests = Some(t),
+            Some(TestsOrPhases::Phases(p)) => config.phases = p,
+            None => {}
+        }
         if config.build.cover_mode.is_empty() {
             config.build.cover_mode = config.build.kind.default_cover_mode().into();
         }
@@ -340,6 +391,16 @@ impl Config {
                     bail!("service[{i}].ready = {ready:?}: expected an HTTP path starting with /");
                 }
             }
+            if let Some(w) = &s.workdir {
+                let dir = self.module_dir.join(w);
+                if w.is_absolute() || !dir.is_dir() {
+                    bail!(
+                        "service[{i}].workdir = {:?}: expected a directory inside the module ({})",
+                        w.display().to_string(),
+                        s.name
+                    );
+                }
+            }
             if let Some(t) = &s.harness_test {
                 if !t.starts_with("Test")
                     || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -379,9 +440,7 @@ impl Config {
                 render(v, "", &urls).with_context(|| format!("tests.env.{k}"))?;
             }
             if let Some(r) = &t.run_in {
-                if !["host", "container"].contains(&r.as_str()) {
-                    bail!("tests.run_in = {r:?}: expected host or container");
-                }
+                self.check_run_in(r)?;
             }
         }
         if let Some(r) = &self.run.runtime {
@@ -410,6 +469,17 @@ impl Config {
         Ok(())
     }
 
+    /// `tests.run_in` (or `--tests-in`): `host`, `container` or
+    /// `service:NAME` (in service NAME's own container).
+    pub fn check_run_in(&self, r: &str) -> anyhow::Result<()> {
+        match r.strip_prefix("service:") {
+            Some(name) if self.service(name).is_some() => Ok(()),
+            Some(name) => bail!("tests.run_in = {r:?}: no service {name:?}"),
+            None if ["host", "container"].contains(&r) => Ok(()),
+            None => bail!("tests.run_in = {r:?}: expected host, container or service:NAME"),
+        }
+    }
+
     /// The `-coverpkg` pattern.
     pub fn cover_packages(&self) -> String {
         self.build
@@ -433,6 +503,16 @@ impl Config {
 }
 
 impl Service {
+    /// Whether the service is told where to listen (`{addr}`, `{host}` or
+    /// `{port}` in its args or env); if not, it listens on its configured
+    /// port in every runtime.
+    pub fn takes_addr(&self) -> bool {
+        self.args
+            .iter()
+            .chain(self.env.values())
+            .any(|t| uses_own_addr(t))
+    }
+
     /// The listen address inside a container.
     pub fn docker_addr(&self) -> String {
         format!(":{}", self.port)
@@ -458,98 +538,6 @@ impl Service {
             .map(|(k, v)| Ok((k.clone(), render(v, addr, urls)?)))
             .collect()
     }
-}
-
-/// Sets `key` (dotted; `service.NAME.…` picks a service by name) to
-/// `value` (a TOML value, else a bare string) in a parsed configuration.
-fn apply_override(
-    table: &mut toml::Table,
-    key: &str,
-    value: &str,
-    bare: bool,
-) -> anyhow::Result<()> {
-    let value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
-        Ok(mut t) if !bare => t.remove("v").expect("parsed"),
-        _ => toml::Value::String(value.to_string()),
-    };
-    let parts: Vec<&str> = key.split('.').collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        bail!("expected a dotted key such as gates.min or service.NAME.ready");
-    }
-    let mut here = table;
-    let mut i = 0;
-    while i + 1 < parts.len() {
-        let part = parts[i];
-        if part == "service" {
-            let name = parts[i + 1];
-            let services = here
-                .get_mut("service")
-                .and_then(|v| v.as_array_mut())
-                .context("the configuration has no [[service]] entries")?;
-            let names: Vec<String> = services
-                .iter()
-                .filter_map(|s| s.get("name")?.as_str().map(str::to_string))
-                .collect();
-            here = services
-                .iter_mut()
-                .find(|s| s.get("name").and_then(|n| n.as_str()) == Some(name))
-                .and_then(|s| s.as_table_mut())
-                .with_context(|| format!("no service {name:?} (services: {})", names.join(", ")))?;
-            i += 2;
-            if i == parts.len() {
-                bail!("expected service.{name}.KEY");
-            }
-            continue;
-        }
-        let entry = here
-            .entry(part.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        here = entry
-            .as_table_mut()
-            .with_context(|| format!("{} is not a table", parts[..=i].join(".")))?;
-        i += 1;
-    }
-    here.insert(parts[parts.len() - 1].to_string(), value);
-    Ok(())
-}
-
-/// Fills in `{addr}` and `{url:NAME}`; `{{` and `}}` stand for braces.
-pub fn render(
-    template: &str,
-    addr: &str,
-    urls: &BTreeMap<String, String>,
-) -> anyhow::Result<String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(i) = rest.find(['{', '}']) {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        if tail.starts_with("{{") || tail.starts_with("}}") {
-            out.push_str(&tail[..1]);
-            rest = &tail[2..];
-            continue;
-        }
-        if tail.starts_with('}') {
-            bail!("{template:?}: unmatched }} (write }}}} for a brace)");
-        }
-        let end = tail
-            .find('}')
-            .with_context(|| format!("{template:?}: unclosed {{"))?;
-        let key = &tail[1..end];
-        match key.split_once(':') {
-            None if key == "addr" => out.push_str(addr),
-            Some(("url", name)) => out.push_str(
-                urls.get(name)
-                    .with_context(|| format!("{template:?}: {{url:{name}}} names no service"))?,
-            ),
-            _ => bail!(
-                "{template:?}: unknown placeholder {{{key}}} (expected {{addr}} or {{url:NAME}})"
-            ),
-        }
-        rest = &tail[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {
@@ -584,34 +572,6 @@ pub fn module_path(dir: &Path) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn urls() -> BTreeMap<String, String> {
-        [("catalog".to_string(), "http://catalog:8080".to_string())]
-            .into_iter()
-            .collect()
-    }
-
-    #[test]
-    fn placeholders() {
-        assert_eq!(
-            render("-addr={addr}", ":8080", &urls()).unwrap(),
-            "-addr=:8080"
-        );
-        assert_eq!(
-            render("{url:catalog}/x", "", &urls()).unwrap(),
-            "http://catalog:8080/x"
-        );
-        assert_eq!(render("{{literal}}", "", &urls()).unwrap(), "{literal}");
-        assert!(render("{url:nope}", "", &urls())
-            .unwrap_err()
-            .to_string()
-            .contains("names no service"));
-        assert!(render("{port}", "", &urls())
-            .unwrap_err()
-            .to_string()
-            .contains("unknown placeholder {port}"));
-        assert!(render("{addr", "", &urls()).is_err());
-    }
 
     #[test]
     fn the_example_config_loads() {

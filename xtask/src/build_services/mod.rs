@@ -19,7 +19,6 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
 
 use covcore::output::json_string;
 
@@ -30,63 +29,17 @@ use crate::util;
 pub const HARNESS_FILE: &str = "covtools_harness_test.go";
 /// The harness's test, selected with `-test.run`.
 pub const HARNESS_TEST: &str = "TestCovtoolsHarness";
+mod kind;
+
+use kind::{check_go_version, prepare_cover_copy};
+pub use kind::{
+    BuildKind, HARNESS_COVER_GO_MOD, HARNESS_COVER_IMPORT_FILE, HARNESS_COVER_MODULE,
+    HARNESS_COVER_SOURCE,
+};
+
 /// The test kind's harness, embedded (tools/harness/covtools_harness_test.go).
-pub const HARNESS_TEST_SOURCE: &str = include_str!("../../tools/harness/covtools_harness_test.go");
-/// The cover kind's harness package and its go.mod (tools/harness/cover/).
-pub const HARNESS_COVER_SOURCE: &str = include_str!("../../tools/harness/cover/harness.go");
-pub const HARNESS_COVER_GO_MOD: &str = include_str!("../../tools/harness/cover/go.mod");
-/// The cover kind's harness module path (outside any -coverpkg pattern of
-/// the user's module).
-pub const HARNESS_COVER_MODULE: &str = "covtools.local/harness";
-/// The file added to each service's package main in the cover kind's copy.
-pub const HARNESS_COVER_IMPORT_FILE: &str = "covtools_harness.go";
-
-/// How the services are built.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuildKind {
-    /// `go test -c -cover`: a text profile when the service stops.
-    #[default]
-    Test,
-    /// `go build -cover` of the real main: Go's binary coverage, live
-    /// snapshots and resets in atomic mode.
-    Cover,
-}
-
-impl BuildKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            BuildKind::Test => "test",
-            BuildKind::Cover => "cover",
-        }
-    }
-
-    /// The -covermode when the configuration sets none: live snapshots need
-    /// atomic, which only the cover kind can take.
-    pub fn default_cover_mode(self) -> &'static str {
-        match self {
-            BuildKind::Test => "count",
-            BuildKind::Cover => "atomic",
-        }
-    }
-
-    /// Can a binary of this kind and mode take live snapshots and resets?
-    pub fn can_snapshot(self, cover_mode: &str) -> bool {
-        self == BuildKind::Cover && cover_mode == "atomic"
-    }
-}
-
-impl std::str::FromStr for BuildKind {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<BuildKind> {
-        match s {
-            "test" => Ok(BuildKind::Test),
-            "cover" => Ok(BuildKind::Cover),
-            _ => bail!("build kind {s:?}: expected test or cover"),
-        }
-    }
-}
-
+pub const HARNESS_TEST_SOURCE: &str =
+    include_str!("../../../tools/harness/covtools_harness_test.go");
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -434,126 +387,6 @@ pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
         started.elapsed().as_secs_f64()
     );
     Ok(built)
-}
-
-/// A module whose go.mod asks for a newer Go than the one in use cannot
-/// build (GOTOOLCHAIN=local): say so, with both versions, before Go's
-/// own terser message.
-fn check_go_version(go: &Path, module_dir: &Path) -> anyhow::Result<()> {
-    let go_mod = module_dir.join("go.mod");
-    let Ok(text) = std::fs::read_to_string(&go_mod) else {
-        return Ok(()); // go itself reports a missing go.mod
-    };
-    let Some((line_no, wanted)) = text.lines().enumerate().find_map(|(i, l)| {
-        let rest = l.trim().strip_prefix("go")?;
-        let v = rest.strip_prefix(char::is_whitespace)?.trim();
-        Some((i + 1, v.split_whitespace().next()?.to_string()))
-    }) else {
-        return Ok(());
-    };
-    let parse = |v: &str| -> Option<Vec<u32>> {
-        v.trim_start_matches("go")
-            .split(|c: char| !c.is_ascii_digit())
-            .take(3)
-            .map(|p| p.parse().ok())
-            .collect()
-    };
-    let out = Command::new(go)
-        .args(["env", "GOVERSION"])
-        .output()
-        .with_context(|| format!("running {} env GOVERSION", go.display()))?;
-    let have = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if let (Some(w), Some(h)) = (parse(&wanted), parse(&have)) {
-        if w > h && !h.is_empty() {
-            bail!(
-                "{}:{line_no}: the module needs go {wanted}, newer than the Go in use ({have}, {}); \
-                 install Go {wanted} or later and put it first on PATH",
-                go_mod.display(),
-                go.display()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// The cover kind builds from a copy of the module (under the output
-/// directory): the harness module beside it, a `require`/`replace` of it
-/// appended to the copy's go.mod, and in each service's package main one
-/// file that imports it. Returns the copy's root.
-fn prepare_cover_copy(opts: &BuildOptions, dirs: &[PathBuf]) -> anyhow::Result<PathBuf> {
-    let base = std::path::absolute(opts.out_dir.join(".cover-src"))?;
-    let copy = base.join("module");
-    let harness = base.join("harness");
-    if base.exists() {
-        std::fs::remove_dir_all(&base).with_context(|| format!("removing {}", base.display()))?;
-    }
-    let module = std::fs::canonicalize(&opts.module_dir)
-        .with_context(|| format!("reading {}", opts.module_dir.display()))?;
-    let skip = std::fs::canonicalize(&opts.out_dir).ok();
-    copy_tree(&module, &copy, skip.as_deref())
-        .with_context(|| format!("copying {} to {}", module.display(), copy.display()))?;
-    std::fs::create_dir_all(&harness)?;
-    std::fs::write(harness.join("go.mod"), HARNESS_COVER_GO_MOD)?;
-    std::fs::write(harness.join("harness.go"), HARNESS_COVER_SOURCE)?;
-    let go_mod = copy.join("go.mod");
-    let mut text = std::fs::read_to_string(&go_mod)
-        .with_context(|| format!("reading {}", go_mod.display()))?;
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(&format!(
-        "\n// Added by covtools to its build copy.\nrequire {HARNESS_COVER_MODULE} v0.0.0\n\nreplace {HARNESS_COVER_MODULE} => {}\n",
-        harness.display()
-    ));
-    // A fresh file, not a write through a hard link into the user's go.mod.
-    std::fs::remove_file(&go_mod)?;
-    std::fs::write(&go_mod, text)?;
-    for (svc, dir) in opts.services.iter().zip(dirs) {
-        if svc.harness.kind() != BuildKind::Cover {
-            continue;
-        }
-        let rel = std::fs::canonicalize(dir)?
-            .strip_prefix(&module)
-            .map(Path::to_path_buf)
-            .with_context(|| {
-                format!(
-                    "{} is outside the module {}",
-                    dir.display(),
-                    module.display()
-                )
-            })?;
-        std::fs::write(
-            copy.join(rel).join(HARNESS_COVER_IMPORT_FILE),
-            format!(
-                "// Added by covtools to its build copy: the harness's init() starts the\n\
-                 // killswitch before the service runs.\n\npackage main\n\nimport _ \"{HARNESS_COVER_MODULE}\"\n"
-            ),
-        )?;
-    }
-    Ok(copy)
-}
-
-/// Copies a directory tree, hard-linking files where the filesystem allows
-/// (the copy is only read), leaving out `.git` and `skip`.
-fn copy_tree(from: &Path, to: &Path, skip: Option<&Path>) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let src = entry.path();
-        let dst = to.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if entry.file_name() == ".git" || Some(src.as_path()) == skip {
-            continue;
-        }
-        if kind.is_dir() {
-            copy_tree(&src, &dst, skip)?;
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-        } else if std::fs::hard_link(&src, &dst).is_err() {
-            std::fs::copy(&src, &dst)?;
-        }
-    }
-    Ok(())
 }
 
 /// The directory of each service's package, checking that it is a main

@@ -1,0 +1,3 @@
+module example.com/gomod117
+
+go 1.17

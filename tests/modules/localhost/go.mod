@@ -1,0 +1,3 @@
+module example.com/localhost
+
+go 1.27

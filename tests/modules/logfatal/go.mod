@@ -1,0 +1,3 @@
+module example.com/logfatal
+
+go 1.27

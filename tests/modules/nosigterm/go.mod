@@ -1,0 +1,3 @@
+module example.com/nosigterm
+
+go 1.27

@@ -1,0 +1,3 @@
+module example.com/portenv
+
+go 1.27

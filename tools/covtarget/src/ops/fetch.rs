@@ -1,0 +1,540 @@
+//! covpull's operation: read every complete profile and binary coverage
+//! file of a target in one round trip, optionally right after asking its
+//! harness for a live snapshot (the same exec: one round trip for both).
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use covcore::contract;
+
+use super::kill::{answer_from_lines, Action};
+use super::{cut_off, docker_after_failure, endpoint, profile_number, Endpoint, Options};
+use crate::docker::{self, State};
+use crate::exec::Exec;
+use crate::target::Target;
+
+const FETCH_SH: &str = concat!(include_str!("../sh/ask.sh"), include_str!("../sh/fetch.sh"));
+
+/// A file of Go's binary coverage (GOCOVERDIR), by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BinaryKind {
+    /// `covmeta.<hash>`: one binary's meta-data.
+    Meta { hash: String },
+    /// `covcounters.<hash>.<pid>.<nanotime>`: one process's counters, as of
+    /// `nanotime` (snapshots are cumulative: only a process's newest counts).
+    Counters {
+        hash: String,
+        pid: u64,
+        nanotime: u64,
+    },
+}
+
+impl BinaryKind {
+    pub fn is_counters(&self) -> bool {
+        matches!(self, BinaryKind::Counters { .. })
+    }
+}
+
+/// The kind of a complete binary coverage file's name; `None` for anything
+/// else (the harness's temporary names start with '.').
+pub fn binary_kind(name: &str) -> Option<BinaryKind> {
+    let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let dec = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    if let Some(hash) = name.strip_prefix(contract::COVMETA_PREFIX) {
+        return hex(hash).then(|| BinaryKind::Meta { hash: hash.into() });
+    }
+    let rest = name.strip_prefix(contract::COVCOUNTERS_PREFIX)?;
+    let mut parts = rest.split('.');
+    let (hash, pid, nanotime) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || !hex(hash) {
+        return None;
+    }
+    Some(BinaryKind::Counters {
+        hash: hash.into(),
+        pid: dec(pid)?,
+        nanotime: dec(nanotime)?,
+    })
+}
+
+/// One binary coverage file read from a target.
+#[derive(Debug)]
+pub struct BinaryFile {
+    /// Its name in the cover directory.
+    pub name: String,
+    pub kind: BinaryKind,
+    pub data: Vec<u8>,
+}
+
+/// One complete profile read from a target.
+#[derive(Debug)]
+pub struct Profile {
+    /// Its name in the cover directory (`cover-<n>.out`).
+    pub name: String,
+    pub number: u64,
+    pub data: Vec<u8>,
+}
+
+/// Everything read from one target's cover directory.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// The directory, as the target sees it.
+    pub dir: String,
+    /// False when the directory does not exist.
+    pub dir_exists: bool,
+    /// Complete profiles, by number.
+    pub profiles: Vec<Profile>,
+    /// Other entries (temporary files of profiles being written…).
+    pub skipped: Vec<String>,
+    /// Complete profiles that could not be read, with the reason.
+    pub unreadable: Vec<(String, String)>,
+    /// Binary coverage files: every `covmeta.*`, and per (meta hash, pid)
+    /// only the newest `covcounters.*`.
+    pub binaries: Vec<BinaryFile>,
+    /// Older snapshots of a process whose newer one is in `binaries`, and
+    /// counter files replaced while they were read.
+    pub superseded: Vec<String>,
+}
+
+impl Fetched {
+    /// Files one entry by its name.
+    fn add(&mut self, name: String, data: Vec<u8>) {
+        if let Some(number) = profile_number(&name) {
+            self.profiles.push(Profile { name, number, data });
+        } else if let Some(kind) = binary_kind(&name) {
+            self.binaries.push(BinaryFile { name, kind, data });
+        } else {
+            self.skipped.push(name);
+        }
+    }
+
+    /// Sorts, and keeps only the newest counter file of each process.
+    fn finish(&mut self) {
+        self.profiles.sort_by_key(|p| p.number);
+        let mut newest: HashMap<(String, u64), u64> = HashMap::new();
+        for b in &self.binaries {
+            if let BinaryKind::Counters {
+                hash,
+                pid,
+                nanotime,
+            } = &b.kind
+            {
+                let n = newest.entry((hash.clone(), *pid)).or_insert(*nanotime);
+                *n = (*n).max(*nanotime);
+            }
+        }
+        let superseded = &mut self.superseded;
+        self.binaries.retain(|b| match &b.kind {
+            BinaryKind::Counters {
+                hash,
+                pid,
+                nanotime,
+            } => {
+                let keep = newest[&(hash.clone(), *pid)] == *nanotime;
+                if !keep {
+                    superseded.push(b.name.clone());
+                }
+                keep
+            }
+            BinaryKind::Meta { .. } => true,
+        });
+        self.binaries.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+}
+
+/// Reads every complete profile and binary coverage file of a target: one
+/// exec round-trip for a container or pod (`docker cp` for a stopped Docker
+/// container), the directory itself for a local target.
+pub fn fetch(target: &Target, opts: &Options) -> anyhow::Result<Fetched> {
+    fetch_with(target, opts, None)
+}
+
+/// Asks the target's harness for a complete live snapshot, then reads as
+/// [`fetch`] does, in the same exec (one round trip). A stopped container
+/// cannot take one: its files are read as they are, with a note.
+pub fn fetch_snapshot(target: &Target, opts: &Options) -> anyhow::Result<Fetched> {
+    fetch_with(target, opts, Some(Action::Flush))
+}
+
+fn fetch_with(target: &Target, opts: &Options, ask: Option<Action>) -> anyhow::Result<Fetched> {
+    let mut fetched = match endpoint(target)? {
+        Endpoint::Exec(exec) => fetch_exec(&exec, opts, ask)?,
+        Endpoint::Local { dir, addr } => {
+            if let (Some(action), Some(_)) = (ask, addr) {
+                super::ask(target, opts, action)?;
+            }
+            fetch_local(dir, &dir.display().to_string())?
+        }
+    };
+    fetched.finish();
+    Ok(fetched)
+}
+
+fn fetch_exec(exec: &Exec, opts: &Options, ask: Option<Action>) -> anyhow::Result<Fetched> {
+    let boundary = boundary();
+    let dir_arg = opts.cover_dir.clone().unwrap_or_default();
+    let port = opts.port.map(|p| p.to_string()).unwrap_or_default();
+    let path = ask.map(Action::path).unwrap_or_default();
+    let secs = opts.timeout.as_secs_f64().ceil().max(1.0).to_string();
+    let started = Instant::now();
+    let out = exec.sh(
+        FETCH_SH,
+        &[&dir_arg, &boundary, &port, path, &secs],
+        opts.timeout,
+    )?;
+    if let Some((fetched, asked)) = parse_fetch(&out.stdout, &boundary)? {
+        if let Some((result, answer)) = asked {
+            let url = format!("the harness's {path} in {}", exec.program);
+            check_asked(&url, &result, answer.as_ref(), started)?;
+        }
+        return Ok(fetched);
+    }
+    if out.timed_out() {
+        bail!(
+            "{} exec timed out after {:.1}s",
+            exec.program,
+            opts.timeout.as_secs_f64()
+        );
+    }
+    if let Some(container) = exec.docker_container() {
+        match docker_after_failure(container, cut_off(&out))? {
+            State::Stopped => return fetch_stopped_docker(container, opts),
+            State::Removed if !out.stdout.is_empty() => {
+                bail!("the container was removed while covpull read it")
+            }
+            State::Removed => {
+                bail!(
+                    "{} (the container was removed, or never existed)",
+                    out.error_line()
+                )
+            }
+            State::Running => {}
+        }
+    }
+    bail!("{}", out.error_line())
+}
+
+/// The verdict on fetch.sh's ASKED record (ask.sh's result) and answer.
+fn check_asked(
+    what: &str,
+    result: &str,
+    answer: Option<&crate::http::Response>,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let (kind, arg) = result.split_once(' ').unwrap_or((result, ""));
+    match kind {
+        "HARNESS" if arg.starts_with('2') => {
+            if answer.is_some_and(|r| r.text().starts_with("covtools: stopping")) {
+                bail!("{what}: the harness stopped the service instead: it is older than flush (rebuild the service with this covtools)");
+            }
+            Ok(())
+        }
+        "HARNESS" => match answer {
+            Some(r) => {
+                let msg: Vec<&str> = std::str::from_utf8(&r.body)
+                    .unwrap_or("")
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                bail!(
+                    "{what}: the harness answered HTTP {} {}: {}",
+                    r.status,
+                    r.reason,
+                    msg.join(" ")
+                )
+            }
+            None => bail!("{what}: the harness answered HTTP {arg}"),
+        },
+        "OTHER" => {
+            let desc = answer
+                .map(|r| r.describe())
+                .unwrap_or_else(|| format!("HTTP {arg}"));
+            bail!("{what}: not the covtools harness (no {} header in its answer: {desc}); is the port the harness's killswitch?", contract::HARNESS_HEADER)
+        }
+        "NOCLIENT" => bail!("{what}: the container has neither wget nor curl"),
+        "NOANSWER" => bail!(
+            "{what}: no answer within {:.1}s",
+            started.elapsed().as_secs_f64()
+        ),
+        _ => bail!("{what}: {result}"),
+    }
+}
+
+/// A random token that no profile holds, to frame the files in one stream.
+fn boundary() -> String {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    h.write_u128(now.as_nanos() ^ u128::from(std::process::id()));
+    let a = h.finish();
+    h.write_u64(a);
+    format!("--covpull-{a:016x}{:016x}--", h.finish())
+}
+
+/// Parses fetch.sh's output; `None` when it is not complete (no END record).
+type Asked = (String, Option<crate::http::Response>);
+
+fn parse_fetch(stdout: &[u8], boundary: &str) -> anyhow::Result<Option<(Fetched, Option<Asked>)>> {
+    let mut sep = b"\n".to_vec();
+    sep.extend_from_slice(boundary.as_bytes());
+    sep.push(b' ');
+    let mut text = b"\n".to_vec();
+    text.extend_from_slice(stdout);
+    let mut records = Vec::new();
+    let mut rest = &text[..];
+    while let Some(i) = memmem(rest, &sep) {
+        records.push(&rest[..i]);
+        rest = &rest[i + sep.len()..];
+    }
+    records.push(rest);
+    let records = &records[1..]; // [0] is what precedes the first record: nothing
+    let mut fetched = Fetched {
+        dir_exists: true,
+        ..Fetched::default()
+    };
+    let mut ended = false;
+    let (mut answer, mut asked) = (Vec::new(), None);
+    let mut i = 0;
+    while i < records.len() {
+        let rec = records[i];
+        let (head, body) = match rec.iter().position(|&b| b == b'\n') {
+            Some(n) => (&rec[..n], &rec[n + 1..]),
+            None => (rec, &rec[rec.len()..]),
+        };
+        let head = String::from_utf8_lossy(head);
+        let (kind, arg) = head.split_once(' ').unwrap_or((&head, ""));
+        match kind {
+            "DIR" => fetched.dir = arg.to_string(),
+            "NODIR" => fetched.dir_exists = false,
+            "SKIP" => fetched.skipped.push(arg.to_string()),
+            "ANS" => answer.push(arg.to_string()),
+            "ASKED" => asked = Some(arg.to_string()),
+            "FILE" => {
+                if records
+                    .get(i + 1)
+                    .is_some_and(|r| r.starts_with(b"CATFAIL "))
+                {
+                    // A snapshot the harness replaced between the listing
+                    // and the read: its newer one is read, or is next time.
+                    if binary_kind(arg).is_some_and(|k| k.is_counters()) {
+                        fetched.superseded.push(arg.to_string());
+                    } else {
+                        fetched
+                            .unreadable
+                            .push((arg.to_string(), "cat failed".to_string()));
+                    }
+                    i += 1;
+                } else {
+                    fetched.add(arg.to_string(), body.to_vec());
+                }
+            }
+            "END" => ended = true,
+            _ => bail!("unexpected output from the fetch script: {head:?}"),
+        }
+        i += 1;
+    }
+    let asked = asked.map(|a| (a, answer_from_lines(answer.iter().map(String::as_str))));
+    Ok(ended.then_some((fetched, asked)))
+}
+
+fn memmem(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn fetch_local(dir: &Path, shown: &str) -> anyhow::Result<Fetched> {
+    let mut fetched = Fetched {
+        dir: shown.to_string(),
+        dir_exists: dir.is_dir(),
+        ..Fetched::default()
+    };
+    if !fetched.dir_exists {
+        return Ok(fetched);
+    }
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if profile_number(&name).is_none() && binary_kind(&name).is_none() {
+            fetched.skipped.push(name);
+            continue;
+        }
+        match fs::read(entry.path()) {
+            Ok(data) => fetched.add(name, data),
+            // Replaced by a newer snapshot while listing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fetched.superseded.push(name),
+            Err(e) => fetched.unreadable.push((name, e.to_string())),
+        }
+    }
+    Ok(fetched)
+}
+
+/// `docker exec` needs a running container; a stopped one (SIGTERM, crash)
+/// still has its files, which `docker cp` copies out.
+fn fetch_stopped_docker(container: &str, opts: &Options) -> anyhow::Result<Fetched> {
+    let dir = match &opts.cover_dir {
+        Some(d) => d.clone(),
+        None => docker::env(container, "COVER_DIR")?.unwrap_or_else(|| "/cover".to_string()),
+    };
+    let tmp = TempDir::new()?;
+    let from = format!("{container}:{dir}/.");
+    let to = tmp.0.join("cover");
+    let out = docker::run(
+        &[OsStr::new("cp"), from.as_ref(), to.as_ref()],
+        opts.timeout,
+    )?;
+    if !out.success() {
+        let msg = out.error_line();
+        if msg.contains("Could not find the file") || msg.contains("No such file") {
+            return Ok(Fetched {
+                dir,
+                dir_exists: false,
+                ..Fetched::default()
+            });
+        }
+        bail!("the container is stopped and docker cp failed: {msg}");
+    }
+    let mut fetched = fetch_local(&tmp.0.join("cover"), &dir)?;
+    fetched.dir = dir;
+    Ok(fetched)
+}
+
+/// A private temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> anyhow::Result<TempDir> {
+        let base = std::env::temp_dir();
+        for attempt in 0..100 {
+            let p = base.join(format!(
+                "covpull-{}-{attempt}-{}",
+                std::process::id(),
+                &boundary()[10..18]
+            ));
+            match fs::create_dir(&p) {
+                Ok(()) => return Ok(TempDir(p)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", p.display())),
+            }
+        }
+        bail!("cannot create a temporary directory in {}", base.display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec;
+    use std::process::Command;
+    use std::time::Duration;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(profile_number("cover-1.out"), Some(1));
+        assert_eq!(profile_number("cover-12.out"), Some(12));
+        for bad in [
+            "cover-.out",
+            "cover-1a.out",
+            ".cover-1.out",
+            "cover-1.out.tmp",
+            ".cover-1.out.tmp",
+            "x.out",
+        ] {
+            assert_eq!(profile_number(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn fetch_script_locally() {
+        // The very script the containers run, under this machine's sh.
+        let dir = std::env::temp_dir().join(format!("covtarget-fetch-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("cover-1.out"), "mode: set\na.go:1.1,2.2 1 1\n").unwrap();
+        fs::write(dir.join("cover-2.out"), "no newline at end").unwrap();
+        fs::write(dir.join("cover-3.out"), "").unwrap();
+        fs::write(dir.join(".cover-4.out.tmp"), "mode: se").unwrap();
+        fs::write(dir.join("cover-x.out"), "x").unwrap();
+        // Binary coverage: a meta file, two snapshots of one process and one
+        // of another, and a snapshot still under its temporary name.
+        fs::write(dir.join("covmeta.0a1b"), b"\0meta\n\xff").unwrap();
+        fs::write(dir.join("covcounters.0a1b.7.100"), "old").unwrap();
+        fs::write(dir.join("covcounters.0a1b.7.200"), b"new\n\0").unwrap();
+        fs::write(dir.join("covcounters.0a1b.8.150"), "other").unwrap();
+        fs::write(dir.join(".covcounters.0a1b.7.300.tmp"), "tmp").unwrap();
+        let b = boundary();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", FETCH_SH, "sh", dir.to_str().unwrap(), &b, "", "", "1"]);
+        let out = exec::run(cmd, Duration::from_secs(10)).unwrap();
+        let mut f = parse_fetch(&out.stdout, &b).unwrap().expect("complete").0;
+        f.finish();
+        let got: Vec<(&str, &[u8])> = f
+            .profiles
+            .iter()
+            .map(|p| (p.name.as_str(), &p.data[..]))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("cover-1.out", &b"mode: set\na.go:1.1,2.2 1 1\n"[..]),
+                ("cover-2.out", &b"no newline at end"[..]),
+                ("cover-3.out", &b""[..])
+            ]
+        );
+        f.skipped.sort();
+        assert_eq!(
+            f.skipped,
+            [
+                ".covcounters.0a1b.7.300.tmp",
+                ".cover-4.out.tmp",
+                "cover-x.out"
+            ]
+        );
+        let got: Vec<(&str, &[u8])> = f
+            .binaries
+            .iter()
+            .map(|b| (b.name.as_str(), &b.data[..]))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("covcounters.0a1b.7.200", &b"new\n\0"[..]),
+                ("covcounters.0a1b.8.150", &b"other"[..]),
+                ("covmeta.0a1b", &b"\0meta\n\xff"[..]),
+            ]
+        );
+        assert_eq!(f.superseded, ["covcounters.0a1b.7.100"]);
+        assert_eq!(f.dir, dir.to_str().unwrap());
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            FETCH_SH,
+            "sh",
+            dir.join("nope").to_str().unwrap(),
+            &b,
+            "",
+            "",
+            "1",
+        ]);
+        let out = exec::run(cmd, Duration::from_secs(10)).unwrap();
+        assert!(!parse_fetch(&out.stdout, &b).unwrap().unwrap().0.dir_exists);
+        // Truncated output (the exec died) is not taken for a complete listing.
+        let cut = &out.stdout[..out.stdout.len() - 5];
+        assert!(parse_fetch(cut, &b).unwrap().is_none());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,591 @@
+//! Test phases: `[[tests]]` tables, each with a name and a command, run one
+//! after the other against the same running services. Before the first and
+//! after each phase every service takes a live snapshot (GET
+//! /covtools/flush on its killswitch); a phase's coverage is the difference
+//! of the snapshots around it, so the services keep their state across
+//! phases and nothing is reset.
+//!
+//! Snapshots need the cover build kind in atomic mode. The test kind (a
+//! test binary cannot snapshot) and the set/count modes are refused before
+//! anything is built, with what to change: restarting the services between
+//! phases would lose the state the phases are meant to share.
+//!
+//! `<out>/phases/start.cov` holds what the start-up ran (before the first
+//! phase). Per phase: `<out>/phases/<name>.cov` (the phase's own counts, a text
+//! profile any tool reads: `covtotal --json` gives its own percent),
+//! `<out>/phases/<name>/tests.log` (its output), and `<out>/phases.json` with, per
+//! phase, its own percent, the statements it newly covered and the statements
+//! only it covered. A failed phase is reported and the next one still runs;
+//! the snapshots already taken are kept whatever happens later. The last
+//! snapshot is the run's coverage (`<out>/merged.cov`, gated by covtotal):
+//! nothing runs after it, so stopping the services would add nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+use super::settings::{Settings, Tests};
+use super::{Report, Started};
+use crate::config::Config;
+use crate::progress::Progress;
+use crate::runtime::control::Control;
+use crate::runtime::process::Exit;
+use covcore::contract;
+
+/// One `[[tests]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseConfig {
+    /// The phase's name (letters, digits, `-`, `_`): `smoke`, `api`, ….
+    pub name: String,
+    /// The command, run on the host in the module directory (placeholders
+    /// as for `[tests]`).
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// A phase, resolved.
+#[derive(Debug, Clone)]
+pub(super) struct Phase {
+    pub(super) name: String,
+    pub(super) tests: Tests,
+}
+
+/// What one phase did, for the summary and phases.json.
+#[derive(Debug, Clone, Default)]
+pub struct PhaseReport {
+    pub name: String,
+    /// The phase's exit status (None: it did not run).
+    pub exit: Option<Exit>,
+    /// Percent of all statements the phase itself ran.
+    pub percent: f64,
+    /// Statements no earlier phase (nor the start-up) had run.
+    pub new_statements: u64,
+    /// Statements no other phase (nor the start-up) ran.
+    pub only_statements: u64,
+    /// Its own profile.
+    pub profile: Option<PathBuf>,
+    /// Why its coverage is missing, if it is.
+    pub error: Option<String>,
+}
+
+/// The phases of a configuration (none without `[[tests]]`). The build
+/// must be able to snapshot.
+pub(super) fn resolve(config: &Config) -> anyhow::Result<Vec<Phase>> {
+    if config.phases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (kind, mode) = (config.build.kind, config.build.cover_mode.as_str());
+    if !kind.can_snapshot(mode) {
+        bail!(
+            "[[tests]] phases need live snapshots, which build kind {} with covermode {mode} cannot take; \
+             set [build] kind = \"cover\" (covermode atomic), e.g. --set build.kind=cover",
+            kind.name()
+        );
+    }
+    let mut seen = BTreeSet::new();
+    let mut phases = Vec::new();
+    for p in &config.phases {
+        let ok = !p.name.is_empty()
+            && p.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            bail!(
+                "[[tests]] name = {:?}: expected letters, digits, - and _",
+                p.name
+            );
+        }
+        if !seen.insert(p.name.clone()) {
+            bail!("[[tests]] name = {:?} appears twice", p.name);
+        }
+        if p.command.is_empty() {
+            bail!("[[tests]] {}: command is empty", p.name);
+        }
+        phases.push(Phase {
+            name: p.name.clone(),
+            tests: Tests::Command {
+                argv: p.command.clone(),
+                env: p.env.clone(),
+            },
+        });
+    }
+    Ok(phases)
+}
+
+/// Block key (`file:l.c,l.c n`) -> count, from a text profile.
+type Counts = BTreeMap<String, (u64, u64)>;
+
+/// Runs the phases with a snapshot before the first and after each.
+pub(super) fn run_phases(
+    s: &Settings,
+    started: &[Started],
+    go: &Path,
+    control: &Control,
+    progress: &Progress,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let dir = s.out.join("phases");
+    if dir.exists() {
+        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let snap = |n: usize, label: &str, report: &mut Report| -> anyhow::Result<Counts> {
+        let step = progress.phase(&format!("snapshot {label}"), 0);
+        let result = snapshot(s, started, &dir.join(format!(".snapshot-{n}")));
+        let took = match &result {
+            Ok(_) => step.finish("ok"),
+            Err(_) => step.fail("failed"),
+        };
+        report.steps.push((format!("snapshot {label}"), took));
+        result
+    };
+    let mut before = snap(0, "start", report)?;
+    // What starting the services (and their readiness checks) ran.
+    write_profile(&dir.join("start.cov"), &before)?;
+    // Each phase's delta, the start-up's first.
+    let mut deltas: Vec<Counts> = vec![before.clone()];
+    let mut first_failure = None;
+    for (i, phase) in s.phases.iter().enumerate() {
+        control.check()?;
+        let mut ps = s.clone();
+        ps.tests = phase.tests.clone();
+        ps.out = dir.join(&phase.name);
+        let steps_before = report.steps.len();
+        super::tests::run_tests(&ps, started, None, go, control, progress, report)?;
+        for step in &mut report.steps[steps_before..] {
+            step.0 = format!("tests {}", phase.name);
+        }
+        let exit = report.tests_exit;
+        if exit != Some(Exit::Code(0)) && first_failure.is_none() {
+            first_failure = exit;
+        }
+        let mut pr = PhaseReport {
+            name: phase.name.clone(),
+            exit,
+            ..Default::default()
+        };
+        match snap(i + 1, &phase.name, report) {
+            Ok(after) => {
+                let delta = difference(&after, &before);
+                let profile = dir.join(format!("{}.cov", phase.name));
+                write_profile(&profile, &delta)?;
+                pr.profile = Some(profile);
+                deltas.push(delta);
+                before = after;
+            }
+            Err(e) => {
+                // The earlier phases keep their figures; this one and the
+                // later ones cannot be measured without a snapshot.
+                pr.error = Some(format!("{e:#}"));
+                report.phases.push(pr);
+                finish(&dir, &deltas, report)?;
+                report.tests_exit = first_failure.or(exit);
+                return Err(e.context(format!("snapshot after phase {}", phase.name)));
+            }
+        }
+        report.phases.push(pr);
+    }
+    report.tests_exit = Some(first_failure.unwrap_or(Exit::Code(0)));
+    // The last snapshot is the run's coverage: nothing runs after it.
+    let merged = s.out.join("merged.cov");
+    write_profile(&merged, &before)?;
+    report.merged = Some(merged);
+    finish(&dir, &deltas, report)
+}
+
+/// The collect step with phases: covtotal on the last snapshot, with the
+/// gates (the services are removed by the teardown).
+pub(super) fn gate(
+    s: &Settings,
+    tools: &Path,
+    progress: &Progress,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let Some(merged) = report.merged.clone() else {
+        bail!("no snapshot after the last phase");
+    };
+    let step = progress.phase("collect", 0);
+    let args = super::collect::covtotal_args(s, &merged.to_string_lossy());
+    report.pipeline = format!(
+        "last snapshot ({}) -> {}\ncovtotal {}",
+        s.out.join("phases").display(),
+        merged.display(),
+        super::shell_line(&args)
+    );
+    let out = Command::new(tools.join("covtotal"))
+        .args(&args)
+        .output()
+        .context("running covtotal")?;
+    report.table = String::from_utf8_lossy(&out.stdout).into_owned();
+    report.gate_messages = String::from_utf8_lossy(&out.stderr).into_owned();
+    match out.status.code() {
+        Some(0) => {}
+        Some(1) => report.gate_failed = true,
+        _ => {
+            report
+                .steps
+                .push(("collect".into(), step.fail("covtotal failed")));
+            bail!(
+                "covtotal failed ({}): {}",
+                out.status,
+                report.gate_messages.trim()
+            );
+        }
+    }
+    report.total = report
+        .table
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("total"))
+        .and_then(|l| l.split_whitespace().last())
+        .map(|p| p.trim_end_matches('%').to_string());
+    for line in report.gate_messages.lines() {
+        progress.line(line);
+    }
+    let msg = format!(
+        "{}% (last snapshot)",
+        report.total.as_deref().unwrap_or("?")
+    );
+    let took = if report.gate_failed {
+        step.fail(&format!("{msg}: gate failed"))
+    } else {
+        step.finish(&msg)
+    };
+    report.steps.push(("collect".into(), took));
+    Ok(())
+}
+
+/// Fills in the figures of the phases measured so far and writes phases.json.
+fn finish(dir: &Path, deltas: &[Counts], report: &mut Report) -> anyhow::Result<()> {
+    let total: u64 = deltas
+        .iter()
+        .flat_map(|d| d.iter())
+        .map(|(k, (stmts, _))| (k, *stmts))
+        .collect::<BTreeMap<_, _>>()
+        .values()
+        .sum();
+    let ran = |d: &Counts| -> BTreeSet<String> {
+        d.iter()
+            .filter(|(_, (_, c))| *c > 0)
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    let stmts = |keys: &BTreeSet<String>, d: &Counts| -> u64 {
+        keys.iter().map(|k| d.get(k).map_or(0, |(s, _)| *s)).sum()
+    };
+    let sets: Vec<BTreeSet<String>> = deltas.iter().map(ran).collect();
+    let mut seen: BTreeSet<String> = sets[0].clone();
+    // deltas[0] is the start-up; phase i is deltas[i + 1].
+    for (i, pr) in report
+        .phases
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| i + 1 < deltas.len())
+    {
+        let (mine, d) = (&sets[i + 1], &deltas[i + 1]);
+        let new: BTreeSet<String> = mine.difference(&seen).cloned().collect();
+        let others: BTreeSet<String> = sets
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i + 1)
+            .flat_map(|(_, s)| s.iter().cloned())
+            .collect();
+        let only: BTreeSet<String> = mine.difference(&others).cloned().collect();
+        pr.percent = if total == 0 {
+            0.0
+        } else {
+            100.0 * stmts(mine, d) as f64 / total as f64
+        };
+        pr.new_statements = stmts(&new, d);
+        pr.only_statements = stmts(&only, d);
+        seen.extend(mine.iter().cloned());
+    }
+    let mut json = String::from("{\"phases\":[");
+    for (i, pr) in report.phases.iter().enumerate() {
+        let _ = write!(
+            json,
+            "{}{{\"name\":{},\"exit\":{},\"percent\":{:.1},\"new_statements\":{},\"only_statements\":{},\"profile\":{},\"error\":{}}}",
+            if i > 0 { "," } else { "" },
+            covcore::output::json_string(&pr.name),
+            pr.exit.map_or("null".into(), |e| covcore::output::json_string(&e.to_string())),
+            pr.percent,
+            pr.new_statements,
+            pr.only_statements,
+            pr.profile.as_ref().map_or("null".into(), |p| covcore::output::json_string(&p.to_string_lossy())),
+            pr.error.as_ref().map_or("null".into(), |e| covcore::output::json_string(e)),
+        );
+    }
+    let _ = writeln!(json, "],\"statements\":{total}}}");
+    let path = dir.with_file_name("phases.json");
+    fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+    report.phases_json = Some(path);
+    Ok(())
+}
+
+/// `after - before` per block (a restarted process's counters are new files,
+/// so the sums only grow; a negative difference cannot happen and is 0).
+fn difference(after: &Counts, before: &Counts) -> Counts {
+    after
+        .iter()
+        .map(|(k, (stmts, c))| {
+            let b = before.get(k).map_or(0, |(_, c)| *c);
+            (k.clone(), (*stmts, c.saturating_sub(b)))
+        })
+        .collect()
+}
+
+fn write_profile(path: &Path, counts: &Counts) -> anyhow::Result<()> {
+    let mut text = String::from("mode: atomic\n");
+    for (k, (_, c)) in counts {
+        let _ = writeln!(text, "{k} {c}");
+    }
+    fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A live snapshot of every service: each service's complete files, per
+/// process the newest, read like `go tool covdata textfmt`.
+fn snapshot(s: &Settings, started: &[Started], dir: &Path) -> anyhow::Result<Counts> {
+    let dirs: Vec<PathBuf> = covcore::pool::each(started, |st| -> anyhow::Result<PathBuf> {
+        let out = dir.join(&st.name);
+        fs::create_dir_all(&out)?;
+        flush_and_copy(s, st, &out).with_context(|| format!("service {}", st.name))?;
+        Ok(out)
+    })
+    .into_iter()
+    .collect::<anyhow::Result<_>>()?;
+    let newest = dir.join("newest");
+    fs::create_dir_all(&newest)?;
+    newest_per_process(&dirs, &newest)?;
+    // Read natively (covcore::covdata), exactly as go tool covdata textfmt.
+    let mut text = String::new();
+    for pod in covcore::covdata::pods(std::slice::from_ref(&newest))? {
+        text.push_str(&String::from_utf8_lossy(&pod.textfmt()?));
+    }
+    let mut counts = Counts::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("mode: "))
+    {
+        let parse = || -> Option<(String, u64, u64)> {
+            let (block, count) = line.rsplit_once(' ')?;
+            let (_, stmts) = block.rsplit_once(' ')?;
+            Some((block.to_string(), stmts.parse().ok()?, count.parse().ok()?))
+        };
+        let (block, stmts, count) = parse()
+            .with_context(|| format!("reading the snapshot in {}: {line:?}", newest.display()))?;
+        let e = counts.entry(block).or_insert((stmts, 0));
+        e.1 = e.1.saturating_add(count);
+    }
+    Ok(counts)
+}
+
+/// Asks one service for a snapshot and copies its cover directory's
+/// complete files into `out`.
+fn flush_and_copy(s: &Settings, st: &Started, out: &Path) -> anyhow::Result<()> {
+    match covtarget::Target::parse(&st.target, None)? {
+        covtarget::Target::Local {
+            addr: Some(addr),
+            dir,
+        } => {
+            let addr = addr
+                .strip_prefix(':')
+                .map_or(addr.clone(), |p| format!("127.0.0.1:{p}"));
+            let (code, body) = http_get(&addr, contract::FLUSH_PATH)?;
+            if code != 200 {
+                bail!(
+                    "GET {} on {addr}: {code} {}",
+                    contract::FLUSH_PATH,
+                    body.trim()
+                );
+            }
+            for e in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+                let name = e?.file_name().to_string_lossy().into_owned();
+                if is_complete(&name) {
+                    fs::copy(dir.join(&name), out.join(&name))?;
+                }
+            }
+            Ok(())
+        }
+        covtarget::Target::Docker { container } => {
+            let port = s.config.image.killswitch_port;
+            let url = format!("http://127.0.0.1:{port}{}", contract::FLUSH_PATH);
+            // wget -S prints the status line; busybox and alpine both have it.
+            let res = Command::new("docker")
+                .args(["exec", &container, "wget", "-q", "-O-", &url])
+                .output()
+                .context("running docker exec")?;
+            if !res.status.success() {
+                bail!(
+                    "docker exec {container} wget {url}: {}",
+                    String::from_utf8_lossy(&res.stderr).trim()
+                );
+            }
+            let staging = out.join(".copy");
+            let res = Command::new("docker")
+                .arg("cp")
+                .arg(format!("{container}:{}/.", contract::COVER_DIR))
+                .arg(&staging)
+                .output()
+                .context("running docker cp")?;
+            if !res.status.success() {
+                bail!(
+                    "docker cp {container}:{}: {}",
+                    contract::COVER_DIR,
+                    String::from_utf8_lossy(&res.stderr).trim()
+                );
+            }
+            for e in fs::read_dir(&staging)? {
+                let name = e?.file_name().to_string_lossy().into_owned();
+                if is_complete(&name) {
+                    fs::rename(staging.join(&name), out.join(&name))?;
+                }
+            }
+            fs::remove_dir_all(&staging)?;
+            Ok(())
+        }
+        other => bail!("phases cannot snapshot {other:?}"),
+    }
+}
+
+/// Complete binary coverage files: `covmeta.<hex>` and
+/// `covcounters.<hex>.<pid>.<nanotime>` (temporary names start with `.` or `tmp.`).
+fn is_complete(name: &str) -> bool {
+    let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(h) = name.strip_prefix(contract::COVMETA_PREFIX) {
+        return hex(h);
+    }
+    if let Some(rest) = name.strip_prefix(contract::COVCOUNTERS_PREFIX) {
+        let parts: Vec<&str> = rest.split('.').collect();
+        return parts.len() == 3 && hex(parts[0]) && digits(parts[1]) && digits(parts[2]);
+    }
+    false
+}
+
+/// Every meta-data file, and per (meta hash, pid) only the newest counter
+/// file (snapshots are cumulative: never sum one process's snapshots).
+fn newest_per_process(dirs: &[PathBuf], to: &Path) -> anyhow::Result<()> {
+    for (n, d) in dirs.iter().enumerate() {
+        let mut newest: BTreeMap<(String, String), (u128, String)> = BTreeMap::new();
+        for e in fs::read_dir(d)? {
+            let name = e?.file_name().to_string_lossy().into_owned();
+            if !is_complete(&name) {
+                continue;
+            }
+            if name.starts_with(contract::COVMETA_PREFIX) {
+                if !to.join(&name).exists() {
+                    fs::copy(d.join(&name), to.join(&name))?;
+                }
+                continue;
+            }
+            let parts: Vec<&str> = name.split('.').collect();
+            let nanos: u128 = parts[3].parse().unwrap_or(0);
+            let slot = newest
+                .entry((parts[1].to_string(), parts[2].to_string()))
+                .or_insert((0, String::new()));
+            if nanos >= slot.0 {
+                *slot = (nanos, name.clone());
+            }
+        }
+        // Two services' processes may share a pid (one per container): the
+        // service's index keeps their names apart.
+        for (_, name) in newest.values() {
+            fs::copy(d.join(name), to.join(format!("{name}{n:03}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// One GET on loopback; (status, body).
+fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let sock: std::net::SocketAddr = addr
+        .parse()
+        .with_context(|| format!("killswitch address {addr}"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(5))
+        .with_context(|| format!("connecting to {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+    if !head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with(&contract::HARNESS_HEADER.to_ascii_lowercase())
+    }) {
+        bail!(
+            "{addr} answered without the {} header: not the covtools harness",
+            contract::HARNESS_HEADER
+        );
+    }
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((code, body.to_string()))
+}
+
+/// The phases' lines of the summary.
+pub fn summary_lines(phases: &[PhaseReport]) -> String {
+    let mut out = String::new();
+    for p in phases {
+        let status = match (&p.error, p.exit) {
+            (Some(e), _) => format!("not measured: {}", e.lines().next().unwrap_or("")),
+            (None, Some(Exit::Code(0))) => "passed".into(),
+            (None, Some(e)) => format!("FAILED ({e})"),
+            (None, None) => "did not run".into(),
+        };
+        let _ = writeln!(
+            out,
+            "phase:     {:<12} {:>5.1}%  {:>5} new  {:>5} only  {status}",
+            p.name, p.percent, p.new_statements, p.only_statements
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn complete_names_follow_the_contract() {
+        for ok in ["covmeta.0a1f", "covcounters.0a1f.12.1796006174511427209"] {
+            assert!(is_complete(ok), "{ok}");
+        }
+        for bad in [
+            "covmeta.",
+            "tmp.covmeta.0a1f123",
+            ".covtools-snapshot.1",
+            "covcounters.0a1f.12",
+            "covcounters.0a1f.x.1",
+            "cover-1.out",
+        ] {
+            assert!(!is_complete(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_phase_is_the_difference_of_its_snapshots() {
+        let c = |v: &[(&str, u64, u64)]| -> Counts {
+            v.iter()
+                .map(|(k, s, n)| (k.to_string(), (*s, *n)))
+                .collect()
+        };
+        let before = c(&[("a", 2, 3), ("b", 1, 0)]);
+        let after = c(&[("a", 2, 5), ("b", 1, 0), ("c", 4, 1)]);
+        assert_eq!(
+            difference(&after, &before),
+            c(&[("a", 2, 2), ("b", 1, 0), ("c", 4, 1)])
+        );
+    }
+}
