@@ -534,3 +534,35 @@ covtest!(
         );
     }
 );
+
+covtest!(
+    reports_from_a_gocoverdir_equal_those_from_its_textfmt,
+    |dir: Dir| {
+        let Some(go) = require_go() else { return };
+        // Binary coverage data from a real run, and Go's own conversion of it.
+        write_module(&dir, "shop");
+        let covdir = dir.path("covdata");
+        std::fs::create_dir_all(&covdir).unwrap();
+        run_ok(
+            Command::new(&go)
+                .current_dir(dir.path("shop"))
+                .env("GOTOOLCHAIN", "local")
+                .args(["test", "-covermode=count", "-cover", "./...", "-args"])
+                .arg(format!("-test.gocoverdir={}", covdir.display())),
+        );
+        run_ok(
+            Command::new(&go)
+                .env("GOTOOLCHAIN", "local")
+                .args(["tool", "covdata", "textfmt"])
+                .arg(format!("-i={}", covdir.display()))
+                .arg(format!("-o={}", dir.path("text.out").display())),
+        );
+        for format in ["lcov", "json", "markdown"] {
+            assert_eq!(
+                report(&dir, &["--format", format, "--src", "shop", "covdata"]),
+                report(&dir, &["--format", format, "--src", "shop", "text.out"]),
+                "{format}"
+            );
+        }
+    }
+);
