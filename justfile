@@ -12,6 +12,10 @@ test *args:
 bench *args:
     cargo xtask bench "$@"
 
+# Fuzz covmerge for a while (fuzz/, cargo-fuzz; installed when missing).
+fuzz *args:
+    cargo xtask fuzz "$@"
+
 # (Base image: a local FROM-scratch busybox one, so no registry is needed.)
 # The main job on the bundled example: build, run, test, collect, gate.
 cover *args:

@@ -173,7 +173,8 @@ fn assert_profile_names(path: &Path, text: &str) {
 
 #[test]
 fn harness_speaks_the_contract() {
-    let harnesses = read_dir_first(&["tools/harness"], "go");
+    let mut harnesses = read_dir_first(&["tools/harness"], "go");
+    harnesses.extend(read_dir_first(&["tools/harness/cover"], "go"));
     // Each build kind's harness answers the killswitch with the header, and
     // one of them at least serves the snapshot paths.
     for (path, text) in &harnesses {
@@ -275,11 +276,70 @@ fn wrapper_speaks_the_contract() {
     );
 }
 
+/// The covtools HTTP paths a shell script spells (`/covkill`,
+/// `/covtools/flush`…; the cover directory `/cover…` and the names of Go's
+/// files in it, `…/covcounters.*`, are not).
+fn shell_http_paths(text: &str) -> Vec<&str> {
+    text.match_indices("/cov")
+        .map(|(i, _)| {
+            let len = text[i + 1..]
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '/'))
+                .map_or(text.len() - i, |n| n + 1);
+            &text[i..i + len]
+        })
+        .filter(|p| {
+            let file = |prefix: &str| p[1..].starts_with(prefix.trim_end_matches('.'));
+            !(p.starts_with(contract::COVER_DIR)
+                || file(contract::COVCOUNTERS_PREFIX)
+                || file(contract::COVMETA_PREFIX))
+        })
+        .collect()
+}
+
+/// `[Cc][Oo]…`: a shell pattern matching `word` in any case.
+fn any_case_pattern(word: &str) -> String {
+    word.chars()
+        .map(|c| match (c.to_ascii_uppercase(), c.to_ascii_lowercase()) {
+            (u, l) if u != l => format!("[{u}{l}]"),
+            _ => c.to_string(),
+        })
+        .collect()
+}
+
 #[test]
 fn in_container_scripts_speak_the_contract() {
     let scripts = read_dir_first(&["tools/covtarget/src/sh", "tools/target/src/sh"], "sh");
+    // ask.sh, where present, is the prelude of the others (covtarget
+    // concatenates them): it asks the harness and knows its header.
+    let prelude = scripts
+        .iter()
+        .find(|(p, _)| p.ends_with("ask.sh"))
+        .map_or("", |(_, text)| text.as_str());
+    if !prelude.is_empty() {
+        let header = format!("*{}:*", any_case_pattern(contract::HARNESS_HEADER));
+        assert!(
+            prelude.contains(&header),
+            "ask.sh does not tell the harness by its {} header ({header})",
+            contract::HARNESS_HEADER
+        );
+    }
+    let paths = [
+        contract::KILL_PATH,
+        contract::FLUSH_PATH,
+        contract::RESET_PATH,
+    ];
     for (path, text) in &scripts {
         assert_known_env_names(path, text);
+        for p in shell_http_paths(text) {
+            assert!(
+                paths.contains(&p),
+                "{}: HTTP path {p:?} is not in covcore::contract ({paths:?})",
+                path.display()
+            );
+        }
+        if path.ends_with("ask.sh") {
+            continue;
+        }
         assert_profile_names(path, text);
         assert!(
             shell_defaults(text)
@@ -297,8 +357,8 @@ fn in_container_scripts_speak_the_contract() {
         .expect("covkill's kill.sh");
     assert_shell_defaults(path, kill);
     assert!(
-        kill.contains(&format!("{}\"", contract::KILL_PATH)),
-        "{}: does not ask {}",
+        shell_http_paths(kill).contains(&contract::KILL_PATH),
+        "{}: never spells {}",
         path.display(),
         contract::KILL_PATH
     );
@@ -341,6 +401,13 @@ fn dockerfile_template_speaks_the_contract() {
 
 #[test]
 fn shell_defaults_are_read_as_the_shell_reads_them() {
+    assert_eq!(
+        shell_http_paths(
+            "d=/cover/x \"$d\"/covcounters.*; [ \"$4\" = /covkill ] # /covtools/flush,"
+        ),
+        ["/covkill", "/covtools/flush"]
+    );
+    assert_eq!(any_case_pattern("Ab-c"), "[Aa][Bb]-[Cc]");
     assert_eq!(
         shell_defaults("d=${1:-${COVER_DIR:-/cover}}\na=${COVKILL_ADDR:-:19999}"),
         [

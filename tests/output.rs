@@ -287,3 +287,43 @@ covtest!(full_stdout_names_stdout, |dir: Dir| {
         );
     }
 });
+
+// A rename that fails for real: the destination becomes a non-empty
+// directory while covmerge still reads (stdin held open by this test), so
+// the checks made when the output was opened passed and only the final
+// rename can fail.
+covtest!(failed_rename_leaves_no_temp_file, |dir: Dir| {
+    let mut child = Command::new(bin("covmerge"))
+        .current_dir(&dir.root)
+        .args(["-o", "out.cov"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(PRECIOUS.as_bytes()).unwrap();
+    let start = Instant::now();
+    while !entries(&dir.root).iter().any(|n| n.ends_with(".tmp")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no temporary output appeared while reading"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    dir.create(
+        "out.cov/keep",
+        "a file that makes the directory non-empty\n",
+    );
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("out.cov: cannot replace it with the new file"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(entries(&dir.root), ["out.cov"]);
+    assert_eq!(entries(&dir.path("out.cov")), ["keep"]);
+});

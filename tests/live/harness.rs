@@ -137,16 +137,16 @@ fn the_harness_sources_are_embedded_in_the_xtask() {
         fs::read_to_string(&source).unwrap(),
         build_services::HARNESS_TEST_SOURCE
     );
-    let go_mod = dir.read("bin/.cover-src/module/go.mod");
+    let go_mod = dir.read("bin/.cover-src/t+c/module/go.mod");
     assert!(
         go_mod.contains(&format!(
             "replace covtools.local/harness => {}",
-            dir.path("bin/.cover-src/harness").display()
+            dir.path("bin/.cover-src/t+c/harness").display()
         )),
         "{go_mod}"
     );
     assert_eq!(
-        dir.read("bin/.cover-src/harness/harness.go"),
+        dir.read("bin/.cover-src/t+c/harness/harness.go"),
         build_services::HARNESS_COVER_SOURCE
     );
 }

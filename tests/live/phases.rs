@@ -13,7 +13,7 @@ use crate::util::{bin, require_docker, require_go, Dir};
 /// Block -> (statements, count) of a text profile.
 fn counts(path: &Path) -> BTreeMap<String, (u64, u64)> {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(text.starts_with("mode: atomic\n"), "{}", path.display());
+    assert!(text.starts_with("mode: "), "{}", path.display());
     text.lines()
         .skip(1)
         .map(|l| {
@@ -61,11 +61,15 @@ fn check_phases(go: &Path, out: &Path, report: &xtask::cover::Report, names: &[&
     let dir = out.join("phases");
     // The last snapshot, as the run read it, is what Go reads of the same
     // files (the newest counter file of each process).
-    let last = dir.join(format!(".snapshot-{}/newest", names.len()));
+    let last = dir.join(format!(".snapshot-{}", names.len()));
+    let services: Vec<String> = fs::read_dir(&last)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
     let oracle = dir.join("oracle.txt");
     let res = std::process::Command::new(go)
         .args(["tool", "covdata", "textfmt"])
-        .arg(format!("-i={}", last.display()))
+        .arg(format!("-i={}", services.join(",")))
         .arg(format!("-o={}", oracle.display()))
         .output()
         .unwrap();
@@ -392,4 +396,115 @@ fn notify_runs_in_the_test_kind_too_with_its_go_test_suite() {
         .lines()
         .any(|l| l.contains("internal/outbox/outbox.go") && !l.ends_with(" 0")));
     scope.assert_nothing_left();
+}
+
+#[test]
+fn phases_as_local_processes_measure_notify_too() {
+    let Some(go) = require_go() else { return };
+    let dir = Dir::new("live_phases_local_notify");
+    let module = crate::util::project_root().join("tests/modules/notify");
+    let report = cover_run(
+        &dir,
+        "out",
+        None,
+        &["--module", &module.to_string_lossy(), "--runtime", "local"],
+    );
+    assert_eq!(report.code, 0, "{report:#?}");
+    assert_eq!(report.runtime, "local");
+    check_phases(&go, &dir.path("out"), &report, &["smoke", "api"]);
+    // The run's reports are made from the last snapshot as from a pulled profile.
+    let lcov = fs::read_to_string(dir.path("out/lcov.info")).unwrap();
+    assert!(lcov.contains("internal/outbox/outbox.go"), "{lcov}");
+}
+
+#[test]
+fn the_cover_kind_without_phases_is_collected_by_the_stop_and_pull_pipeline() {
+    let Some(go) = require_go() else { return };
+    if !require_docker() {
+        return;
+    }
+    let dir = Dir::new("live_cover_kind_pipeline");
+    let scope = Scope::new("live-cover-pipeline");
+    let module = crate::util::project_root().join("tests/modules/notify");
+    // A command after `--` replaces the phases; the kind stays cover.
+    let report = cover_run(
+        &dir,
+        "out",
+        Some(&scope),
+        &[
+            "--module",
+            &module.to_string_lossy(),
+            "--",
+            "go",
+            "test",
+            "-count=1",
+            "./e2e",
+        ],
+    );
+    assert_eq!(report.code, 0, "{report:#?}");
+    assert!(report.phases.is_empty());
+    assert_eq!(
+        report.profiles.get("notifyd"),
+        Some(&1),
+        "one process, one counter file"
+    );
+    assert!(xtask::cover::summary(&report).contains("profiles:  1 (notifyd 1)"));
+    // The merged profile is exactly what Go reads of the pulled files.
+    let pulled = dir.path("out/profiles");
+    let inputs: Vec<String> = fs::read_dir(&pulled)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    let oracle = dir.path("oracle.txt");
+    let res = std::process::Command::new(&go)
+        .args(["tool", "covdata", "textfmt"])
+        .arg(format!("-i={}", inputs.join(",")))
+        .arg(format!("-o={}", oracle.display()))
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let by_go = counts(&oracle);
+    assert_eq!(counts(report.merged.as_ref().unwrap()), by_go);
+    scope.assert_nothing_left();
+}
+
+#[test]
+fn the_shop_runs_in_both_kinds_with_the_same_blocks() {
+    let Some(_go) = require_go() else { return };
+    let dir = Dir::new("live_shop_both_kinds");
+    let mut merged = Vec::new();
+    for kind in ["test", "cover"] {
+        // Every service is built by its own build_services call, all at once.
+        let report = cover_run(
+            &dir,
+            kind,
+            None,
+            &["--runtime", "local", "--build-kind", kind],
+        );
+        assert_eq!(report.code, 0, "{kind}: {report:#?}");
+        let per: Vec<(&str, usize)> = report
+            .profiles
+            .iter()
+            .map(|(s, n)| (s.as_str(), *n))
+            .collect();
+        assert_eq!(
+            per,
+            [("catalog", 1), ("gateway", 1), ("orders", 1)],
+            "{kind}"
+        );
+        merged.push(report.merged.clone().unwrap());
+    }
+    let (test_blocks, cover_blocks) = (
+        crate::util::cover::block_set(&merged[0]),
+        crate::util::cover::block_set(&merged[1]),
+    );
+    assert!(!test_blocks.is_empty());
+    assert_eq!(
+        test_blocks, cover_blocks,
+        "the two kinds' block sets differ"
+    );
 }

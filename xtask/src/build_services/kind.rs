@@ -111,7 +111,10 @@ pub(super) fn check_go_version(go: &Path, module_dir: &Path) -> anyhow::Result<(
 /// appended to the copy's go.mod, and in each service's package main one
 /// file that imports it. Returns the copy's root.
 pub(super) fn prepare_cover_copy(opts: &BuildOptions, dirs: &[PathBuf]) -> anyhow::Result<PathBuf> {
-    let base = std::path::absolute(opts.out_dir.join(".cover-src"))?;
+    // One copy per set of services: integration-cover builds each service
+    // with its own call, all at once. A stable path keeps Go's build cache warm.
+    let key: Vec<&str> = opts.services.iter().map(|s| s.name.as_str()).collect();
+    let base = std::path::absolute(opts.out_dir.join(".cover-src").join(key.join("+")))?;
     let copy = base.join("module");
     let harness = base.join("harness");
     if base.exists() {

@@ -101,10 +101,20 @@ pub(super) fn collect(
         .unwrap_or_default();
     for st in started {
         let stem = covtarget::Target::parse(&st.target, None)?.file_stem();
-        let n = names
+        let mut n = names
             .iter()
             .filter(|f| f.starts_with(&format!("{stem}.cover-")))
             .count();
+        // The cover build kind: one counter file per process, in a directory.
+        n += fs::read_dir(profiles.join(&stem)).map_or(0, |rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(covcore::contract::COVCOUNTERS_PREFIX)
+                })
+                .count()
+        });
         counts.insert(st.name.clone(), n);
         if n > 0 {
             series.push((st.name.clone(), format!("{profiles_arg}/{stem}.cover-*")));

@@ -36,7 +36,6 @@ use crate::config::Config;
 use crate::progress::Progress;
 use crate::runtime::control::Control;
 use crate::runtime::process::Exit;
-use covcore::contract;
 
 /// One `[[tests]]` table.
 #[derive(Debug, Clone, Deserialize)]
@@ -260,7 +259,7 @@ pub(super) fn gate(
         step.finish(&msg)
     };
     report.steps.push(("collect".into(), took));
-    Ok(())
+    super::reports::write(s, tools, &merged, progress, report)
 }
 
 /// Fills in the figures of the phases measured so far and writes phases.json.
@@ -350,23 +349,38 @@ fn write_profile(path: &Path, counts: &Counts) -> anyhow::Result<()> {
     fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-/// A live snapshot of every service: each service's complete files, per
-/// process the newest, read like `go tool covdata textfmt`.
+/// A live snapshot of every service (covtarget's flush and fetch, one round
+/// trip each): per service its meta-data and, per process, the newest
+/// counter file, read like `go tool covdata textfmt` (covcore::covdata).
 fn snapshot(s: &Settings, started: &[Started], dir: &Path) -> anyhow::Result<Counts> {
+    let opts = covtarget::Options {
+        cover_dir: None,
+        port: Some(s.config.image.killswitch_port),
+        timeout: Duration::from_secs(60),
+    };
     let dirs: Vec<PathBuf> = covcore::pool::each(started, |st| -> anyhow::Result<PathBuf> {
         let out = dir.join(&st.name);
-        fs::create_dir_all(&out)?;
-        flush_and_copy(s, st, &out).with_context(|| format!("service {}", st.name))?;
+        fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        let target = covtarget::Target::parse(&st.target, None)?;
+        let fetched = covtarget::ops::fetch_snapshot(&target, &opts)
+            .with_context(|| format!("a snapshot of service {}", st.name))?;
+        if !fetched.binaries.iter().any(|b| b.kind.is_counters()) {
+            bail!(
+                "service {}: no counter file in {} after the snapshot",
+                st.name,
+                fetched.dir
+            );
+        }
+        for b in &fetched.binaries {
+            fs::write(out.join(&b.name), &b.data)
+                .with_context(|| format!("writing {}", out.join(&b.name).display()))?;
+        }
         Ok(out)
     })
     .into_iter()
     .collect::<anyhow::Result<_>>()?;
-    let newest = dir.join("newest");
-    fs::create_dir_all(&newest)?;
-    newest_per_process(&dirs, &newest)?;
-    // Read natively (covcore::covdata), exactly as go tool covdata textfmt.
     let mut text = String::new();
-    for pod in covcore::covdata::pods(std::slice::from_ref(&newest))? {
+    for pod in covcore::covdata::pods(&dirs)? {
         text.push_str(&String::from_utf8_lossy(&pod.textfmt()?));
     }
     let mut counts = Counts::new();
@@ -380,158 +394,11 @@ fn snapshot(s: &Settings, started: &[Started], dir: &Path) -> anyhow::Result<Cou
             Some((block.to_string(), stmts.parse().ok()?, count.parse().ok()?))
         };
         let (block, stmts, count) = parse()
-            .with_context(|| format!("reading the snapshot in {}: {line:?}", newest.display()))?;
+            .with_context(|| format!("reading the snapshot in {}: {line:?}", dir.display()))?;
         let e = counts.entry(block).or_insert((stmts, 0));
         e.1 = e.1.saturating_add(count);
     }
     Ok(counts)
-}
-
-/// Asks one service for a snapshot and copies its cover directory's
-/// complete files into `out`.
-fn flush_and_copy(s: &Settings, st: &Started, out: &Path) -> anyhow::Result<()> {
-    match covtarget::Target::parse(&st.target, None)? {
-        covtarget::Target::Local {
-            addr: Some(addr),
-            dir,
-        } => {
-            let addr = addr
-                .strip_prefix(':')
-                .map_or(addr.clone(), |p| format!("127.0.0.1:{p}"));
-            let (code, body) = http_get(&addr, contract::FLUSH_PATH)?;
-            if code != 200 {
-                bail!(
-                    "GET {} on {addr}: {code} {}",
-                    contract::FLUSH_PATH,
-                    body.trim()
-                );
-            }
-            for e in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-                let name = e?.file_name().to_string_lossy().into_owned();
-                if is_complete(&name) {
-                    fs::copy(dir.join(&name), out.join(&name))?;
-                }
-            }
-            Ok(())
-        }
-        covtarget::Target::Docker { container } => {
-            let port = s.config.image.killswitch_port;
-            let url = format!("http://127.0.0.1:{port}{}", contract::FLUSH_PATH);
-            // wget -S prints the status line; busybox and alpine both have it.
-            let res = Command::new("docker")
-                .args(["exec", &container, "wget", "-q", "-O-", &url])
-                .output()
-                .context("running docker exec")?;
-            if !res.status.success() {
-                bail!(
-                    "docker exec {container} wget {url}: {}",
-                    String::from_utf8_lossy(&res.stderr).trim()
-                );
-            }
-            let staging = out.join(".copy");
-            let res = Command::new("docker")
-                .arg("cp")
-                .arg(format!("{container}:{}/.", contract::COVER_DIR))
-                .arg(&staging)
-                .output()
-                .context("running docker cp")?;
-            if !res.status.success() {
-                bail!(
-                    "docker cp {container}:{}: {}",
-                    contract::COVER_DIR,
-                    String::from_utf8_lossy(&res.stderr).trim()
-                );
-            }
-            for e in fs::read_dir(&staging)? {
-                let name = e?.file_name().to_string_lossy().into_owned();
-                if is_complete(&name) {
-                    fs::rename(staging.join(&name), out.join(&name))?;
-                }
-            }
-            fs::remove_dir_all(&staging)?;
-            Ok(())
-        }
-        other => bail!("phases cannot snapshot {other:?}"),
-    }
-}
-
-/// Complete binary coverage files: `covmeta.<hex>` and
-/// `covcounters.<hex>.<pid>.<nanotime>` (temporary names start with `.` or `tmp.`).
-fn is_complete(name: &str) -> bool {
-    let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if let Some(h) = name.strip_prefix(contract::COVMETA_PREFIX) {
-        return hex(h);
-    }
-    if let Some(rest) = name.strip_prefix(contract::COVCOUNTERS_PREFIX) {
-        let parts: Vec<&str> = rest.split('.').collect();
-        return parts.len() == 3 && hex(parts[0]) && digits(parts[1]) && digits(parts[2]);
-    }
-    false
-}
-
-/// Every meta-data file, and per (meta hash, pid) only the newest counter
-/// file (snapshots are cumulative: never sum one process's snapshots).
-fn newest_per_process(dirs: &[PathBuf], to: &Path) -> anyhow::Result<()> {
-    for (n, d) in dirs.iter().enumerate() {
-        let mut newest: BTreeMap<(String, String), (u128, String)> = BTreeMap::new();
-        for e in fs::read_dir(d)? {
-            let name = e?.file_name().to_string_lossy().into_owned();
-            if !is_complete(&name) {
-                continue;
-            }
-            if name.starts_with(contract::COVMETA_PREFIX) {
-                if !to.join(&name).exists() {
-                    fs::copy(d.join(&name), to.join(&name))?;
-                }
-                continue;
-            }
-            let parts: Vec<&str> = name.split('.').collect();
-            let nanos: u128 = parts[3].parse().unwrap_or(0);
-            let slot = newest
-                .entry((parts[1].to_string(), parts[2].to_string()))
-                .or_insert((0, String::new()));
-            if nanos >= slot.0 {
-                *slot = (nanos, name.clone());
-            }
-        }
-        // Two services' processes may share a pid (one per container): the
-        // service's index keeps their names apart.
-        for (_, name) in newest.values() {
-            fs::copy(d.join(name), to.join(format!("{name}{n:03}")))?;
-        }
-    }
-    Ok(())
-}
-
-/// One GET on loopback; (status, body).
-fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let sock: std::net::SocketAddr = addr
-        .parse()
-        .with_context(|| format!("killswitch address {addr}"))?;
-    let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(5))
-        .with_context(|| format!("connecting to {addr}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    if !head.lines().any(|l| {
-        l.to_ascii_lowercase()
-            .starts_with(&contract::HARNESS_HEADER.to_ascii_lowercase())
-    }) {
-        bail!(
-            "{addr} answered without the {} header: not the covtools harness",
-            contract::HARNESS_HEADER
-        );
-    }
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Ok((code, body.to_string()))
 }
 
 /// The phases' lines of the summary.
@@ -556,23 +423,6 @@ pub fn summary_lines(phases: &[PhaseReport]) -> String {
 #[cfg(test)]
 mod unit {
     use super::*;
-
-    #[test]
-    fn complete_names_follow_the_contract() {
-        for ok in ["covmeta.0a1f", "covcounters.0a1f.12.1796006174511427209"] {
-            assert!(is_complete(ok), "{ok}");
-        }
-        for bad in [
-            "covmeta.",
-            "tmp.covmeta.0a1f123",
-            ".covtools-snapshot.1",
-            "covcounters.0a1f.12",
-            "covcounters.0a1f.x.1",
-            "cover-1.out",
-        ] {
-            assert!(!is_complete(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn a_phase_is_the_difference_of_its_snapshots() {

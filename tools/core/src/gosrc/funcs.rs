@@ -115,8 +115,6 @@ pub fn func_total(funcs: &[FuncCoverage]) -> (u64, u64) {
         .fold((0, 0), |(c, t), f| (c + f.covered, t + f.statements))
 }
 
-/// The exact text `go tool cover -func` prints: `file:line:`, name and
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::funcs::{func_total, percent, FuncCoverage};
 
+/// The exact text `go tool cover -func` prints: `file:line:`, name and
 /// percent per function, then the total, aligned as its text/tabwriter
 /// (minwidth 1, tabwidth 8, padding 1, tab padding) aligns them. File names
 /// that are not UTF-8 are shown with U+FFFD (this text is for people).
