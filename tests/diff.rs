@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::report::{consumer, go_cover, run_ok, write_module};
+use crate::util::report::{consumer, go_cover, run_ok, write_module};
 use crate::util::*;
 
 fn git(repo: &Path, args: &[&str]) -> String {

@@ -1,165 +1,18 @@
 //! covreport: each format read by a real consumer. lcov by Debian's `lcov`
 //! and `genhtml`, Cobertura by `xmllint` against coverage-04.dtd and by
-//! `pycobertura`, the badge by `xmllint`, the HTML by headless `chromium`;
-//! the statement figures checked against covtotal and `go tool cover -func`
-//! on profiles made here by `go test -coverprofile`. The consumers are
-//! installed by `cargo xtask test` (xtask/src/consumers.rs); a missing one
-//! fails the test.
+//! `pycobertura`, the badge by `xmllint`; the statement figures checked
+//! against covtotal and `go tool cover -func` on profiles made here by `go
+//! test -coverprofile`; and what `integration-cover` writes with them. The
+//! consumers are installed by `cargo xtask test` (xtask/src/consumers.rs); a
+//! missing one fails the test. (The HTML page: html.rs.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
+use crate::util::report::*;
 use crate::util::*;
-
-/// A consumer program: on PATH, or in the venv `cargo xtask test` makes.
-pub fn consumer(name: &str) -> PathBuf {
-    let venv = project_root().join(".tools/report-venv/bin").join(name);
-    if venv.is_file() {
-        return venv;
-    }
-    let on_path = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(name))
-            .find(|c| c.is_file())
-    });
-    on_path.unwrap_or_else(|| {
-        panic!("{name} is not installed: run the tests with `cargo xtask test`, which installs the report consumers")
-    })
-}
-
-/// Runs a command, asserts success, returns stdout.
-pub fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({})\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A Go module `example.com/shop` written under `root`, with two packages
-/// whose tests cover part of them. Lines chosen for the line rule: a line
-/// with two blocks (`if x == 0 { return "zero" }`, only the `if` runs), a
-/// statement over two lines, blocks ending at column 1 of the next line,
-/// and a method pair with the same name.
-pub const CALC_GO: &str = "package calc
-
-// Sign says whether x is negative, zero or positive.
-func Sign(x int) string {
-\tif x < 0 {
-\t\treturn \"negative\"
-\t}
-\tif x == 0 { return \"zero\" }
-\ty := x *
-\t\t2
-\t// a comment inside the block
-\t_ = y
-\treturn \"positive\"
-}
-
-type A struct{}
-type B struct{}
-
-func (A) String() string { return \"A\" }
-func (B) String() string { return \"B\" }
-
-func Unused(s string) int {
-\tn := 0
-\tfor range s {
-\t\tn++
-\t}
-\treturn n
-}
-";
-
-pub const CALC_TEST_GO: &str = "package calc
-
-import \"testing\"
-
-func TestSign(t *testing.T) {
-\tfor i := 1; i < 4; i++ {
-\t\tSign(i)
-\t}
-\t_ = A{}.String()
-}
-";
-
-pub const STORE_GO: &str = "package store
-
-import \"strings\"
-
-var Normalise = func(s string) string { return strings.ToLower(s) }
-
-func Put(m map[string]int, k string, v int) {
-\tif v < 0 {
-\t\tpanic(\"negative\")
-\t}
-\tm[Normalise(k)] = v
-}
-
-func Get(m map[string]int, k string) (int, bool) {
-\tv, ok := m[Normalise(k)]
-\treturn v, ok
-}
-";
-
-pub const STORE_TEST_GO: &str = "package store
-
-import \"testing\"
-
-func TestPut(t *testing.T) {
-\tm := map[string]int{}
-\tPut(m, \"A\", 1)
-}
-";
-
-pub fn write_module(dir: &Dir, root: &str) {
-    dir.create(
-        format!("{root}/go.mod"),
-        "module example.com/shop\n\ngo 1.21\n",
-    );
-    dir.create(format!("{root}/calc/calc.go"), CALC_GO);
-    dir.create(format!("{root}/calc/calc_test.go"), CALC_TEST_GO);
-    dir.create(format!("{root}/store/store.go"), STORE_GO);
-    dir.create(format!("{root}/store/store_test.go"), STORE_TEST_GO);
-}
-
-/// `go test -covermode=MODE -coverprofile=OUT PKGS` in `module`.
-pub fn go_cover(go: &Path, module: &Path, mode: &str, out: &Path, pkgs: &[&str]) {
-    let mut cmd = Command::new(go);
-    cmd.current_dir(module)
-        .env("GOTOOLCHAIN", "local")
-        .env("GOFLAGS", "")
-        .arg("test")
-        .arg(format!("-covermode={mode}"))
-        .arg(format!("-coverprofile={}", out.display()))
-        .args(pkgs);
-    run_ok(&mut cmd);
-}
-
-/// The shop module and its count-mode profile (`shop.out`), or `None`
-/// outside CI without Go.
-fn shop(dir: &Dir) -> Option<PathBuf> {
-    let go = require_go()?;
-    write_module(dir, "shop");
-    go_cover(
-        &go,
-        &dir.path("shop"),
-        "count",
-        &dir.path("shop.out"),
-        &["./..."],
-    );
-    Some(go)
-}
-
-fn report(dir: &Dir, args: &[&str]) -> String {
-    dir.tool("covreport").args(args).stdout()
-}
 
 fn json(dir: &Dir, args: &[&str]) -> Value {
     let mut a = vec!["--format", "json"];
@@ -228,18 +81,18 @@ covtest!(
         let expect = format!("({covered} of {total} lines)");
 
         report(&dir, &["--format", "lcov", "shop.out", "-o", "plain.info"]);
-        let summary = run_ok(
-            Command::new(consumer("lcov"))
-                .current_dir(&dir.root)
-                .args(["--summary", "plain.info"]),
-        );
         // lcov prints its summary on stdout or stderr depending on the version.
         let out = Command::new(consumer("lcov"))
             .current_dir(&dir.root)
             .args(["--summary", "plain.info"])
             .output()
             .unwrap();
-        let all = format!("{summary}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "lcov --summary failed: {out:?}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(
             all.contains(&expect),
             "lcov --summary: {all}\nexpected {expect}"
@@ -518,161 +371,6 @@ covtest!(a_failed_run_leaves_the_output_untouched, |dir: Dir| {
     assert!(dir.read("report.info").contains("DA:1,1\nDA:2,1\n"));
 });
 
-/// Runs the page's self-check in headless Chromium; returns its result and
-/// Chromium's stderr (console messages are logged there).
-fn chromium_selftest(dir: &Dir, html: &str) -> (Value, String) {
-    let page = dir.path(html);
-    let out = Command::new(consumer("chromium"))
-        .current_dir(&dir.root)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=10000",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.path("chromium-profile").display()
-        ))
-        .arg("--dump-dom")
-        .arg(format!("file://{}#selftest", page.display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "chromium failed: {stderr}");
-    let start = dom
-        .find("<pre id=\"selftest\">")
-        .unwrap_or_else(|| panic!("no self-check result in the DOM; stderr:\n{stderr}"));
-    let text = &dom[start + "<pre id=\"selftest\">".len()..];
-    let text = &text[..text.find("</pre>").unwrap()];
-    let text = text
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&");
-    (serde_json::from_str(&text).unwrap(), stderr)
-}
-
-covtest!(
-    html_renders_in_chromium_with_covtotals_total_and_annotated_source,
-    |dir: Dir| {
-        if shop(&dir).is_none() {
-            return;
-        }
-        report(
-            &dir,
-            &[
-                "--format",
-                "html",
-                "--src",
-                "shop",
-                "shop.out",
-                "-o",
-                "report.html",
-            ],
-        );
-        let html = dir.read("report.html");
-        assert!(
-            !html.contains("http://") && !html.contains("https://"),
-            "the page fetches nothing"
-        );
-        let (r, stderr) = chromium_selftest(&dir, "report.html");
-        let total = dir
-            .tool("covtotal")
-            .args(["--src", "shop", "--percent", "shop.out"])
-            .stdout();
-        assert_eq!(r["total"], format!("{}%", total.trim()), "{r}");
-        assert_eq!(r["errors"], Value::Array(vec![]), "{r}");
-        assert!(!stderr.contains("Uncaught"), "{stderr}");
-        assert_eq!(r["files"], 2, "{r}");
-        // The first file (calc.go) opened with its blocks annotated: 12 blocks,
-        // 7 never run (go test's own profile says so).
-        let prof = dir.read("shop.out");
-        let calc: Vec<&str> = prof
-            .lines()
-            .filter(|l| l.contains("/calc/calc.go:"))
-            .collect();
-        let zero = calc.iter().filter(|l| l.ends_with(" 0")).count();
-        assert!(
-            r["opened"]
-                .as_str()
-                .unwrap()
-                .starts_with("example.com/shop/calc/calc.go"),
-            "{r}"
-        );
-        assert_eq!(r["blocks"].as_u64(), Some(calc.len() as u64), "{r}");
-        assert_eq!(r["uncovered"].as_u64(), Some(zero as u64), "{r}");
-
-        // Without --src: the index and a note.
-        report(&dir, &["--format", "html", "shop.out", "-o", "index.html"]);
-        let (r, _) = chromium_selftest(&dir, "index.html");
-        let total = dir
-            .tool("covtotal")
-            .args(["--percent", "shop.out"])
-            .stdout();
-        assert_eq!(r["total"], format!("{}%", total.trim()), "{r}");
-        assert_eq!(r["blocks"], 0, "{r}");
-        assert!(dir
-            .read("index.html")
-            .contains("No source: run covreport with --src DIR"));
-    }
-);
-
-covtest!(
-    html_of_two_thousand_files_stays_small_and_opens,
-    |dir: Dir| {
-        // Generated source and a profile that matches it (the blocks of each
-        // function body), in a module: 2,000 files of 30 functions.
-        dir.create("big/go.mod", "module example.com/big\n\ngo 1.21\n");
-        let mut profile = String::from("mode: count\n");
-        let mut source_bytes = 0usize;
-        for f in 0..2000 {
-            let mut src = format!("package p{}\n\n", f / 40);
-            for k in 0..30 {
-                let line = 3 + k * 5;
-                src.push_str(&format!(
-                "func F{k}(x int) int {{\n\tif x > {k} {{\n\t\treturn x - {k}\n\t}}\n\treturn x\n"
-            ));
-                src.push_str("}\n");
-                // Blocks as Go writes them: the if, its body, the tail.
-                let (c1, c2) = ((f + k) % 3, (f * k) % 2);
-                profile.push_str(&format!(
-                "example.com/big/p{}/f{f}.go:{}.23,{}.12 1 {c1}\nexample.com/big/p{}/f{f}.go:{}.12,{}.3 1 {c2}\nexample.com/big/p{}/f{f}.go:{}.2,{}.10 1 {c1}\n",
-                f / 40, line, line + 1, f / 40, line + 1, line + 3, f / 40, line + 3, line + 4
-            ));
-                let _ = line;
-            }
-            source_bytes += src.len();
-            dir.create(format!("big/p{}/f{f}.go", f / 40), src);
-        }
-        dir.create("big.out", profile);
-        report(
-            &dir,
-            &[
-                "--format", "html", "--src", "big", "big.out", "-o", "big.html",
-            ],
-        );
-        let size = std::fs::metadata(dir.path("big.html")).unwrap().len() as usize;
-        assert!(
-            size < 3 * source_bytes,
-            "the page is {size} bytes for {source_bytes} bytes of source"
-        );
-        let t = std::time::Instant::now();
-        let (r, _) = chromium_selftest(&dir, "big.html");
-        assert_eq!(r["files"], 2000, "{r}");
-        assert_eq!(r["errors"], Value::Array(vec![]), "{r}");
-        assert_eq!(r["blocks"], 90, "{r}");
-        eprintln!(
-            "2,000-file page: {size} bytes, loaded and opened in {:.1} s",
-            t.elapsed().as_secs_f64()
-        );
-    }
-);
-
 /// Copies a directory tree (the example module) without its build outputs.
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -781,9 +479,14 @@ covtest!(
                 .arg(project_root().join("tests/fixtures/coverage-04.dtd"))
                 .arg(&names[1]),
         );
-        assert!(std::fs::read_to_string(&names[2])
-            .unwrap()
-            .contains(&format!("<span id=\"total\">{total}%</span>")));
+        let html = std::fs::read_to_string(&names[2]).unwrap();
+        assert!(html.contains(&format!("<span id=\"total\">{total}%</span>")));
+        // A column per service.
+        assert!(
+            html.contains("\"series\":[\"catalog\",\"orders\",\"gateway\"]"),
+            "{}",
+            &html[html.find("\"series\"").unwrap_or(0)..][..80]
+        );
         run_ok(
             Command::new(consumer("xmllint"))
                 .args(["--nonet", "--noout"])
@@ -829,5 +532,37 @@ covtest!(
             text.lines().last().unwrap(),
             format!("coverage: {total}% of statements")
         );
+    }
+);
+
+covtest!(
+    reports_from_a_gocoverdir_equal_those_from_its_textfmt,
+    |dir: Dir| {
+        let Some(go) = require_go() else { return };
+        // Binary coverage data from a real run, and Go's own conversion of it.
+        write_module(&dir, "shop");
+        let covdir = dir.path("covdata");
+        std::fs::create_dir_all(&covdir).unwrap();
+        run_ok(
+            Command::new(&go)
+                .current_dir(dir.path("shop"))
+                .env("GOTOOLCHAIN", "local")
+                .args(["test", "-covermode=count", "-cover", "./...", "-args"])
+                .arg(format!("-test.gocoverdir={}", covdir.display())),
+        );
+        run_ok(
+            Command::new(&go)
+                .env("GOTOOLCHAIN", "local")
+                .args(["tool", "covdata", "textfmt"])
+                .arg(format!("-i={}", covdir.display()))
+                .arg(format!("-o={}", dir.path("text.out").display())),
+        );
+        for format in ["lcov", "json", "markdown"] {
+            assert_eq!(
+                report(&dir, &["--format", format, "--src", "shop", "covdata"]),
+                report(&dir, &["--format", format, "--src", "shop", "text.out"]),
+                "{format}"
+            );
+        }
     }
 );

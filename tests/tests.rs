@@ -9,6 +9,7 @@ mod covdata;
 mod cover;
 mod diff;
 mod gosrc;
+mod html;
 mod images;
 mod kill_pull;
 mod live;

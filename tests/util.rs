@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 pub mod cover;
 pub mod kill_pull;
+pub mod report;
 pub mod services;
 pub mod shapes;
 pub mod skip;

@@ -49,7 +49,7 @@ fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
     );
     let install = || {
         Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(["install", "-y", "-qq"])
             .args(packages)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .stdout(Stdio::null())

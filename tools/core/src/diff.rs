@@ -257,11 +257,7 @@ impl DiffCoverage {
 
 /// Counts the changed statements of `changes` in the merged `files`
 /// (sorted by path, as a merge gives them).
-pub fn coverage(
-    changes: &Changes,
-    files: &[FileBlocks],
-    _root: &SourceRoot,
-) -> anyhow::Result<DiffCoverage> {
+pub fn coverage(changes: &Changes, files: &[FileBlocks]) -> anyhow::Result<DiffCoverage> {
     let mut out = DiffCoverage {
         base: changes.base.clone(),
         merge_base: changes.merge_base.clone(),

@@ -11,6 +11,9 @@
 
 use std::io::Write;
 
+use std::collections::HashMap;
+
+use covcore::total::Totals;
 use serde_json::{json, Value};
 
 use crate::model::Report;
@@ -18,9 +21,45 @@ use crate::model::Report;
 const CSS: &str = include_str!("html/report.css");
 const JS: &str = include_str!("html/report.js");
 
-pub fn write(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
+/// One more column of figures (a service, a test phase): covered and total
+/// statements per file and per package of its own profiles.
+pub struct Series {
+    name: String,
+    files: HashMap<String, Totals>,
+    packages: HashMap<String, Totals>,
+}
+
+impl Series {
+    pub fn new(name: &str, part: &Report) -> Series {
+        Series {
+            name: name.to_string(),
+            files: part
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.totals))
+                .collect(),
+            packages: part.packages().into_iter().collect(),
+        }
+    }
+}
+
+/// `[covered, statements]` per series for one row (`[0, 0]` where a series
+/// has none).
+fn series_figures(series: &[Series], pick: impl Fn(&Series) -> Option<Totals>) -> Value {
+    Value::Array(
+        series
+            .iter()
+            .map(|s| {
+                let t = pick(s).unwrap_or_default();
+                json!([t.covered, t.statements])
+            })
+            .collect(),
+    )
+}
+
+pub fn write(report: &Report, series: &[Series], out: &mut dyn Write) -> anyhow::Result<()> {
     let all = report.totals();
-    let packages: Vec<(String, covcore::total::Totals)> = report.packages();
+    let packages: Vec<(String, Totals)> = report.packages();
     let pkg_index: std::collections::HashMap<&str, usize> = packages
         .iter()
         .enumerate()
@@ -57,6 +96,9 @@ pub fn write(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
         "src": report.src.is_some(),
         "packages": packages.iter().map(|(p, t)| json!([p, t.covered, t.statements])).collect::<Vec<_>>(),
         "files": files,
+        "series": series.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+        "seriesPackages": packages.iter().map(|(p, _)| series_figures(series, |s| s.packages.get(p).copied())).collect::<Vec<_>>(),
+        "seriesFiles": report.files.iter().map(|f| series_figures(series, |s| s.files.get(&f.path).copied())).collect::<Vec<_>>(),
     });
     // `</` cannot end the script element early inside a JSON string.
     let data = serde_json::to_string(&data)?.replace("</", "<\\/");

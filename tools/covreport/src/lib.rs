@@ -59,6 +59,12 @@ struct Cli {
     #[arg(long, value_name = "REF", requires = "src")]
     diff_base: Option<String>,
 
+    /// html: one more column of figures per series, NAME=PROFILES (a file
+    /// or a quoted glob, merged like the inputs; repeatable), e.g. one per
+    /// service: --series orders='cover/profiles/orders.*.out'.
+    #[arg(long, value_name = "NAME=PROFILES", value_parser = parse_series)]
+    series: Vec<(String, String)>,
+
     /// badge: green at or above this percent.
     #[arg(long, value_name = "PERCENT", default_value_t = 80.0)]
     green: f64,
@@ -106,12 +112,18 @@ pub fn run() -> anyhow::Result<ExitCode> {
     };
     let merged = cli.merge.merge()?;
     let report = Report::new(&merged, src)?;
+    let mut series = Vec::new();
+    for (name, profiles) in &cli.series {
+        let mut args = cli.merge.clone();
+        args.inputs = vec![profiles.clone()];
+        let part = args
+            .merge()
+            .with_context(|| format!("--series {name}={profiles}"))?;
+        let part = Report::new(&part, report.src.clone())?;
+        series.push(html::Series::new(name, &part));
+    }
     let diff = match diff {
-        Some(changes) => Some(covcore::diff::coverage(
-            &changes,
-            &merged.files,
-            report.src.as_ref().expect("diff needs src"),
-        )?),
+        Some(changes) => Some(covcore::diff::coverage(&changes, &merged.files)?),
         None => None,
     };
     covcore::output::write_to(cli.output.as_deref(), |out: &mut dyn Write| {
@@ -119,13 +131,22 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Format::Lcov => lcov::write(&report, out)?,
             Format::Cobertura => cobertura::write(&report, out)?,
             Format::Json => json::write(&report, out)?,
-            Format::Html => html::write(&report, out)?,
+            Format::Html => html::write(&report, &series, out)?,
             Format::Markdown => markdown::write(&report, baseline, diff.as_ref(), out)?,
             Format::Badge => badge::write(&report, cli.green, cli.yellow, out)?,
         }
         Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_series(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, profiles)) if !name.is_empty() && !profiles.is_empty() => {
+            Ok((name.to_string(), profiles.to_string()))
+        }
+        _ => Err(format!("{s:?}: expected NAME=PROFILES")),
+    }
 }
 
 /// A baseline: a profile (its total, counted like the current one) or a

@@ -141,12 +141,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         format!("total: (statements) {shown}%\n").into_bytes()
     };
     let mut out = out;
-    let diff = match (&changes, &cli.src) {
-        (Some(changes), Some(src)) => {
-            let root = covcore::gosrc::SourceRoot::open(src)?;
-            Some(covcore::diff::coverage(changes, &merged.files, &root)?)
-        }
-        _ => None,
+    let diff = match &changes {
+        Some(changes) => Some(covcore::diff::coverage(changes, &merged.files)?),
+        None => None,
     };
     if let (Some(d), false) = (&diff, cli.percent || cli.json) {
         out.extend_from_slice(diff_lines(d).as_bytes());

@@ -90,6 +90,8 @@ pub(super) fn collect(
 
     // Per-service profile counts, from the names covpull gives them.
     let mut counts = BTreeMap::new();
+    // Each service's own profiles, for the HTML report's per-service columns.
+    let mut series = Vec::new();
     let names: Vec<String> = fs::read_dir(&profiles)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -114,6 +116,9 @@ pub(super) fn collect(
                 .count()
         });
         counts.insert(st.name.clone(), n);
+        if n > 0 {
+            series.push((st.name.clone(), format!("{profiles_arg}/{stem}.cover-*")));
+        }
     }
     report.profiles = counts;
 
@@ -197,7 +202,7 @@ pub(super) fn collect(
         phase.finish(&msg)
     };
     report.steps.push(("collect".into(), took));
-    super::reports::write(s, tools, &merged, progress, report)
+    super::reports::write(s, tools, &merged, &series, progress, report)
 }
 
 /// covtotal's arguments for the merged profile: the per-package table, the

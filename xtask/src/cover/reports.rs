@@ -41,11 +41,13 @@ pub fn check_formats(formats: &[String]) -> anyhow::Result<()> {
 }
 
 /// Writes the configured reports beside `merged` with the covreport next
-/// to the other tools, then the CI outputs.
+/// to the other tools, then the CI outputs. `series` (service name, glob of
+/// its profiles) become the HTML index's per-service columns.
 pub(super) fn write(
     s: &Settings,
     tools: &Path,
     merged: &Path,
+    series: &[(String, String)],
     progress: &Progress,
     report: &mut Report,
 ) -> anyhow::Result<()> {
@@ -72,6 +74,11 @@ pub(super) fn write(
             "--src".into(),
             s.config.module_dir.display().to_string(),
         ];
+        if *format == "html" {
+            for (name, profiles) in series {
+                args.extend(["--series".into(), format!("{name}={profiles}")]);
+            }
+        }
         if *format == "markdown" {
             if let Some(b) = &s.baseline {
                 args.extend(["--baseline".into(), b.display().to_string()]);

@@ -24,17 +24,35 @@ function bar(c, s) {
 // Sort state per table: column and direction.
 var sorts = { pkg: [0, 1], file: [0, 1] };
 
+function sortValue(r, col) {
+  if (col < 5) return r[col];
+  var k = 5 + 2 * (col - 5);
+  return r[k + 1] ? r[k] / r[k + 1] : -1;
+}
+
 function sortRows(rows, key) {
   var col = sorts[key][0], dir = sorts[key][1];
   rows.sort(function (a, b) {
-    var x = a[col], y = b[col];
+    var x = sortValue(a, col), y = sortValue(b, col);
     return (x < y ? -1 : x > y ? 1 : 0) * dir;
   });
   return rows;
 }
 
+// Series (services, phases): one more column each, "NAME %".
+var S = D.series || [];
+function seriesCells(r, from) {
+  var h = "";
+  for (var k = 0; k < S.length; k++) {
+    var c = r[from + 2 * k], s = r[from + 2 * k + 1];
+    h += '<td class="series">' + (s ? fmt(c, s) : "&ndash;") + "</td>";
+  }
+  return h;
+}
+
 function table(key, title, rows, rowHtml) {
   var heads = [title, "Covered", "Statements", "Coverage", ""];
+  S.forEach(function (n) { heads.push(esc(n)); });
   var h = '<table data-key="' + key + '"><thead><tr>';
   heads.forEach(function (t, i) { h += '<th data-col="' + i + '">' + t + "</th>"; });
   h += "</tr></thead><tbody>";
@@ -44,18 +62,25 @@ function table(key, title, rows, rowHtml) {
 
 function renderIndex() {
   var q = document.getElementById("filter").value.toLowerCase();
-  var pkgs = P.map(function (p) { return [p[0], p[1], p[2], pct(p[1], p[2])]; });
+  // Row: name, covered, statements, percent, file index, then per series
+  // covered, statements (sorting by a series column sorts by its percent).
+  function row(name, c, s, i, extra) {
+    var r = [name, c, s, pct(c, s), i];
+    (extra || []).forEach(function (x) { r.push(x[0], x[1]); });
+    return r;
+  }
+  var pkgs = P.map(function (p, i) { return row(p[0], p[1], p[2], i, (D.seriesPackages || [])[i]); });
   var files = [];
   F.forEach(function (f, i) {
-    if (!q || f[0].toLowerCase().indexOf(q) >= 0) files.push([f[0], f[2], f[3], pct(f[2], f[3]), i]);
+    if (!q || f[0].toLowerCase().indexOf(q) >= 0) files.push(row(f[0], f[2], f[3], i, (D.seriesFiles || [])[i]));
   });
   var h = table("pkg", "Package", pkgs, function (r) {
     return "<tr><td>" + esc(r[0]) + "</td><td>" + r[1] + "</td><td>" + r[2] + "</td><td>" +
-      fmt(r[1], r[2]) + "</td><td>" + bar(r[1], r[2]) + "</td></tr>";
+      fmt(r[1], r[2]) + "</td><td>" + bar(r[1], r[2]) + "</td>" + seriesCells(r, 5) + "</tr>";
   });
   h += table("file", "File", files, function (r) {
     return '<tr class="file" data-i="' + r[4] + '"><td>' + esc(r[0]) + "</td><td>" + r[1] + "</td><td>" +
-      r[2] + "</td><td>" + fmt(r[1], r[2]) + "</td><td>" + bar(r[1], r[2]) + "</td></tr>";
+      r[2] + "</td><td>" + fmt(r[1], r[2]) + "</td><td>" + bar(r[1], r[2]) + "</td>" + seriesCells(r, 5) + "</tr>";
   });
   if (!D.src) h += '<p class="note">No source: run covreport with --src DIR to see the annotated source of each file.</p>';
   document.getElementById("tables").innerHTML = h;
@@ -156,6 +181,16 @@ if (fileHash) {
 // `report.html#selftest`: open the first file with source as a click would,
 // and write what the page shows into #selftest for a headless browser.
 if (location.hash === "#selftest") {
+  // The series' figures of the first file, before it is opened.
+  var firstRow = document.querySelector("tr.file");
+  var seriesShown = firstRow ? Array.prototype.map.call(firstRow.querySelectorAll("td.series"), function (td) {
+    return td.textContent;
+  }) : [];
+  // Sort the files by their last series (highest first), then open the
+  // first file.
+  var seriesHead = document.querySelector('table[data-key="file"] th[data-col="' + (4 + S.length) + '"]');
+  if (seriesHead) seriesHead.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+  var sortedFirst = (document.querySelector("tr.file td") || {}).textContent || "";
   var row = document.querySelector("tr.file");
   if (row) row.firstChild.dispatchEvent(new MouseEvent("click", { bubbles: true }));
   var code = document.getElementById("code");
@@ -165,6 +200,9 @@ if (location.hash === "#selftest") {
     opened: document.getElementById("view").hidden ? "" : (document.querySelector("#view h2") || {}).textContent || "",
     blocks: code ? code.querySelectorAll("span").length : 0,
     uncovered: code ? code.querySelectorAll("span.c0").length : 0,
+    series: S,
+    seriesShown: seriesShown,
+    sortedFirst: sortedFirst,
     errors: pageErrors
   };
   var pre = document.createElement("pre");
