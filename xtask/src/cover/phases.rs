@@ -259,7 +259,13 @@ pub(super) fn gate(
         step.finish(&msg)
     };
     report.steps.push(("collect".into(), took));
-    super::reports::write(s, tools, &merged, progress, report)
+    // The HTML report's columns: one per phase with its own profile.
+    let series: Vec<(String, String)> = report
+        .phases
+        .iter()
+        .filter_map(|p| Some((p.name.clone(), p.profile.as_ref()?.display().to_string())))
+        .collect();
+    super::reports::write(s, tools, &merged, &series, progress, report)
 }
 
 /// Fills in the figures of the phases measured so far and writes phases.json.
