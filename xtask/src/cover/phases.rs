@@ -224,14 +224,11 @@ pub(super) fn gate(
         .output()
         .context("running covtotal")?;
     super::collect::record_total(&out, step, "last snapshot", progress, report)?;
-    // The HTML index shows each phase's own coverage beside the total.
+    // The HTML report's columns: one per phase with its own profile.
     let series: Vec<(String, String)> = report
         .phases
         .iter()
-        .map(|p| {
-            let profile = s.out.join("phases").join(format!("{}.cov", p.name));
-            (p.name.clone(), profile.display().to_string())
-        })
+        .filter_map(|p| Some((p.name.clone(), p.profile.as_ref()?.display().to_string())))
         .collect();
     super::reports::write(s, tools, &merged, &series, progress, report)
 }
