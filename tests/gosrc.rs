@@ -2,7 +2,8 @@
 //! every file of GOROOT/src (and CRLF/BOM copies, and hand-written tricky
 //! files), and the per-function figures and total against `go tool cover
 //! -func` on real profiles of standard-library packages and of a small
-//! module, byte for byte.
+//! module, byte for byte. Their helpers are in `util::gosrc`.
+
 use std::fmt::Write as _;
 
 use covcore::gosrc::{self, SourceRoot};

@@ -23,11 +23,7 @@ mod real_algebra;
 covtest!(binary_runs_merge_exactly_like_covdata_merge, |dir: Dir| {
     let Some(data) = go_data() else { return };
     for g in &data.groups {
-        let inputs = g
-            .members
-            .iter()
-            .map(|&i| &data.runs[i].textfmt)
-            .collect::<Vec<_>>();
+        let inputs = data.member_textfmts(g);
         let ours = dir.tool("covmerge").args(&inputs).stdout();
         let go = sorted_profile(&read(&g.merged));
         assert!(
@@ -61,11 +57,7 @@ covtest!(text_profiles_merge_to_go_block_set, |dir: Dir| {
     // runs, so only the block set (not every count) must match Go's merge.
     let Some(data) = go_data() else { return };
     for g in &data.groups {
-        let inputs = g
-            .members
-            .iter()
-            .map(|&i| &data.runs[i].text)
-            .collect::<Vec<_>>();
+        let inputs = data.member_texts(g);
         let ours = dir.tool("covmerge").args(&inputs).stdout();
         assert_eq!(ours.lines().next(), Some("mode: count"));
         let (ours_set, go_set) = (block_set(&ours), block_set(&read(&g.merged)));
@@ -126,11 +118,7 @@ covtest!(total_equals_covdata_func, |dir: Dir| {
             "{}: covtotal of Go's merge vs covdata func",
             g.name
         );
-        let inputs = g
-            .members
-            .iter()
-            .map(|&i| &data.runs[i].textfmt)
-            .collect::<Vec<_>>();
+        let inputs = data.member_textfmts(g);
         let out = dir.tool("covtotal").args(&inputs).stdout();
         assert_eq!(
             out,

@@ -112,6 +112,18 @@ pub struct GoData {
     pub groups: Vec<GroupData>,
 }
 
+impl GoData {
+    /// The `go tool covdata textfmt` profiles of a group's runs.
+    pub fn member_textfmts(&self, g: &GroupData) -> Vec<&PathBuf> {
+        g.members.iter().map(|&i| &self.runs[i].textfmt).collect()
+    }
+
+    /// The `go test -coverprofile` profiles of a group's runs.
+    pub fn member_texts(&self, g: &GroupData) -> Vec<&PathBuf> {
+        g.members.iter().map(|&i| &self.runs[i].text).collect()
+    }
+}
+
 /// The Go data, made once; `None` (a loud skip) without Go outside CI.
 pub fn go_data() -> Option<&'static GoData> {
     static DATA: OnceLock<Result<GoData, String>> = OnceLock::new();
