@@ -98,8 +98,9 @@ impl Pod {
             }
             Ok(counts)
         };
+        // A thread costs more than it saves below a few MB of counters.
         let threads = crate::pool::default_threads();
-        if self.counter_paths.len() < 16 || threads == 1 {
+        if self.size() < 8 << 20 || threads == 1 {
             return read(&self.counter_paths);
         }
         let shares: Vec<&[PathBuf]> = self
