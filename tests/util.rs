@@ -11,7 +11,12 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod cover;
+pub mod go;
+pub mod gosrc;
 pub mod kill_pull;
+pub mod oracle;
+pub mod profile_text;
+pub mod random_profiles;
 pub mod report;
 pub mod services;
 pub mod shapes;

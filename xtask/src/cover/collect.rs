@@ -162,18 +162,32 @@ pub(super) fn collect(
         total: total_took,
         all: piped + total_took,
     });
-    report.table = String::from_utf8_lossy(&out.stdout).into_owned();
-    report.gate_messages = String::from_utf8_lossy(&out.stderr).into_owned();
     report
         .pipeline
         .push_str(&format!("\ncovtotal {}", shell_line(&total_args)));
+    let what = format!("{} profiles", report.profiles.values().sum::<usize>());
+    record_total(&out, phase, &what, progress, report)?;
+    super::reports::write(s, tools, &merged, &series, progress, report)
+}
+
+/// Records covtotal's answer (the table, the gate messages, the total) and
+/// ends the collect step; `what` follows the percent on the step's line.
+pub(super) fn record_total(
+    out: &std::process::Output,
+    step: crate::progress::Phase,
+    what: &str,
+    progress: &Progress,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    report.table = String::from_utf8_lossy(&out.stdout).into_owned();
+    report.gate_messages = String::from_utf8_lossy(&out.stderr).into_owned();
     match out.status.code() {
         Some(0) => {}
         Some(1) => report.gate_failed = true,
         _ => {
             report
                 .steps
-                .push(("collect".into(), phase.fail("covtotal failed")));
+                .push(("collect".into(), step.fail("covtotal failed")));
             bail!(
                 "covtotal failed ({}): {}",
                 out.status,
@@ -191,18 +205,14 @@ pub(super) fn collect(
     for line in report.gate_messages.lines() {
         progress.line(line);
     }
-    let msg = format!(
-        "{}% ({} profiles)",
-        report.total.as_deref().unwrap_or("?"),
-        report.profiles.values().sum::<usize>()
-    );
+    let msg = format!("{}% ({what})", report.total.as_deref().unwrap_or("?"));
     let took = if report.gate_failed {
-        phase.fail(&format!("{msg}: gate failed"))
+        step.fail(&format!("{msg}: gate failed"))
     } else {
-        phase.finish(&msg)
+        step.finish(&msg)
     };
     report.steps.push(("collect".into(), took));
-    super::reports::write(s, tools, &merged, &series, progress, report)
+    Ok(())
 }
 
 /// covtotal's arguments for the merged profile: the per-package table, the

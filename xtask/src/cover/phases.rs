@@ -223,43 +223,14 @@ pub(super) fn gate(
         .args(&args)
         .output()
         .context("running covtotal")?;
-    report.table = String::from_utf8_lossy(&out.stdout).into_owned();
-    report.gate_messages = String::from_utf8_lossy(&out.stderr).into_owned();
-    match out.status.code() {
-        Some(0) => {}
-        Some(1) => report.gate_failed = true,
-        _ => {
-            report
-                .steps
-                .push(("collect".into(), step.fail("covtotal failed")));
-            bail!(
-                "covtotal failed ({}): {}",
-                out.status,
-                report.gate_messages.trim()
-            );
-        }
-    }
-    report.total = report
-        .table
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("total"))
-        .and_then(|l| l.split_whitespace().last())
-        .map(|p| p.trim_end_matches('%').to_string());
-    for line in report.gate_messages.lines() {
-        progress.line(line);
-    }
-    let msg = format!(
-        "{}% (last snapshot)",
-        report.total.as_deref().unwrap_or("?")
-    );
-    let took = if report.gate_failed {
-        step.fail(&format!("{msg}: gate failed"))
-    } else {
-        step.finish(&msg)
-    };
-    report.steps.push(("collect".into(), took));
-    super::reports::write(s, tools, &merged, progress, report)
+    super::collect::record_total(&out, step, "last snapshot", progress, report)?;
+    // The HTML report's columns: one per phase with its own profile.
+    let series: Vec<(String, String)> = report
+        .phases
+        .iter()
+        .filter_map(|p| Some((p.name.clone(), p.profile.as_ref()?.display().to_string())))
+        .collect();
+    super::reports::write(s, tools, &merged, &series, progress, report)
 }
 
 /// Fills in the figures of the phases measured so far and writes phases.json.

@@ -41,8 +41,8 @@ pub fn check_formats(formats: &[String]) -> anyhow::Result<()> {
 }
 
 /// Writes the configured reports beside `merged` with the covreport next
-/// to the other tools, then the CI outputs. `series` (service name, glob of
-/// its profiles) become the HTML index's per-service columns.
+/// to the other tools, then the CI outputs. `series` (a service or phase
+/// name, its profiles) become the HTML index's columns.
 pub(super) fn write(
     s: &Settings,
     tools: &Path,

@@ -60,12 +60,17 @@ pub enum Killed {
     Done,
 }
 
+/// How the harness's answer to a stop begins (its body); also how a harness
+/// older than the `Covtools-Harness` header is recognised (ask.sh matches
+/// the same text).
+pub const STOPPING_BODY: &str = "covtools: stopping";
+
 /// Whether an HTTP answer comes from the covtools harness: it carries the
 /// `Covtools-Harness` header. Compatibility rule: a harness older than
 /// that header is recognised by its answer body, which starts with
 /// "covtools: stopping".
 pub fn is_harness(r: &http::Response) -> bool {
-    r.header(contract::HARNESS_HEADER).is_some() || r.text().starts_with("covtools: stopping")
+    r.header(contract::HARNESS_HEADER).is_some() || r.text().starts_with(STOPPING_BODY)
 }
 
 /// Asks the target's harness for `action`. For [`Action::Kill`] this waits
@@ -160,7 +165,7 @@ fn refused_by_harness(url: &str, r: Option<&http::Response>, code: &str) -> anyh
 /// A 2xx from a harness that stopped although it was asked for a snapshot
 /// or a reset: one built before those existed answers every path alike.
 fn check_not_stopped(url: &str, action: Action, r: Option<&http::Response>) -> anyhow::Result<()> {
-    if action != Action::Kill && r.is_some_and(|r| r.text().starts_with("covtools: stopping")) {
+    if action != Action::Kill && r.is_some_and(|r| r.text().starts_with(STOPPING_BODY)) {
         bail!("{url}: the harness stopped the service instead: it is older than {} (rebuild the service with this covtools)", action.path());
     }
     Ok(())
@@ -370,6 +375,21 @@ fn ask_local(addr: &str, dir: &Path, action: Action, deadline: Instant) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ask_sh_knows_the_harness_as_this_module_does() {
+        let ask = include_str!("../sh/ask.sh");
+        assert!(ask.contains(&format!("*\"{STOPPING_BODY}\"*")), "{ask}");
+        // The header, matched case-insensitively letter by letter.
+        let pattern: String = contract::HARNESS_HEADER
+            .chars()
+            .map(|c| match c.is_ascii_alphabetic() {
+                true => format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase()),
+                false => c.to_string(),
+            })
+            .collect();
+        assert!(ask.contains(&format!("*{pattern}:*")), "{pattern}");
+    }
 
     #[test]
     fn answers_as_ask_prints_them() {
