@@ -94,3 +94,33 @@ pub fn sum(files: &[(Vec<u8>, Totals)]) -> Totals {
     }
     t
 }
+
+/// The percent a baseline file saved with `covtotal --percent` holds (its
+/// first non-blank line's last word, `%` allowed). `text` is the file's
+/// content; a baseline that is a profile (`mode:`) is the caller's to merge.
+pub fn baseline_percent(path: &std::path::Path, text: &str) -> anyhow::Result<f64> {
+    use anyhow::Context;
+    let (line_no, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| !l.trim().is_empty())
+        .with_context(|| {
+            format!(
+                "{}:1: expected a percent such as 81.2, or a profile; the file is empty",
+                path.display()
+            )
+        })?;
+    let token = line
+        .split_whitespace()
+        .last()
+        .unwrap_or("")
+        .trim_end_matches('%');
+    match token.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => anyhow::bail!(
+            "{}:{}: expected a percent such as 81.2, or a profile starting with \"mode:\", found {line:?}",
+            path.display(),
+            line_no + 1
+        ),
+    }
+}

@@ -162,29 +162,7 @@ fn read_baseline(path: &std::path::Path, cli: &Cli) -> anyhow::Result<f64> {
         let src = cli.src.as_deref().map(SourceRoot::open).transpose()?;
         return Ok(Report::new(&merged, src)?.totals().percent());
     }
-    let (n, line) = text
-        .lines()
-        .enumerate()
-        .find(|(_, l)| !l.trim().is_empty())
-        .with_context(|| {
-            format!(
-                "{}:1: expected a percent such as 81.2, or a profile; the file is empty",
-                path.display()
-            )
-        })?;
-    let token = line
-        .split_whitespace()
-        .last()
-        .unwrap_or("")
-        .trim_end_matches('%');
-    match token.parse::<f64>() {
-        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
-        _ => bail!(
-            "{}:{}: expected a percent such as 81.2, or a profile starting with \"mode:\", found {line:?}",
-            path.display(),
-            n + 1
-        ),
-    }
+    covcore::total::baseline_percent(path, &text)
 }
 
 /// A ratio in 0..=1 for line-rate attributes: enough digits for readers to

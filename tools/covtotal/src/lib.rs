@@ -254,29 +254,7 @@ fn read_baseline(path: &Path, cli: &Cli) -> anyhow::Result<f64> {
         let merged = args.merge()?;
         return Ok(total::sum(&file_totals(&merged, cli.src.as_deref())?).percent());
     }
-    let (line_no, line) = text
-        .lines()
-        .enumerate()
-        .find(|(_, l)| !l.trim().is_empty())
-        .with_context(|| {
-            format!(
-                "{}:1: expected a percent such as 81.2, or a profile; the file is empty",
-                path.display()
-            )
-        })?;
-    let token = line
-        .split_whitespace()
-        .last()
-        .unwrap_or("")
-        .trim_end_matches('%');
-    match token.parse::<f64>() {
-        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
-        _ => bail!(
-            "{}:{}: expected a percent such as 81.2, or a profile starting with \"mode:\", found {line:?}",
-            path.display(),
-            line_no + 1
-        ),
-    }
+    covcore::total::baseline_percent(path, &text)
 }
 
 /// The table of `--by`: names as the profile spells them (bytes), padded
