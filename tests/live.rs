@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use covcore::contract;
 use xtask::build_services::{self, BuildKind, BuildOptions, Built, Harness, ServiceBuild};
 
+use crate::util::cover::notify_module;
+use crate::util::go::covdata_textfmt;
 use crate::util::Dir;
 
 mod cover_kind;
@@ -57,11 +59,6 @@ pub(super) fn write_module(dir: &Dir, name: &str, go_line: &str) -> PathBuf {
     );
     dir.create(format!("{name}/main.go"), OLD_STYLE_MAIN);
     dir.path(name)
-}
-
-/// The notify module (tests/modules/notify).
-pub(super) fn notify_module() -> PathBuf {
-    crate::util::project_root().join("tests/modules/notify")
 }
 
 pub(super) fn go_version(go: &Path) -> String {
@@ -251,22 +248,6 @@ pub(super) fn start(
     }
     cmd.args(args);
     Proc::spawn(dir, &built.name, &mut cmd)
-}
-
-/// `go tool covdata textfmt` of a GOCOVERDIR: the oracle for binary data.
-pub(super) fn textfmt(go: &Path, cover: &Path, out: &Path) -> String {
-    let res = Command::new(go)
-        .args(["tool", "covdata", "textfmt"])
-        .arg(format!("-i={}", cover.display()))
-        .arg(format!("-o={}", out.display()))
-        .output()
-        .unwrap();
-    assert!(
-        res.status.success(),
-        "covdata textfmt: {}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    fs::read_to_string(out).unwrap()
 }
 
 /// The blocks of a text profile (file:positions numStmts) and the covered ones.

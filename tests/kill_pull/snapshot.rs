@@ -50,7 +50,8 @@ fn pulled_snapshot(dir: &Dir, stdout: &str) -> (Vec<String>, String) {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout}");
     let path = dir.path(lines[0]);
-    (names_in(&path), covdata_textfmt(&path))
+    let text = go::covdata_textfmt(&go().unwrap(), &[&path], &path.with_extension("textfmt"));
+    (names_in(&path), text)
 }
 
 #[test]
@@ -168,8 +169,10 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
     let mut want: Vec<String> = cs.iter().map(|c| format!("p/docker_{}", c.0)).collect();
     want.sort();
     assert_eq!(dirs, want);
-    let profile =
-        |c: &Container, root: &str| covdata_textfmt(&dir.path(format!("{root}/docker_{}", c.0)));
+    let profile = |c: &Container, root: &str| {
+        let path = dir.path(format!("{root}/docker_{}", c.0));
+        go::covdata_textfmt(&go().unwrap(), &[&path], &path.with_extension("textfmt"))
+    };
     let hello = "fmt.Fprintln(w, \"hello\")";
     assert_eq!(snapshot_count(s, &profile(&cs[0], "p"), hello), 1);
     assert_eq!(snapshot_count(s, &profile(&cs[1], "p"), hello), 0);

@@ -532,26 +532,6 @@ impl Container {
     }
 }
 
-/// `go tool covdata textfmt` of a GOCOVERDIR: Go's own reading of the
-/// binary data, as a text profile.
-pub fn covdata_textfmt(dir: &Path) -> String {
-    let out_file = dir.with_extension("textfmt");
-    let out = Command::new(go().unwrap())
-        .args(["tool", "covdata", "textfmt"])
-        .arg(format!("-i={}", dir.display()))
-        .arg(format!("-o={}", out_file.display()))
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "covdata textfmt {}: {}",
-        dir.display(),
-        text(&out.stderr)
-    );
-    fs::read_to_string(out_file).unwrap()
-}
-
 /// The count of the block starting on the line of the snapshot fixture's
 /// main.go holding `needle`, in a text profile.
 pub fn snapshot_count(s: &Snapshot, profile: &str, needle: &str) -> u64 {
