@@ -218,6 +218,24 @@ impl Container {
         c
     }
 
+    /// Starts `sh -c script` in the image instead of its entrypoint,
+    /// without waiting for anything.
+    pub fn run_sh(image: &Image, name: String, script: &str) -> Container {
+        let c = Container(name);
+        docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            &c.0,
+            "--entrypoint",
+            "/bin/sh",
+            &image.name,
+            "-c",
+            script,
+        ]);
+        c
+    }
+
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -352,21 +370,13 @@ pub fn pulled(dir: &Dir, b: &Built, stdout: &[u8]) -> Vec<PathBuf> {
 
 /// `go tool cover -func` on a profile, in the service's module.
 pub fn go_func(b: &Built, profile: &Path) -> String {
-    let go = go().unwrap();
-    let out = Command::new(go)
-        .current_dir(&b.module)
-        .args(["tool", "cover"])
-        .arg(format!("-func={}", profile.display()))
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "go tool cover -func {}: {}",
-        profile.display(),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    go::stdout_of(
+        Command::new(go().unwrap())
+            .current_dir(&b.module)
+            .args(["tool", "cover"])
+            .arg(format!("-func={}", profile.display())),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The percentage `go tool cover -func` gives one function (or "total:").
@@ -380,6 +390,30 @@ pub fn func_cover(func_output: &str, name: &str) -> String {
         .and_then(|l| l.split_whitespace().last())
         .unwrap_or_else(|| panic!("no {name} in\n{func_output}"))
         .to_string()
+}
+
+/// Runs `cmd` (its output piped) while each of `containers` is removed
+/// after `delay(its index)`: a fault in the middle of a run. Its output.
+pub fn output_while_removing(
+    cmd: &mut Command,
+    containers: &[&Container],
+    delay: impl Fn(usize) -> Duration,
+) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::scope(|s| {
+        for (i, c) in containers.iter().enumerate() {
+            let delay = delay(i);
+            s.spawn(move || {
+                std::thread::sleep(delay);
+                docker(&["rm", "-f", &c.0]);
+            });
+        }
+    });
+    child.wait_with_output().unwrap()
 }
 
 /// The count of the block starting on the line of main.go holding `needle`.

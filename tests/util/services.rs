@@ -102,21 +102,16 @@ pub fn shells() -> Vec<Vec<String>> {
 
 /// `go tool cover -func` of a profile, run in its module.
 pub fn cover_func(go: &Path, module: &Path, profile: &Path) -> String {
-    let out = Command::new(go)
-        .current_dir(module)
-        .arg("tool")
-        .arg("cover")
-        .arg(format!("-func={}", profile.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "go tool cover -func={} failed: {}\nprofile:\n{}",
-        profile.display(),
-        String::from_utf8_lossy(&out.stderr),
-        fs::read_to_string(profile).unwrap_or_default()
-    );
-    String::from_utf8(out.stdout).unwrap()
+    super::go::stdout_of(
+        Command::new(go)
+            .current_dir(module)
+            .args(["tool", "cover"])
+            .arg(format!("-func={}", profile.display())),
+    )
+    .unwrap_or_else(|e| {
+        let text = fs::read_to_string(profile).unwrap_or_default();
+        panic!("{e}\nprofile:\n{text}")
+    })
 }
 
 /// The percentage `go tool cover -func` gives a function of a file.
