@@ -15,6 +15,7 @@ pub mod go;
 pub mod gosrc;
 pub mod kill_pull;
 pub mod oracle;
+pub mod output;
 pub mod profile_text;
 pub mod random_profiles;
 pub mod report;

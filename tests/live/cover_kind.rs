@@ -84,6 +84,17 @@ fn notify_cmd(bin: &Path, port: &str, cover: &Path) -> Command {
     cmd
 }
 
+/// The cover-kind notifyd started with a killswitch of its own, writing
+/// into `dir/cover`: the process, its address, its killswitch, the cover dir.
+fn spawn_cover_kind(dir: &Dir, b: &NotifyBuilds) -> (Proc, String, String, PathBuf) {
+    let (addr, killswitch) = (free_addr(), free_addr());
+    let cover = dir.path("cover");
+    let mut cmd = notify_cmd(&b.cover_kind.binary, port_of(&addr), &cover);
+    cmd.env(contract::ENV_KILLSWITCH_ADDR, &killswitch);
+    let p = Proc::spawn(dir, "notifyd", &mut cmd);
+    (p, addr, killswitch, cover)
+}
+
 fn port_of(addr: &str) -> &str {
     addr.rsplit_once(':').unwrap().1
 }
@@ -155,11 +166,7 @@ fn cover_kind_flush_writes_complete_cumulative_snapshots_and_reset_clears() {
     let Some(b) = notify_builds(&dir, "atomic") else {
         return;
     };
-    let (addr, killswitch) = (free_addr(), free_addr());
-    let cover = dir.path("cover");
-    let mut cmd = notify_cmd(&b.cover_kind.binary, port_of(&addr), &cover);
-    cmd.env(contract::ENV_KILLSWITCH_ADDR, &killswitch);
-    let mut p = Proc::spawn(&dir, "notifyd", &mut cmd);
+    let (mut p, addr, killswitch, cover) = spawn_cover_kind(&dir, &b);
     drive_notify(&addr);
 
     let flush = |n: usize| -> (Vec<String>, String) {
@@ -239,11 +246,7 @@ fn cover_kind_in_count_mode_refuses_snapshots_naming_kind_and_mode() {
     let Some(b) = notify_builds(&dir, "count") else {
         return;
     };
-    let (addr, killswitch) = (free_addr(), free_addr());
-    let cover = dir.path("cover");
-    let mut cmd = notify_cmd(&b.cover_kind.binary, port_of(&addr), &cover);
-    cmd.env(contract::ENV_KILLSWITCH_ADDR, &killswitch);
-    let mut p = Proc::spawn(&dir, "notifyd", &mut cmd);
+    let (mut p, _, killswitch, cover) = spawn_cover_kind(&dir, &b);
     for path in [contract::FLUSH_PATH, contract::RESET_PATH] {
         let a = get(&killswitch, path);
         assert_eq!((a.code, a.harness()), (501, Some("cover")));
