@@ -94,6 +94,19 @@ impl Dir {
         TestCommand { cmd, stdin: None }
     }
 
+    /// `covmerge INPUTS… -o OUT` run in this directory; it must succeed.
+    pub fn merge_into<I, S>(&self, inputs: I, out: &Path)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.tool("covmerge")
+            .args(inputs)
+            .arg("-o")
+            .arg(out)
+            .stdout();
+    }
+
     /// Any command, run in this directory.
     pub fn command(&self, program: impl AsRef<OsStr>) -> TestCommand {
         let mut cmd = Command::new(program);

@@ -238,31 +238,27 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
         unique("snap", "refusing"),
         &[("SNAPSHOT_REFUSE", "1")],
     );
-    let out = dir
-        .tool("covpull")
-        .args(["--flush", "--out", "r", &refusing.target()])
-        .output();
-    assert_code(&out, 1, "covpull --flush");
-    assert!(
-        text(&out.stderr).contains(
-            "the harness answered HTTP 501 Not Implemented: covtools: this binary cannot snapshot"
-        ),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = dir
-        .tool("covpull")
-        .env("COVTOOLS_DOCKER", "cli")
-        .args(["--flush", "--out", "r", &refusing.target()])
-        .output();
-    assert_code(&out, 1, "covpull --flush over docker exec");
-    assert!(
-        text(&out.stderr).contains(
-            "the harness answered HTTP 501 Not Implemented: covtools: this binary cannot snapshot"
-        ),
-        "{}",
-        text(&out.stderr)
-    );
+    // The default transport, then `docker exec` (COVTOOLS_DOCKER=cli).
+    for (docker, what) in [
+        (None, "covpull --flush"),
+        (Some("cli"), "covpull --flush over docker exec"),
+    ] {
+        let mut covpull = dir.tool("covpull");
+        if let Some(docker) = docker {
+            covpull.env("COVTOOLS_DOCKER", docker);
+        }
+        let out = covpull
+            .args(["--flush", "--out", "r", &refusing.target()])
+            .output();
+        assert_code(&out, 1, what);
+        assert!(
+            text(&out.stderr).contains(
+                "the harness answered HTTP 501 Not Implemented: covtools: this binary cannot snapshot"
+            ),
+            "{}",
+            text(&out.stderr)
+        );
+    }
     let out = dir
         .tool("covkill")
         .args(["--flush", &refusing.target()])
