@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::output::{covmerge_reading, entries};
+use crate::util::output::covmerge_reading;
 use crate::util::*;
 
 const PRECIOUS: &str = "mode: set\nprecious.go:1.1,2.1 1 1\n";

@@ -205,6 +205,16 @@ impl TestCommand {
     }
 }
 
+/// Names of the files in `dir` (hidden ones included).
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// True when running in CI, where a missing Go or Docker is a failure.
 #[allow(unused_imports)]
 pub use skip::in_ci;

@@ -51,7 +51,7 @@ fn pulled_snapshot(dir: &Dir, stdout: &str) -> (Vec<String>, String) {
     assert_eq!(lines.len(), 1, "{stdout}");
     let path = dir.path(lines[0]);
     let text = go::covdata_textfmt(&go().unwrap(), &[&path], &path.with_extension("textfmt"));
-    (names_in(&path), text)
+    (entries(&path), text)
 }
 
 #[test]
@@ -220,7 +220,7 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
         .args(["--out", "p", &cs[0].target()])
         .output();
     assert_code(&out, 0, "covpull");
-    let names = names_in(&dir.path(format!("p/docker_{}", cs[0].0)));
+    let names = entries(&dir.path(format!("p/docker_{}", cs[0].0)));
     assert_eq!(
         names
             .iter()

@@ -601,13 +601,3 @@ pub fn service_blocks(s: &Snapshot, profile: &str) -> String {
         .map(|l| format!("{l}\n"))
         .collect()
 }
-
-/// The names in a directory, sorted.
-pub fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}

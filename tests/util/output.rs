@@ -1,23 +1,11 @@
-//! Watching a covmerge run from the outside: the files of its directory,
-//! and a run held while it still reads its input.
+//! Watching a covmerge run from the outside: a run held while it still
+//! reads its input.
 
-use std::fs;
 use std::io::Write;
-use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{bin, Dir};
-
-/// Names of the files in `dir` (hidden ones included).
-pub fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
+use super::{bin, entries, Dir};
 
 /// `covmerge -o out.cov` in `dir` fed `input` on a stdin this test holds
 /// open, once its temporary output exists: it is still reading.
