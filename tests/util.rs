@@ -215,6 +215,28 @@ pub fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
+/// `docker ARGS…`, its output whatever the exit status.
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running docker")
+}
+
+/// `docker ARGS…`, which must succeed: its stdout.
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {} failed: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// True when running in CI, where a missing Go or Docker is a failure.
 #[allow(unused_imports)]
 pub use skip::in_ci;

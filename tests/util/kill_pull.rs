@@ -106,25 +106,6 @@ pub fn copy_dir(from: &Path, to: &Path) {
 // ---------------------------------------------------------------------------
 // Docker objects with Drop guards.
 
-pub fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running docker")
-}
-
-pub fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Names unique to this process and test, valid as Docker container and
 /// Kubernetes pod names.
 pub fn unique(test: &str, what: &str) -> String {
