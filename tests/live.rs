@@ -8,10 +8,9 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use covcore::contract;
@@ -19,6 +18,7 @@ use xtask::build_services::{self, BuildKind, BuildOptions, Built, Harness, Servi
 
 use crate::util::cover::notify_module;
 use crate::util::go::covdata_textfmt;
+use crate::util::services::{free_addr, Proc};
 use crate::util::Dir;
 
 mod cover_kind;
@@ -99,14 +99,6 @@ pub(super) fn build(
     })
 }
 
-pub(super) fn free_addr() -> String {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string()
-}
-
 pub(super) struct Answer {
     pub(super) code: u16,
     pub(super) head: String,
@@ -155,66 +147,6 @@ pub(super) fn get(addr: &str, path: &str) -> Answer {
             Ok(a) => return a,
             Err(e) if Instant::now() > deadline => panic!("GET http://{addr}{path}: {e}"),
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-}
-
-/// A process in its own process group, killed when dropped.
-pub(super) struct Proc {
-    child: Child,
-    stderr: PathBuf,
-    status: Option<ExitStatus>,
-}
-
-impl Proc {
-    pub(super) fn spawn(dir: &Dir, name: &str, cmd: &mut Command) -> Proc {
-        let stderr = dir.path(format!("{name}.stderr"));
-        cmd.stdin(Stdio::null())
-            .stdout(fs::File::create(dir.path(format!("{name}.stdout"))).unwrap())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .process_group(0);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-        Proc {
-            child,
-            stderr,
-            status: None,
-        }
-    }
-
-    pub(super) fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    pub(super) fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                self.status = Some(s);
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running after {timeout:?}; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub(super) fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
         }
     }
 }

@@ -277,6 +277,16 @@ impl Proc {
         }
     }
 
+    /// Waits for an exit that must come within `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        self.wait_timeout(timeout).unwrap_or_else(|| {
+            panic!(
+                "still running after {timeout:?}; stderr:\n{}",
+                self.stderr()
+            )
+        })
+    }
+
     pub fn stderr(&self) -> String {
         fs::read_to_string(&self.stderr).unwrap()
     }
