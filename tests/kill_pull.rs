@@ -348,18 +348,11 @@ fn covkill_retries_while_the_killswitch_refuses_connections() {
     let image = Image::build(b, &dir, "late");
     // The service starts 2 s after the container: until then every
     // killswitch request is refused, and covkill must retry, not fail.
-    let c = Container(unique("late", "c"));
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
-        &c.0,
-        "--entrypoint",
-        "/bin/sh",
-        &image.name,
-        "-c",
+    let c = Container::run_sh(
+        &image,
+        unique("late", "c"),
         "sleep 2; exec /bin/sh /usr/local/bin/cover-wrapper",
-    ]);
+    );
     let t = Instant::now();
     let out = dir
         .tool("covkill")

@@ -8,15 +8,17 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use covcore::contract;
 use xtask::build_services::{self, BuildKind, BuildOptions, Built, Harness, ServiceBuild};
 
+use crate::util::cover::notify_module;
+use crate::util::go::covdata_textfmt;
+use crate::util::services::{free_addr, Proc};
 use crate::util::Dir;
 
 mod cover_kind;
@@ -59,11 +61,6 @@ pub(super) fn write_module(dir: &Dir, name: &str, go_line: &str) -> PathBuf {
     dir.path(name)
 }
 
-/// The notify module (tests/modules/notify).
-pub(super) fn notify_module() -> PathBuf {
-    crate::util::project_root().join("tests/modules/notify")
-}
-
 pub(super) fn go_version(go: &Path) -> String {
     let out = Command::new(go)
         .args(["env", "GOVERSION"])
@@ -100,14 +97,6 @@ pub(super) fn build(
             .collect(),
         jobs: 2,
     })
-}
-
-pub(super) fn free_addr() -> String {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string()
 }
 
 pub(super) struct Answer {
@@ -162,66 +151,6 @@ pub(super) fn get(addr: &str, path: &str) -> Answer {
     }
 }
 
-/// A process in its own process group, killed when dropped.
-pub(super) struct Proc {
-    child: Child,
-    stderr: PathBuf,
-    status: Option<ExitStatus>,
-}
-
-impl Proc {
-    pub(super) fn spawn(dir: &Dir, name: &str, cmd: &mut Command) -> Proc {
-        let stderr = dir.path(format!("{name}.stderr"));
-        cmd.stdin(Stdio::null())
-            .stdout(fs::File::create(dir.path(format!("{name}.stdout"))).unwrap())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .process_group(0);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-        Proc {
-            child,
-            stderr,
-            status: None,
-        }
-    }
-
-    pub(super) fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    pub(super) fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                self.status = Some(s);
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running after {timeout:?}; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub(super) fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// Starts a built binary the way the wrapper does: the test kind with the
 /// harness test and a text profile, the cover kind as the real main with
 /// GOCOVERDIR.
@@ -251,22 +180,6 @@ pub(super) fn start(
     }
     cmd.args(args);
     Proc::spawn(dir, &built.name, &mut cmd)
-}
-
-/// `go tool covdata textfmt` of a GOCOVERDIR: the oracle for binary data.
-pub(super) fn textfmt(go: &Path, cover: &Path, out: &Path) -> String {
-    let res = Command::new(go)
-        .args(["tool", "covdata", "textfmt"])
-        .arg(format!("-i={}", cover.display()))
-        .arg(format!("-o={}", out.display()))
-        .output()
-        .unwrap();
-    assert!(
-        res.status.success(),
-        "covdata textfmt: {}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    fs::read_to_string(out).unwrap()
 }
 
 /// The blocks of a text profile (file:positions numStmts) and the covered ones.

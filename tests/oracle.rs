@@ -34,11 +34,7 @@ covtest!(binary_runs_merge_exactly_like_covdata_merge, |dir: Dir| {
         assert_same_text(&ours, &go, &format!("merge {}", g.name));
         // Also when written with -o, and whatever the input order.
         let out = dir.path(format!("{}.out", g.name));
-        dir.tool("covmerge")
-            .args(inputs.iter().rev())
-            .arg("-o")
-            .arg(&out)
-            .stdout();
+        dir.merge_into(inputs.iter().rev(), &out);
         assert_same_text(&read(&out), &go, &format!("merge {} reversed, -o", g.name));
     }
 });

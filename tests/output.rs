@@ -3,11 +3,11 @@
 //! leaves the good output as it was and no temporary file behind.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::output::covmerge_reading;
 use crate::util::*;
 
 const PRECIOUS: &str = "mode: set\nprecious.go:1.1,2.1 1 1\n";
@@ -25,16 +25,6 @@ fn profile(blocks: usize) -> String {
         ));
     }
     s
-}
-
-/// Names of the files in `dir` (hidden ones included).
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 fn assert_no_temp_file(dir: &Path) {
@@ -208,24 +198,7 @@ covtest!(sigint_while_writing_leaves_no_temp_file, |dir: Dir| {
 // output, opened first, is cleaned up as well.
 covtest!(sigterm_while_reading_leaves_no_temp_file, |dir: Dir| {
     dir.create("out.cov", PRECIOUS);
-    let mut child = Command::new(bin("covmerge"))
-        .current_dir(&dir.root)
-        .args(["-o", "out.cov"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(profile(1000).as_bytes()).unwrap();
-    let start = Instant::now();
-    while !entries(&dir.root).iter().any(|n| n.ends_with(".tmp")) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no temporary output appeared while reading"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let (child, stdin) = covmerge_reading(&dir, &profile(1000));
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -293,24 +266,7 @@ covtest!(full_stdout_names_stdout, |dir: Dir| {
 // the checks made when the output was opened passed and only the final
 // rename can fail.
 covtest!(failed_rename_leaves_no_temp_file, |dir: Dir| {
-    let mut child = Command::new(bin("covmerge"))
-        .current_dir(&dir.root)
-        .args(["-o", "out.cov"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(PRECIOUS.as_bytes()).unwrap();
-    let start = Instant::now();
-    while !entries(&dir.root).iter().any(|n| n.ends_with(".tmp")) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no temporary output appeared while reading"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let (child, stdin) = covmerge_reading(&dir, PRECIOUS);
     dir.create(
         "out.cov/keep",
         "a file that makes the directory non-empty\n",

@@ -16,6 +16,7 @@ pub mod go;
 pub mod gosrc;
 pub mod kill_pull;
 pub mod oracle;
+pub mod output;
 pub mod profile_text;
 pub mod random_profiles;
 pub mod report;
@@ -92,6 +93,19 @@ impl Dir {
         let mut cmd = Command::new(bin(name));
         cmd.current_dir(&self.root);
         TestCommand { cmd, stdin: None }
+    }
+
+    /// `covmerge INPUTS… -o OUT` run in this directory; it must succeed.
+    pub fn merge_into<I, S>(&self, inputs: I, out: &Path)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.tool("covmerge")
+            .args(inputs)
+            .arg("-o")
+            .arg(out)
+            .stdout();
     }
 
     /// Any command, run in this directory.
@@ -190,6 +204,38 @@ impl TestCommand {
         );
         (stdout, stderr)
     }
+}
+
+/// Names of the files in `dir` (hidden ones included).
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `docker ARGS…`, its output whatever the exit status.
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running docker")
+}
+
+/// `docker ARGS…`, which must succeed: its stdout.
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {} failed: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// True when running in CI, where a missing Go or Docker is a failure.

@@ -27,19 +27,8 @@ fn a_container_removed_while_covkill_waits_is_a_failed_target_saying_so() {
         // Nothing listens on the killswitch: covkill retries.
         let refusing: Vec<Container> = (0..3)
             .map(|i| {
-                let c = Container(unique("removed", &format!("r{round}{i}")));
-                docker_ok(&[
-                    "run",
-                    "-d",
-                    "--name",
-                    &c.0,
-                    "--entrypoint",
-                    "/bin/sh",
-                    &image.name,
-                    "-c",
-                    "sleep 600",
-                ]);
-                c
+                let name = unique("removed", &format!("r{round}{i}"));
+                Container::run_sh(&image, name, "sleep 600")
             })
             .collect();
         let all: Vec<&Container> = polling.iter().chain(&refusing).collect();
@@ -48,23 +37,11 @@ fn a_container_removed_while_covkill_waits_is_a_failed_target_saying_so() {
             .args(all.iter().map(|c| c.target()))
             .stdin(Stdio::null());
         let t = Instant::now();
-        let child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         // Removed at staggered moments: before covkill's first exec reaches
         // some, during the exec or the backoff of others.
-        std::thread::scope(|s| {
-            for (i, c) in all.iter().enumerate() {
-                let delay = Duration::from_millis(round * 40 + i as u64 * 170);
-                s.spawn(move || {
-                    std::thread::sleep(delay);
-                    docker(&["rm", "-f", &c.0]);
-                });
-            }
+        let out = output_while_removing(&mut cmd, &all, |i| {
+            Duration::from_millis(round * 40 + i as u64 * 170)
         });
-        let out = child.wait_with_output().unwrap();
         assert!(
             t.elapsed() < Duration::from_secs(15),
             "round {round}: {:?}",
@@ -102,21 +79,9 @@ fn a_container_removed_while_covkill_waits_is_a_failed_target_saying_so() {
         cmd.args(["--timeout", "30s"])
             .args(cs.iter().map(Container::target))
             .stdin(Stdio::null());
-        let child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::scope(|s| {
-            for (i, c) in cs.iter().enumerate() {
-                let delay = Duration::from_millis(round * 30 + i as u64 * 60);
-                s.spawn(move || {
-                    std::thread::sleep(delay);
-                    docker(&["rm", "-f", &c.0]);
-                });
-            }
+        let out = output_while_removing(&mut cmd, &cs.iter().collect::<Vec<_>>(), |i| {
+            Duration::from_millis(round * 30 + i as u64 * 60)
         });
-        let out = child.wait_with_output().unwrap();
         let (stdout, err) = (text(&out.stdout), text(&out.stderr));
         for c in &cs {
             let ok = stdout.lines().any(|l| l == c.target());

@@ -50,7 +50,8 @@ fn pulled_snapshot(dir: &Dir, stdout: &str) -> (Vec<String>, String) {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout}");
     let path = dir.path(lines[0]);
-    (names_in(&path), covdata_textfmt(&path))
+    let text = go::covdata_textfmt(&go().unwrap(), &[&path], &path.with_extension("textfmt"));
+    (entries(&path), text)
 }
 
 #[test]
@@ -168,8 +169,10 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
     let mut want: Vec<String> = cs.iter().map(|c| format!("p/docker_{}", c.0)).collect();
     want.sort();
     assert_eq!(dirs, want);
-    let profile =
-        |c: &Container, root: &str| covdata_textfmt(&dir.path(format!("{root}/docker_{}", c.0)));
+    let profile = |c: &Container, root: &str| {
+        let path = dir.path(format!("{root}/docker_{}", c.0));
+        go::covdata_textfmt(&go().unwrap(), &[&path], &path.with_extension("textfmt"))
+    };
     let hello = "fmt.Fprintln(w, \"hello\")";
     assert_eq!(snapshot_count(s, &profile(&cs[0], "p"), hello), 1);
     assert_eq!(snapshot_count(s, &profile(&cs[1], "p"), hello), 0);
@@ -217,7 +220,7 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
         .args(["--out", "p", &cs[0].target()])
         .output();
     assert_code(&out, 0, "covpull");
-    let names = names_in(&dir.path(format!("p/docker_{}", cs[0].0)));
+    let names = entries(&dir.path(format!("p/docker_{}", cs[0].0)));
     assert_eq!(
         names
             .iter()
@@ -235,31 +238,27 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
         unique("snap", "refusing"),
         &[("SNAPSHOT_REFUSE", "1")],
     );
-    let out = dir
-        .tool("covpull")
-        .args(["--flush", "--out", "r", &refusing.target()])
-        .output();
-    assert_code(&out, 1, "covpull --flush");
-    assert!(
-        text(&out.stderr).contains(
-            "the harness answered HTTP 501 Not Implemented: covtools: this binary cannot snapshot"
-        ),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = dir
-        .tool("covpull")
-        .env("COVTOOLS_DOCKER", "cli")
-        .args(["--flush", "--out", "r", &refusing.target()])
-        .output();
-    assert_code(&out, 1, "covpull --flush over docker exec");
-    assert!(
-        text(&out.stderr).contains(
-            "the harness answered HTTP 501 Not Implemented: covtools: this binary cannot snapshot"
-        ),
-        "{}",
-        text(&out.stderr)
-    );
+    // The default transport, then `docker exec` (COVTOOLS_DOCKER=cli).
+    for (docker, what) in [
+        (None, "covpull --flush"),
+        (Some("cli"), "covpull --flush over docker exec"),
+    ] {
+        let mut covpull = dir.tool("covpull");
+        if let Some(docker) = docker {
+            covpull.env("COVTOOLS_DOCKER", docker);
+        }
+        let out = covpull
+            .args(["--flush", "--out", "r", &refusing.target()])
+            .output();
+        assert_code(&out, 1, what);
+        assert!(
+            text(&out.stderr).contains(
+                "the harness answered HTTP 501 Not Implemented: covtools: this binary cannot snapshot"
+            ),
+            "{}",
+            text(&out.stderr)
+        );
+    }
     let out = dir
         .tool("covkill")
         .args(["--flush", &refusing.target()])

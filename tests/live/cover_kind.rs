@@ -84,6 +84,17 @@ fn notify_cmd(bin: &Path, port: &str, cover: &Path) -> Command {
     cmd
 }
 
+/// The cover-kind notifyd started with a killswitch of its own, writing
+/// into `dir/cover`: the process, its address, its killswitch, the cover dir.
+fn spawn_cover_kind(dir: &Dir, b: &NotifyBuilds) -> (Proc, String, String, PathBuf) {
+    let (addr, killswitch) = (free_addr(), free_addr());
+    let cover = dir.path("cover");
+    let mut cmd = notify_cmd(&b.cover_kind.binary, port_of(&addr), &cover);
+    cmd.env(contract::ENV_KILLSWITCH_ADDR, &killswitch);
+    let p = Proc::spawn(dir, "notifyd", &mut cmd);
+    (p, addr, killswitch, cover)
+}
+
 fn port_of(addr: &str) -> &str {
     addr.rsplit_once(':').unwrap().1
 }
@@ -124,7 +135,11 @@ fn cover_kind_blocks_are_those_of_a_plain_go_build_cover_and_sigterm_keeps_the_s
             2,
             "{name}: meta and one counter file"
         );
-        profiles.push(textfmt(&b.go, &newest, &dir.path(format!("{name}.txt"))));
+        profiles.push(covdata_textfmt(
+            &b.go,
+            &[&newest],
+            &dir.path(format!("{name}.txt")),
+        ));
     }
     let (plain_all, plain_covered) = blocks(&profiles[0]);
     let (all, covered) = blocks(&profiles[1]);
@@ -151,11 +166,7 @@ fn cover_kind_flush_writes_complete_cumulative_snapshots_and_reset_clears() {
     let Some(b) = notify_builds(&dir, "atomic") else {
         return;
     };
-    let (addr, killswitch) = (free_addr(), free_addr());
-    let cover = dir.path("cover");
-    let mut cmd = notify_cmd(&b.cover_kind.binary, port_of(&addr), &cover);
-    cmd.env(contract::ENV_KILLSWITCH_ADDR, &killswitch);
-    let mut p = Proc::spawn(&dir, "notifyd", &mut cmd);
+    let (mut p, addr, killswitch, cover) = spawn_cover_kind(&dir, &b);
     drive_notify(&addr);
 
     let flush = |n: usize| -> (Vec<String>, String) {
@@ -173,7 +184,7 @@ fn cover_kind_flush_writes_complete_cumulative_snapshots_and_reset_clears() {
         for name in &names {
             fs::copy(cover.join(name), only.join(name)).unwrap();
         }
-        let text = textfmt(&b.go, &only, &dir.path(format!("snap{n}.txt")));
+        let text = covdata_textfmt(&b.go, &[&only], &dir.path(format!("snap{n}.txt")));
         (names, text)
     };
     let (first, p1) = flush(1);
@@ -216,7 +227,7 @@ fn cover_kind_flush_writes_complete_cumulative_snapshots_and_reset_clears() {
     assert!(p.wait(Duration::from_secs(20)).success());
     let files = covfiles(&cover);
     assert_eq!(files.len(), 2, "{files:?}");
-    let last = textfmt(&b.go, &cover, &dir.path("final.txt"));
+    let last = covdata_textfmt(&b.go, &[&cover], &dir.path("final.txt"));
     assert_eq!(
         blocks(&last).1,
         covered5,
@@ -235,11 +246,7 @@ fn cover_kind_in_count_mode_refuses_snapshots_naming_kind_and_mode() {
     let Some(b) = notify_builds(&dir, "count") else {
         return;
     };
-    let (addr, killswitch) = (free_addr(), free_addr());
-    let cover = dir.path("cover");
-    let mut cmd = notify_cmd(&b.cover_kind.binary, port_of(&addr), &cover);
-    cmd.env(contract::ENV_KILLSWITCH_ADDR, &killswitch);
-    let mut p = Proc::spawn(&dir, "notifyd", &mut cmd);
+    let (mut p, _, killswitch, cover) = spawn_cover_kind(&dir, &b);
     for path in [contract::FLUSH_PATH, contract::RESET_PATH] {
         let a = get(&killswitch, path);
         assert_eq!((a.code, a.harness()), (501, Some("cover")));
@@ -322,7 +329,7 @@ fn cover_kind_writes_counters_when_the_service_does_not_handle_sigterm() {
         .filter(|f| f.starts_with(contract::COVCOUNTERS_PREFIX))
         .collect();
     assert_eq!(counters.len(), 1, "{counters:?}");
-    let profile = textfmt(&go, &cover, &dir.path("harness.txt"));
+    let profile = covdata_textfmt(&go, &[&cover], &dir.path("harness.txt"));
     let (_, covered) = blocks(&profile);
     assert!(covered.len() >= 2, "{profile}");
 }
@@ -431,7 +438,7 @@ fn cover_kind_image_snapshots_live_and_docker_stop_keeps_the_services_shutdown()
     assert_eq!(listed, flush.body.lines().collect(), "only complete files");
     let snapshot = dir.path("snapshot");
     docker_ok(&["cp", &format!("{name}:/cover"), &snapshot.to_string_lossy()]);
-    let snapshot = textfmt(&go, &snapshot, &dir.path("snapshot.txt"));
+    let snapshot = covdata_textfmt(&go, &[&snapshot], &dir.path("snapshot.txt"));
 
     // docker stop: the wrapper forwards SIGTERM, notifyd shuts down by
     // itself (a message is pending: its status 4), Go writes the counters.
@@ -451,7 +458,7 @@ fn cover_kind_image_snapshots_live_and_docker_stop_keeps_the_services_shutdown()
         1,
         "the final counters replaced the snapshot: {counters:?}"
     );
-    let profile = textfmt(&go, &out, &dir.path("final.txt"));
+    let profile = covdata_textfmt(&go, &[&out], &dir.path("final.txt"));
     let (all, covered) = blocks(&profile);
     assert_eq!(files_of(&all).len(), 2, "{profile}");
     assert!(!profile.contains("covtools"));

@@ -42,7 +42,9 @@ fn the_harness_builds_and_runs_under_every_go_mod_language_version_in_both_kinds
             assert!(status.success(), "go {version} {}: {status}", b.name);
             let profile = match b.kind {
                 BuildKind::Test => fs::read_to_string(cover.join("profile.out")).unwrap(),
-                BuildKind::Cover => textfmt(&go, &cover, &dir.path(format!("{label}.txt"))),
+                BuildKind::Cover => {
+                    covdata_textfmt(&go, &[&cover], &dir.path(format!("{label}.txt")))
+                }
             };
             let (all, covered) = blocks(&profile);
             assert_eq!(

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use xtask::runtime::process::Exit;
 
-use crate::util::cover::{cover_run, Scope};
+use crate::util::cover::{cover_run, notify_module, notify_suite_run, Scope};
+use crate::util::go::covdata_textfmt;
 use crate::util::{bin, require_docker, require_go, Dir};
 
 /// Block -> (statements, count) of a text profile.
@@ -62,22 +63,12 @@ fn check_phases(go: &Path, out: &Path, report: &xtask::cover::Report, names: &[&
     // The last snapshot, as the run read it, is what Go reads of the same
     // files (the newest counter file of each process).
     let last = dir.join(format!(".snapshot-{}", names.len()));
-    let services: Vec<String> = fs::read_dir(&last)
+    let services: Vec<PathBuf> = fs::read_dir(&last)
         .unwrap()
-        .map(|e| e.unwrap().path().display().to_string())
+        .map(|e| e.unwrap().path())
         .collect();
     let oracle = dir.join("oracle.txt");
-    let res = std::process::Command::new(go)
-        .args(["tool", "covdata", "textfmt"])
-        .arg(format!("-i={}", services.join(",")))
-        .arg(format!("-o={}", oracle.display()))
-        .output()
-        .unwrap();
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    covdata_textfmt(go, &services, &oracle);
     let mut by_go: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for (block, (stmts, n)) in fs::read_to_string(&oracle)
         .unwrap()
@@ -162,7 +153,7 @@ fn phases_in_docker_measure_each_phase_from_live_snapshots() {
     }
     let dir = Dir::new("live_phases_docker");
     let scope = Scope::new("live-phases");
-    let module = crate::util::project_root().join("tests/modules/notify");
+    let module = notify_module();
     let report = cover_run(
         &dir,
         "out",
@@ -196,7 +187,7 @@ fn phases_in_docker_measure_each_phase_from_live_snapshots() {
 #[test]
 fn phases_are_refused_with_the_test_kind_before_anything_is_built() {
     let dir = Dir::new("live_phases_test_kind");
-    let module = crate::util::project_root().join("tests/modules/notify");
+    let module = notify_module();
     for (flags, kind, mode) in [
         (&["--build-kind", "test"][..], "test", "count"),
         (&["--set", "build.cover_mode=count"][..], "cover", "count"),
@@ -360,25 +351,8 @@ fn notify_runs_in_the_test_kind_too_with_its_go_test_suite() {
     }
     let dir = Dir::new("live_notify_test_kind");
     let scope = Scope::new("live-notify-test");
-    let module = crate::util::project_root().join("tests/modules/notify");
     // A command after `--` replaces the phases: one run of the whole suite.
-    let report = cover_run(
-        &dir,
-        "out",
-        Some(&scope),
-        &[
-            "--module",
-            &module.to_string_lossy(),
-            "--build-kind",
-            "test",
-            "--",
-            "go",
-            "test",
-            "-count=1",
-            "-v",
-            "./e2e",
-        ],
-    );
+    let report = notify_suite_run(&dir, &scope, &["--build-kind", "test"], &["-v"]);
     assert_eq!(report.code, 0, "{report:#?}");
     assert!(report.phases.is_empty());
     assert_eq!(report.profiles.get("notifyd"), Some(&1));
@@ -402,7 +376,7 @@ fn notify_runs_in_the_test_kind_too_with_its_go_test_suite() {
 fn phases_as_local_processes_measure_notify_too() {
     let Some(go) = require_go() else { return };
     let dir = Dir::new("live_phases_local_notify");
-    let module = crate::util::project_root().join("tests/modules/notify");
+    let module = notify_module();
     let report = cover_run(
         &dir,
         "out",
@@ -425,22 +399,8 @@ fn the_cover_kind_without_phases_is_collected_by_the_stop_and_pull_pipeline() {
     }
     let dir = Dir::new("live_cover_kind_pipeline");
     let scope = Scope::new("live-cover-pipeline");
-    let module = crate::util::project_root().join("tests/modules/notify");
     // A command after `--` replaces the phases; the kind stays cover.
-    let report = cover_run(
-        &dir,
-        "out",
-        Some(&scope),
-        &[
-            "--module",
-            &module.to_string_lossy(),
-            "--",
-            "go",
-            "test",
-            "-count=1",
-            "./e2e",
-        ],
-    );
+    let report = notify_suite_run(&dir, &scope, &[], &[]);
     assert_eq!(report.code, 0, "{report:#?}");
     assert!(report.phases.is_empty());
     assert_eq!(
@@ -451,22 +411,12 @@ fn the_cover_kind_without_phases_is_collected_by_the_stop_and_pull_pipeline() {
     assert!(xtask::cover::summary(&report).contains("profiles:  1 (notifyd 1)"));
     // The merged profile is exactly what Go reads of the pulled files.
     let pulled = dir.path("out/profiles");
-    let inputs: Vec<String> = fs::read_dir(&pulled)
+    let inputs: Vec<PathBuf> = fs::read_dir(&pulled)
         .unwrap()
-        .map(|e| e.unwrap().path().display().to_string())
+        .map(|e| e.unwrap().path())
         .collect();
     let oracle = dir.path("oracle.txt");
-    let res = std::process::Command::new(&go)
-        .args(["tool", "covdata", "textfmt"])
-        .arg(format!("-i={}", inputs.join(",")))
-        .arg(format!("-o={}", oracle.display()))
-        .output()
-        .unwrap();
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    covdata_textfmt(&go, &inputs, &oracle);
     let by_go = counts(&oracle);
     assert_eq!(counts(report.merged.as_ref().unwrap()), by_go);
     scope.assert_nothing_left();

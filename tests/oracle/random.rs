@@ -40,11 +40,7 @@ covtest!(random_merges_match_the_obvious_merge, |dir: Dir| {
         // Associative: (p0 p1) rest == p0 (p1 rest), and pairs agree with
         // the obvious merge of pairs.
         let head = dir.path(format!("s{seed}/head.out"));
-        dir.tool("covmerge")
-            .args(&files[..2])
-            .arg("-o")
-            .arg(&head)
-            .stdout();
+        dir.merge_into(&files[..2], &head);
         assert_same_text(
             &read(&head),
             &expected_merge(case.mode, &all[..2]),

@@ -29,16 +29,8 @@ covtest!(real_merge_is_commutative_and_associative, |dir: Dir| {
         // (a b c)(d e f g) == a (b c d e f g), through files and through stdin.
         let left = dir.path(format!("{kind}-left.out"));
         let right = dir.path(format!("{kind}-right.out"));
-        dir.tool("covmerge")
-            .args(&files[..3])
-            .arg("-o")
-            .arg(&left)
-            .stdout();
-        dir.tool("covmerge")
-            .args(&files[3..])
-            .arg("-o")
-            .arg(&right)
-            .stdout();
+        dir.merge_into(&files[..3], &left);
+        dir.merge_into(&files[3..], &right);
         assert_same_text(
             &dir.tool("covmerge").arg(&left).arg(&right).stdout(),
             &all,
@@ -108,11 +100,7 @@ covtest!(
             "reversed"
         );
         let left = dir.path("left.out");
-        dir.tool("covmerge")
-            .args(&files[..4])
-            .arg("-o")
-            .arg(&left)
-            .stdout();
+        dir.merge_into(&files[..4], &left);
         assert_eq!(
             dir.tool("covtotal").arg(&left).args(&files[4..]).stdout(),
             want,

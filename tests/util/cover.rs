@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use covcore::profile::{self, Mode, Pos, Visitor};
@@ -105,6 +105,30 @@ impl Drop for Scope {
 /// in `dir/work`.
 pub fn cover_run(dir: &Dir, out: &str, scope: Option<&Scope>, args: &[&str]) -> Report {
     cover_run_with(dir, out, scope, args, &Control::new())
+}
+
+/// The notify module (tests/modules/notify).
+pub fn notify_module() -> PathBuf {
+    super::project_root().join("tests/modules/notify")
+}
+
+/// `integration-cover` of the notify module with `flags`, its phases
+/// replaced by one run of its whole suite (a command after `--`):
+/// `go test -count=1 <go_test_flags> ./e2e`.
+pub fn notify_suite_run(
+    dir: &Dir,
+    scope: &Scope,
+    flags: &[&str],
+    go_test_flags: &[&str],
+) -> Report {
+    let module = notify_module();
+    let module = module.to_string_lossy();
+    let mut args = vec!["--module", &module];
+    args.extend(flags);
+    args.extend(["--", "go", "test", "-count=1"]);
+    args.extend(go_test_flags);
+    args.push("./e2e");
+    cover_run(dir, "out", Some(scope), &args)
 }
 
 pub fn cover_run_with(

@@ -67,6 +67,24 @@ pub fn run_go<S: AsRef<OsStr>>(go: &Path, cwd: &Path, args: &[S]) -> Result<Stri
     stdout_of(Command::new(go).args(args).current_dir(cwd))
 }
 
+/// `go tool covdata textfmt` of GOCOVERDIRs (or of single binary files'
+/// directories) into `out`: Go's own reading of binary coverage data, as
+/// the text profile it returns.
+pub fn covdata_textfmt<P: AsRef<Path>>(go: &Path, inputs: &[P], out: &Path) -> String {
+    let inputs: Vec<String> = inputs
+        .iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
+    stdout_of(
+        Command::new(go)
+            .args(["tool", "covdata", "textfmt"])
+            .arg(format!("-i={}", inputs.join(",")))
+            .arg(format!("-o={}", out.display())),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    fs::read_to_string(out).unwrap_or_else(|e| panic!("{}: {e}", out.display()))
+}
+
 /// `81.2` from the last line of `go tool cover -func` or `go tool covdata
 /// func` (`total:  (statements)  81.2%`).
 pub fn last_percent(out: &str) -> Result<String, String> {

@@ -106,25 +106,6 @@ pub fn copy_dir(from: &Path, to: &Path) {
 // ---------------------------------------------------------------------------
 // Docker objects with Drop guards.
 
-pub fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running docker")
-}
-
-pub fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Names unique to this process and test, valid as Docker container and
 /// Kubernetes pod names.
 pub fn unique(test: &str, what: &str) -> String {
@@ -215,6 +196,24 @@ impl Container {
         let c = Container(name);
         docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
         c.wait_ready();
+        c
+    }
+
+    /// Starts `sh -c script` in the image instead of its entrypoint,
+    /// without waiting for anything.
+    pub fn run_sh(image: &Image, name: String, script: &str) -> Container {
+        let c = Container(name);
+        docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            &c.0,
+            "--entrypoint",
+            "/bin/sh",
+            &image.name,
+            "-c",
+            script,
+        ]);
         c
     }
 
@@ -352,21 +351,13 @@ pub fn pulled(dir: &Dir, b: &Built, stdout: &[u8]) -> Vec<PathBuf> {
 
 /// `go tool cover -func` on a profile, in the service's module.
 pub fn go_func(b: &Built, profile: &Path) -> String {
-    let go = go().unwrap();
-    let out = Command::new(go)
-        .current_dir(&b.module)
-        .args(["tool", "cover"])
-        .arg(format!("-func={}", profile.display()))
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "go tool cover -func {}: {}",
-        profile.display(),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    go::stdout_of(
+        Command::new(go().unwrap())
+            .current_dir(&b.module)
+            .args(["tool", "cover"])
+            .arg(format!("-func={}", profile.display())),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The percentage `go tool cover -func` gives one function (or "total:").
@@ -380,6 +371,30 @@ pub fn func_cover(func_output: &str, name: &str) -> String {
         .and_then(|l| l.split_whitespace().last())
         .unwrap_or_else(|| panic!("no {name} in\n{func_output}"))
         .to_string()
+}
+
+/// Runs `cmd` (its output piped) while each of `containers` is removed
+/// after `delay(its index)`: a fault in the middle of a run. Its output.
+pub fn output_while_removing(
+    cmd: &mut Command,
+    containers: &[&Container],
+    delay: impl Fn(usize) -> Duration,
+) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::scope(|s| {
+        for (i, c) in containers.iter().enumerate() {
+            let delay = delay(i);
+            s.spawn(move || {
+                std::thread::sleep(delay);
+                docker(&["rm", "-f", &c.0]);
+            });
+        }
+    });
+    child.wait_with_output().unwrap()
 }
 
 /// The count of the block starting on the line of main.go holding `needle`.
@@ -532,26 +547,6 @@ impl Container {
     }
 }
 
-/// `go tool covdata textfmt` of a GOCOVERDIR: Go's own reading of the
-/// binary data, as a text profile.
-pub fn covdata_textfmt(dir: &Path) -> String {
-    let out_file = dir.with_extension("textfmt");
-    let out = Command::new(go().unwrap())
-        .args(["tool", "covdata", "textfmt"])
-        .arg(format!("-i={}", dir.display()))
-        .arg(format!("-o={}", out_file.display()))
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "covdata textfmt {}: {}",
-        dir.display(),
-        text(&out.stderr)
-    );
-    fs::read_to_string(out_file).unwrap()
-}
-
 /// The count of the block starting on the line of the snapshot fixture's
 /// main.go holding `needle`, in a text profile.
 pub fn snapshot_count(s: &Snapshot, profile: &str, needle: &str) -> u64 {
@@ -586,14 +581,4 @@ pub fn service_blocks(s: &Snapshot, profile: &str) -> String {
         })
         .map(|l| format!("{l}\n"))
         .collect()
-}
-
-/// The names in a directory, sorted.
-pub fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }

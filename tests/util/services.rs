@@ -7,7 +7,7 @@ use std::fs;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -102,21 +102,16 @@ pub fn shells() -> Vec<Vec<String>> {
 
 /// `go tool cover -func` of a profile, run in its module.
 pub fn cover_func(go: &Path, module: &Path, profile: &Path) -> String {
-    let out = Command::new(go)
-        .current_dir(module)
-        .arg("tool")
-        .arg("cover")
-        .arg(format!("-func={}", profile.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "go tool cover -func={} failed: {}\nprofile:\n{}",
-        profile.display(),
-        String::from_utf8_lossy(&out.stderr),
-        fs::read_to_string(profile).unwrap_or_default()
-    );
-    String::from_utf8(out.stdout).unwrap()
+    super::go::stdout_of(
+        Command::new(go)
+            .current_dir(module)
+            .args(["tool", "cover"])
+            .arg(format!("-func={}", profile.display())),
+    )
+    .unwrap_or_else(|e| {
+        let text = fs::read_to_string(profile).unwrap_or_default();
+        panic!("{e}\nprofile:\n{text}")
+    })
 }
 
 /// The percentage `go tool cover -func` gives a function of a file.
@@ -282,6 +277,16 @@ impl Proc {
         }
     }
 
+    /// Waits for an exit that must come within `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        self.wait_timeout(timeout).unwrap_or_else(|| {
+            panic!(
+                "still running after {timeout:?}; stderr:\n{}",
+                self.stderr()
+            )
+        })
+    }
+
     pub fn stderr(&self) -> String {
         fs::read_to_string(&self.stderr).unwrap()
     }
@@ -347,21 +352,7 @@ pub fn run_wrapper(
 // Docker: every container, image and network a test makes is removed when
 // its scope drops, also when the test fails.
 
-pub fn docker(args: &[&str]) -> Output {
-    Command::new("docker").args(args).output().unwrap()
-}
-
-pub fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {} failed: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+pub use super::{docker, docker_ok};
 
 pub struct DockerScope {
     pub prefix: String,

@@ -18,17 +18,18 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde::Deserialize;
 
 use crate::util::project_root;
 
+mod load;
 mod render;
 mod set;
+mod validate;
 
 pub use render::render;
 use render::uses_own_addr;
-use set::apply_override;
 
 /// The configuration file at a Go module root.
 pub const CONFIG_FILE: &str = "covtools.toml";
@@ -270,216 +271,6 @@ pub struct ReportConfig {
 }
 
 impl Config {
-    /// Reads `<module_dir>/covtools.toml`.
-    pub fn load(module_dir: &Path) -> anyhow::Result<Config> {
-        Config::load_file(&module_dir.join(CONFIG_FILE))
-    }
-
-    /// Reads a configuration file; the module root is its directory.
-    pub fn load_file(file: &Path) -> anyhow::Result<Config> {
-        let text =
-            fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        let module_dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-        Config::parse(&text, file, &module_dir)
-    }
-
-    /// Parses configuration text; `file` names it in errors.
-    pub fn parse(text: &str, file: &Path, module_dir: &Path) -> anyhow::Result<Config> {
-        Config::parse_with(text, file, module_dir, &[])
-    }
-
-    /// Parses configuration text with `KEY=VALUE` overrides applied on top
-    /// (`integration-cover --set`), e.g. `gates.min=80`,
-    /// `service.catalog.ready=/healthz`, `tests.args=["-gateway", "{url:gateway}"]`.
-    /// A service is addressed by its name; VALUE is a TOML value, or a bare
-    /// string. An override is checked like the file: an unknown key or a
-    /// bad value is an error naming it.
-    pub fn parse_with(
-        text: &str,
-        file: &Path,
-        module_dir: &Path,
-        overrides: &[(String, String)],
-    ) -> anyhow::Result<Config> {
-        let toml_error = |e: toml::de::Error| {
-            // toml's message spans several lines (a source excerpt); keep
-            // the line number and the line itself, which names the key.
-            let msg = e.message().trim().to_string();
-            let at = e
-                .span()
-                .map(|s| {
-                    let line = text[..s.start].matches('\n').count() + 1;
-                    let source = text.lines().nth(line - 1).unwrap_or("").trim();
-                    format!(":{line}: {source}")
-                })
-                .unwrap_or_default();
-            anyhow::anyhow!("{}{at}: {msg}", file.display())
-        };
-        // The file alone first, so that its errors keep their line.
-        let mut config: Config = toml::from_str(text).map_err(toml_error)?;
-        if !overrides.is_empty() {
-            let mut table: toml::Table = toml::from_str(text).map_err(toml_error)?;
-            // One at a time, so that an error names the override at fault.
-            for (key, value) in overrides {
-                let mut typed = table.clone();
-                apply_override(&mut typed, key, value, false)
-                    .with_context(|| format!("--set {key}={value}"))?;
-                config = match Config::deserialize(toml::Value::Table(typed.clone())) {
-                    Ok(c) => {
-                        table = typed;
-                        c
-                    }
-                    Err(e) => {
-                        // VALUE read as TOML did not fit (env.PORT=8080 is
-                        // an integer): try it as the bare string it also is.
-                        let mut bare = table.clone();
-                        apply_override(&mut bare, key, value, true)?;
-                        let c = Config::deserialize(toml::Value::Table(bare.clone())).map_err(
-                            |_| anyhow::anyhow!("--set {key}={value}: {}", e.message().trim()),
-                        )?;
-                        table = bare;
-                        c
-                    }
-                };
-            }
-        }
-        config.module_dir = module_dir.to_path_buf();
-        config.module_path = module_path(module_dir)?;
-        match config.tests_spec.take() {
-            Some(TestsOrPhases::One(t)) => config.tests = Some(t),
-            Some(TestsOrPhases::Phases(p)) => config.phases = p,
-            None => {}
-        }
-        if config.build.cover_mode.is_empty() {
-            config.build.cover_mode = config.build.kind.default_cover_mode().into();
-        }
-        config
-            .validate()
-            .with_context(|| file.display().to_string())?;
-        Ok(config)
-    }
-
-    fn validate(&self) -> anyhow::Result<()> {
-        if let Some(formats) = &self.report.formats {
-            crate::cover::reports::check_formats(formats)?;
-        }
-        if self.gates.diff_min.is_some() && self.gates.diff_base.is_none() {
-            bail!("gates.diff_min needs gates.diff_base (--diff-base REF)");
-        }
-        if !["set", "count", "atomic"].contains(&self.build.cover_mode.as_str()) {
-            bail!(
-                "build.cover_mode = {:?}: expected set, count or atomic",
-                self.build.cover_mode
-            );
-        }
-        if self.services.is_empty() {
-            bail!("no [[service]] entries");
-        }
-        let mut seen = BTreeMap::new();
-        for (i, s) in self.services.iter().enumerate() {
-            check_name(&s.name).with_context(|| format!("service[{i}].name"))?;
-            if seen.insert(s.name.as_str(), i).is_some() {
-                bail!("service[{i}].name = {:?} is used twice", s.name);
-            }
-            if s.package.is_empty() {
-                bail!("service[{i}].package is empty ({})", s.name);
-            }
-            if s.port == 0 {
-                bail!("service[{i}].port must not be 0 ({})", s.name);
-            }
-            if let Some(ready) = &s.ready {
-                if !ready.starts_with('/') {
-                    bail!("service[{i}].ready = {ready:?}: expected an HTTP path starting with /");
-                }
-            }
-            if let Some(w) = &s.workdir {
-                let dir = self.module_dir.join(w);
-                if w.is_absolute() || !dir.is_dir() {
-                    bail!(
-                        "service[{i}].workdir = {:?}: expected a directory inside the module ({})",
-                        w.display().to_string(),
-                        s.name
-                    );
-                }
-            }
-            if let Some(t) = &s.harness_test {
-                if !t.starts_with("Test")
-                    || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                {
-                    bail!(
-                        "service[{i}].harness_test = {t:?}: expected a Go test name like TestRun"
-                    );
-                }
-            }
-        }
-        // Every {url:NAME} must name a service.
-        let urls: BTreeMap<String, String> = self
-            .services
-            .iter()
-            .map(|s| (s.name.clone(), String::new()))
-            .collect();
-        for s in &self.services {
-            s.render_args("", &urls)
-                .with_context(|| format!("service {}", s.name))?;
-            s.render_env("", &urls)
-                .with_context(|| format!("service {}", s.name))?;
-        }
-        if let Some(t) = &self.tests {
-            if t.package.is_some() == t.command.is_some() {
-                bail!("[tests]: set exactly one of package and command");
-            }
-            for a in &t.args {
-                render(a, "", &urls).context("tests.args")?;
-            }
-            for a in t.command.iter().flatten() {
-                render(a, "", &urls).context("tests.command")?;
-            }
-            if t.command.as_ref().is_some_and(|c| c.is_empty()) {
-                bail!("tests.command is empty");
-            }
-            for (k, v) in &t.env {
-                render(v, "", &urls).with_context(|| format!("tests.env.{k}"))?;
-            }
-            if let Some(r) = &t.run_in {
-                self.check_run_in(r)?;
-            }
-        }
-        if let Some(r) = &self.run.runtime {
-            if !["docker", "local"].contains(&r.as_str()) {
-                bail!("run.runtime = {r:?}: expected docker or local");
-            }
-        }
-        if let Some(t) = self.run.ready_timeout {
-            if !(t > 0.0 && t.is_finite()) {
-                bail!("run.ready_timeout = {t}: expected a positive number of seconds");
-            }
-        }
-        if let Some(min) = self.gates.min {
-            if !(0.0..=100.0).contains(&min) {
-                bail!("gates.min = {min}: expected a percentage from 0 to 100");
-            }
-        }
-        if let Some(d) = self.gates.max_drop {
-            if !(d >= 0.0 && d.is_finite()) {
-                bail!("gates.max_drop = {d}: expected a non-negative number of points");
-            }
-            if self.gates.baseline.is_none() {
-                bail!("gates.max_drop needs gates.baseline");
-            }
-        }
-        Ok(())
-    }
-
-    /// `tests.run_in` (or `--tests-in`): `host`, `container` or
-    /// `service:NAME` (in service NAME's own container).
-    pub fn check_run_in(&self, r: &str) -> anyhow::Result<()> {
-        match r.strip_prefix("service:") {
-            Some(name) if self.service(name).is_some() => Ok(()),
-            Some(name) => bail!("tests.run_in = {r:?}: no service {name:?}"),
-            None if ["host", "container"].contains(&r) => Ok(()),
-            None => bail!("tests.run_in = {r:?}: expected host, container or service:NAME"),
-        }
-    }
-
     /// The `-coverpkg` pattern.
     pub fn cover_packages(&self) -> String {
         self.build
@@ -538,19 +329,6 @@ impl Service {
             .map(|(k, v)| Ok((k.clone(), render(v, addr, urls)?)))
             .collect()
     }
-}
-
-fn check_name(name: &str) -> anyhow::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.starts_with('-');
-    if !ok {
-        bail!("{name:?}: expected lowercase letters, digits and -, as in a container name");
-    }
-    Ok(())
 }
 
 /// The module path from `<dir>/go.mod`.
