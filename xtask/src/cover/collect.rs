@@ -101,12 +101,12 @@ pub(super) fn collect(
         .unwrap_or_default();
     for st in started {
         let stem = covtarget::Target::parse(&st.target, None)?.file_stem();
-        let mut n = names
+        let text = names
             .iter()
             .filter(|f| f.starts_with(&format!("{stem}.cover-")))
             .count();
         // The cover build kind: one counter file per process, in a directory.
-        n += fs::read_dir(profiles.join(&stem)).map_or(0, |rd| {
+        let binary = fs::read_dir(profiles.join(&stem)).map_or(0, |rd| {
             rd.filter_map(|e| e.ok())
                 .filter(|e| {
                     e.file_name()
@@ -115,8 +115,10 @@ pub(super) fn collect(
                 })
                 .count()
         });
-        counts.insert(st.name.clone(), n);
-        if n > 0 {
+        counts.insert(st.name.clone(), text + binary);
+        if binary > 0 {
+            series.push((st.name.clone(), format!("{profiles_arg}/{stem}")));
+        } else if text > 0 {
             series.push((st.name.clone(), format!("{profiles_arg}/{stem}.cover-*")));
         }
     }
