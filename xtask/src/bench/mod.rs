@@ -3,12 +3,14 @@
 //! data.rs from the project's generator, genprof/); `--kill-pull` times
 //! covkill and covpull on ten containers (bench_kill_pull.rs). Timing a
 //! child, wall time and peak RSS, is measure.rs. `--covdata` times reading a
-//! GOCOVERDIR against `go tool covdata` (covdata.rs).
+//! GOCOVERDIR against `go tool covdata` (covdata.rs); covreport's formats are
+//! timed beside covmerge on case 1 (report.rs).
 
 mod covdata;
 mod data;
 mod measure;
 mod merge;
+mod report;
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -37,7 +39,7 @@ pub fn run(args: flags::Bench) -> anyhow::Result<ExitCode> {
     merge::run(&args, &root)
 }
 
-/// The four tools, optimised, in target/release.
+/// The tools, optimised, in target/release.
 fn build_release_bins(root: &Path) -> anyhow::Result<()> {
     eprintln!("bench: {} build --release --bins", util::cargo());
     let status = Command::new(util::cargo())
