@@ -1,40 +1,44 @@
 //! Live snapshots and resets (issue 10 §2, collection side): `covkill
 //! --flush/--reset`, `covpull --flush`, and covpull copying Go's binary
-//! coverage, against a real `go build -cover -covermode=atomic` service
-//! (tests/fixtures/snapshot, which serves the harness's flush/reset contract
-//! itself), with `go tool covdata textfmt` as the oracle.
+//! coverage, against tests/fixtures/killpull/svc built with the cover kind
+//! (`go build -cover -covermode=atomic` of its real main with covtools'
+//! harness, tools/harness/cover, by the xtask's own build code), with
+//! `go tool covdata textfmt` and `go tool cover -func` as the oracles; and
+//! the 501 of the same service built with the test kind.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::kill_pull::*;
 use crate::util::*;
 
-fn start_local(
-    dir: &Dir,
-    s: &Snapshot,
-    name: &str,
-    env: &[(&str, &str)],
-) -> (LocalService, String, String) {
+const HELLO: &str = "fmt.Fprintln(w, \"hello\")";
+const TEST_KIND_501: &str = "the harness answered HTTP 501 Not Implemented: covtools: build kind test (go test -c -cover, covermode count) cannot take live snapshots or reset counters; build with [build] kind = \"cover\" (covermode atomic)";
+
+/// Starts `bin ARGS…` with its killswitch and service on free loopback
+/// ports and GOCOVERDIR=<name>/cover; returns it, its service address and
+/// its `local:` target once the service answers (on a path no handler
+/// serves: no coverage is touched).
+fn start_local(dir: &Dir, bin: &Path, args: &[&str], name: &str) -> (LocalService, String, String) {
     let (kill_port, http_port) = (free_port(), free_port());
     let cover = dir.path(format!("{name}/cover"));
     std::fs::create_dir_all(&cover).unwrap();
     let http = format!("127.0.0.1:{http_port}");
-    let mut cmd = Command::new(&s.bin);
-    cmd.env("GOCOVERDIR", &cover)
-        .env("COVKILL_ADDR", format!("127.0.0.1:{kill_port}"))
-        .env("LISTEN", &http)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     let svc = LocalService {
-        child: cmd.spawn().unwrap(),
+        child: Command::new(bin)
+            .args(args)
+            .env("GOCOVERDIR", &cover)
+            .env("COVKILL_ADDR", format!("127.0.0.1:{kill_port}"))
+            .env("LISTEN", &http)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
     };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while http_get(&http, "/add?a=0&b=0").is_err() {
+    while http_get(&http, "/ready").is_err() {
         assert!(
             Instant::now() < deadline,
             "the local service never answered"
@@ -50,18 +54,17 @@ fn pulled_snapshot(dir: &Dir, stdout: &str) -> (Vec<String>, String) {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout}");
     let path = dir.path(lines[0]);
-    let text = go::covdata_textfmt(&go().unwrap(), &[&path], &path.with_extension("textfmt"));
-    (entries(&path), text)
+    (entries(&path), covdata_textfmt(&path))
 }
 
 #[test]
 fn flush_and_reset_keep_a_local_go_build_cover_service_running() {
     let dir = Dir::new("flush_and_reset_keep_a_local_go_build_cover_service_running");
-    let Some(s) = snapshot_built(false) else {
+    let Some(c) = cover_built(false) else {
         return;
     };
-    let (mut svc, http, target) = start_local(&dir, s, "svc", &[]);
-    let hello = "fmt.Fprintln(w, \"hello\")";
+    let b = built(false).unwrap();
+    let (mut svc, http, target) = start_local(&dir, &c.bin, &[], "svc");
     http_get(&http, "/hello").unwrap();
 
     // covkill --flush | covpull: a complete snapshot, the service still up.
@@ -69,7 +72,7 @@ fn flush_and_reset_keep_a_local_go_build_cover_service_running() {
     assert_code(&k, 0, "covkill --flush");
     assert_code(&p, 0, "covpull");
     let (names, first) = pulled_snapshot(&dir, &text(&p.stdout));
-    assert_eq!(snapshot_count(s, &first, hello), 1);
+    assert_eq!(cover_count(c, &first, HELLO), 1);
     assert_eq!(names.len(), 2, "covmeta and one covcounters: {names:?}");
     assert!(svc.child.try_wait().unwrap().is_none(), "still running");
 
@@ -84,17 +87,25 @@ fn flush_and_reset_keep_a_local_go_build_cover_service_running() {
     assert_code(&out, 0, "covpull --flush");
     let (names, second) = pulled_snapshot(&dir, &text(&out.stdout));
     assert_eq!(names.len(), 2, "{names:?}");
-    assert_eq!(snapshot_count(s, &second, hello), 3);
-    // No traffic between two flushes: the same profile (of the service; the
-    // fixture's own flush code counts each flush).
+    assert_eq!(cover_count(c, &second, HELLO), 3);
+    // No traffic between two flushes: the very same profile, whole (the
+    // harness's own code is in no profile).
     let out = dir
         .tool("covpull")
         .args(["--flush", "--out", "p2", &target])
         .output();
     assert_code(&out, 0, "covpull --flush");
     let third = pulled_snapshot(&dir, &text(&out.stdout)).1;
-    assert_eq!(service_blocks(s, &third), service_blocks(s, &second));
-    assert_eq!(service_blocks(s, &second).lines().count(), 3, "{second}");
+    assert_service_only(&second);
+    assert_eq!(third, second);
+    // Go's own reading of the snapshot: hello covered, nothing else called.
+    let second_file = dir.path("second.txt");
+    std::fs::write(&second_file, &second).unwrap();
+    let func = go_func(b, &second_file);
+    assert_eq!(func_cover(&func, "hello"), "100.0%");
+    assert_eq!(func_cover(&func, "add"), "0.0%");
+    assert_eq!(func_cover(&func, "sum"), "0.0%");
+    assert_eq!(func_cover(&func, "neverCalled"), "0.0%");
 
     // Reset: printed for covpull like any covkill; the counters start again.
     let out = dir.tool("covkill").args(["--reset", &target]).output();
@@ -104,8 +115,9 @@ fn flush_and_reset_keep_a_local_go_build_cover_service_running() {
         .tool("covpull")
         .args(["--flush", "--out", "p", &target])
         .output();
+    assert_code(&out, 0, "covpull --flush");
     assert_eq!(
-        snapshot_count(s, &pulled_snapshot(&dir, &text(&out.stdout)).1, hello),
+        cover_count(c, &pulled_snapshot(&dir, &text(&out.stdout)).1, HELLO),
         0
     );
 
@@ -125,12 +137,17 @@ fn flush_and_reset_keep_a_local_go_build_cover_service_running() {
         1,
         "{names:?}"
     );
-    assert_eq!(snapshot_count(s, &last, hello), 1);
+    assert_eq!(cover_count(c, &last, HELLO), 1);
     assert!(svc.child.wait().unwrap().success());
 
-    // A binary that cannot snapshot answers 501: a failed target with the
-    // harness's message, at once.
-    let (_svc, _http, target) = start_local(&dir, s, "refusing", &[("SNAPSHOT_REFUSE", "1")]);
+    // A test-kind binary cannot snapshot: it answers 501, a failed target
+    // with the harness's message, at once.
+    let args = [
+        "-test.run=^TestCovtoolsHarness$",
+        "-test.coverprofile=/dev/null",
+        "--",
+    ];
+    let (_svc, _http, target) = start_local(&dir, &b.svc_test, &args, "refusing");
     for tool in ["covkill", "covpull"] {
         let mut cmd = dir.tool(tool);
         if tool == "covpull" {
@@ -140,7 +157,7 @@ fn flush_and_reset_keep_a_local_go_build_cover_service_running() {
         assert_code(&out, 1, tool);
         assert_eq!(text(&out.stdout), "");
         assert!(
-            text(&out.stderr).contains("the harness answered HTTP 501 Not Implemented: covtools: this binary cannot snapshot or reset (build kind test, covermode count): set [build] kind = \"cover\" (covermode atomic)"),
+            text(&out.stderr).contains(TEST_KIND_501),
             "{tool}: {}",
             text(&out.stderr)
         );
@@ -150,12 +167,13 @@ fn flush_and_reset_keep_a_local_go_build_cover_service_running() {
 #[test]
 fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
     let dir = Dir::new("covpull_flush_snapshots_and_copies_each_container_in_one_round_trip");
-    let Some(s) = snapshot_built(true) else {
+    let Some(c) = cover_built(true) else {
         return;
     };
-    let image = Image::base("snap");
+    let b = built(true).unwrap();
+    let image = Image::cover(c, &dir, "snap");
     let cs: Vec<Container> = (0..3)
-        .map(|i| Container::snapshot(&image, s, unique("snap", &format!("c{i}")), &[]))
+        .map(|i| Container::run(&image, unique("snap", &format!("c{i}")), &[]))
         .collect();
     cs[0].get("/hello");
     assert_eq!(cs[1].get("/add?a=2&b=3").trim(), "5");
@@ -169,15 +187,15 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
     let mut want: Vec<String> = cs.iter().map(|c| format!("p/docker_{}", c.0)).collect();
     want.sort();
     assert_eq!(dirs, want);
-    let profile = |c: &Container, root: &str| {
-        let path = dir.path(format!("{root}/docker_{}", c.0));
-        go::covdata_textfmt(&go().unwrap(), &[&path], &path.with_extension("textfmt"))
-    };
-    let hello = "fmt.Fprintln(w, \"hello\")";
-    assert_eq!(snapshot_count(s, &profile(&cs[0], "p"), hello), 1);
-    assert_eq!(snapshot_count(s, &profile(&cs[1], "p"), hello), 0);
-    assert_eq!(snapshot_count(s, &profile(&cs[1], "p"), "return a + b"), 1);
-    assert_eq!(snapshot_count(s, &profile(&cs[2], "p"), "return a + b"), 0);
+    let profile =
+        |k: &Container, root: &str| covdata_textfmt(&dir.path(format!("{root}/docker_{}", k.0)));
+    assert_eq!(cover_count(c, &profile(&cs[0], "p"), HELLO), 1);
+    assert_eq!(cover_count(c, &profile(&cs[1], "p"), HELLO), 0);
+    assert_eq!(cover_count(c, &profile(&cs[1], "p"), "return a + b"), 1);
+    assert_eq!(cover_count(c, &profile(&cs[2], "p"), "return a + b"), 0);
+    for k in &cs {
+        assert_service_only(&profile(k, "p"));
+    }
 
     // The same through the pipe, two round trips: identical profiles.
     let mut kill = vec!["--flush"];
@@ -185,11 +203,8 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
     let (k, p) = kill_pipe_pull(&dir, &kill, &["--out", "q"], &[]);
     assert_code(&k, 0, "covkill --flush");
     assert_code(&p, 0, "covpull");
-    for c in &cs {
-        assert_eq!(
-            service_blocks(s, &profile(c, "q")),
-            service_blocks(s, &profile(c, "p"))
-        );
+    for k in &cs {
+        assert_eq!(profile(k, "q"), profile(k, "p"));
     }
 
     // The exec transport (the docker CLI, as for remote engines): the same
@@ -202,15 +217,12 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
         .args(&args)
         .output();
     assert_code(&out, 0, "covpull --flush over docker exec");
-    for c in &cs {
-        assert_eq!(
-            service_blocks(s, &profile(c, "e")),
-            service_blocks(s, &profile(c, "p"))
-        );
+    for k in &cs {
+        assert_eq!(profile(k, "e"), profile(k, "p"));
     }
 
-    // A stop of a `go build -cover` service: its new counter file is what
-    // covkill waits for; the loop starts the service again.
+    // A stop of a cover-kind service: its new counter file is what covkill
+    // waits for; the wrapper starts the service again.
     let out = dir.tool("covkill").arg(cs[0].target()).output();
     assert_code(&out, 0, "covkill");
     assert_eq!(text(&out.stderr), "");
@@ -229,44 +241,40 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
         1,
         "{names:?}"
     );
-    assert_eq!(snapshot_count(s, &profile(&cs[0], "p"), hello), 1);
+    assert_eq!(cover_count(c, &profile(&cs[0], "p"), HELLO), 1);
 
-    // 501 from a binary that cannot snapshot.
-    let refusing = Container::snapshot(
-        &image,
-        s,
-        unique("snap", "refusing"),
-        &[("SNAPSHOT_REFUSE", "1")],
+    // 501 from the same service built with the test kind, over both
+    // transports.
+    let test_kind = Image::build(b, &dir, "snap-test");
+    let refusing = Container::run(&test_kind, unique("snap", "refusing"), &[]);
+    let out = dir
+        .tool("covpull")
+        .args(["--flush", "--out", "r", &refusing.target()])
+        .output();
+    assert_code(&out, 1, "covpull --flush");
+    assert!(
+        text(&out.stderr).contains(TEST_KIND_501),
+        "{}",
+        text(&out.stderr)
     );
-    // The default transport, then `docker exec` (COVTOOLS_DOCKER=cli).
-    for (docker, what) in [
-        (None, "covpull --flush"),
-        (Some("cli"), "covpull --flush over docker exec"),
-    ] {
-        let mut covpull = dir.tool("covpull");
-        if let Some(docker) = docker {
-            covpull.env("COVTOOLS_DOCKER", docker);
-        }
-        let out = covpull
-            .args(["--flush", "--out", "r", &refusing.target()])
-            .output();
-        assert_code(&out, 1, what);
-        assert!(
-            text(&out.stderr).contains(
-                "the harness answered HTTP 501 Not Implemented: covtools: this binary cannot snapshot"
-            ),
-            "{}",
-            text(&out.stderr)
-        );
-    }
+    let out = dir
+        .tool("covpull")
+        .env("COVTOOLS_DOCKER", "cli")
+        .args(["--flush", "--out", "r", &refusing.target()])
+        .output();
+    assert_code(&out, 1, "covpull --flush over docker exec");
+    assert!(
+        text(&out.stderr).contains(TEST_KIND_501),
+        "{}",
+        text(&out.stderr)
+    );
     let out = dir
         .tool("covkill")
         .args(["--flush", &refusing.target()])
         .output();
     assert_code(&out, 1, "covkill --flush");
     assert!(
-        text(&out.stderr)
-            .contains("HTTP 501 Not Implemented: covtools: this binary cannot snapshot"),
+        text(&out.stderr).contains(TEST_KIND_501),
         "{}",
         text(&out.stderr)
     );

@@ -127,6 +127,21 @@ pub struct Image {
 
 impl Image {
     pub fn build(b: &Built, dir: &Dir, test: &str) -> Image {
+        Image::of(&b.svc_test, Vec::new(), dir, test)
+    }
+
+    /// The cover-kind service's image: the wrapper runs the real main with
+    /// GOCOVERDIR=/cover (COVER_KIND=cover, as `cargo xtask docker-images`
+    /// sets for `[build] kind = "cover"`).
+    pub fn cover(c: &CoverBuilt, dir: &Dir, test: &str) -> Image {
+        let env = vec![(
+            covcore::contract::ENV_COVER_KIND.to_string(),
+            "cover".to_string(),
+        )];
+        Image::of(&c.bin, env, dir, test)
+    }
+
+    fn of(binary: &Path, env: Vec<(String, String)>, dir: &Dir, test: &str) -> Image {
         let image = Image {
             base: unique(test, "base"),
             name: unique(test, "img"),
@@ -135,14 +150,14 @@ impl Image {
         let svc = xtask::docker_images::ServiceImage {
             service: "svc".into(),
             image: image.name.clone(),
-            binary: b.svc_test.clone(),
+            binary: binary.to_path_buf(),
             port: 8080,
             killswitch_port: 19999,
             args: Vec::new(),
-            env: Vec::new(),
+            env,
             own_test: None,
         };
-        let ctx = dir.path("image");
+        let ctx = dir.path(format!("image-{}", image.name));
         xtask::docker_images::write_context(&svc, &image.base, &ctx).unwrap();
         // `--no-cache`: removing this image cannot take a cached layer from
         // under another test's build.
@@ -473,90 +488,66 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
 // -covermode=atomic` service that serves the harness's flush/reset contract
 // itself.
 
-/// The snapshot fixture's module copy and binary.
-pub struct Snapshot {
+/// The cover-kind binary of tests/fixtures/killpull/svc.
+/// The fixture service's source file as profiles name it.
+const SVC_MAIN: &str = "example.com/killpull/main.go";
+
+pub struct CoverBuilt {
+    /// The module built (read-only: the cover kind builds from a copy).
     pub module: PathBuf,
     pub bin: PathBuf,
 }
 
-/// Builds the snapshot fixture once per test process.
-pub fn snapshot_built(with_docker: bool) -> Option<&'static Snapshot> {
+/// Builds the cover-kind service once per test process, after the
+/// test-kind one (whose first build empties the per-process directory).
+pub fn cover_built(with_docker: bool) -> Option<&'static CoverBuilt> {
+    built(with_docker)?;
     let go = require_go()?;
-    if with_docker && !require_docker() {
-        return None;
-    }
-    static BUILT: OnceLock<Snapshot> = OnceLock::new();
+    static BUILT: OnceLock<CoverBuilt> = OnceLock::new();
     Some(BUILT.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("killpull-fixture-{}", std::process::id()));
-        let module = root.join("snapshot");
-        let _ = fs::remove_dir_all(&module);
-        copy_dir(&fixtures().join("snapshot"), &module);
-        let bin = root.join("bin/snapshot");
-        let out = Command::new(&go)
-            .current_dir(&module)
-            .args(["build", "-cover", "-covermode=atomic", "-o"])
-            .arg(&bin)
-            .arg(".")
-            .env("CGO_ENABLED", "0")
-            .env("GOTOOLCHAIN", "local")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "go build -cover: {}",
-            text(&out.stderr)
-        );
-        Snapshot { module, bin }
+        use xtask::build_services::{
+            build_services, BuildKind, BuildOptions, Harness, ServiceBuild,
+        };
+        let module = fixtures().join("killpull/svc");
+        let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("killpull-fixture-{}", std::process::id()))
+            .join("cover-bin");
+        let built = build_services(&BuildOptions {
+            go,
+            module_dir: module.clone(),
+            out_dir,
+            cover_mode: "atomic".into(),
+            cover_packages: "example.com/killpull/...".into(),
+            services: vec![ServiceBuild {
+                name: "svc".into(),
+                package: ".".into(),
+                harness: Harness::Covtools(BuildKind::Cover),
+            }],
+            jobs: 1,
+        })
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        CoverBuilt {
+            module,
+            bin: built.into_iter().next().unwrap().binary,
+        }
     }))
 }
 
-impl Image {
-    /// The local busybox base alone (made by `xtask::docker_images`).
-    pub fn base(test: &str) -> Image {
-        let base = unique(test, "base");
-        build_base(&base);
-        Image {
-            name: base.clone(),
-            base,
-        }
-    }
+/// `go tool covdata textfmt` of a GOCOVERDIR, beside it.
+pub fn covdata_textfmt(dir: &Path) -> String {
+    crate::util::go::covdata_textfmt(&go().unwrap(), &[dir], &dir.with_extension("textfmt"))
 }
 
-impl Container {
-    /// The snapshot fixture in a container of `image` (a busybox base),
-    /// GOCOVERDIR=/cover, restarted in a loop when it stops; ready when
-    /// its service answers.
-    pub fn snapshot(image: &Image, s: &Snapshot, name: String, env: &[(&str, &str)]) -> Container {
-        let mut args = vec!["create".to_string(), "--name".into(), name.clone()];
-        args.extend(["-e".into(), "GOCOVERDIR=/cover".into()]);
-        for (k, v) in env {
-            args.extend(["-e".into(), format!("{k}={v}")]);
-        }
-        args.extend(["--entrypoint".into(), "/bin/sh".into(), image.name.clone()]);
-        args.extend([
-            "-c".into(),
-            "mkdir -p /cover; while true; do /snapshot; done".into(),
-        ]);
-        let c = Container(name);
-        docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        docker_ok(&["cp", s.bin.to_str().unwrap(), &format!("{}:/snapshot", c.0)]);
-        docker_ok(&["start", &c.0]);
-        c.wait_ready();
-        c
-    }
-}
-
-/// The count of the block starting on the line of the snapshot fixture's
-/// main.go holding `needle`, in a text profile.
-pub fn snapshot_count(s: &Snapshot, profile: &str, needle: &str) -> u64 {
-    let src = fs::read_to_string(s.module.join("main.go")).unwrap();
+/// The count of the block starting on the line of the service's main.go
+/// holding `needle`, in a text profile.
+pub fn cover_count(c: &CoverBuilt, profile: &str, needle: &str) -> u64 {
+    let src = fs::read_to_string(c.module.join("main.go")).unwrap();
     let line = src
         .lines()
         .position(|l| l.contains(needle))
         .expect("needle in main.go")
         + 1;
-    let prefix = format!("example.com/snapshot/main.go:{line}.");
+    let prefix = format!("{SVC_MAIN}:{line}.");
     let counts: Vec<u64> = profile
         .lines()
         .filter(|l| l.starts_with(&prefix))
@@ -566,19 +557,13 @@ pub fn snapshot_count(s: &Snapshot, profile: &str, needle: &str) -> u64 {
     counts[0]
 }
 
-/// A snapshot fixture profile's blocks of the service itself (hello, add,
-/// sum), without the fixture's own flush/reset code, which every flush runs.
-pub fn service_blocks(s: &Snapshot, profile: &str) -> String {
-    let src = fs::read_to_string(s.module.join("main.go")).unwrap();
-    let end = src.lines().position(|l| l.starts_with("var (")).unwrap() + 1;
-    profile
-        .lines()
-        .filter(|l| {
-            l.strip_prefix("example.com/snapshot/main.go:")
-                .and_then(|r| r.split('.').next())
-                .and_then(|n| n.parse::<usize>().ok())
-                .is_some_and(|n| n < end)
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
+/// A profile of the service alone: the harness (a module of its own,
+/// outside -coverpkg) adds no block, so two flushes without traffic give
+/// the very same profile.
+pub fn assert_service_only(profile: &str) {
+    let mut lines = profile.lines();
+    assert_eq!(lines.next(), Some("mode: atomic"), "{profile}");
+    for l in lines {
+        assert!(l.starts_with(&format!("{SVC_MAIN}:")), "{l}\n{profile}");
+    }
 }

@@ -5,9 +5,10 @@
 //!   catalog service (test-binary kind: each is stopped and restarted by its
 //!   wrapper), over the Docker Engine API and, as before it, over the
 //!   `docker` CLI (`COVTOOLS_DOCKER=cli`);
-//! - flush + copy: `covpull --flush` on N containers of a `go build -cover
-//!   -covermode=atomic` service (tests/fixtures/snapshot): one exec per
-//!   container asks for a live snapshot and streams it back;
+//! - flush + copy: `covpull --flush` on N containers of the same service
+//!   built with the cover kind (`go build -cover -covermode=atomic` of its
+//!   real main with covtools' harness, in its own image): one exec per
+//!   container asks the harness for a live snapshot and streams it back;
 //! - the engine's floor: N bare `docker exec … true` in parallel.
 //!
 //! Targets (issue 10): flush + copy of 10 at most half of kill + pull of 10
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use covtarget::docker;
-use xtask::build_services::{self, BuildOptions};
+use xtask::build_services::{self, BuildKind, BuildOptions};
 use xtask::config::{self, Config};
 use xtask::docker_images;
 use xtask::util;
@@ -62,19 +63,14 @@ pub fn run(runs: usize, sizes: &[usize], tools: &Path) -> anyhow::Result<ExitCod
     let mut opts = BuildOptions::from_config(&config, go.clone(), bin_dir.clone());
     opts.services.retain(|s| s.name == SERVICE);
     build_services::build_services(&opts)?;
-    let snapshot_bin = bin_dir.join("snapshot");
-    let status = Command::new(&go)
-        .current_dir(util::project_root().join("tests/fixtures/snapshot"))
-        .args(["build", "-cover", "-covermode=atomic", "-o"])
-        .arg(&snapshot_bin)
-        .arg(".")
-        .env("CGO_ENABLED", "0")
-        .status()
-        .context("running go build -cover for tests/fixtures/snapshot")?;
-    ensure!(
-        status.success(),
-        "go build -cover of tests/fixtures/snapshot failed"
-    );
+    // The same service, cover kind: what `[build] kind = "cover"` builds.
+    let mut cover_config = config.clone();
+    cover_config.build.kind = BuildKind::Cover;
+    cover_config.build.cover_mode = "atomic".into();
+    let cover_bin_dir = work.join("bin-cover");
+    let mut opts = BuildOptions::from_config(&cover_config, go.clone(), cover_bin_dir.clone());
+    opts.services.retain(|s| s.name == SERVICE);
+    build_services::build_services(&opts)?;
     let base = format!("{PREFIX}/base:latest");
     docker_images::build_base_image(&base)?;
     let mut images = docker_images::service_images(&config, &bin_dir, PREFIX, "latest")?;
@@ -85,19 +81,16 @@ pub fn run(runs: usize, sizes: &[usize], tools: &Path) -> anyhow::Result<ExitCod
     }
     let image = docker_images::build_images(&images, &base, &contexts)?.remove(0);
     let port = images[0].port;
+    let cover_prefix = format!("{PREFIX}-cover");
+    let mut cover_images =
+        docker_images::service_images(&cover_config, &cover_bin_dir, &cover_prefix, "latest")?;
+    cover_images.retain(|i| i.service == SERVICE);
+    let cover_image =
+        docker_images::build_images(&cover_images, &base, &work.join("contexts-cover"))?.remove(0);
 
     let mut all = Vec::new();
     for &n in sizes {
-        all.push(measure(
-            n,
-            runs,
-            tools,
-            &work,
-            &image,
-            port,
-            &base,
-            &snapshot_bin,
-        )?);
+        all.push(measure(n, runs, tools, &work, &image, &cover_image, port)?);
     }
 
     println!("covkill + covpull vs a live snapshot, median of {runs} rounds (seconds)");
@@ -149,9 +142,8 @@ fn measure(
     tools: &Path,
     work: &Path,
     image: &str,
+    cover_image: &str,
     port: u16,
-    base: &str,
-    snapshot_bin: &Path,
 ) -> anyhow::Result<Figures> {
     let classic: Vec<String> = (0..n).map(|i| format!("{PREFIX}-{i}")).collect();
     let live: Vec<String> = (0..n).map(|i| format!("{PREFIX}-live-{i}")).collect();
@@ -177,23 +169,16 @@ fn measure(
     for name in &live {
         docker::run_ok(
             &[
-                "create",
+                "run",
+                "-d",
                 "--name",
                 name,
                 "-e",
-                "GOCOVERDIR=/cover",
-                "--entrypoint",
-                "/bin/sh",
-                base,
-                "-c",
-                "mkdir -p /cover; while true; do /snapshot; done",
+                "COVER_MIN_UPTIME=0",
+                cover_image,
             ],
             LONG,
         )?;
-        let to = format!("{name}:/snapshot");
-        let cp: [&std::ffi::OsStr; 3] = ["cp".as_ref(), snapshot_bin.as_os_str(), to.as_ref()];
-        docker::run_ok(&cp, LONG)?;
-        docker::run_ok(&["start", name], LONG)?;
     }
     let targets =
         |names: &[String]| -> Vec<String> { names.iter().map(|n| format!("docker:{n}")).collect() };
@@ -216,7 +201,7 @@ fn measure(
             sink.push(t.elapsed().as_secs_f64());
             ensure_pulled(&pulled, n)?;
         }
-        wait_ready(&live, 8080)?;
+        wait_ready(&live, port)?;
         let out = work.join(format!("snapshots-{n}-{round}"));
         let _ = std::fs::remove_dir_all(&out);
         let mut args = vec![
