@@ -24,7 +24,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -205,6 +204,7 @@ pub(super) fn run_phases(
 pub(super) fn gate(
     s: &Settings,
     tools: &Path,
+    go: &Path,
     progress: &Progress,
     report: &mut Report,
 ) -> anyhow::Result<()> {
@@ -219,10 +219,7 @@ pub(super) fn gate(
         merged.display(),
         super::shell_line(&args)
     );
-    let out = Command::new(tools.join("covtotal"))
-        .args(&args)
-        .output()
-        .context("running covtotal")?;
+    let out = super::collect::run_covtotal(tools, go, &args)?;
     super::collect::record_total(&out, step, "last snapshot", progress, report)?;
     // The HTML report's columns: one per phase with its own profile.
     let series: Vec<(String, String)> = report
