@@ -75,12 +75,7 @@ fn repo(dir: &Dir) -> Option<std::path::PathBuf> {
 /// PATH with Go first: files absent from the profile are counted with
 /// `go tool cover`.
 fn go_path() -> std::ffi::OsString {
-    let go = go().expect("repo() required Go");
-    let mut dirs = vec![go.parent().unwrap().to_path_buf()];
-    dirs.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
-    std::env::join_paths(dirs).unwrap()
+    xtask::util::path_with(go().expect("repo() required Go").parent().unwrap())
 }
 
 fn covtotal_diff(dir: &Dir, extra: &[&str], code: i32) -> (String, String) {

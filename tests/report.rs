@@ -389,7 +389,7 @@ covtest!(
     integration_cover_writes_the_reports_and_the_ci_outputs,
     |dir: Dir| {
         use crate::util::cover::cover_run;
-        let Some(go) = require_go() else { return };
+        let Some(_go) = require_go() else { return };
         // The example module as a repository whose feature branch adds a
         // function the integration tests never call.
         let module = dir.path("shop");
@@ -420,13 +420,6 @@ covtest!(
         // append to this file too, so the assertions below look for our part.
         std::env::set_var("GITHUB_STEP_SUMMARY", &step_summary);
         std::env::set_var("GITHUB_ACTIONS", "true");
-        std::env::set_var("PATH", {
-            let mut dirs = vec![go.parent().unwrap().to_path_buf()];
-            dirs.extend(std::env::split_paths(
-                &std::env::var_os("PATH").unwrap_or_default(),
-            ));
-            std::env::join_paths(dirs).unwrap()
-        });
         let module_arg = module.display().to_string();
         let r = cover_run(
             &dir,

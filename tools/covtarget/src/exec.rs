@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -124,6 +124,22 @@ pub fn tool(name: &'static str) -> anyhow::Result<PathBuf> {
         .map_err(|e| anyhow!(e))
 }
 
+/// Waits for `child` until `deadline`: its status once it has ended, `None`
+/// while it still runs at the deadline (it is left running: what to do
+/// then, kill it or its group, is the caller's).
+pub fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        std::thread::sleep(left.min(Duration::from_millis(2)));
+    }
+}
+
 /// Runs `cmd` with stdin closed and both outputs captured, killing it when
 /// `timeout` passes (its status is then `None`; what it printed before is
 /// kept when its pipes close soon after).
@@ -177,17 +193,15 @@ pub fn run(mut cmd: Command, timeout: Duration) -> anyhow::Result<Captured> {
             Err(_) => break,
         }
     }
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break (!killed).then_some(status);
-        }
-        if killed || Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(2));
+    let status = if killed {
+        None
+    } else {
+        wait_until(&mut child, deadline)?
     };
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     Ok(Captured {
         status,
         stdout: stdout.unwrap_or_default(),
@@ -198,6 +212,26 @@ pub fn run(mut cmd: Command, timeout: Duration) -> anyhow::Result<Captured> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wait_until_returns_at_the_exit_or_the_deadline() {
+        let mut quick = Command::new("true").spawn().unwrap();
+        let st = wait_until(&mut quick, Instant::now() + Duration::from_secs(10)).unwrap();
+        assert!(st.expect("true ends at once").success());
+
+        let mut slow = Command::new("sleep").arg("10").spawn().unwrap();
+        let t0 = Instant::now();
+        let st = wait_until(&mut slow, t0 + Duration::from_millis(100)).unwrap();
+        let took = t0.elapsed();
+        assert!(st.is_none(), "{st:?}");
+        assert!(
+            took >= Duration::from_millis(100) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+        assert!(slow.try_wait().unwrap().is_none(), "left running");
+        slow.kill().unwrap();
+        slow.wait().unwrap();
+    }
 
     #[test]
     fn prefixes() {

@@ -20,18 +20,14 @@ pub mod kill;
 pub use fetch::{binary_kind, fetch, fetch_snapshot, BinaryFile, BinaryKind, Fetched, Profile};
 pub use kill::{ask, is_harness, kill, Action, Killed};
 
-/// The number `n` of a complete profile's name `cover-<n>.out`, else `None`
-/// (temporary names, anything else): the contract with the restart wrapper.
-pub fn profile_number(name: &str) -> Option<u64> {
-    covcore::contract::profile_number(name)
-}
-
 /// Settings shared by every target of one run.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// The cover directory inside containers; `None`: `$COVER_DIR`, else `/cover`.
+    /// The cover directory inside containers; `None`: `$COVER_DIR`, else
+    /// [`covcore::contract::COVER_DIR`].
     pub cover_dir: Option<String>,
-    /// The killswitch port inside containers; `None`: from `$COVKILL_ADDR`, else 19999.
+    /// The killswitch port inside containers; `None`: from `$COVKILL_ADDR`, else
+    /// [`covcore::contract::KILLSWITCH_PORT`].
     pub port: Option<u16>,
     /// The whole budget of one target (retries included).
     pub timeout: Duration,

@@ -277,26 +277,20 @@ fn sanitize(s: &str) -> String {
     out
 }
 
-/// Durations on the command line: `500ms`, `2s`, `1m`, or plain seconds.
+/// Durations on the command line: anything `humantime` reads (`500ms`,
+/// `1.5s`, `2m`, `1h 30m`), or a plain number of seconds (`2`, `0.5`).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
+    let d = match s.parse::<f64>() {
+        Ok(secs) => std::time::Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("{s:?}: must be a positive number of seconds"))?,
+        Err(_) => humantime::parse_duration(s)
+            .map_err(|e| format!("{s:?}: {e}, expected a duration such as 500ms, 10s or 2m"))?,
     };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?}: expected a duration such as 500ms, 10s or 2m"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?}, expected ms, s or m")),
-    };
-    if !secs.is_finite() || secs <= 0.0 {
+    if d.is_zero() {
         return Err(format!("{s:?}: must be positive"));
     }
-    Ok(std::time::Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -407,7 +401,12 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap().as_millis(), 500);
         assert_eq!(parse_duration("2").unwrap().as_secs(), 2);
         assert_eq!(parse_duration("1.5s").unwrap().as_millis(), 1500);
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("3h").is_err());
+        assert_eq!(parse_duration("0.25").unwrap().as_millis(), 250);
+        assert_eq!(parse_duration("1m 30s").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("3h").unwrap().as_secs(), 3 * 3600);
+        for bad in ["0", "0s", "-1", "-2s", "3x", "", "inf", "NaN", "1e400"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.starts_with(&format!("{bad:?}: ")), "{e}");
+        }
     }
 }

@@ -20,8 +20,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use covcore::output::json_string;
-
 use crate::config::{self, Config, ModuleArgs};
 use crate::util;
 
@@ -511,11 +509,11 @@ fn build_one(
                     .join(".overlay")
                     .join(format!("{}.json", svc.name)),
             )?;
-            let body = format!(
-                "{{\"Replace\":{{{}:{}}}}}\n",
-                json_string(&dir.join(HARNESS_FILE).to_string_lossy()),
-                json_string(&source.to_string_lossy())
-            );
+            // go build -overlay: {"Replace": {"<file the build sees>": "<file read>"}}
+            let replace = serde_json::json!({ "Replace": {
+                dir.join(HARNESS_FILE).to_string_lossy(): source.to_string_lossy(),
+            } });
+            let body = format!("{replace}\n");
             std::fs::write(&overlay, body)
                 .with_context(|| format!("writing {}", overlay.display()))?;
             cmd.arg(format!("-overlay={}", overlay.display()));

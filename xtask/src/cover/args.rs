@@ -123,7 +123,7 @@ pub struct Args {
     pub ready: Vec<(String, String)>,
     /// How long each service may take to become ready, e.g. 60s, 500ms
     /// [default: run.ready_timeout, else 60s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = covtarget::parse_duration)]
     pub ready_timeout: Option<Duration>,
     /// Run this Go main package of the module as the tests [default: tests.package].
     #[arg(long, value_name = "PACKAGE")]
@@ -208,8 +208,4 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(format!("{s:?}: expected KEY=VALUE")),
     }
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    covtarget::parse_duration(s).map_err(|e| format!("{e:#}"))
 }

@@ -26,6 +26,7 @@ pub(super) fn collect(
     s: &Settings,
     started: &[Started],
     tools: &Path,
+    go: &Path,
     progress: &Progress,
     report: &mut Report,
 ) -> anyhow::Result<()> {
@@ -142,13 +143,7 @@ pub(super) fn collect(
     // covtotal: the table, the total (as `go tool cover -func` counts) and the gates.
     let total_args = covtotal_args(s, &merged_arg);
     let t1 = Instant::now();
-    let out = duct::cmd(tool("covtotal"), &total_args)
-        .stdout_capture()
-        .stderr_capture()
-        .stdin_null()
-        .unchecked()
-        .run()
-        .context("running covtotal")?;
+    let out = run_covtotal(tools, go, &total_args)?;
     let total_took = t1.elapsed();
     let end = |name: &str| {
         stages
@@ -174,6 +169,21 @@ pub(super) fn collect(
 
 /// Records covtotal's answer (the table, the gate messages, the total) and
 /// ends the collect step; `what` follows the percent on the step's line.
+/// covtotal with the run's `go` first on PATH: with a diff base it counts
+/// the files absent from the profile with `go tool cover`.
+pub(super) fn run_covtotal(
+    tools: &Path,
+    go: &Path,
+    args: &[String],
+) -> anyhow::Result<std::process::Output> {
+    let go_dir = go.parent().unwrap_or(Path::new("."));
+    std::process::Command::new(tools.join("covtotal"))
+        .args(args)
+        .env("PATH", crate::util::path_with(go_dir))
+        .output()
+        .context("running covtotal")
+}
+
 pub(super) fn record_total(
     out: &std::process::Output,
     step: crate::progress::Phase,

@@ -248,9 +248,9 @@ fn job(
 
     // 6. Collect and gate (with phases: the last snapshot, already taken).
     if s.phases.is_empty() {
-        collect::collect(&s, &started, &tools, progress, report)?;
+        collect::collect(&s, &started, &tools, &go, progress, report)?;
     } else {
-        phases::gate(&s, &tools, progress, report)?;
+        phases::gate(&s, &tools, &go, progress, report)?;
     }
     Ok(())
 }

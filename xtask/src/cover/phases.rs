@@ -24,11 +24,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::settings::{Settings, Tests};
 use super::{Report, Started};
@@ -205,6 +204,7 @@ pub(super) fn run_phases(
 pub(super) fn gate(
     s: &Settings,
     tools: &Path,
+    go: &Path,
     progress: &Progress,
     report: &mut Report,
 ) -> anyhow::Result<()> {
@@ -219,10 +219,7 @@ pub(super) fn gate(
         merged.display(),
         super::shell_line(&args)
     );
-    let out = Command::new(tools.join("covtotal"))
-        .args(&args)
-        .output()
-        .context("running covtotal")?;
+    let out = super::collect::run_covtotal(tools, go, &args)?;
     super::collect::record_total(&out, step, "last snapshot", progress, report)?;
     // The HTML report's columns: one per phase with its own profile.
     let series: Vec<(String, String)> = report
@@ -278,22 +275,40 @@ fn finish(dir: &Path, deltas: &[Counts], report: &mut Report) -> anyhow::Result<
         pr.only_statements = stmts(&only, d);
         seen.extend(mine.iter().cloned());
     }
-    let mut json = String::from("{\"phases\":[");
-    for (i, pr) in report.phases.iter().enumerate() {
-        let _ = write!(
-            json,
-            "{}{{\"name\":{},\"exit\":{},\"percent\":{:.1},\"new_statements\":{},\"only_statements\":{},\"profile\":{},\"error\":{}}}",
-            if i > 0 { "," } else { "" },
-            covcore::output::json_string(&pr.name),
-            pr.exit.map_or("null".into(), |e| covcore::output::json_string(&e.to_string())),
-            pr.percent,
-            pr.new_statements,
-            pr.only_statements,
-            pr.profile.as_ref().map_or("null".into(), |p| covcore::output::json_string(&p.to_string_lossy())),
-            pr.error.as_ref().map_or("null".into(), |e| covcore::output::json_string(e)),
-        );
+    #[derive(Serialize)]
+    struct PhaseJson<'a> {
+        name: &'a str,
+        exit: Option<String>,
+        percent: f64,
+        new_statements: u64,
+        only_statements: u64,
+        profile: Option<std::borrow::Cow<'a, str>>,
+        error: Option<&'a str>,
     }
-    let _ = writeln!(json, "],\"statements\":{total}}}");
+    #[derive(Serialize)]
+    struct PhasesJson<'a> {
+        phases: Vec<PhaseJson<'a>>,
+        statements: u64,
+    }
+    let phases = report
+        .phases
+        .iter()
+        .map(|pr| PhaseJson {
+            name: &pr.name,
+            exit: pr.exit.map(|e| e.to_string()),
+            // One decimal, as the summary prints it.
+            percent: format!("{:.1}", pr.percent).parse().unwrap_or(pr.percent),
+            new_statements: pr.new_statements,
+            only_statements: pr.only_statements,
+            profile: pr.profile.as_deref().map(Path::to_string_lossy),
+            error: pr.error.as_deref(),
+        })
+        .collect();
+    let mut json = serde_json::to_string(&PhasesJson {
+        phases,
+        statements: total,
+    })?;
+    json.push('\n');
     let path = dir.with_file_name("phases.json");
     fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
     report.phases_json = Some(path);

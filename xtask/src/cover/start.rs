@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
+use covcore::contract;
 
 use super::ready::{died_at_start, loopback_only, wait_ready, Probe, LOG_TAIL};
 use super::settings::{Settings, OWNER_LABEL};
@@ -59,7 +60,11 @@ pub(super) fn start_docker(
                     "-p".into(),
                     format!("127.0.0.1::{}", svc.port),
                     "-e".into(),
-                    format!("COVKILL_ADDR=:{}", s.config.image.killswitch_port),
+                    format!(
+                        "{}=:{}",
+                        contract::ENV_KILLSWITCH_ADDR,
+                        s.config.image.killswitch_port
+                    ),
                 ]);
                 for (k, v) in svc.render_env(&addr, &urls)? {
                     run.push("-e".into());
@@ -295,13 +300,13 @@ pub(super) fn start_local(
             cmd.arg(docker_images::wrapper_script()?)
                 .args(svc.render_args(addr, &urls)?)
                 .envs(svc.render_env(addr, &urls)?)
-                .env("COVER_BIN", bin_dir.join(format!("{}.test", svc.name)))
                 .env(
-                    covcore::contract::ENV_COVER_KIND,
-                    s.config.build.kind.name(),
+                    contract::ENV_COVER_BIN,
+                    bin_dir.join(format!("{}.test", svc.name)),
                 )
-                .env("COVER_DIR", &cover)
-                .env("COVKILL_ADDR", killswitch)
+                .env(contract::ENV_COVER_KIND, s.config.build.kind.name())
+                .env(contract::ENV_COVER_DIR, &cover)
+                .env(contract::ENV_KILLSWITCH_ADDR, killswitch)
                 .current_dir(match &svc.workdir {
                     Some(w) => s.config.module_dir.join(w),
                     None => dir.clone(),
@@ -313,8 +318,8 @@ pub(super) fn start_local(
                 // together, and a terminal's Ctrl-C reaches only us.
                 .process_group(0);
             match &svc.harness_test {
-                Some(t) => cmd.env("COVER_TEST", t),
-                None => cmd.env_remove("COVER_TEST"),
+                Some(t) => cmd.env(contract::ENV_COVER_TEST, t),
+                None => cmd.env_remove(contract::ENV_COVER_TEST),
             };
             let child = cmd.spawn().context("starting sh docker/cover-wrapper.sh")?;
             control.add_process(&svc.name, child);

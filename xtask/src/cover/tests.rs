@@ -220,6 +220,8 @@ pub(super) fn run_tests(
         })
     })
     .collect();
+    // No deadline here (the tests take what they take): the loop watches
+    // for an interrupt, then gives the group covtarget's timed wait.
     let status = loop {
         if let Some(st) = child.try_wait()? {
             // Whatever the tests left in their process group would hold
@@ -229,10 +231,8 @@ pub(super) fn run_tests(
         }
         if control.interrupted() {
             process::signal(-(child.id() as i32), libc::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while child.try_wait()?.is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            let grace = Instant::now() + Duration::from_secs(3);
+            covtarget::exec::wait_until(&mut child, grace)?;
             process::signal(-(child.id() as i32), libc::SIGKILL);
             let _ = child.wait();
             break None;

@@ -9,8 +9,9 @@ use anyhow::{bail, Context};
 use covcore::contract;
 
 use super::fetch::{boundary, fetch_local, Fetched};
-use super::{binary_kind, profile_number, Options};
+use super::{binary_kind, Options};
 use crate::docker;
+use covcore::contract::profile_number;
 
 /// A stopped container's files (`docker exec` needs a running one; a
 /// stopped one, by SIGTERM or a crash, still has them): through the local

@@ -12,10 +12,11 @@ use anyhow::{bail, Context};
 use covcore::contract;
 
 use super::kill::{answer_from_lines, Action};
-use super::{cut_off, docker_after_failure, endpoint, profile_number, Endpoint, Options};
+use super::{cut_off, docker_after_failure, endpoint, Endpoint, Options};
 use crate::docker::State;
 use crate::exec::Exec;
 use crate::target::Target;
+use covcore::contract::profile_number;
 
 const FETCH_SH: &str = concat!(include_str!("../sh/ask.sh"), include_str!("../sh/fetch.sh"));
 
