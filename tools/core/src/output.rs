@@ -328,36 +328,8 @@ pub fn push_u32(out: &mut Vec<u8>, mut v: u32) {
     out.extend_from_slice(&tmp[i..]);
 }
 
-/// A JSON string literal (for the few JSON and Docker-JSON strings the tools
-/// write; no serde needed for that).
-pub fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn json_string_escapes() {
-        assert_eq!(
-            super::json_string("a\"b\\c\nd\u{1}é"),
-            r#""a\"b\\c\nd\u0001é""#
-        );
-    }
-
     #[test]
     fn push_u32_writes_decimal() {
         for v in [

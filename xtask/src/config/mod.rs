@@ -144,7 +144,7 @@ impl Default for ImageConfig {
 }
 
 pub const DEFAULT_BASE: &str = "alpine:3";
-pub const DEFAULT_KILLSWITCH_PORT: u16 = 19999;
+pub const DEFAULT_KILLSWITCH_PORT: u16 = covcore::contract::KILLSWITCH_PORT;
 
 fn default_base() -> String {
     DEFAULT_BASE.into()

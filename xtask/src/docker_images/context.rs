@@ -21,7 +21,7 @@ pub fn render_dockerfile(img: &ServiceImage, base: &str) -> anyhow::Result<Strin
     let mut env = String::new();
     let mut vars = img.env.clone();
     if let Some(t) = &img.own_test {
-        vars.push(("COVER_TEST".into(), t.clone()));
+        vars.push((covcore::contract::ENV_COVER_TEST.into(), t.clone()));
     }
     for (k, v) in &vars {
         let valid = k
@@ -37,14 +37,14 @@ pub fn render_dockerfile(img: &ServiceImage, base: &str) -> anyhow::Result<Strin
         }
         env.push_str(&format!(" \\\n    {k}={}", dockerfile_string(v)));
     }
-    let cmd = format!(
-        "[{}]",
-        img.args
-            .iter()
-            .map(|a| covcore::output::json_string(a))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    // The exec form of CMD is a JSON array (one element per argument).
+    let args: Vec<String> = img
+        .args
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<_, _>>()
+        .context("writing CMD as JSON")?;
+    let cmd = format!("[{}]", args.join(", "));
     let binary = format!("{}.test", img.service);
     let body = template
         .replace("{{BASE}}", base)

@@ -2,13 +2,11 @@
 //! local engine's archive endpoint, or `docker cp` with the CLI.
 
 use std::ffi::OsStr;
-use std::fs;
-use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use covcore::contract;
 
-use super::fetch::{boundary, fetch_local, Fetched};
+use super::fetch::{fetch_local, Fetched};
 use super::{binary_kind, Options};
 use crate::docker;
 use covcore::contract::profile_number;
@@ -78,9 +76,12 @@ fn fetch_stopped_with_cp(container: &str, opts: &Options) -> anyhow::Result<Fetc
         None => docker::env(container, contract::ENV_COVER_DIR)?
             .unwrap_or_else(|| contract::COVER_DIR.to_string()),
     };
-    let tmp = TempDir::new()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("covpull-")
+        .tempdir()
+        .context("creating a temporary directory for docker cp")?;
     let from = format!("{container}:{dir}/.");
-    let to = tmp.0.join("cover");
+    let to = tmp.path().join("cover");
     let out = docker::run(
         &[OsStr::new("cp"), from.as_ref(), to.as_ref()],
         opts.timeout,
@@ -96,35 +97,7 @@ fn fetch_stopped_with_cp(container: &str, opts: &Options) -> anyhow::Result<Fetc
         }
         bail!("the container is stopped and docker cp failed: {msg}");
     }
-    let mut fetched = fetch_local(&tmp.0.join("cover"), &dir)?;
+    let mut fetched = fetch_local(&tmp.path().join("cover"), &dir)?;
     fetched.dir = dir;
     Ok(fetched)
-}
-
-/// A private temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> anyhow::Result<TempDir> {
-        let base = std::env::temp_dir();
-        for attempt in 0..100 {
-            let p = base.join(format!(
-                "covpull-{}-{attempt}-{}",
-                std::process::id(),
-                &boundary()[10..18]
-            ));
-            match fs::create_dir(&p) {
-                Ok(()) => return Ok(TempDir(p)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e).with_context(|| format!("creating {}", p.display())),
-            }
-        }
-        bail!("cannot create a temporary directory in {}", base.display())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
