@@ -14,6 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::util::covdata::*;
+use crate::util::go::assert_same_text;
 use crate::util::*;
 
 /// Asserts covmerge and covtotal read `inputs` as Go reads the oracle.
@@ -29,29 +30,6 @@ fn assert_reads_like_go(dir: &Dir, inputs: &[&Path], go: &Oracle, what: &str) {
         total,
         format!("total: (statements) {}%\n", go.func_pct),
         "{what}: covtotal"
-    );
-}
-
-fn assert_same_text(ours: &str, go: &str, what: &str) {
-    if ours == go {
-        return;
-    }
-    let (a, b) = (
-        ours.lines().collect::<Vec<_>>(),
-        go.lines().collect::<Vec<_>>(),
-    );
-    let i = a
-        .iter()
-        .zip(&b)
-        .position(|(x, y)| x != y)
-        .unwrap_or(a.len().min(b.len()));
-    panic!(
-        "{what}: covmerge differs from Go's textfmt at line {} ({} lines vs {}):\n  ours: {:?}\n  go:   {:?}",
-        i + 1,
-        a.len(),
-        b.len(),
-        a.get(i),
-        b.get(i)
     );
 }
 

