@@ -12,8 +12,9 @@ use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-/// The most of a body [`get`] keeps: a killswitch answers a line or two.
-const GET_BODY_LIMIT: u64 = 16 << 20;
+/// The most of a body [`get`] keeps: a killswitch answers a line or two,
+/// its `/covtools/snapshot` with the files of a cover directory.
+const GET_BODY_LIMIT: u64 = 256 << 20;
 
 /// An HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
