@@ -178,7 +178,12 @@ fn harness_speaks_the_contract() {
     // Each build kind's harness answers the killswitch with the header, and
     // one of them at least serves the snapshot paths.
     for (path, text) in &harnesses {
-        for must in [contract::KILL_PATH, contract::HARNESS_HEADER] {
+        // Every kind answers the snapshot path (the test kind with its 501).
+        for must in [
+            contract::KILL_PATH,
+            contract::SNAPSHOT_PATH,
+            contract::HARNESS_HEADER,
+        ] {
             assert!(
                 text.contains(&format!("\"{must}\"")),
                 "{}: never spells \"{must}\"",
@@ -186,7 +191,11 @@ fn harness_speaks_the_contract() {
             );
         }
     }
-    for must in [contract::FLUSH_PATH, contract::RESET_PATH] {
+    for must in [
+        contract::FLUSH_PATH,
+        contract::SNAPSHOT_PATH,
+        contract::RESET_PATH,
+    ] {
         assert!(
             harnesses
                 .iter()
@@ -226,6 +235,7 @@ fn harness_speaks_the_contract() {
         let paths = [
             contract::KILL_PATH,
             contract::FLUSH_PATH,
+            contract::SNAPSHOT_PATH,
             contract::RESET_PATH,
         ];
         for (i, _) in text.match_indices("\"/cov") {

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::util::kill_pull::*;
 use crate::util::*;
@@ -180,8 +180,14 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
     let targets: Vec<String> = cs.iter().map(Container::target).collect();
     let mut args = vec!["--flush", "--out", "p"];
     args.extend(targets.iter().map(String::as_str));
+    let since = SystemTime::now();
     let out = dir.tool("covpull").args(&args).output();
     assert_code(&out, 0, "covpull --flush");
+    // Over the local engine's API the harness serves the snapshot at the
+    // container's address (/covtools/snapshot): no exec in any container.
+    for k in &cs {
+        assert_eq!(execs_since(k, since), 0, "covpull --flush execs in {}", k.0);
+    }
     let mut dirs: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
     dirs.sort();
     let mut want: Vec<String> = cs.iter().map(|c| format!("p/docker_{}", c.0)).collect();
@@ -243,6 +249,57 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
     );
     assert_eq!(cover_count(c, &profile(&cs[0], "p"), HELLO), 1);
 
+    // The restarted service's snapshot over HTTP holds the earlier
+    // process's final counters too (one counter file per process), as the
+    // exec path reads them.
+    cs[0].get("/hello");
+    let since = SystemTime::now();
+    let out = dir
+        .tool("covpull")
+        .args(["--flush", "--out", "h", &cs[0].target()])
+        .output();
+    assert_code(&out, 0, "covpull --flush after a restart");
+    assert_eq!(
+        execs_since(&cs[0], since),
+        0,
+        "covpull --flush started an exec"
+    );
+    let names = entries(&dir.path(format!("h/docker_{}", cs[0].0)));
+    let counters = |names: &[String]| {
+        names
+            .iter()
+            .filter(|n| n.starts_with("covcounters."))
+            .count()
+    };
+    assert_eq!(counters(&names), 2, "{names:?}");
+    assert_eq!(cover_count(c, &profile(&cs[0], "h"), HELLO), 2);
+    let out = dir
+        .tool("covpull")
+        .env("COVTOOLS_DOCKER", "cli")
+        .args(["--flush", "--out", "hc", &cs[0].target()])
+        .output();
+    assert_code(&out, 0, "covpull --flush over docker exec");
+    assert_eq!(profile(&cs[0], "hc"), profile(&cs[0], "h"));
+
+    // A harness this host cannot reach at the container's address (here it
+    // listens on the container's loopback only): covpull --flush falls back
+    // to the exec, silently.
+    let inside = Container::run(
+        &image,
+        unique("snap", "loopback"),
+        &[("COVKILL_ADDR", "127.0.0.1:19999")],
+    );
+    inside.get("/hello");
+    let since = SystemTime::now();
+    let out = dir
+        .tool("covpull")
+        .args(["--flush", "--out", "l", &inside.target()])
+        .output();
+    assert_code(&out, 0, "covpull --flush, harness on loopback");
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(execs_since(&inside, since), 1, "the fallback: one exec");
+    assert_eq!(cover_count(c, &profile(&inside, "l"), HELLO), 1);
+
     // 501 from the same service built with the test kind, over both
     // transports.
     let test_kind = Image::build(b, &dir, "snap-test");
@@ -278,4 +335,31 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// How many execs the engine started in the container since `since`
+/// (its `exec_create` events; an action spans lines: the script), to tell whether an operation started a
+/// process in it.
+fn execs_since(c: &Container, since: SystemTime) -> usize {
+    let stamp = |t: SystemTime| {
+        let d = t.duration_since(UNIX_EPOCH).unwrap();
+        format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+    };
+    let filter = format!("container={}", c.0);
+    docker_ok(&[
+        "events",
+        "--since",
+        &stamp(since),
+        "--until",
+        &stamp(SystemTime::now()),
+        "--filter",
+        &filter,
+        "--filter",
+        "event=exec_create",
+        "--format",
+        "{{.Action}}",
+    ])
+    .lines()
+    .filter(|l| l.starts_with("exec_create"))
+    .count()
 }

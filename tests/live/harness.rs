@@ -181,7 +181,11 @@ fn test_kind_harness_answers_the_contract_and_refuses_snapshots_at_once() {
             "{}",
             unknown.head
         );
-        for path in [contract::FLUSH_PATH, contract::RESET_PATH] {
+        for path in [
+            contract::FLUSH_PATH,
+            contract::SNAPSHOT_PATH,
+            contract::RESET_PATH,
+        ] {
             let started = Instant::now();
             let a = get(&killswitch, path);
             assert!(started.elapsed() < Duration::from_secs(2));

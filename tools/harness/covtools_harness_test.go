@@ -17,9 +17,10 @@
 //
 //	COVKILL_ADDR   killswitch listen address (default ":19999"). GET /covkill
 //	               answers 200, then the harness returns (GET / does the same,
-//	               for covkill releases that asked "/"); /covtools/flush and
-//	               /covtools/reset answer 501 (a test binary cannot snapshot:
-//	               that needs the cover build kind); any other path is 404.
+//	               for covkill releases that asked "/"); /covtools/flush,
+//	               /covtools/snapshot and /covtools/reset answer 501 (a test
+//	               binary cannot snapshot: that needs the cover build kind);
+//	               any other path is 404.
 //	               Every answer carries the header "Covtools-Harness: test".
 //	COVKILL_GRACE  after SIGTERM/SIGINT, how long main() may take to finish
 //	               its own shutdown before the harness returns (default 5s).
@@ -89,12 +90,12 @@ func TestCovtoolsHarness(t *covtoolsTesting.T) {
 					f.Flush()
 				}
 				once.Do(func() { close(killed) })
-			case "/covtools/flush", "/covtools/reset":
+			case "/covtools/flush", "/covtools/snapshot", "/covtools/reset":
 				w.WriteHeader(covtoolsHTTP.StatusNotImplemented)
 				covtoolsFmt.Fprintf(w, "covtools: build kind test (go test -c -cover, covermode %s) cannot take live snapshots or reset counters; build with [build] kind = \"cover\" (covermode atomic), e.g. --set build.kind=cover\n", covtoolsTesting.CoverMode())
 			default:
 				w.WriteHeader(covtoolsHTTP.StatusNotFound)
-				covtoolsFmt.Fprintf(w, "covtools: no %s here; the harness serves /covkill, /covtools/flush and /covtools/reset\n", r.URL.Path)
+				covtoolsFmt.Fprintf(w, "covtools: no %s here; the harness serves /covkill, /covtools/flush, /covtools/snapshot and /covtools/reset\n", r.URL.Path)
 			}
 		}),
 		ReadHeaderTimeout: 5 * covtoolsTime.Second,

@@ -7,8 +7,9 @@
 //!   `docker` CLI (`COVTOOLS_DOCKER=cli`);
 //! - flush + copy: `covpull --flush` on N containers of the same service
 //!   built with the cover kind (`go build -cover -covermode=atomic` of its
-//!   real main with covtools' harness, in its own image): one exec per
-//!   container asks the harness for a live snapshot and streams it back;
+//!   real main with covtools' harness, in its own image): one HTTP request
+//!   per container to its harness's `/covtools/snapshot`, which takes the
+//!   snapshot and answers with the files (no exec);
 //! - the engine's floor: N bare `docker exec … true` in parallel.
 //!
 //! Targets (issue 10): flush + copy of 10 at most half of kill + pull of 10

@@ -34,6 +34,11 @@ pub const ENV_BACKOFF_MAX: &str = "COVER_BACKOFF_MAX";
 pub const KILL_PATH: &str = "/covkill";
 /// HTTP path of a live snapshot (covkill --flush).
 pub const FLUSH_PATH: &str = "/covtools/flush";
+/// HTTP path of a live snapshot served over HTTP: taken as [`FLUSH_PATH`]
+/// takes it, then every complete coverage file of the cover directory in
+/// the answer, each framed as a line `<name> <length>\n` and its bytes
+/// (covpull --flush on a local Docker engine: no exec in the container).
+pub const SNAPSHOT_PATH: &str = "/covtools/snapshot";
 /// HTTP path of a counter reset (covkill --reset).
 pub const RESET_PATH: &str = "/covtools/reset";
 /// Header every harness answer carries, so that covkill can tell the harness

@@ -12,8 +12,9 @@ use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-/// The most of a body [`get`] keeps: a killswitch answers a line or two.
-const GET_BODY_LIMIT: u64 = 16 << 20;
+/// The most of a body [`get`] keeps: a killswitch answers a line or two,
+/// its `/covtools/snapshot` with the files of a cover directory.
+const GET_BODY_LIMIT: u64 = 256 << 20;
 
 /// An HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,16 +61,19 @@ impl Response {
 /// `timeout`. A refused connection keeps its `ConnectionRefused` kind (the
 /// caller may retry); running out of time is `TimedOut`, "no answer within …".
 pub fn get(addr: &str, path: &str, timeout: Duration) -> io::Result<Response> {
-    get_within(addr, path, timeout, timeout)
+    get_within(addr, path, timeout, timeout)?
 }
 
-/// [`get`], with the connection itself bounded by `connect_timeout`.
-fn get_within(
+/// [`get`], with the connection itself bounded by `connect_timeout`; the
+/// inner `Err` when no connection could be made at all (refused,
+/// unreachable, no answer to the connect), so the caller can take another
+/// way to the peer.
+pub fn get_within(
     addr: &str,
     path: &str,
     connect_timeout: Duration,
     timeout: Duration,
-) -> io::Result<Response> {
+) -> io::Result<Result<Response, io::Error>> {
     let deadline = Instant::now() + timeout;
     let left = || {
         deadline
@@ -101,9 +105,9 @@ fn get_within(
             r.body = read_body(&mut reader, &r.headers, GET_BODY_LIMIT)?;
             Ok(r)
         };
-        return exchange().map_err(timed_out);
+        return exchange().map(Ok).map_err(timed_out);
     }
-    Err(last)
+    Ok(Err(last))
 }
 
 /// Writes one request (`Connection: close` unless `headers` says otherwise).

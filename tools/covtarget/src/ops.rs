@@ -15,6 +15,7 @@ use crate::target::Target;
 
 mod docker_fetch;
 pub mod fetch;
+mod http_snapshot;
 pub mod kill;
 
 pub use fetch::{binary_kind, fetch, fetch_snapshot, BinaryFile, BinaryKind, Fetched, Profile};

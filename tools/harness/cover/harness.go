@@ -19,6 +19,15 @@
 //	                      process is deleted (snapshots are cumulative). 200
 //	                      with one line per file now in place. 501 when the
 //	                      binary is not in atomic mode.
+//	GET /covtools/snapshot
+//	                      takes a snapshot exactly as /covtools/flush does,
+//	                      then answers 200 with the bytes of every complete
+//	                      coverage file now in GOCOVERDIR (covmeta.<hex>,
+//	                      covcounters.<hex>.<pid>.<nanotime>, cover-<n>.out;
+//	                      earlier processes' files included), so that covpull
+//	                      needs no exec in the container. Body: per file a
+//	                      line "<name> <length>\n", then its <length> bytes.
+//	                      501 when the binary is not in atomic mode.
 //	GET /covtools/reset   clears the counters, 200 (501 unless atomic mode).
 //	anything else         404.
 //
@@ -124,6 +133,20 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusOK)
 		fmt.Fprintln(w, strings.Join(names, "\n"))
+	case "/covtools/snapshot":
+		if !h.canSnapshot(w) {
+			return
+		}
+		body, err := h.snapshotBytes()
+		if err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, "covtools: snapshot failed: %v\n", err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
 	case "/covtools/reset":
 		if !h.canSnapshot(w) {
 			return
@@ -140,7 +163,7 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "covtools: counters cleared")
 	default:
 		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprintf(w, "covtools: no %s here; the harness serves /covkill, /covtools/flush and /covtools/reset\n", r.URL.Path)
+		fmt.Fprintf(w, "covtools: no %s here; the harness serves /covkill, /covtools/flush, /covtools/snapshot and /covtools/reset\n", r.URL.Path)
 	}
 }
 
@@ -210,6 +233,68 @@ func (h *harness) snapshot() ([]string, error) {
 	}
 	h.last = counters
 	return names, nil
+}
+
+// snapshotBytes takes a snapshot, then frames every complete coverage file
+// of the cover directory: per file "<name> <length>\n" and its bytes. The
+// lock is held throughout, so no snapshot of this process is replaced while
+// it is read; a file that vanishes meanwhile (another process's snapshot
+// replaced) is left out.
+func (h *harness) snapshotBytes() ([]byte, error) {
+	if _, err := h.snapshot(); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	entries, err := os.ReadDir(h.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !isCoverageFile(name) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(h.dir, name))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprintf("%s %d\n", name, len(data))...)
+		out = append(out, data...)
+	}
+	return out, nil
+}
+
+// isCoverageFile tells the names of complete coverage files, as covpull
+// selects them: covmeta.<hex>, covcounters.<hex>.<pid>.<nanotime>,
+// cover-<n>.out. Temporary names start with ".".
+func isCoverageFile(name string) bool {
+	all := func(s, set string) bool {
+		if s == "" {
+			return false
+		}
+		for _, c := range s {
+			if !strings.ContainsRune(set, c) {
+				return false
+			}
+		}
+		return true
+	}
+	const hex, dec = "0123456789abcdef", "0123456789"
+	switch {
+	case strings.HasPrefix(name, "covmeta."):
+		return all(strings.TrimPrefix(name, "covmeta."), hex)
+	case strings.HasPrefix(name, "covcounters."):
+		parts := strings.Split(strings.TrimPrefix(name, "covcounters."), ".")
+		return len(parts) == 3 && all(parts[0], hex) && all(parts[1], dec) && all(parts[2], dec)
+	case strings.HasPrefix(name, "cover-") && strings.HasSuffix(name, ".out"):
+		return all(strings.TrimSuffix(strings.TrimPrefix(name, "cover-"), ".out"), dec)
+	}
+	return false
 }
 
 // dropLastSnapshot deletes this process's snapshot when the final counters

@@ -1,6 +1,8 @@
 //! covpull's operation: read every complete profile and binary coverage
 //! file of a target in one round trip, optionally right after asking its
-//! harness for a live snapshot (the same exec: one round trip for both).
+//! harness for a live snapshot (the same exec: one round trip for both; on
+//! the local Docker engine, one HTTP request to the harness's
+//! `/covtools/snapshot` at the container's address, no exec at all).
 
 use std::collections::HashMap;
 use std::fs;
@@ -13,7 +15,7 @@ use covcore::contract;
 
 use super::kill::{answer_from_lines, Action};
 use super::{cut_off, docker_after_failure, endpoint, Endpoint, Options};
-use crate::docker::State;
+use crate::docker::{self, State};
 use crate::exec::Exec;
 use crate::target::Target;
 use covcore::contract::profile_number;
@@ -158,7 +160,9 @@ pub fn fetch(target: &Target, opts: &Options) -> anyhow::Result<Fetched> {
 }
 
 /// Asks the target's harness for a complete live snapshot, then reads as
-/// [`fetch`] does, in the same exec (one round trip). A stopped container
+/// [`fetch`] does, in the same exec (one round trip), or, for a running
+/// container of the local Docker engine whose harness this host reaches,
+/// in one request to its `/covtools/snapshot`. A stopped container
 /// cannot take one: its files are read as they are, with a note.
 pub fn fetch_snapshot(target: &Target, opts: &Options) -> anyhow::Result<Fetched> {
     fetch_with(target, opts, Some(Action::Flush))
@@ -166,7 +170,22 @@ pub fn fetch_snapshot(target: &Target, opts: &Options) -> anyhow::Result<Fetched
 
 fn fetch_with(target: &Target, opts: &Options, ask: Option<Action>) -> anyhow::Result<Fetched> {
     let mut fetched = match endpoint(target)? {
-        Endpoint::Exec(exec) => fetch_exec(&exec, opts, ask)?,
+        Endpoint::Exec(exec) => {
+            // A running container on the local engine: its harness serves
+            // the snapshot at the container's own address, no exec needed.
+            let over_http = match (ask, exec.docker_container()) {
+                (Some(Action::Flush), Some(container))
+                    if opts.cover_dir.is_none() && docker::Engine::local().is_some() =>
+                {
+                    super::http_snapshot::fetch(container, opts)?
+                }
+                _ => None,
+            };
+            match over_http {
+                Some(fetched) => fetched,
+                None => fetch_exec(&exec, opts, ask)?,
+            }
+        }
         Endpoint::Local { dir, addr } => {
             if let (Some(action), Some(_)) = (ask, addr) {
                 super::ask(target, opts, action)?;
@@ -223,7 +242,7 @@ fn fetch_exec(exec: &Exec, opts: &Options, ask: Option<Action>) -> anyhow::Resul
 }
 
 /// The verdict on fetch.sh's ASKED record (ask.sh's result) and answer.
-fn check_asked(
+pub(super) fn check_asked(
     what: &str,
     result: &str,
     answer: Option<&crate::http::Response>,
