@@ -14,7 +14,7 @@ use anyhow::Context;
 use covtarget::docker;
 
 use super::docker::TIMEOUT;
-use super::process::{peek_exit, signal, Exit};
+use super::process::{self, peek_exit, signal, Exit};
 
 /// What a run has started, to be removed at the end.
 #[derive(Default)]
@@ -206,6 +206,7 @@ impl Control {
             std::thread::sleep(Duration::from_millis(20));
         }
         let mut res = self.resources.lock().unwrap();
+        let mut groups = Vec::new();
         for (name, mut child) in res.processes.drain(..) {
             if let (Some(grace), None) = (grace, peek_exit(child.id())) {
                 problems.push(format!(
@@ -219,6 +220,21 @@ impl Control {
             // sleep) goes too.
             signal(-(child.id() as i32), libc::SIGKILL);
             let _ = child.wait();
+            groups.push((name, child.id()));
+        }
+        drop(res);
+        // The killed groups' members (the services the wrappers started)
+        // end a moment later: return only once they are gone.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while groups.iter().any(|(_, g)| process::group_alive(*g)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for (name, g) in groups {
+            if process::group_alive(g) {
+                problems.push(format!(
+                    "{name}: processes of group {g} still run after SIGKILL"
+                ));
+            }
         }
         problems
     }

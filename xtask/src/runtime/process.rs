@@ -118,8 +118,51 @@ pub fn file_tail(path: &std::path::Path, n: usize) -> String {
     }
 }
 
+/// Whether a live (not zombie) process is in process group `pgid`. A
+/// SIGKILL to a group returns before its members are gone, and a service the
+/// wrapper started is reaped by init, not by us: teardown waits on this.
+pub fn group_alive(pgid: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        // `pid (comm) state ppid pgrp …`; comm may hold spaces and ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|p| p.parse::<u32>().ok());
+        pgrp == Some(pgid) && state != Some("Z")
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_killed_group_is_alive_until_its_grandchildren_are_gone() {
+        use std::os::unix::process::CommandExt;
+        // sh starts a grandchild (sleep) in its group, as the wrapper does.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = child.id();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(super::group_alive(pgid));
+        super::signal(-(pgid as i32), libc::SIGKILL);
+        child.wait().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while super::group_alive(pgid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!super::group_alive(pgid));
+    }
+
     use super::*;
     use std::process::Command;
     use std::time::{Duration, Instant};
