@@ -13,9 +13,9 @@ use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use xtask::cover;
-use xtask::runtime::control::Control;
-use xtask::runtime::process::Exit;
+use covjob::cover;
+use covjob::runtime::control::Control;
+use covjob::runtime::process::Exit;
 
 use crate::util::cover::*;
 use crate::util::services::func_percent;
@@ -91,7 +91,7 @@ fn a_failing_test_command_still_collects_coverage_and_exits_1() {
     }
     let dir = Dir::new("cover_failing_tests");
     let scope = Scope::new("failing");
-    let busybox = xtask::docker_images::static_busybox().unwrap_or_else(|e| panic!("{e:#}"));
+    let busybox = covjob::docker_images::static_busybox().unwrap_or_else(|e| panic!("{e:#}"));
     let busybox = busybox.display().to_string();
     // Lists the products through the gateway, then fails.
     let script = format!(
@@ -355,13 +355,13 @@ fn a_prefix_in_use_by_a_live_run_is_refused_and_an_ended_runs_leftovers_are_remo
             .success()
     };
     // This test process stands for a run still going.
-    let me = xtask::runtime::process::run_owner();
+    let me = covjob::runtime::process::run_owner();
     network(&me);
     let r = cover_run(&dir, "live", Some(&scope), &[]);
     assert_eq!(r.code, 2, "{r:#?}");
     let err = r.error.clone().unwrap();
     let want = format!(
-        "prefix {} is in use by another integration-cover run (pid {} on this host)",
+        "prefix {} is in use by another covtools run (pid {} on this host)",
         scope.prefix,
         std::process::id()
     );
@@ -416,10 +416,7 @@ fn bad_settings_are_errors_naming_the_key() {
         assert!(err.contains(want), "{args:?}: {err}");
         assert!(r.steps.iter().all(|(s, _)| s == "teardown" || s == "all"));
         // No runtime was resolved: the heading says none (not "- runtime").
-        assert!(
-            summary.contains("== integration-cover summary\n"),
-            "{summary}"
-        );
+        assert!(summary.contains("== covtools cover summary\n"), "{summary}");
     }
 }
 

@@ -75,7 +75,7 @@ fn repo(dir: &Dir) -> Option<std::path::PathBuf> {
 /// PATH with Go first: files absent from the profile are counted with
 /// `go tool cover`.
 fn go_path() -> std::ffi::OsString {
-    xtask::util::path_with(go().expect("repo() required Go").parent().unwrap())
+    covjob::toolchain::path_with(go().expect("repo() required Go").parent().unwrap())
 }
 
 fn covtotal_diff(dir: &Dir, extra: &[&str], code: i32) -> (String, String) {

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use covcore::contract;
-use xtask::build_services::{self, BuildKind, BuildOptions, Built, Harness, ServiceBuild};
+use covjob::build_services::{self, BuildKind, BuildOptions, Built, Harness, ServiceBuild};
 
 use crate::util::cover::notify_module;
 use crate::util::go::covdata_textfmt;

@@ -6,7 +6,7 @@
 //! consumers are installed by `cargo xtask test` (xtask/src/consumers.rs); a
 //! missing one fails the test. (The HTML page: html.rs.)
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
@@ -371,20 +371,6 @@ covtest!(a_failed_run_leaves_the_output_untouched, |dir: Dir| {
     assert!(dir.read("report.info").contains("DA:1,1\nDA:2,1\n"));
 });
 
-/// Copies a directory tree (the example module) without its build outputs.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
 covtest!(
     integration_cover_writes_the_reports_and_the_ci_outputs,
     |dir: Dir| {
@@ -499,7 +485,7 @@ covtest!(
             .contains(&md));
         // The summary: the reports' paths, an annotation per uncovered range
         // (the new function's body), and GitLab's line last.
-        let text = xtask::cover::summary(&r);
+        let text = covjob::cover::summary(&r);
         for n in &names {
             assert!(
                 text.contains(&format!("report:    {}", n.display())),

@@ -8,8 +8,8 @@
 
 use std::process::Command;
 
-use xtask::build_services::{self, BuildOptions, Harness, ServiceBuild};
-use xtask::config::{self, Config};
+use covjob::build_services::{self, BuildOptions, Harness, ServiceBuild};
+use covjob::config::Config;
 
 use crate::util::services::*;
 use crate::util::{require_go, Dir};
@@ -23,7 +23,7 @@ mod wrapper;
 #[test]
 fn example_own_unit_tests_pass_and_the_config_lists_its_services() {
     let Some(go) = require_go() else { return };
-    let module = config::example_dir();
+    let module = crate::util::example_dir();
     let out = Command::new(&go)
         .current_dir(&module)
         .args(["vet", "./..."])
@@ -59,7 +59,7 @@ fn integration_test_program_exits_nonzero_when_the_shop_is_not_there() {
     let dir = Dir::new("integration_test_program_exits_nonzero_when_the_shop_is_not_there");
     let bin = build_services::build_program(
         &go,
-        &config::example_dir(),
+        &crate::util::example_dir(),
         "./cmd/shoptest",
         &dir.path("shoptest"),
     )

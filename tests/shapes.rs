@@ -10,11 +10,11 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use xtask::cover::{self, Report};
+use covjob::cover::{self, Report};
 
 use crate::util::cover::{cover_run, processes_mentioning, Scope};
 use crate::util::shapes::*;
-use crate::util::{project_root, require_docker, require_go, Dir};
+use crate::util::{copy_tree, require_docker, require_go, Dir};
 
 fn assert_ok(r: &Report) {
     assert_eq!(r.code, 0, "{r:#?}");
@@ -111,25 +111,27 @@ fn a_port_from_the_environment_works_and_shell_braces_are_escaped() {
     });
 }
 
-/// Item 6: a service with no signal handling at all; teardown after the
-/// collection is quick, restarts nothing and reports no failure. Item 7:
-/// the default output directory is per module.
+/// A service with no signal handling at all: teardown after the collection
+/// is quick, restarts nothing and reports no failure. And the default
+/// output directory is the module's own `.covtools/`, ignored by git.
 #[test]
 fn a_service_without_signal_handling_is_torn_down_at_once() {
     both_runtimes_match_native("nosigterm", &[], &[], |dir, _, _, local| {
         let teardown = step(local, "teardown");
         assert!(teardown < Duration::from_secs(1), "{teardown:?}");
-        // Default --out: target/cover/<module dir>.
-        let module = module("nosigterm").display().to_string();
+        // Default --out: <module>/.covtools, in a copy of the module.
+        let copy = dir.path("nosigterm");
+        copy_tree(&module("nosigterm"), &copy);
+        let module = copy.display().to_string();
         let r = cover_run(dir, "", None, &["--module", &module, "--runtime", "local"]);
         assert_ok(&r);
         assert_eq!(
             r.merged.as_deref(),
-            Some(
-                project_root()
-                    .join("target/cover/nosigterm/merged.cov")
-                    .as_path()
-            )
+            Some(copy.join(".covtools/merged.cov").as_path())
+        );
+        assert_eq!(
+            std::fs::read_to_string(copy.join(".covtools/.gitignore")).unwrap(),
+            "# Written by covtools: its results, not sources.\n*\n"
         );
         assert!(step(&r, "teardown") < Duration::from_secs(1));
     });

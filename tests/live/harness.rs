@@ -6,7 +6,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use covcore::contract;
-use xtask::build_services::{self, BuildKind};
+use covjob::build_services::{self, BuildKind};
 
 use super::*;
 use crate::util::{require_go, Dir};
@@ -108,10 +108,10 @@ fn the_harness_sources_are_embedded_in_the_xtask() {
     // embedded text, written under a name of its content outside any checkout.
     let docker = |f: &str| fs::read_to_string(root.join("docker").join(f)).unwrap();
     assert_eq!(
-        xtask::docker_images::WRAPPER_SOURCE,
+        covjob::docker_images::WRAPPER_SOURCE,
         docker("cover-wrapper.sh")
     );
-    let wrapper = xtask::docker_images::wrapper_script().unwrap();
+    let wrapper = covjob::docker_images::wrapper_script().unwrap();
     assert!(!wrapper.starts_with(&root), "{}", wrapper.display());
     assert_eq!(
         fs::read_to_string(&wrapper).unwrap(),
@@ -278,7 +278,7 @@ fn the_build_kind_is_a_config_key_with_a_flag_and_set() {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        xtask::config::Config::parse_with(&text, &file, &module, &sets)
+        covjob::config::Config::parse_with(&text, &file, &module, &sets)
     };
     // notify's own file says kind = "cover": the mode defaults to atomic.
     let c = parse(&[]).unwrap();

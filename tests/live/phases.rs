@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use xtask::runtime::process::Exit;
+use covjob::runtime::process::Exit;
 
 use crate::util::cover::{cover_run, notify_module, notify_suite_run, Scope};
 use crate::util::go::covdata_textfmt;
@@ -58,7 +58,7 @@ fn covtotal_percent(profile: &Path) -> f64 {
 /// The figures of the phases, recomputed here from the profiles the run
 /// wrote (start-up, then each phase), checked against the report, the
 /// summary, phases.json and covtotal; and start + phases = the total.
-fn check_phases(go: &Path, out: &Path, report: &xtask::cover::Report, names: &[&str]) {
+fn check_phases(go: &Path, out: &Path, report: &covjob::cover::Report, names: &[&str]) {
     let dir = out.join("phases");
     // The last snapshot, as the run read it, is what Go reads of the same
     // files (the newest counter file of each process).
@@ -100,7 +100,7 @@ fn check_phases(go: &Path, out: &Path, report: &xtask::cover::Report, names: &[&
     }
     let all = statements(&merged, |_| true);
     let json = fs::read_to_string(out.join("phases.json")).unwrap();
-    let summary = xtask::cover::summary(report);
+    let summary = covjob::cover::summary(report);
     assert_eq!(report.phases.len(), names.len());
     for (i, (name, p)) in names.iter().zip(&phases).enumerate() {
         let others = |b: &str| {
@@ -340,7 +340,7 @@ fn local_phases_a_failed_phase_keeps_every_phases_coverage() {
     assert!(branch("one", "\"a\", hits") && !branch("one", "\"b\", hits"));
     assert!(branch("two", "\"b\", hits") && !branch("two", "\"c\", hits"));
     assert!(branch("three", "\"c\", hits") && !branch("three", "\"a\", hits"));
-    assert!(xtask::cover::summary(&report).contains("FAILED (exit 1)"));
+    assert!(covjob::cover::summary(&report).contains("FAILED (exit 1)"));
 }
 
 #[test]
@@ -408,7 +408,7 @@ fn the_cover_kind_without_phases_is_collected_by_the_stop_and_pull_pipeline() {
         Some(&1),
         "one process, one counter file"
     );
-    assert!(xtask::cover::summary(&report).contains("profiles:  1 (notifyd 1)"));
+    assert!(covjob::cover::summary(&report).contains("profiles:  1 (notifyd 1)"));
     // The merged profile is exactly what Go reads of the pulled files.
     let pulled = dir.path("out/profiles");
     let inputs: Vec<PathBuf> = fs::read_dir(&pulled)

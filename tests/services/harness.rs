@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use xtask::build_services::{self, BuildOptions, Harness, ServiceBuild, HARNESS_TEST};
+use covjob::build_services::{self, BuildOptions, Harness, ServiceBuild, HARNESS_TEST};
 
 use crate::util::services::*;
 use crate::util::{require_go, Dir};

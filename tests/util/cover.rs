@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use covcore::profile::{self, Mode, Pos, Visitor};
-use xtask::cover::{self, Args, Report};
-use xtask::progress::Progress;
-use xtask::runtime::control::Control;
-use xtask::runtime::process::Exit;
+use covjob::cover::{self, Args, Report};
+use covjob::progress::Progress;
+use covjob::runtime::control::Control;
+use covjob::runtime::process::Exit;
 
 use super::services::cover_func;
 use super::{bin, Dir};
@@ -153,6 +153,13 @@ pub fn cover_run_with(
     if let Some(s) = scope {
         argv.extend(s.args());
     }
+    // As `cargo xtask integration-cover`: the bundled example unless told.
+    if !args.contains(&"--module") {
+        argv.extend([
+            "--module".into(),
+            super::example_dir().display().to_string(),
+        ]);
+    }
     argv.extend(args.iter().map(|a| a.to_string()));
     let args = Args::parse_from_args(&argv).unwrap_or_else(|e| panic!("{e}"));
     let report = cover::execute(&args, control, &Progress::new(false));
@@ -186,7 +193,7 @@ pub fn block_set(profile: &Path) -> BTreeSet<(String, Pos)> {
 /// `go tool cover -func` of a profile in the example: (its output, the
 /// total it prints).
 pub fn cover_func_total(go: &Path, profile: &Path) -> (String, String) {
-    let text = cover_func(go, &xtask::config::example_dir(), profile);
+    let text = cover_func(go, &crate::util::example_dir(), profile);
     let total = text
         .lines()
         .last()

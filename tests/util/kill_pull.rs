@@ -52,7 +52,7 @@ pub fn built(with_docker: bool) -> Option<&'static Built> {
         let _ = fs::remove_dir_all(&root);
         let module = root.join("svc");
         copy_dir(&fixtures().join("killpull/svc"), &module);
-        // The harness joins package main as `cargo xtask build-services`
+        // The harness joins package main as `covtools build`
         // injects it (there with -overlay; this is a scratch copy anyway).
         fs::copy(
             project_root().join("tools/harness/covtools_harness_test.go"),
@@ -84,7 +84,7 @@ pub fn built(with_docker: bool) -> Option<&'static Built> {
         Built {
             module,
             svc_test,
-            wrapper: xtask::docker_images::wrapper_script().unwrap(),
+            wrapper: covjob::docker_images::wrapper_script().unwrap(),
         }
     });
     Some(b)
@@ -116,9 +116,9 @@ pub fn unique(test: &str, what: &str) -> String {
     )
 }
 
-/// The service's image, made as `cargo xtask docker-images` makes one
+/// The service's image, made as `covtools images` makes one
 /// (docker/Dockerfile.template, the wrapper as entrypoint), on the local
-/// busybox base `cargo xtask docker-images --base local` builds (the same
+/// busybox base `covtools images --base local` builds (the same
 /// code, under this test's own tag); both removed on drop.
 pub struct Image {
     pub base: String,
@@ -131,7 +131,7 @@ impl Image {
     }
 
     /// The cover-kind service's image: the wrapper runs the real main with
-    /// GOCOVERDIR=/cover (COVER_KIND=cover, as `cargo xtask docker-images`
+    /// GOCOVERDIR=/cover (COVER_KIND=cover, as `covtools images`
     /// sets for `[build] kind = "cover"`).
     pub fn cover(c: &CoverBuilt, dir: &Dir, test: &str) -> Image {
         let env = vec![(
@@ -147,7 +147,7 @@ impl Image {
             name: unique(test, "img"),
         };
         build_base(&image.base);
-        let svc = xtask::docker_images::ServiceImage {
+        let svc = covjob::docker_images::ServiceImage {
             service: "svc".into(),
             image: image.name.clone(),
             binary: binary.to_path_buf(),
@@ -158,7 +158,7 @@ impl Image {
             own_test: None,
         };
         let ctx = dir.path(format!("image-{}", image.name));
-        xtask::docker_images::write_context(&svc, &image.base, &ctx).unwrap();
+        covjob::docker_images::write_context(&svc, &image.base, &ctx).unwrap();
         // `--no-cache`: removing this image cannot take a cached layer from
         // under another test's build.
         docker_ok(&[
@@ -190,7 +190,7 @@ static BASE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// The local busybox base image under `tag`, by the xtask's own code.
 fn build_base(tag: &str) {
     let _one = BASE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    xtask::docker_images::build_base_image(tag).unwrap_or_else(|e| panic!("{e:#}"));
+    covjob::docker_images::build_base_image(tag).unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 pub struct Container(pub String);
@@ -505,7 +505,7 @@ pub fn cover_built(with_docker: bool) -> Option<&'static CoverBuilt> {
     let go = require_go()?;
     static BUILT: OnceLock<CoverBuilt> = OnceLock::new();
     Some(BUILT.get_or_init(|| {
-        use xtask::build_services::{
+        use covjob::build_services::{
             build_services, BuildKind, BuildOptions, Harness, ServiceBuild,
         };
         let module = fixtures().join("killpull/svc");

@@ -12,9 +12,9 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use covcore::profile::{self, Mode, Pos, Visitor};
-use xtask::build_services::{self, BuildOptions, Harness, ServiceBuild, HARNESS_TEST};
-use xtask::config::{self, Config};
-use xtask::docker_images;
+use covjob::build_services::{self, BuildOptions, Harness, ServiceBuild, HARNESS_TEST};
+use covjob::config::Config;
+use covjob::docker_images;
 
 use super::{require_go, Dir};
 
@@ -41,7 +41,7 @@ pub fn example() -> Option<&'static Example> {
     let go = require_go()?;
     static EXAMPLE: OnceLock<Example> = OnceLock::new();
     Some(EXAMPLE.get_or_init(|| {
-        let config = Config::load(&config::example_dir()).unwrap();
+        let config = Config::load(&crate::util::example_dir()).unwrap();
         let bin_dir =
             PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("covtools-tests/services-bin");
         let opts = BuildOptions::from_config(&config, go.clone(), bin_dir.clone());
@@ -61,7 +61,7 @@ pub fn legacy() -> Option<&'static (PathBuf, PathBuf)> {
     let go = require_go()?;
     static LEGACY: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     Some(LEGACY.get_or_init(|| {
-        let module = config::example_dir().join("testdata/legacy");
+        let module = crate::util::example_dir().join("testdata/legacy");
         let opts = BuildOptions {
             go,
             module_dir: module.clone(),

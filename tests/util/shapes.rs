@@ -13,11 +13,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use covcore::profile::{self, Mode, Pos, Visitor};
-use xtask::config::{self, Config};
+use covjob::config::{self, Config};
 
 use super::cover::{cover_run, Scope};
 use super::services::{free_addr, http_get, wait_until, Proc};
-use super::{project_root, Dir};
+use super::{copy_tree, project_root, Dir};
 
 /// The example module of a shape.
 pub fn module(shape: &str) -> PathBuf {
@@ -33,7 +33,7 @@ pub fn cover_shape(
     runtime: &str,
     scope: Option<&Scope>,
     args: &[&str],
-) -> xtask::cover::Report {
+) -> covjob::cover::Report {
     let module = module(shape).display().to_string();
     let mut all = vec!["--module", &module, "--runtime", runtime];
     all.extend_from_slice(args);
@@ -131,19 +131,6 @@ func init() {
 	}()
 }
 "#;
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
 
 /// Runs `go` with ARGS in `dir`; its stdout, or a panic with its stderr.
 fn go_run(go: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
@@ -265,7 +252,7 @@ pub fn native_blocks(go: &Path, dir: &Dir, shape: &str) -> Blocks {
 
 /// Asserts that a run's merged profile has exactly the native run's blocks
 /// and covered blocks, and that the figure is neither 0 nor 100.
-pub fn assert_same_as_native(report: &xtask::cover::Report, native: &Blocks) {
+pub fn assert_same_as_native(report: &covjob::cover::Report, native: &Blocks) {
     let merged = report.merged.as_ref().expect("a merged profile");
     let ours = blocks(merged, &[]);
     assert_eq!(ours.all, native.all, "block sets differ");

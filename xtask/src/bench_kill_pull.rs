@@ -19,12 +19,13 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
+use crate::util;
 use anyhow::{bail, ensure, Context};
+use covjob::build_services::{self, BuildKind, BuildOptions};
+use covjob::config::Config;
+use covjob::docker_images;
+use covjob::toolchain;
 use covtarget::docker;
-use xtask::build_services::{self, BuildKind, BuildOptions};
-use xtask::config::{self, Config};
-use xtask::docker_images;
-use xtask::util;
 
 const SERVICE: &str = "catalog";
 const PREFIX: &str = "covtools-bench-killpull";
@@ -57,8 +58,8 @@ struct Figures {
 
 pub fn run(runs: usize, sizes: &[usize], tools: &Path) -> anyhow::Result<ExitCode> {
     docker_images::ensure_docker()?;
-    let go = util::ensure_go()?;
-    let config = Config::load(&config::example_dir())?;
+    let go = toolchain::ensure_go()?;
+    let config = Config::load(&util::example_dir())?;
     let work = util::project_root().join("target/covtools/bench-kill-pull");
     let bin_dir = work.join("bin");
     let mut opts = BuildOptions::from_config(&config, go.clone(), bin_dir.clone());

@@ -1,14 +1,13 @@
 //! The task list: every `cargo xtask` subcommand and the flags of the tasks
 //! that live in this binary (as rust-analyzer's xtask keeps its flags.rs).
-//! The library's tasks (build-services, docker-images, integration-cover)
-//! keep their `Args` beside their code, because the integration tests build
-//! them too.
+//! `integration-cover` takes the flags of `covtools cover` (the library's
+//! own `Args`).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use xtask::{build_services, cover, docker_images};
+use covjob::cover;
 
 use crate::genprof;
 
@@ -33,11 +32,8 @@ pub enum Task {
     GenProfiles(GenProfiles),
     #[command(hide = true)]
     MeasureChild(MeasureChild),
-    /// Build Go services as coverage-instrumented test binaries.
-    BuildServices(build_services::Args),
-    /// Generate Docker build contexts for the services and build their images.
-    DockerImages(docker_images::Args),
-    /// The main job: build, run in containers, drive the tests, collect and gate coverage.
+    /// `covtools cover` on the bundled example (tests/example), with the
+    /// tools of this checkout: results in target/cover/<module dir>.
     IntegrationCover(Box<cover::Args>),
     /// Fuzz covmerge (fuzz/, cargo-fuzz) for a while; reports executions/s.
     Fuzz(Fuzz),

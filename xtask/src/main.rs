@@ -4,14 +4,14 @@
 
 mod bench;
 mod bench_kill_pull;
+mod consumers;
 mod flags;
 mod fuzz;
 mod genprof;
+mod integration_cover;
 mod screenshot;
 mod test;
-
-// Shared with the integration tests through the library (src/lib.rs).
-use xtask::{build_services, cover, docker_images, util};
+mod util;
 
 use std::process::ExitCode;
 
@@ -25,9 +25,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(args),
         Task::GenProfiles(args) => genprof::run(args),
         Task::MeasureChild(args) => bench::measure_child(args),
-        Task::BuildServices(args) => build_services::run(args),
-        Task::DockerImages(args) => docker_images::run(args),
-        Task::IntegrationCover(args) => cover::run(*args),
+        Task::IntegrationCover(args) => integration_cover::run(*args),
         Task::Fuzz(args) => fuzz::run(args),
         Task::ReportScreenshot(args) => screenshot::run(args),
     };

@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{bail, Context};
 
 use crate::util;
+use covjob::toolchain;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -38,14 +39,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let profile = match args.profile {
         Some(p) => p,
         None => {
-            let go = util::ensure_go()?;
+            let go = toolchain::ensure_go()?;
             let p = out.join("example.out");
             let mut cmd = Command::new(&go);
             cmd.current_dir(&src)
                 .args(["test", "-covermode=count"])
                 .arg(format!("-coverprofile={}", p.display()))
                 .arg("./...");
-            util::go_env(&mut cmd);
+            toolchain::go_env(&mut cmd);
             let st = cmd.status().context("running go test")?;
             if !st.success() {
                 bail!("go test -coverprofile in {} failed ({st})", src.display());
@@ -67,7 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !st.success() {
         bail!("covreport failed ({st})");
     }
-    xtask::consumers::ensure_report_consumers()?;
+    crate::consumers::ensure_report_consumers()?;
     for (png, hash) in [
         ("report-index.png", String::new()),
         ("report-file.png", format!("#file={}", args.open)),

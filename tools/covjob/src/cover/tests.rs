@@ -19,7 +19,7 @@ use crate::progress::Progress;
 use crate::runtime::control::{Control, Interrupted};
 use crate::runtime::docker;
 use crate::runtime::process::{self, Exit};
-use crate::util;
+use crate::toolchain;
 
 /// Runs the tests, streaming their output; keeps their exit status.
 pub(super) fn run_tests(
@@ -169,8 +169,8 @@ pub(super) fn run_tests(
             .or_else(|| std::env::var_os("PATH"))
             .unwrap_or_default();
         let go_dir = go.parent().unwrap_or(Path::new("/"));
-        cmd.env("PATH", util::path_before(go_dir, &rest));
-        util::go_env(&mut cmd);
+        cmd.env("PATH", toolchain::path_before(go_dir, &rest));
+        toolchain::go_env(&mut cmd);
     }
     cmd.current_dir(&s.config.module_dir)
         .stdin(Stdio::null())

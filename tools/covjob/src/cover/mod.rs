@@ -1,7 +1,7 @@
-//! `cargo xtask integration-cover`: from a Go module's sources to a gated
-//! coverage figure in one command.
+//! `covtools cover`: from a Go module's sources to a gated coverage figure
+//! in one command.
 //!
-//! 1. preflight: `go` (installed like `cargo xtask test` does when missing),
+//! 1. preflight: `go` (installed into the per-user cache when missing),
 //!    `docker` and its engine (Docker runtime), the covtools binaries;
 //! 2. build: every service as a coverage test binary with the injected
 //!    harness, and the test program, in parallel (build_services.rs);
@@ -31,7 +31,7 @@ mod start;
 mod tests;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -41,7 +41,7 @@ use crate::progress::Progress;
 use crate::runtime::control::{Control, Interrupted};
 use crate::runtime::docker;
 use crate::runtime::process::Exit;
-use crate::util;
+use crate::toolchain;
 
 pub use args::Args;
 pub use report::{summary, CollectTimes, Report};
@@ -56,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => Progress::auto(),
     };
     // The building blocks' own lines would tear through the bars.
-    util::set_quiet(true);
+    toolchain::set_quiet(true);
     let control = Control::with_signals()?;
     let report = execute(&args, &control, &progress);
     report::print_summary(&report);
@@ -168,6 +168,9 @@ fn job(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let s = Settings::resolve(args)?;
+    for dir in [&s.out, &s.work] {
+        crate::config::create_output_dir(&s.config.module_dir, dir)?;
+    }
     report.runtime = match s.runtime {
         Runtime::Docker => "docker".into(),
         Runtime::Local => "local".into(),
@@ -177,7 +180,7 @@ fn job(
     let phase = progress.phase("preflight", 0);
     let pre = (|| -> anyhow::Result<(PathBuf, PathBuf)> {
         phase.set("go");
-        let go = util::ensure_go()?;
+        let go = toolchain::ensure_go()?;
         if s.runtime == Runtime::Docker {
             phase.set("docker");
             ensure_docker()?;
@@ -265,46 +268,37 @@ fn ensure_docker() -> anyhow::Result<()> {
     })
 }
 
-/// The directory of covkill, covpull, covmerge and covtotal: `dir`, else
-/// the one of this xtask binary after `cargo build -p covtools --bins` in
-/// the xtask's own profile (debug unless it runs from target/release).
-fn find_tools(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
-    const TOOLS: [&str; 4] = ["covkill", "covpull", "covmerge", "covtotal"];
-    let dir = match dir {
-        Some(d) => absolute(d)?,
-        None => {
-            let exe = std::env::current_exe().context("locating the xtask binary")?;
-            let dir = exe
-                .parent()
-                .context("the xtask binary has no directory")?
-                .to_path_buf();
-            let mut cmd = Command::new(util::cargo());
-            cmd.args(["build", "--quiet", "-p", "covtools", "--bins"])
-                .current_dir(util::project_root());
-            if dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let out = cmd
-                .output()
-                .with_context(|| format!("running {} build", util::cargo()))?;
-            if !out.status.success() {
-                bail!(
-                    "cargo build -p covtools --bins failed:\n{}",
-                    String::from_utf8_lossy(&out.stderr).trim_end()
-                );
-            }
-            dir
+/// The tools a run pipes together.
+pub const TOOLS: [&str; 5] = ["covkill", "covpull", "covmerge", "covtotal", "covreport"];
+
+/// The directory holding every tool of [`TOOLS`]: `dir` (`--tools`), else
+/// the directory of this executable (`cargo install` puts them side by
+/// side), else the directory of `covkill` on PATH. Never built here.
+pub fn find_tools(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let has_all = |d: &Path| TOOLS.iter().all(|t| d.join(t).is_file());
+    if let Some(d) = dir {
+        let d = absolute(d)?;
+        if let Some(t) = TOOLS.iter().find(|t| !d.join(t).is_file()) {
+            bail!("--tools {}: no {t} binary there", d.display());
         }
-    };
-    for t in TOOLS {
-        if !dir.join(t).is_file() {
-            bail!(
-                "{}: no {t} binary there (build the tools with `cargo build --bins`, or pass --tools DIR)",
-                dir.display()
-            );
-        }
+        return Ok(d);
     }
-    Ok(dir)
+    let beside_me = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf));
+    let on_path = which::which(TOOLS[0])
+        .ok()
+        .and_then(|t| t.parent().map(Path::to_path_buf));
+    beside_me
+        .into_iter()
+        .chain(on_path)
+        .find(|d| has_all(d))
+        .with_context(|| {
+            format!(
+                "the covtools binaries ({}) are neither beside this program nor on PATH: install them with `cargo install --locked covtools`, or pass --tools DIR",
+                TOOLS.join(", ")
+            )
+        })
 }
 
 /// A word as a POSIX shell would need it, for the lines we show.

@@ -10,10 +10,10 @@ use anyhow::{bail, Context};
 
 use super::{ServiceImage, GENERATED_HEADER, WRAPPER};
 
-/// docker/ files, embedded so that an xtask built in one checkout never
+/// docker/ files, embedded so that a covtools built in one checkout never
 /// uses another checkout's (a target directory may be shared).
-const DOCKERFILE_TEMPLATE: &str = include_str!("../../../docker/Dockerfile.template");
-pub const WRAPPER_SOURCE: &str = include_str!("../../../docker/cover-wrapper.sh");
+const DOCKERFILE_TEMPLATE: &str = include_str!("../../../../docker/Dockerfile.template");
+pub const WRAPPER_SOURCE: &str = include_str!("../../../../docker/cover-wrapper.sh");
 
 /// The Dockerfile of one service image, from docker/Dockerfile.template.
 pub fn render_dockerfile(img: &ServiceImage, base: &str) -> anyhow::Result<String> {
@@ -105,7 +105,7 @@ pub fn write_context(img: &ServiceImage, base: &str, dir: &Path) -> anyhow::Resu
     if fs::hard_link(&img.binary, &binary).is_err() {
         fs::copy(&img.binary, &binary).with_context(|| {
             format!(
-                "copying {} (build it with `cargo xtask build-services`)",
+                "copying {} (build it with `covtools build`)",
                 img.binary.display()
             )
         })?;

@@ -161,7 +161,7 @@ pub(super) fn name_taken(err: anyhow::Error, name: &str, control: &Control) -> a
     if msg.contains("already in use") || msg.contains("already exists") {
         control.disown(name);
         return err.context(format!(
-            "{name} exists: another integration-cover run with this prefix started at the same time? give each run its own --prefix"
+            "{name} exists: another covtools run with this prefix started at the same time? give each run its own --prefix"
         ));
     }
     err
@@ -180,7 +180,7 @@ pub(super) fn remove_leftovers(prefix: &str, progress: &Progress) -> anyhow::Res
         if process::owner_alive(owner) == Some(true) {
             let pid = owner.split('/').nth(1).unwrap_or("?");
             bail!(
-                "prefix {prefix} is in use by another integration-cover run (pid {pid} on this host): \
+                "prefix {prefix} is in use by another covtools run (pid {pid} on this host): \
                  wait for it to end, or give this run its own --prefix"
             );
         }

@@ -27,27 +27,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::settings::{Settings, Tests};
 use super::{Report, Started};
 use crate::config::Config;
+pub use crate::config::PhaseConfig;
 use crate::progress::Progress;
 use crate::runtime::control::Control;
 use crate::runtime::process::Exit;
-
-/// One `[[tests]]` table.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PhaseConfig {
-    /// The phase's name (letters, digits, `-`, `_`): `smoke`, `api`, ….
-    pub name: String,
-    /// The command, run on the host in the module directory (placeholders
-    /// as for `[tests]`).
-    pub command: Vec<String>,
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-}
 
 /// A phase, resolved.
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! The services of a Go module, as its `covtools.toml` describes them: the
-//! one place that lists the example's services for `build-services`,
-//! `docker-images`, `integration-cover` and the tests.
+//! one place that lists a module's services for `covtools build`, `covtools
+//! images`, `covtools cover` and the tests. A leaf: it imports no other
+//! module of this crate.
 //!
 //! In a service's `args` and `env` values, and in the tests' `args`, `env`
 //! and `command`, placeholders are filled in for the runtime:
@@ -21,28 +22,56 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::util::project_root;
-
+mod kinds;
 mod load;
 mod render;
 mod set;
 mod validate;
 
+pub use kinds::{check_formats, BuildKind, PhaseConfig, REPORT_FORMATS};
 pub use render::render;
 use render::uses_own_addr;
 
 /// The configuration file at a Go module root.
 pub const CONFIG_FILE: &str = "covtools.toml";
 
-/// The bundled example (tests/example), the default module of every task.
-pub fn example_dir() -> PathBuf {
-    project_root().join("tests/example")
+/// The folder under a module where covtools keeps a run's results (and,
+/// below `work/`, its binaries and image contexts) unless told otherwise.
+pub const STATE_DIR: &str = ".covtools";
+
+/// `<module>/.covtools`: the default output directory.
+pub fn state_dir(module_dir: &Path) -> PathBuf {
+    module_dir.join(STATE_DIR)
+}
+
+/// `<module>/.covtools/work`: the default work directory (binaries, image
+/// contexts, local cover directories).
+pub fn work_dir(module_dir: &Path) -> PathBuf {
+    state_dir(module_dir).join("work")
+}
+
+/// Creates `dir`; when it lies in the module's [`STATE_DIR`], that folder
+/// also gets a `.gitignore` of `*`, so that a run leaves `git status` of
+/// the user's repository clean (as pytest's cache does).
+pub fn create_output_dir(module_dir: &Path, dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let state = state_dir(module_dir);
+    let ignore = state.join(".gitignore");
+    if dir.starts_with(&state) && !ignore.exists() {
+        fs::write(
+            &ignore,
+            "# Written by covtools: its results, not sources.\n*\n",
+        )
+        .with_context(|| format!("writing {}", ignore.display()))?;
+    }
+    Ok(())
 }
 
 /// `--module` and `--config`, the same for every task that reads a module.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ModuleArgs {
-    /// The Go module [default: the bundled example, tests/example].
+    /// The Go module [default: the nearest folder upward from here holding
+    /// covtools.toml, else go.mod].
     #[arg(long, value_name = "DIR")]
     pub module: Option<PathBuf>,
     /// The configuration file [default: <module>/covtools.toml].
@@ -51,17 +80,40 @@ pub struct ModuleArgs {
 }
 
 impl ModuleArgs {
-    /// The module root: `--module`, else the bundled example.
-    pub fn dir(&self) -> PathBuf {
-        self.module.clone().unwrap_or_else(example_dir)
+    /// The module root: `--module`, else [`find_module`] from the current
+    /// directory.
+    pub fn dir(&self) -> anyhow::Result<PathBuf> {
+        match &self.module {
+            Some(m) => Ok(m.clone()),
+            None => {
+                let here = std::env::current_dir().context("reading the current directory")?;
+                find_module(&here)
+            }
+        }
     }
 
     /// The configuration file: `--config`, else `<module>/covtools.toml`.
-    pub fn config_file(&self) -> PathBuf {
+    pub fn config_file(&self, module_dir: &Path) -> PathBuf {
         self.config
             .clone()
-            .unwrap_or_else(|| self.dir().join(CONFIG_FILE))
+            .unwrap_or_else(|| module_dir.join(CONFIG_FILE))
     }
+}
+
+/// The nearest folder from `start` upward that holds `covtools.toml`, else
+/// the nearest that holds `go.mod`; an error saying where it looked.
+pub fn find_module(start: &Path) -> anyhow::Result<PathBuf> {
+    let upward = || start.ancestors();
+    upward()
+        .find(|d| d.join(CONFIG_FILE).is_file())
+        .or_else(|| upward().find(|d| d.join("go.mod").is_file()))
+        .map(Path::to_path_buf)
+        .with_context(|| {
+            format!(
+                "no {CONFIG_FILE} or go.mod in {} or any folder above it: run covtools inside a Go module, or pass --module DIR",
+                start.display()
+            )
+        })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,7 +132,7 @@ pub struct Config {
     pub tests: Option<TestsConfig>,
     /// `[[tests]]`: named test phases, each measured on its own (cover/phases.rs).
     #[serde(skip)]
-    pub phases: Vec<crate::cover::phases::PhaseConfig>,
+    pub phases: Vec<PhaseConfig>,
     #[serde(default)]
     pub gates: GatesConfig,
     #[serde(default)]
@@ -100,7 +152,7 @@ pub struct Config {
 pub struct BuildConfig {
     /// `test` (go test -c) or `cover` (go build -cover of the real main).
     #[serde(default)]
-    pub kind: crate::build_services::BuildKind,
+    pub kind: BuildKind,
     /// `-covermode`: set, count or atomic (default: count; atomic for kind cover).
     #[serde(default)]
     pub cover_mode: String,
@@ -186,7 +238,7 @@ pub struct Service {
 #[derive(Debug, Clone)]
 enum TestsOrPhases {
     One(TestsConfig),
-    Phases(Vec<crate::cover::phases::PhaseConfig>),
+    Phases(Vec<PhaseConfig>),
 }
 
 /// `[tests]` (a table) or `[[tests]]` (an array of phases).
@@ -226,7 +278,7 @@ pub struct TestsConfig {
     pub run_in: Option<String>,
 }
 
-/// How `integration-cover` runs the services.
+/// How `covtools cover` runs the services.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
@@ -343,6 +395,11 @@ pub fn module_path(dir: &Path) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bundled example module, tests/example.
+    pub(crate) fn example_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/example")
+    }
 
     #[test]
     fn the_example_config_loads() {

@@ -7,64 +7,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
 
 use super::BuildOptions;
 
 /// The cover kind's harness package and its go.mod (tools/harness/cover/).
-pub const HARNESS_COVER_SOURCE: &str = include_str!("../../../tools/harness/cover/harness.go");
-pub const HARNESS_COVER_GO_MOD: &str = include_str!("../../../tools/harness/cover/go.mod");
+pub const HARNESS_COVER_SOURCE: &str = include_str!("../../../../tools/harness/cover/harness.go");
+pub const HARNESS_COVER_GO_MOD: &str = include_str!("../../../../tools/harness/cover/go.mod");
 /// The cover kind's harness module path (outside any -coverpkg pattern of
 /// the user's module).
 pub const HARNESS_COVER_MODULE: &str = "covtools.local/harness";
 /// The file added to each service's package main in the cover kind's copy.
+pub use crate::config::BuildKind;
+
 pub const HARNESS_COVER_IMPORT_FILE: &str = "covtools_harness.go";
-
-/// How the services are built.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuildKind {
-    /// `go test -c -cover`: a text profile when the service stops.
-    #[default]
-    Test,
-    /// `go build -cover` of the real main: Go's binary coverage, live
-    /// snapshots and resets in atomic mode.
-    Cover,
-}
-
-impl BuildKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            BuildKind::Test => "test",
-            BuildKind::Cover => "cover",
-        }
-    }
-
-    /// The -covermode when the configuration sets none: live snapshots need
-    /// atomic, which only the cover kind can take.
-    pub fn default_cover_mode(self) -> &'static str {
-        match self {
-            BuildKind::Test => "count",
-            BuildKind::Cover => "atomic",
-        }
-    }
-
-    /// Can a binary of this kind and mode take live snapshots and resets?
-    pub fn can_snapshot(self, cover_mode: &str) -> bool {
-        self == BuildKind::Cover && cover_mode == "atomic"
-    }
-}
-
-impl std::str::FromStr for BuildKind {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<BuildKind> {
-        match s {
-            "test" => Ok(BuildKind::Test),
-            "cover" => Ok(BuildKind::Cover),
-            _ => bail!("build kind {s:?}: expected test or cover"),
-        }
-    }
-}
 
 /// A module whose go.mod asks for a newer Go than the one in use cannot
 /// build (GOTOOLCHAIN=local): say so, with both versions, before Go's
@@ -111,7 +66,7 @@ pub(super) fn check_go_version(go: &Path, module_dir: &Path) -> anyhow::Result<(
 /// appended to the copy's go.mod, and in each service's package main one
 /// file that imports it. Returns the copy's root.
 pub(super) fn prepare_cover_copy(opts: &BuildOptions, dirs: &[PathBuf]) -> anyhow::Result<PathBuf> {
-    // One copy per set of services: integration-cover builds each service
+    // One copy per set of services: covtools cover builds each service
     // with its own call, all at once. A stable path keeps Go's build cache warm.
     let key: Vec<&str> = opts.services.iter().map(|s| s.name.as_str()).collect();
     let base = std::path::absolute(opts.out_dir.join(".cover-src").join(key.join("+")))?;

@@ -12,27 +12,22 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 
 use super::docker_build;
-use crate::util;
 
 /// docker/busybox-base.Dockerfile, embedded like the other docker/ files.
-const BASE_DOCKERFILE: &str = include_str!("../../../docker/busybox-base.Dockerfile");
+const BASE_DOCKERFILE: &str = include_str!("../../../../docker/busybox-base.Dockerfile");
 
 /// Builds the local base image `tag`: FROM scratch, Debian's static busybox
 /// with its applet links, a writable /tmp (docker/busybox-base.Dockerfile).
 pub fn build_base_image(tag: &str) -> anyhow::Result<()> {
     let busybox = static_busybox()?;
-    // One context per tag: tests build theirs concurrently.
-    let dir: String = tag
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let ctx = util::project_root()
-        .join("target/covtools/base-image")
-        .join(dir);
+    // A context of its own, removed when built: builds run concurrently
+    // (tests), and nothing is left in anyone's tree.
+    let context = tempfile::Builder::new()
+        .prefix("covtools-base-image.")
+        .tempdir()
+        .context("creating the base image's build context")?;
+    let ctx = context.path();
     let rootfs = ctx.join("rootfs");
-    if rootfs.exists() {
-        fs::remove_dir_all(&rootfs).with_context(|| format!("removing {}", rootfs.display()))?;
-    }
     fs::create_dir_all(rootfs.join("bin"))?;
     fs::create_dir_all(rootfs.join("tmp"))?;
     fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))?;
@@ -56,9 +51,9 @@ pub fn build_base_image(tag: &str) -> anyhow::Result<()> {
     let dockerfile = ctx.join("Dockerfile");
     fs::write(&dockerfile, BASE_DOCKERFILE)
         .with_context(|| format!("writing {}", dockerfile.display()))?;
-    docker_build(&ctx, tag, Some(&dockerfile))?;
+    docker_build(ctx, tag, Some(&dockerfile))?;
     crate::note!(
-        "docker-images: base image {tag} ({:.1}s)",
+        "covtools images: base image {tag} ({:.1}s)",
         t.elapsed().as_secs_f64()
     );
     Ok(())
@@ -105,7 +100,7 @@ fn install_busybox_static() -> anyhow::Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .stdout(Stdio::null());
         eprintln!(
-            "docker-images: {}apt-get {}",
+            "covtools images: {}apt-get {}",
             if root { "" } else { "sudo " },
             args.join(" ")
         );
@@ -115,7 +110,7 @@ fn install_busybox_static() -> anyhow::Result<()> {
         }
         Ok(())
     };
-    eprintln!("docker-images: /bin/busybox is missing; installing Debian's busybox-static for the local base image");
+    eprintln!("covtools images: /bin/busybox is missing; installing Debian's busybox-static for the local base image");
     apt(&["update", "-q"])?;
     apt(&[
         "install",

@@ -10,7 +10,7 @@ use super::Config;
 impl Config {
     pub(super) fn validate(&self) -> anyhow::Result<()> {
         if let Some(formats) = &self.report.formats {
-            crate::cover::reports::check_formats(formats)?;
+            super::check_formats(formats)?;
         }
         if self.gates.diff_min.is_some() && self.gates.diff_base.is_none() {
             bail!("gates.diff_min needs gates.diff_base (--diff-base REF)");

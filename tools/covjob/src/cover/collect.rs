@@ -179,7 +179,7 @@ pub(super) fn run_covtotal(
     let go_dir = go.parent().unwrap_or(Path::new("."));
     std::process::Command::new(tools.join("covtotal"))
         .args(args)
-        .env("PATH", crate::util::path_with(go_dir))
+        .env("PATH", crate::toolchain::path_with(go_dir))
         .output()
         .context("running covtotal")
 }

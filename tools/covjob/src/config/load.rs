@@ -30,7 +30,7 @@ impl Config {
     }
 
     /// Parses configuration text with `KEY=VALUE` overrides applied on top
-    /// (`integration-cover --set`), e.g. `gates.min=80`,
+    /// (`covtools cover --set`), e.g. `gates.min=80`,
     /// `service.catalog.ready=/healthz`, `tests.args=["-gateway", "{url:gateway}"]`.
     /// A service is addressed by its name; VALUE is a TOML value, or a bare
     /// string. An override is checked like the file: an unknown key or a

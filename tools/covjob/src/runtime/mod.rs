@@ -1,4 +1,4 @@
-//! Where `integration-cover` runs the services and how it always gets rid
+//! Where `covtools cover` runs the services and how it always gets rid
 //! of them: what a run started and its teardown ([`control`]), local
 //! processes ([`process`]), Docker ([`docker`]) and loopback networking
 //! ([`net`]).

@@ -1,4 +1,4 @@
-//! The Docker commands `integration-cover` runs, on covtarget's one Docker
+//! The Docker commands `covtools cover` runs, on covtarget's one Docker
 //! driver (`covtarget::docker`: the CLI with a timeout, the Engine API for
 //! exec and inspect): containers' logs, state, published ports and
 //! listening sockets.

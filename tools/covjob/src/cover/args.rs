@@ -1,4 +1,4 @@
-//! The command line of `integration-cover`: a flag for every key of
+//! The command line of `covtools cover`: a flag for every key of
 //! `covtools.toml` (resolved in settings.rs), `--set` for any key.
 
 use std::path::PathBuf;
@@ -10,7 +10,8 @@ use crate::docker_images::LOCAL_BASE_IMAGE;
 // Every line under 80 columns: clap wraps longer ones, which would break a
 // copied example (a test checks it).
 const AFTER_HELP: &str = "\
-The configuration is <module>/covtools.toml (see tests/example/covtools.toml).
+The module is the nearest folder upward holding covtools.toml, else go.mod
+(--module DIR elsewhere); its configuration is <module>/covtools.toml.
 Every setting in it can be given on the command line: the options above, or
 --set KEY=VALUE for any key (service.NAME.KEY for one service), e.g.
   --set gates.min=80 --set service.orders.ready=/healthz
@@ -33,8 +34,8 @@ Runtimes:
           docker/cover-wrapper.sh, each with its own cover directory under
           <work>/local and free loopback ports; no Docker needed.
 Tests run on the host run in the module root, with the Go covtools uses
-(the one it installed into .tools/, if it did) first on their PATH, so
-`go test ./e2e/...` works as a test command.
+(the one it installed into ~/.cache/covtools, if it did) first on their
+PATH, so `go test ./e2e/...` works as a test command.
 
 Collection, as a shell would run it (the summary prints the exact line):
   covkill TARGETS | covpull --out <out>/profiles \\
@@ -43,8 +44,8 @@ Collection, as a shell would run it (the summary prints the exact line):
     [--baseline … --max-drop …] <out>/merged.cov
   covreport --format lcov|cobertura|html|markdown|badge … next to merged.cov
 The total is counted like `go tool cover -func` (covtotal --src). The tools
-are the ones next to this xtask binary (target/debug), built first with
-`cargo build -p covtools --bins` (same profile as the xtask), or --tools DIR.
+are the ones beside this program (cargo install puts them there), else on
+PATH, or --tools DIR. Results go to <module>/.covtools (--out DIR).
 
 Containers, the network and processes are always removed (unless --keep);
 the service images are kept, so that the next run reuses their layers
@@ -55,16 +56,16 @@ collected and reported); 2 an error (after teardown); 130 interrupted.
 Ctrl-C tears everything down; a second Ctrl-C kills at once.
 
 Examples:
-  cargo xtask integration-cover --base local
-  cargo xtask integration-cover --runtime local --min 70
-  cargo xtask integration-cover --base local --baseline main.cov --max-drop 0.5
-  cargo xtask integration-cover --module ../orders --runtime local
-  cargo xtask integration-cover --runtime local -- \\
+  covtools cover
+  covtools cover --runtime local --min 70
+  covtools cover --baseline main.cov --max-drop 0.5
+  covtools cover --module ../orders --runtime local
+  covtools cover --runtime local -- \\
     sh -c 'curl -fsS $COVTOOLS_URL_GATEWAY/healthz'";
 
 #[derive(clap::Parser, Debug, Clone, Default)]
 #[command(
-    name = "integration-cover",
+    name = "cover",
     about = "Build the Go services with coverage, run them, run the integration tests, collect, merge and gate coverage",
     after_help = AFTER_HELP
 )]
@@ -91,16 +92,16 @@ pub struct Args {
     /// removed; a run still going under it on this host is an error.
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
-    /// Where the profiles, the merged profile and the logs go
-    /// [default: target/cover/<module dir>].
+    /// Where the profiles, the merged profile, the reports and the logs go
+    /// [default: <module>/.covtools].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Where binaries, image contexts and local cover directories go
-    /// [default: target/covtools/<module dir>].
+    /// [default: <module>/.covtools/work].
     #[arg(long, value_name = "DIR")]
     pub work: Option<PathBuf>,
-    /// The directory holding covkill, covpull, covmerge and covtotal
-    /// [default: next to this xtask, built first with cargo].
+    /// The directory holding covkill, covpull, covmerge, covtotal and
+    /// covreport [default: beside this program, else on PATH].
     #[arg(long, value_name = "DIR")]
     pub tools: Option<PathBuf>,
     /// Build kind: test (go test -c, profiles when stopped) or cover (go build
@@ -189,7 +190,7 @@ impl Args {
     }
 
     /// Parses the task's arguments (without the program name), as
-    /// `cargo xtask integration-cover ARGS…` would.
+    /// `covtools cover ARGS…` would.
     pub fn parse_from_args<I, T>(args: I) -> Result<Args, clap::Error>
     where
         I: IntoIterator<Item = T>,
@@ -197,7 +198,7 @@ impl Args {
     {
         use clap::Parser;
         Args::try_parse_from(
-            std::iter::once(std::ffi::OsString::from("integration-cover"))
+            std::iter::once(std::ffi::OsString::from("cover"))
                 .chain(args.into_iter().map(Into::into)),
         )
     }

@@ -1,4 +1,4 @@
-//! `cargo xtask build-services`: builds each Go service of a module with
+//! `covtools build`: builds each Go service of a module with
 //! coverage, in one of two kinds, never writing into the service's tree:
 //!
 //! - `test` (default): a test binary, `go test -c -cover`, with the harness
@@ -11,7 +11,7 @@
 //!   snapshots. (`-overlay` cannot add that file: the cover tool opens the
 //!   files of an instrumented package by their path.)
 //!
-//! The harness sources are embedded in this binary, so an xtask built in one
+//! The harness sources are embedded in this binary, so a covtools built in one
 //! checkout never reads another checkout's files.
 
 use std::path::{Path, PathBuf};
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::config::{self, Config, ModuleArgs};
-use crate::util;
+use crate::toolchain;
 
 /// The harness's file name in the service package (and in the repo).
 pub const HARNESS_FILE: &str = "covtools_harness_test.go";
@@ -37,7 +37,7 @@ pub use kind::{
 
 /// The test kind's harness, embedded (tools/harness/covtools_harness_test.go).
 pub const HARNESS_TEST_SOURCE: &str =
-    include_str!("../../../tools/harness/covtools_harness_test.go");
+    include_str!("../../../../tools/harness/covtools_harness_test.go");
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -119,12 +119,10 @@ pub struct Built {
     pub elapsed: Duration,
 }
 
-/// The default output directory for a module's binaries.
+/// The default output directory for a module's binaries:
+/// `<module>/.covtools/work/bin`.
 pub fn default_out_dir(module_dir: &Path) -> PathBuf {
-    util::project_root()
-        .join("target/covtools")
-        .join(module_label(module_dir))
-        .join("bin")
+    crate::config::work_dir(module_dir).join("bin")
 }
 
 /// A short name for a module directory (its last component).
@@ -174,12 +172,13 @@ pub fn default_jobs() -> usize {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let go = util::ensure_go()?;
-    let module_dir = args.module.dir();
+    let go = toolchain::ensure_go()?;
+    let module_dir = args.module.dir()?;
     let out_dir = args
         .out
         .clone()
         .unwrap_or_else(|| default_out_dir(&module_dir));
+    crate::config::create_output_dir(&module_dir, &out_dir)?;
     let mut opts = options_for(&go, &module_dir, args.module.config.as_deref(), out_dir)?;
     if let Some(kind) = args.kind {
         for svc in &mut opts.services {
@@ -308,7 +307,7 @@ fn main_packages(go: &Path, module_dir: &Path) -> anyhow::Result<Vec<(String, St
 fn go_command(go: &Path, module_dir: &Path) -> Command {
     let mut cmd = Command::new(go);
     cmd.current_dir(module_dir).env("CGO_ENABLED", "0");
-    util::go_env(&mut cmd);
+    toolchain::go_env(&mut cmd);
     cmd
 }
 
@@ -343,7 +342,7 @@ pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
     };
     let started = Instant::now();
     crate::note!(
-        "build-services: building {} service(s) in {} with -covermode={} -coverpkg={}",
+        "covtools build: building {} service(s) in {} with -covermode={} -coverpkg={}",
         opts.services.len(),
         opts.module_dir.display(),
         opts.cover_mode,
@@ -354,12 +353,12 @@ pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
         let result = build_one(opts, svc, dir, cover_copy.as_deref());
         match &result {
             Ok(b) => crate::note!(
-                "build-services: {} -> {} ({:.1}s)",
+                "covtools build: {} -> {} ({:.1}s)",
                 b.name,
                 b.binary.display(),
                 b.elapsed.as_secs_f64()
             ),
-            Err(_) => crate::note!("build-services: {} FAILED", svc.name),
+            Err(_) => crate::note!("covtools build: {} FAILED", svc.name),
         }
         result
     });
@@ -380,7 +379,7 @@ pub fn build_services(opts: &BuildOptions) -> anyhow::Result<Vec<Built>> {
         );
     }
     crate::note!(
-        "build-services: {} binaries in {:.1}s",
+        "covtools build: {} binaries in {:.1}s",
         built.len(),
         started.elapsed().as_secs_f64()
     );

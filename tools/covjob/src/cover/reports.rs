@@ -1,4 +1,4 @@
-//! integration-cover's reports (issue 11 §3): covreport writes lcov.info,
+//! the reports of `covtools cover`: covreport writes lcov.info,
 //! cobertura.xml, report.html, summary.md and badge.svg next to merged.cov
 //! (`[report] formats`, `--reports`); the Markdown is appended to
 //! `$GITHUB_STEP_SUMMARY` when set, and under `GITHUB_ACTIONS=true` each
@@ -12,33 +12,8 @@ use anyhow::{bail, Context};
 
 use super::report::Report;
 use super::settings::Settings;
+use crate::config::REPORT_FORMATS as FORMATS;
 use crate::progress::Progress;
-
-/// Every format and the file it is written to, in the order written.
-pub const FORMATS: &[(&str, &str)] = &[
-    ("lcov", "lcov.info"),
-    ("cobertura", "cobertura.xml"),
-    ("html", "report.html"),
-    ("markdown", "summary.md"),
-    ("badge", "badge.svg"),
-];
-
-/// Checks `[report] formats` (or `--reports`): known names, or `none`.
-pub fn check_formats(formats: &[String]) -> anyhow::Result<()> {
-    for f in formats {
-        if f != "none" && !FORMATS.iter().any(|(name, _)| name == f) {
-            bail!(
-                "report.formats: unknown format {f:?}: expected some of {} (or none)",
-                FORMATS
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-    }
-    Ok(())
-}
 
 /// Writes the configured reports beside `merged` with the covreport next
 /// to the other tools, then the CI outputs. `series` (a service or phase
@@ -161,7 +136,7 @@ mod tests {
                 "::warning file=b.go,line=3,endLine=3::Changed lines 3 are not covered by the integration tests",
             ]
         );
-        assert!(super::check_formats(&["lcov".into(), "none".into()]).is_ok());
-        assert!(super::check_formats(&["pdf".into()]).is_err());
+        assert!(crate::config::check_formats(&["lcov".into(), "none".into()]).is_ok());
+        assert!(crate::config::check_formats(&["pdf".into()]).is_err());
     }
 }

@@ -13,7 +13,6 @@ use crate::build_services;
 use crate::config::{self, Config, Service};
 use crate::docker_images;
 use crate::runtime;
-use crate::util;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Runtime {
@@ -91,8 +90,8 @@ impl Settings {
     }
 
     pub(super) fn resolve(args: &Args) -> anyhow::Result<Settings> {
-        let module_dir = absolute(&args.module.dir())?;
-        let file = absolute(&args.module.config_file())?;
+        let module_dir = absolute(&args.module.dir()?)?;
+        let file = absolute(&args.module.config_file(&module_dir))?;
         let text = fs::read_to_string(&file).with_context(|| {
             format!(
                 "reading {} (the services' configuration; see tests/example/{})",
@@ -180,19 +179,17 @@ impl Settings {
         if !prefix_ok {
             bail!("--prefix {prefix:?}: expected lowercase letters, digits, - _ . (container and image names)");
         }
-        let label = build_services::module_label(&module_dir);
         let out = absolute(
             &args
                 .out
                 .clone()
-                // Per module, like --work: runs of two modules keep their own.
-                .unwrap_or_else(|| util::project_root().join("target/cover").join(&label)),
+                .unwrap_or_else(|| config::state_dir(&module_dir)),
         )?;
         let work = absolute(
             &args
                 .work
                 .clone()
-                .unwrap_or_else(|| util::project_root().join("target/covtools").join(&label)),
+                .unwrap_or_else(|| config::work_dir(&module_dir)),
         )?;
         let ready_timeout = Duration::from_secs_f64(config.run.ready_timeout.unwrap_or(60.0));
 

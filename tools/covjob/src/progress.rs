@@ -1,4 +1,4 @@
-//! Progress on stderr for `integration-cover`: indicatif bars (one per
+//! Progress on stderr for `covtools cover`: indicatif bars (one per
 //! phase, one line per service under it) when stderr is a terminal, plain
 //! `cover: …` lines otherwise, so CI logs stay readable.
 //!

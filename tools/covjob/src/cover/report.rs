@@ -77,9 +77,9 @@ pub fn summary(r: &Report) -> String {
     let w = &mut out;
     use std::fmt::Write as _;
     if r.runtime.is_empty() {
-        let _ = writeln!(w, "\n== integration-cover summary");
+        let _ = writeln!(w, "\n== covtools cover summary");
     } else {
-        let _ = writeln!(w, "\n== integration-cover summary ({} runtime)", r.runtime);
+        let _ = writeln!(w, "\n== covtools cover summary ({} runtime)", r.runtime);
     }
     let tests = match r.tests_exit {
         Some(Exit::Code(0)) => "passed".to_string(),

@@ -1,0 +1,93 @@
+//! The kinds a configuration chooses among: how services are built, how a
+//! test phase is described, which reports are written. Plain data with
+//! their checks, so that the configuration stays a leaf.
+
+use std::collections::BTreeMap;
+
+use anyhow::bail;
+use serde::Deserialize;
+
+/// How the services are built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildKind {
+    /// `go test -c -cover`: a text profile when the service stops.
+    #[default]
+    Test,
+    /// `go build -cover` of the real main: Go's binary coverage, live
+    /// snapshots and resets in atomic mode.
+    Cover,
+}
+
+impl BuildKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BuildKind::Test => "test",
+            BuildKind::Cover => "cover",
+        }
+    }
+
+    /// The -covermode when the configuration sets none: live snapshots need
+    /// atomic, which only the cover kind can take.
+    pub fn default_cover_mode(self) -> &'static str {
+        match self {
+            BuildKind::Test => "count",
+            BuildKind::Cover => "atomic",
+        }
+    }
+
+    /// Can a binary of this kind and mode take live snapshots and resets?
+    pub fn can_snapshot(self, cover_mode: &str) -> bool {
+        self == BuildKind::Cover && cover_mode == "atomic"
+    }
+}
+
+impl std::str::FromStr for BuildKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<BuildKind> {
+        match s {
+            "test" => Ok(BuildKind::Test),
+            "cover" => Ok(BuildKind::Cover),
+            _ => bail!("build kind {s:?}: expected test or cover"),
+        }
+    }
+}
+
+/// One `[[tests]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseConfig {
+    /// The phase's name (letters, digits, `-`, `_`): `smoke`, `api`, ….
+    pub name: String,
+    /// The command, run on the host in the module directory (placeholders
+    /// as for `[tests]`).
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Every format and the file it is written to, in the order written.
+pub const REPORT_FORMATS: &[(&str, &str)] = &[
+    ("lcov", "lcov.info"),
+    ("cobertura", "cobertura.xml"),
+    ("html", "report.html"),
+    ("markdown", "summary.md"),
+    ("badge", "badge.svg"),
+];
+
+/// Checks `[report] formats` (or `--reports`): known names, or `none`.
+pub fn check_formats(formats: &[String]) -> anyhow::Result<()> {
+    for f in formats {
+        if f != "none" && !REPORT_FORMATS.iter().any(|(name, _)| name == f) {
+            bail!(
+                "report.formats: unknown format {f:?}: expected some of {} (or none)",
+                REPORT_FORMATS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(())
+}
