@@ -19,4 +19,5 @@ mod output;
 mod report;
 mod services;
 mod shapes;
+mod tidy;
 mod total;

@@ -23,6 +23,7 @@ pub mod report;
 pub mod services;
 pub mod shapes;
 pub mod skip;
+pub mod tidy;
 
 /// Defines a test that gets a fresh scratch directory:
 /// `covtest!(name, |dir: Dir| { ... });`

@@ -4,7 +4,6 @@
 //! own `Args`).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use covjob::cover;
@@ -29,7 +28,7 @@ pub enum Task {
     /// Benchmark covmerge against `wc -l` on generated monorepo-sized profiles.
     Bench(Bench),
     /// Generate synthetic monorepo-shaped profiles (the benchmark's data) alone.
-    GenProfiles(GenProfiles),
+    GenProfiles(genprof::Args),
     #[command(hide = true)]
     MeasureChild(MeasureChild),
     /// `covtools cover` on the bundled example (tests/example), with the
@@ -86,22 +85,6 @@ pub struct Bench {
         requires = "kill_pull"
     )]
     pub containers: Vec<usize>,
-}
-
-#[derive(clap::Args)]
-pub struct GenProfiles {
-    #[command(flatten)]
-    pub params: genprof::Params,
-    /// Output directory (prof_000.out, prof_001.out, …).
-    #[arg(short, long)]
-    pub out: PathBuf,
-    /// Worker threads (the output does not depend on it).
-    #[arg(long, default_value_t = covcore::pool::default_threads())]
-    pub jobs: usize,
-    /// Print each profile's `sha256sum` line on stdout (the summary goes to
-    /// stderr), as genprof/reference.sha256 records them.
-    #[arg(long)]
-    pub sha256: bool,
 }
 
 /// `xtask measure-child -- CMD…`, used by the bench.

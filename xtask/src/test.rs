@@ -9,14 +9,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::{flags, util};
+use crate::flags;
+use crate::util::{self, skip};
 use covjob::toolchain;
-
-// The skip log's name and format, shared with every test binary (and the
-// skip helper of this crate's own tests).
-#[allow(dead_code)]
-#[path = "../../tests/util/skip.rs"]
-pub mod skip;
 
 pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
     let go = toolchain::ensure_go()?;

@@ -1,7 +1,14 @@
 //! Paths of the project's own checkout, for its own tasks (the covtools
-//! library never uses them: it works in the user's module).
+//! library never uses them: it works in the user's module), and the tests'
+//! skip log.
 
 use std::path::{Path, PathBuf};
+
+// The skip log's name and format, shared with every test binary (and the
+// skip helper of this crate's own tests).
+#[allow(dead_code)]
+#[path = "../../tests/util/skip.rs"]
+pub mod skip;
 
 /// The repository root (xtask lives one level below it).
 pub fn project_root() -> PathBuf {

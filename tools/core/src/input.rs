@@ -89,7 +89,7 @@ pub fn expand_args(args: &[String]) -> anyhow::Result<Vec<Input>> {
             inputs.extend(expand_one(arg)?);
         }
     }
-    covdata::pair_inputs(inputs)
+    pair_inputs(inputs)
 }
 
 fn expand_one(arg: &str) -> anyhow::Result<Vec<Input>> {
@@ -184,9 +184,29 @@ fn from_stdin() -> anyhow::Result<Vec<Input>> {
     if inputs.is_empty() {
         bail!("<stdin>: no input: expected profile text or a list of profile paths");
     }
-    covdata::pair_inputs(inputs)
+    pair_inputs(inputs)
 }
 
 /// Stdin as peeked by [`from_stdin`]: its buffer holds the first bytes of
 /// the profile text, so reading must go on from it, not from a new handle.
 static PEEKED_STDIN: Mutex<Option<BufReader<io::Stdin>>> = Mutex::new(None);
+
+/// Replaces the binary inputs among `inputs` (paths [`covdata::accepts`] took) by
+/// their pods, in the place of the first; text inputs stay as they are.
+fn pair_inputs(inputs: Vec<Input>) -> anyhow::Result<Vec<Input>> {
+    let is_binary = |i: &Input| matches!(i, Input::Path(p) if covdata::accepts(p));
+    let Some(first) = inputs.iter().position(is_binary) else {
+        return Ok(inputs);
+    };
+    let (binary, mut rest): (Vec<Input>, Vec<Input>) = inputs.into_iter().partition(is_binary);
+    let paths: Vec<PathBuf> = binary
+        .into_iter()
+        .map(|i| match i {
+            Input::Path(p) => p,
+            _ => unreachable!("partitioned on Input::Path"),
+        })
+        .collect();
+    let pods = covdata::pods(&paths)?.into_iter().map(Input::Covdata);
+    rest.splice(first..first, pods);
+    Ok(rest)
+}

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 
-use crate::exec::{self, Captured};
+use crate::child::{self, Captured};
 use crate::http;
 
 /// Set to `cli`, the environment variable that makes the tools use the
@@ -32,7 +32,7 @@ pub const ENV_TRANSPORT: &str = "COVTOOLS_DOCKER";
 
 /// The `docker` CLI on PATH (looked up once).
 pub fn cli() -> anyhow::Result<PathBuf> {
-    exec::tool("docker")
+    child::tool("docker")
 }
 
 /// `docker ARGS…`, stdin closed, both outputs captured, killed at `timeout`
@@ -40,7 +40,7 @@ pub fn cli() -> anyhow::Result<PathBuf> {
 pub fn run<S: AsRef<OsStr>>(args: &[S], timeout: Duration) -> anyhow::Result<Captured> {
     let mut cmd = Command::new(cli()?);
     cmd.args(args);
-    exec::run(cmd, timeout).with_context(|| format!("running docker {}", shown(args)))
+    child::run(cmd, timeout).with_context(|| format!("running docker {}", shown(args)))
 }
 
 /// [`run`], and its stdout when it succeeded; otherwise an error naming the

@@ -13,8 +13,10 @@
 //! - [`drive`]: the bounded parallel run loop both tools share;
 //! - [`docker`]: the one way the project drives Docker (the CLI, and the
 //!   Engine API on its socket);
-//! - [`http`]: the one HTTP client (GET with a timeout: status, headers, body).
+//! - [`http`]: the one HTTP client (GET with a timeout: status, headers, body);
+//! - [`child`]: child processes bounded by a timeout, under both.
 
+pub mod child;
 pub mod docker;
 pub mod drive;
 pub mod exec;

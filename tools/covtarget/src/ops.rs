@@ -9,16 +9,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
+use crate::child::{self, Captured};
 use crate::docker;
-use crate::exec::{self, Exec};
+use crate::exec::Exec;
 use crate::target::Target;
 
 mod docker_fetch;
 pub mod fetch;
+mod fetched;
 mod http_snapshot;
 pub mod kill;
 
-pub use fetch::{binary_kind, fetch, fetch_snapshot, BinaryFile, BinaryKind, Fetched, Profile};
+pub use fetch::{fetch, fetch_snapshot};
+pub use fetched::{binary_kind, BinaryFile, BinaryKind, Fetched, Profile};
 pub use kill::{ask, is_harness, kill, Action, Killed};
 
 /// Settings shared by every target of one run.
@@ -72,10 +75,10 @@ pub fn expand(target: &Target, timeout: Duration) -> anyhow::Result<Vec<Target>>
     else {
         return Ok(vec![target.clone()]);
     };
-    let mut cmd = Command::new(exec::tool("kubectl")?);
+    let mut cmd = Command::new(child::tool("kubectl")?);
     cmd.args(["get", "pods", "-n", namespace, "-l", selector]);
     cmd.args(["--field-selector=status.phase=Running", "-o", "name"]);
-    let out = exec::run(cmd, timeout)?;
+    let out = child::run(cmd, timeout)?;
     if !out.success() {
         bail!(
             "kubectl get pods -n {namespace} -l {selector:?}: {}",
@@ -128,7 +131,7 @@ impl Backoff {
 /// Whether a failed exec was cut off inside the container: its script had
 /// started, or its process was killed (137: SIGKILL, as when the
 /// container's init exits).
-pub(crate) fn cut_off(out: &exec::Captured) -> bool {
+pub(crate) fn cut_off(out: &Captured) -> bool {
     !out.stdout.is_empty() || out.status.and_then(|s| s.code()) == Some(137)
 }
 

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context};
 
-use super::merge::Case;
 use crate::genprof::{self, Params};
 
 /// Bumped when the generator's output changes, so cached data is remade.
@@ -56,27 +55,23 @@ pub fn ensure_data(
 pub fn check_correctness(
     covmerge: &Path,
     data_root: &Path,
-    selected: &[Case],
+    selected: &[(u32, &Params)],
     inputs: &[(PathBuf, Vec<PathBuf>)],
 ) -> anyhow::Result<()> {
     let scratch = data_root.join("check");
     let _ = fs::remove_dir_all(&scratch);
-    for (case, (_, files)) in selected.iter().zip(inputs) {
+    for ((n, params), (_, files)) in selected.iter().zip(inputs) {
         let small = Params {
             profiles: 7,
             files: 20,
             blocks: 12,
-            ..case.params.clone()
+            ..(*params).clone()
         };
-        let dir = scratch.join(format!("case{}", case.n));
+        let dir = scratch.join(format!("case{}", n));
         let small_files = genprof::generate(&small, &dir, 2)?;
-        compare_with_expected(
-            covmerge,
-            &small_files,
-            &format!("case {} shape, small", case.n),
-        )?;
-        if case.params.profiles * case.params.files * case.params.blocks <= 1_000_000 {
-            compare_with_expected(covmerge, files, &format!("case {}", case.n))?;
+        compare_with_expected(covmerge, &small_files, &format!("case {} shape, small", n))?;
+        if params.profiles * params.files * params.blocks <= 1_000_000 {
+            compare_with_expected(covmerge, files, &format!("case {}", n))?;
         }
     }
     let _ = fs::remove_dir_all(&scratch);

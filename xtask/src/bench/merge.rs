@@ -87,7 +87,8 @@ pub fn run(args: &flags::Bench, root: &Path) -> anyhow::Result<ExitCode> {
     super::build_release_bins(root)?;
     let covmerge = root.join("target/release/covmerge");
 
-    check_correctness(&covmerge, &data_root, &selected, &inputs)?;
+    let shapes: Vec<(u32, &Params)> = selected.iter().map(|c| (c.n, &c.params)).collect();
+    check_correctness(&covmerge, &data_root, &shapes, &inputs)?;
 
     let out = data_root.join("covmerge-output.out");
     let mut all_met = true;

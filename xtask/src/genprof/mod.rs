@@ -24,7 +24,6 @@ use anyhow::{ensure, Context};
 pub use covcore::profile::Mode;
 use sha2::{Digest, Sha256};
 
-use crate::flags;
 use pyrandom::PyRandom;
 use shape::{file_paths, FilePlan};
 
@@ -114,8 +113,25 @@ impl Params {
     }
 }
 
+/// `cargo xtask gen-profiles`'s arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub params: Params,
+    /// Output directory (prof_000.out, prof_001.out, …).
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Worker threads (the output does not depend on it).
+    #[arg(long, default_value_t = covcore::pool::default_threads())]
+    pub jobs: usize,
+    /// Print each profile's `sha256sum` line on stdout (the summary goes to
+    /// stderr), as genprof/reference.sha256 records them.
+    #[arg(long)]
+    pub sha256: bool,
+}
+
 /// `cargo xtask gen-profiles`.
-pub fn run(args: flags::GenProfiles) -> anyhow::Result<std::process::ExitCode> {
+pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     let files = generate(&args.params, &args.out, args.jobs)?;
     let bytes: u64 = files
         .iter()

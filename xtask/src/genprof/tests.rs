@@ -2,7 +2,7 @@
 //! it exists, the Python reference.
 
 use super::*;
-use crate::test::skip;
+use crate::util::skip;
 use std::collections::BTreeMap;
 
 fn params(p: usize, f: usize, b: usize, overlap: f64, layout: Layout, mode: Mode) -> Params {

@@ -32,7 +32,6 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context};
 
 use crate::contract::{COVCOUNTERS_PREFIX, COVMETA_PREFIX};
-use crate::input::Input;
 use crate::profile::Visitor;
 pub use meta::Meta;
 
@@ -150,26 +149,6 @@ impl Pod {
         self.visit(&mut text)?;
         Ok(text.0)
     }
-}
-
-/// Replaces the binary inputs among `inputs` (paths [`accepts`] took) by
-/// their pods, in the place of the first; text inputs stay as they are.
-pub fn pair_inputs(inputs: Vec<Input>) -> anyhow::Result<Vec<Input>> {
-    let is_binary = |i: &Input| matches!(i, Input::Path(p) if accepts(p));
-    let Some(first) = inputs.iter().position(is_binary) else {
-        return Ok(inputs);
-    };
-    let (binary, mut rest): (Vec<Input>, Vec<Input>) = inputs.into_iter().partition(is_binary);
-    let paths: Vec<PathBuf> = binary
-        .into_iter()
-        .map(|i| match i {
-            Input::Path(p) => p,
-            _ => unreachable!("partitioned on Input::Path"),
-        })
-        .collect();
-    let pods = pods(&paths)?.into_iter().map(Input::Covdata);
-    rest.splice(first..first, pods);
-    Ok(rest)
 }
 
 /// The hash of a `covmeta.<hash>` file name.

@@ -29,82 +29,12 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use super::settings::{Settings, Tests};
+use super::report::PhaseReport;
+use super::settings::Settings;
 use super::{Report, Started};
-use crate::config::Config;
-pub use crate::config::PhaseConfig;
 use crate::progress::Progress;
 use crate::runtime::control::Control;
 use crate::runtime::process::Exit;
-
-/// A phase, resolved.
-#[derive(Debug, Clone)]
-pub(super) struct Phase {
-    pub(super) name: String,
-    pub(super) tests: Tests,
-}
-
-/// What one phase did, for the summary and phases.json.
-#[derive(Debug, Clone, Default)]
-pub struct PhaseReport {
-    pub name: String,
-    /// The phase's exit status (None: it did not run).
-    pub exit: Option<Exit>,
-    /// Percent of all statements the phase itself ran.
-    pub percent: f64,
-    /// Statements no earlier phase (nor the start-up) had run.
-    pub new_statements: u64,
-    /// Statements no other phase (nor the start-up) ran.
-    pub only_statements: u64,
-    /// Its own profile.
-    pub profile: Option<PathBuf>,
-    /// Why its coverage is missing, if it is.
-    pub error: Option<String>,
-}
-
-/// The phases of a configuration (none without `[[tests]]`). The build
-/// must be able to snapshot.
-pub(super) fn resolve(config: &Config) -> anyhow::Result<Vec<Phase>> {
-    if config.phases.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (kind, mode) = (config.build.kind, config.build.cover_mode.as_str());
-    if !kind.can_snapshot(mode) {
-        bail!(
-            "[[tests]] phases need live snapshots, which build kind {} with covermode {mode} cannot take; \
-             set [build] kind = \"cover\" (covermode atomic), e.g. --set build.kind=cover",
-            kind.name()
-        );
-    }
-    let mut seen = BTreeSet::new();
-    let mut phases = Vec::new();
-    for p in &config.phases {
-        let ok = !p.name.is_empty()
-            && p.name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !ok {
-            bail!(
-                "[[tests]] name = {:?}: expected letters, digits, - and _",
-                p.name
-            );
-        }
-        if !seen.insert(p.name.clone()) {
-            bail!("[[tests]] name = {:?} appears twice", p.name);
-        }
-        if p.command.is_empty() {
-            bail!("[[tests]] {}: command is empty", p.name);
-        }
-        phases.push(Phase {
-            name: p.name.clone(),
-            tests: Tests::Command {
-                argv: p.command.clone(),
-                env: p.env.clone(),
-            },
-        });
-    }
-    Ok(phases)
-}
 
 /// Block key (`file:l.c,l.c n`) -> count, from a text profile.
 type Counts = BTreeMap<String, (u64, u64)>;
@@ -373,25 +303,6 @@ fn snapshot(s: &Settings, started: &[Started], dir: &Path) -> anyhow::Result<Cou
         e.1 = e.1.saturating_add(count);
     }
     Ok(counts)
-}
-
-/// The phases' lines of the summary.
-pub fn summary_lines(phases: &[PhaseReport]) -> String {
-    let mut out = String::new();
-    for p in phases {
-        let status = match (&p.error, p.exit) {
-            (Some(e), _) => format!("not measured: {}", e.lines().next().unwrap_or("")),
-            (None, Some(Exit::Code(0))) => "passed".into(),
-            (None, Some(e)) => format!("FAILED ({e})"),
-            (None, None) => "did not run".into(),
-        };
-        let _ = writeln!(
-            out,
-            "phase:     {:<12} {:>5.1}%  {:>5} new  {:>5} only  {status}",
-            p.name, p.percent, p.new_statements, p.only_statements
-        );
-    }
-    out
 }
 
 #[cfg(test)]

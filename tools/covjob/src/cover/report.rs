@@ -43,13 +43,31 @@ pub struct Report {
     /// Teardown problems.
     pub teardown_problems: Vec<String>,
     /// `[[tests]]` phases, each measured from live snapshots.
-    pub phases: Vec<super::phases::PhaseReport>,
+    pub phases: Vec<PhaseReport>,
     /// Their figures as JSON (`<out>/phases.json`).
     pub phases_json: Option<PathBuf>,
     /// The reports written next to the merged profile (reports.rs).
     pub reports: Vec<PathBuf>,
     /// GitHub `::warning` annotations for uncovered changed lines.
     pub annotations: Vec<String>,
+}
+
+/// What one phase did, for the summary and phases.json.
+#[derive(Debug, Clone, Default)]
+pub struct PhaseReport {
+    pub name: String,
+    /// The phase's exit status (None: it did not run).
+    pub exit: Option<Exit>,
+    /// Percent of all statements the phase itself ran.
+    pub percent: f64,
+    /// Statements no earlier phase (nor the start-up) had run.
+    pub new_statements: u64,
+    /// Statements no other phase (nor the start-up) ran.
+    pub only_statements: u64,
+    /// Its own profile.
+    pub profile: Option<PathBuf>,
+    /// Why its coverage is missing, if it is.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,6 +77,26 @@ pub struct CollectTimes {
     pub merge: Duration,
     pub total: Duration,
     pub all: Duration,
+}
+
+/// The phases' lines of the summary.
+fn summary_lines(phases: &[PhaseReport]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for p in phases {
+        let status = match (&p.error, p.exit) {
+            (Some(e), _) => format!("not measured: {}", e.lines().next().unwrap_or("")),
+            (None, Some(Exit::Code(0))) => "passed".into(),
+            (None, Some(e)) => format!("FAILED ({e})"),
+            (None, None) => "did not run".into(),
+        };
+        let _ = writeln!(
+            out,
+            "phase:     {:<12} {:>5.1}%  {:>5} new  {:>5} only  {status}",
+            p.name, p.percent, p.new_statements, p.only_statements
+        );
+    }
+    out
 }
 
 pub(super) fn print_summary(r: &Report) {
@@ -87,7 +125,7 @@ pub fn summary(r: &Report) -> String {
         None => "did not run".to_string(),
     };
     let _ = writeln!(w, "tests:     {tests}");
-    let _ = write!(w, "{}", super::phases::summary_lines(&r.phases));
+    let _ = write!(w, "{}", summary_lines(&r.phases));
     if let Some(j) = &r.phases_json {
         let _ = writeln!(
             w,

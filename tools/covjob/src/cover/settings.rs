@@ -1,7 +1,7 @@
 //! Settings resolution: `covtools.toml` with the flags and `--set`
 //! overrides on top, and the defaults that depend on the module.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -55,11 +55,62 @@ pub(super) struct Settings {
     pub(super) ready_timeout: Duration,
     pub(super) tests: Tests,
     /// `[[tests]]` phases (then `tests` is the first one's).
-    pub(super) phases: Vec<super::phases::Phase>,
+    pub(super) phases: Vec<Phase>,
     pub(super) min: Option<f64>,
     pub(super) baseline: Option<PathBuf>,
     pub(super) max_drop: Option<f64>,
     pub(super) jobs: usize,
+}
+
+/// A phase, resolved.
+#[derive(Debug, Clone)]
+pub(super) struct Phase {
+    pub(super) name: String,
+    pub(super) tests: Tests,
+}
+
+/// The test phases of a configuration (none without `[[tests]]`). The
+/// build must be able to snapshot.
+fn resolve_phases(config: &Config) -> anyhow::Result<Vec<Phase>> {
+    if config.phases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (kind, mode) = (config.build.kind, config.build.cover_mode.as_str());
+    if !kind.can_snapshot(mode) {
+        bail!(
+            "[[tests]] phases need live snapshots, which build kind {} with covermode {mode} cannot take; \
+             set [build] kind = \"cover\" (covermode atomic), e.g. --set build.kind=cover",
+            kind.name()
+        );
+    }
+    let mut seen = BTreeSet::new();
+    let mut phases = Vec::new();
+    for p in &config.phases {
+        let ok = !p.name.is_empty()
+            && p.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            bail!(
+                "[[tests]] name = {:?}: expected letters, digits, - and _",
+                p.name
+            );
+        }
+        if !seen.insert(p.name.clone()) {
+            bail!("[[tests]] name = {:?} appears twice", p.name);
+        }
+        if p.command.is_empty() {
+            bail!("[[tests]] {}: command is empty", p.name);
+        }
+        phases.push(Phase {
+            name: p.name.clone(),
+            tests: Tests::Command {
+                argv: p.command.clone(),
+                env: p.env.clone(),
+            },
+        });
+    }
+    Ok(phases)
 }
 
 pub(super) fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
@@ -196,7 +247,7 @@ impl Settings {
         // The tests: a command after `--`, else --test-package, else [tests].
         let configured = config.tests.clone();
         let phases = if args.test_command.is_empty() && args.test_package.is_none() {
-            super::phases::resolve(&config)?
+            resolve_phases(&config)?
         } else {
             Vec::new()
         };

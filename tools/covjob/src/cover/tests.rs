@@ -232,7 +232,7 @@ pub(super) fn run_tests(
         if control.interrupted() {
             process::signal(-(child.id() as i32), libc::SIGTERM);
             let grace = Instant::now() + Duration::from_secs(3);
-            covtarget::exec::wait_until(&mut child, grace)?;
+            covtarget::child::wait_until(&mut child, grace)?;
             process::signal(-(child.id() as i32), libc::SIGKILL);
             let _ = child.wait();
             break None;

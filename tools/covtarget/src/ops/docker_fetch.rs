@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use anyhow::{bail, Context};
 use covcore::contract;
 
-use super::fetch::{fetch_local, Fetched};
+use super::fetched::{fetch_local, Fetched};
 use super::{binary_kind, Options};
 use crate::docker;
 use covcore::contract::profile_number;

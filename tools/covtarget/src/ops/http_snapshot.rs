@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use covcore::contract;
 
-use super::fetch::{check_asked, Fetched};
+use super::fetched::{check_asked, Fetched};
 use super::kill::is_harness;
 use super::Options;
 use crate::{docker, http};
