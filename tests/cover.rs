@@ -20,6 +20,7 @@ use covjob::runtime::process::Exit;
 use crate::util::cover::*;
 use crate::util::services::func_percent;
 use crate::util::{require_docker, require_go, Dir};
+use covcore::exit_codes::ExitStatus;
 
 /// The main scenario: the full command in Docker, then the same binaries as
 /// local processes; both exit 0, clean up, and cover the same blocks.
@@ -103,7 +104,7 @@ fn a_failing_test_command_still_collects_coverage_and_exits_1() {
         Some(&scope),
         &["--", &busybox, "sh", "-c", &script],
     );
-    assert_eq!(r.code, 1, "{r:#?}");
+    assert_eq!(r.code, ExitStatus::Negative, "{r:#?}");
     assert_eq!(r.tests_exit, Some(Exit::Code(1)));
     assert!(r.error.is_none(), "{r:#?}");
     assert!(fs::read_to_string(dir.path("out/tests.log"))
@@ -134,7 +135,7 @@ fn gates_fail_below_the_minimum_and_on_a_drop_from_the_baseline() {
     }
     let dir = Dir::new("cover_gates");
     let full = cover_run(&dir, "full", None, &["--runtime", "local", "--min", "99.5"]);
-    assert_eq!(full.code, 1, "{full:#?}");
+    assert_eq!(full.code, ExitStatus::Negative, "{full:#?}");
     assert_eq!(full.tests_exit, Some(Exit::Code(0)));
     assert!(full.gate_failed);
     let total = full.total.clone().unwrap();
@@ -161,7 +162,7 @@ fn gates_fail_below_the_minimum_and_on_a_drop_from_the_baseline() {
             "3",
         ],
     );
-    assert_eq!(same.code, 0, "{same:#?}");
+    assert_eq!(same.code, ExitStatus::Success, "{same:#?}");
     assert!(
         same.gate_messages
             .contains(&format!("baseline {total}% -> now "))
@@ -185,7 +186,7 @@ fn gates_fail_below_the_minimum_and_on_a_drop_from_the_baseline() {
             "--test-arg=beyond stock|unknown order|coupon|read back|stock went down",
         ],
     );
-    assert_eq!(fewer.code, 1, "{fewer:#?}");
+    assert_eq!(fewer.code, ExitStatus::Negative, "{fewer:#?}");
     assert_eq!(
         fewer.tests_exit,
         Some(Exit::Code(0)),
@@ -226,7 +227,7 @@ fn a_service_that_never_becomes_ready_is_an_error_with_its_log_tail() {
         Some(&scope),
         &["--ready", "orders=/nope", "--ready-timeout", "15s"],
     );
-    assert_eq!(r.code, 2, "{r:#?}");
+    assert_eq!(r.code, ExitStatus::Error, "{r:#?}");
     assert_eq!(r.tests_exit, None, "the tests must not run");
     let err = r.error.clone().unwrap();
     assert!(
@@ -262,7 +263,7 @@ fn a_local_service_that_cannot_start_shows_why_and_leaves_no_process() {
             "4s",
         ],
     );
-    assert_eq!(r.code, 2, "{r:#?}");
+    assert_eq!(r.code, ExitStatus::Error, "{r:#?}");
     let err = r.error.clone().unwrap();
     // Seen as soon as it exits (not after the timeout), with its cause on
     // the first line, which the summary's error line shows.
@@ -310,7 +311,7 @@ fn an_interrupt_during_the_tests_tears_everything_down() {
     );
     let interrupted = watcher.join().unwrap();
     assert!(marker.exists(), "the tests never started: {r:#?}");
-    assert_eq!(r.code, 130, "{r:#?}");
+    assert_eq!(r.code, ExitStatus::Interrupted, "{r:#?}");
     // Timed from the interrupt, not from the start (a cold build takes
     // minutes): the 600 s sleep was stopped, not waited for.
     assert!(
@@ -358,7 +359,7 @@ fn a_prefix_in_use_by_a_live_run_is_refused_and_an_ended_runs_leftovers_are_remo
     let me = covjob::runtime::process::run_owner();
     network(&me);
     let r = cover_run(&dir, "live", Some(&scope), &[]);
-    assert_eq!(r.code, 2, "{r:#?}");
+    assert_eq!(r.code, ExitStatus::Error, "{r:#?}");
     let err = r.error.clone().unwrap();
     let want = format!(
         "prefix {} is in use by another covtools run (pid {} on this host)",
@@ -389,7 +390,7 @@ fn a_prefix_in_use_by_a_live_run_is_refused_and_an_ended_runs_leftovers_are_remo
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let r = cover_run(&dir, "raced", Some(&scope), &[]);
-    assert_eq!(r.code, 2, "{r:#?}");
+    assert_eq!(r.code, ExitStatus::Error, "{r:#?}");
     let err = r.error.clone().unwrap();
     assert!(err.contains(&format!("{net} exists")), "{err}");
     assert!(r.teardown_problems.is_empty(), "{:?}", r.teardown_problems);
@@ -410,7 +411,7 @@ fn bad_settings_are_errors_naming_the_key() {
         (vec!["--prefix", "Bad Name"], "--prefix"),
     ] {
         let r = cover_run(&dir, "out", None, &args);
-        assert_eq!(r.code, 2, "{args:?}: {r:#?}");
+        assert_eq!(r.code, ExitStatus::Error, "{args:?}: {r:#?}");
         let summary = cover::summary(&r);
         let err = r.error.unwrap();
         assert!(err.contains(want), "{args:?}: {err}");

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::util::report::*;
 use crate::util::*;
+use covcore::exit_codes::ExitStatus;
 
 fn json(dir: &Dir, args: &[&str]) -> Value {
     let mut a = vec!["--format", "json"];
@@ -425,7 +426,7 @@ covtest!(
         std::env::remove_var("GITHUB_ACTIONS");
         std::env::remove_var("GITHUB_STEP_SUMMARY");
         // The tests passed; the diff gate failed: Halve's 3 statements never ran.
-        assert_eq!(r.code, 1, "{r:#?}");
+        assert_eq!(r.code, ExitStatus::Negative, "{r:#?}");
         assert!(r.gate_failed);
         assert!(
             r.gate_messages

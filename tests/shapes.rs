@@ -15,9 +15,10 @@ use covjob::cover::{self, Report};
 use crate::util::cover::{cover_run, processes_mentioning, Scope};
 use crate::util::shapes::*;
 use crate::util::{copy_tree, require_docker, require_go, Dir};
+use covcore::exit_codes::ExitStatus;
 
 fn assert_ok(r: &Report) {
-    assert_eq!(r.code, 0, "{r:#?}");
+    assert_eq!(r.code, ExitStatus::Success, "{r:#?}");
     assert!(r.error.is_none(), "{:?}", r.error);
     assert!(r.teardown_problems.is_empty(), "{:?}", r.teardown_problems);
 }
@@ -182,7 +183,7 @@ fn log_fatal_at_start_is_reported_with_its_cause_and_clashes_are_caught_early() 
                 &port_key,
             ],
         );
-        assert_eq!(r.code, 2, "{r:#?}");
+        assert_eq!(r.code, ExitStatus::Error, "{r:#?}");
         assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
         let summary = cover::summary(&r);
         let error_line = summary.lines().find(|l| l.starts_with("error:")).unwrap();
@@ -200,7 +201,7 @@ fn log_fatal_at_start_is_reported_with_its_cause_and_clashes_are_caught_early() 
             None,
             &["--module", &module, "--set", "service.logfatal.port=19999"],
         );
-        assert_eq!(r.code, 2);
+        assert_eq!(r.code, ExitStatus::Error);
         let err = r.error.clone().unwrap();
         assert!(
             err.contains("service logfatal port 19999 is the killswitch port"),
@@ -229,7 +230,7 @@ fn log_fatal_at_start_is_reported_with_its_cause_and_clashes_are_caught_early() 
                 "local",
             ],
         );
-        assert_eq!(r.code, 2);
+        assert_eq!(r.code, ExitStatus::Error);
         let err = r.error.clone().unwrap();
         assert!(
             err.contains("services a and b both listen on port 8080"),
@@ -261,7 +262,7 @@ fn a_service_bound_to_localhost_is_named_in_docker_and_measured_locally() {
             Some(&scope),
             &["--ready", &ready],
         );
-        assert_eq!(r.code, 2, "{r:#?}");
+        assert_eq!(r.code, ExitStatus::Error, "{r:#?}");
         assert!(t.elapsed() < Duration::from_secs(45), "{:?}", t.elapsed());
         assert_eq!(r.tests_exit, None, "the tests must not run");
         let err = r.error.clone().unwrap();
@@ -329,7 +330,7 @@ fn a_failed_build_is_counted_right_with_its_cause_on_the_error_line() {
         None,
         &["--module", &module, "--runtime", "local"],
     );
-    assert_eq!(r.code, 2, "{r:#?}");
+    assert_eq!(r.code, ExitStatus::Error, "{r:#?}");
     let summary = cover::summary(&r);
     let error_line = summary.lines().find(|l| l.starts_with("error:")).unwrap();
     assert!(

@@ -10,6 +10,7 @@ use covjob::runtime::process::Exit;
 use crate::util::cover::{cover_run, notify_module, notify_suite_run, Scope};
 use crate::util::go::covdata_textfmt;
 use crate::util::{bin, require_docker, require_go, Dir};
+use covcore::exit_codes::ExitStatus;
 
 /// Block -> (statements, count) of a text profile.
 fn counts(path: &Path) -> BTreeMap<String, (u64, u64)> {
@@ -160,7 +161,7 @@ fn phases_in_docker_measure_each_phase_from_live_snapshots() {
         Some(&scope),
         &["--module", &module.to_string_lossy()],
     );
-    assert_eq!(report.code, 0, "{report:#?}");
+    assert_eq!(report.code, ExitStatus::Success, "{report:#?}");
     assert_eq!(report.tests_exit, Some(Exit::Code(0)));
     let exits: Vec<_> = report
         .phases
@@ -195,7 +196,7 @@ fn phases_are_refused_with_the_test_kind_before_anything_is_built() {
         let mut args = vec!["--module", module.to_str().unwrap(), "--runtime", "local"];
         args.extend_from_slice(flags);
         let report = cover_run(&dir, "out", None, &args);
-        assert_eq!(report.code, 2);
+        assert_eq!(report.code, ExitStatus::Error);
         let err = report.error.clone().unwrap();
         assert!(
             err.contains(&format!(
@@ -313,7 +314,7 @@ fn local_phases_a_failed_phase_keeps_every_phases_coverage() {
         ],
     );
     // The failed phase fails the run, and every phase is still measured.
-    assert_eq!(report.code, 1, "{report:#?}");
+    assert_eq!(report.code, ExitStatus::Negative, "{report:#?}");
     assert_eq!(report.tests_exit, Some(Exit::Code(1)));
     assert!(report.error.is_none(), "{:?}", report.error);
     let exits: Vec<_> = report.phases.iter().map(|p| p.exit).collect();
@@ -353,7 +354,7 @@ fn notify_runs_in_the_test_kind_too_with_its_go_test_suite() {
     let scope = Scope::new("live-notify-test");
     // A command after `--` replaces the phases: one run of the whole suite.
     let report = notify_suite_run(&dir, &scope, &["--build-kind", "test"], &["-v"]);
-    assert_eq!(report.code, 0, "{report:#?}");
+    assert_eq!(report.code, ExitStatus::Success, "{report:#?}");
     assert!(report.phases.is_empty());
     assert_eq!(report.profiles.get("notifyd"), Some(&1));
     let log = fs::read_to_string(dir.path("out/tests.log")).unwrap();
@@ -383,7 +384,7 @@ fn phases_as_local_processes_measure_notify_too() {
         None,
         &["--module", &module.to_string_lossy(), "--runtime", "local"],
     );
-    assert_eq!(report.code, 0, "{report:#?}");
+    assert_eq!(report.code, ExitStatus::Success, "{report:#?}");
     assert_eq!(report.runtime, "local");
     check_phases(&go, &dir.path("out"), &report, &["smoke", "api"]);
     // The run's reports are made from the last snapshot as from a pulled profile.
@@ -401,7 +402,7 @@ fn the_cover_kind_without_phases_is_collected_by_the_stop_and_pull_pipeline() {
     let scope = Scope::new("live-cover-pipeline");
     // A command after `--` replaces the phases; the kind stays cover.
     let report = notify_suite_run(&dir, &scope, &[], &[]);
-    assert_eq!(report.code, 0, "{report:#?}");
+    assert_eq!(report.code, ExitStatus::Success, "{report:#?}");
     assert!(report.phases.is_empty());
     assert_eq!(
         report.profiles.get("notifyd"),
@@ -435,7 +436,7 @@ fn the_shop_runs_in_both_kinds_with_the_same_blocks() {
             None,
             &["--runtime", "local", "--build-kind", kind],
         );
-        assert_eq!(report.code, 0, "{kind}: {report:#?}");
+        assert_eq!(report.code, ExitStatus::Success, "{kind}: {report:#?}");
         let per: Vec<(&str, usize)> = report
             .profiles
             .iter()

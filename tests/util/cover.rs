@@ -15,6 +15,7 @@ use covjob::runtime::process::Exit;
 
 use super::services::cover_func;
 use super::{bin, Dir};
+use covcore::exit_codes::ExitStatus;
 
 // ---------------------------------------------------------------------------
 // Docker objects of one test, removed when it ends (also when it fails).
@@ -233,7 +234,7 @@ pub fn processes_mentioning(needle: &str) -> Vec<String> {
 }
 
 pub fn assert_ok(r: &Report) {
-    assert_eq!(r.code, 0, "{r:#?}");
+    assert_eq!(r.code, ExitStatus::Success, "{r:#?}");
     assert_eq!(r.tests_exit, Some(Exit::Code(0)));
     assert!(r.error.is_none());
     assert!(r.teardown_problems.is_empty(), "{:?}", r.teardown_problems);

@@ -19,6 +19,8 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
+use covcore::exit_codes::ExitStatus;
+
 use crate::util;
 use anyhow::{bail, ensure, Context};
 use covjob::build_services::{self, BuildKind, BuildOptions};
@@ -133,7 +135,7 @@ pub fn run(runs: usize, sizes: &[usize], tools: &Path) -> anyhow::Result<ExitCod
     Ok(if met {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitStatus::Negative.into()
     })
 }
 

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("xtask: {err:#}");
-            ExitCode::from(covcore::cli::ERROR)
+            covcore::exit_codes::ExitStatus::Error.into()
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The `xtask` binary itself under a real Ctrl-C: SIGINT while the
 //! integration tests run stops them, tears every container, network and
-//! process down, and exits 130. (tests/cover.rs drives the same teardown
+//! process down, and exits 130; SIGTERM does the same and exits 143. (tests/cover.rs drives the same teardown
 //! through the library; only the binary installs the signal handlers.)
 
 use std::fs;
@@ -127,6 +127,15 @@ impl Drop for Reap {
 
 #[test]
 fn ctrl_c_during_the_tests_tears_everything_down_and_exits_130() {
+    signal_during_the_tests("int", libc::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_during_the_tests_tears_everything_down_and_exits_143() {
+    signal_during_the_tests("term", libc::SIGTERM, 143);
+}
+
+fn signal_during_the_tests(name: &str, signal: i32, code: i32) {
     if !require_docker() {
         return;
     }
@@ -139,15 +148,18 @@ fn ctrl_c_during_the_tests_tears_everything_down_and_exits_130() {
         "no covkill next to {}: run the tests with `cargo xtask test` (cargo test --workspace)",
         xtask.display()
     );
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("xtask-signals");
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("xtask-signals-{name}"));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).unwrap();
     let scope = Scope {
-        prefix: format!("covtools-signals-{}", std::process::id()),
+        prefix: format!("covtools-signals-{name}-{}", std::process::id()),
     };
     let marker = tmp.join("tests-started");
     // A sleep this test can find by its exact command line.
-    let seconds = format!("{}", 6000 + std::process::id() % 1000);
+    let seconds = format!(
+        "{}",
+        6000 + signal * 1000 + std::process::id() as i32 % 1000
+    );
     let script = format!("touch '{}' && exec sleep {seconds}", marker.display());
     let mut cmd = Command::new(xtask);
     cmd.arg("integration-cover")
@@ -184,7 +196,7 @@ fn ctrl_c_during_the_tests_tears_everything_down_and_exits_130() {
         "the services run in containers while the tests run"
     );
     // SAFETY: kill(2) on our own child.
-    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, signal) }, 0);
     let interrupted = Instant::now();
     let status = loop {
         if let Some(status) = child.0.try_wait().unwrap() {
@@ -192,14 +204,14 @@ fn ctrl_c_during_the_tests_tears_everything_down_and_exits_130() {
         }
         assert!(
             interrupted.elapsed() < Duration::from_secs(60),
-            "still running 60 s after Ctrl-C"
+            "still running 60 s after signal {signal}"
         );
         std::thread::sleep(Duration::from_millis(20));
     };
     let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
     assert_eq!(
         status.code(),
-        Some(130),
+        Some(code),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     for said in [

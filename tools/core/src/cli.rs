@@ -6,27 +6,20 @@ use std::process::ExitCode;
 
 use crate::exit_codes::ExitStatus;
 
-/// Everything went fine.
-pub const SUCCESS: u8 = ExitStatus::Success as u8;
-/// A negative result: a gate failed, or some targets failed while others succeeded.
-pub const NEGATIVE: u8 = ExitStatus::Negative as u8;
-/// An error: bad input, bad usage, an I/O failure.
-pub const ERROR: u8 = ExitStatus::Error as u8;
-
 /// Runs a tool's `run` function and turns its outcome into an exit code.
 ///
 /// Errors are printed as one line, `prog: cause: cause…`, and exit with
-/// [`ERROR`]. A broken pipe anywhere in the error chain means the reader went
+/// [`ExitStatus::Error`]. A broken pipe anywhere in the error chain means the reader went
 /// away (`covmerge | head -1`): that is not an error, so exit quietly.
 pub fn main(run: fn() -> anyhow::Result<ExitCode>) -> ExitCode {
     match run() {
         Ok(code) => code,
         Err(err) => {
             if is_broken_pipe(&err) {
-                return ExitCode::from(SUCCESS);
+                return ExitStatus::Success.into();
             }
             eprintln!("{}: {}", prog_name(), one_line(&err));
-            ExitCode::from(ERROR)
+            ExitStatus::Error.into()
         }
     }
 }

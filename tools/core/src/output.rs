@@ -287,12 +287,7 @@ fn install_signal_cleanup() -> anyhow::Result<()> {
                 for (_, path) in files.iter() {
                     let _ = fs::remove_file(path);
                 }
-                let status = if signal == SIGINT {
-                    ExitStatus::Interrupted
-                } else {
-                    ExitStatus::Terminated
-                };
-                std::process::exit(status.code());
+                std::process::exit(ExitStatus::from_signal(signal).code());
             }
         });
     });

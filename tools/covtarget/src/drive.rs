@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use covcore::cli;
+use covcore::exit_codes::ExitStatus;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::ops;
@@ -203,22 +204,22 @@ pub fn drive(
         // A reader that went away is no error of ours (a quiet exit), but
         // targets that failed must still say so in the exit code.
         if e.kind() == std::io::ErrorKind::BrokenPipe && (failed || bad_input) {
-            return Ok(ExitCode::from(if bad_input {
-                cli::ERROR
+            return Ok(if bad_input {
+                ExitStatus::Error
             } else {
-                cli::NEGATIVE
-            }));
+                ExitStatus::Negative
+            }
+            .into());
         }
         return Err(anyhow::Error::new(e).context("writing to stdout"));
     }
     if queued == 0 && !failed && !bad_input {
         bail!("no targets: stdin held none (blank lines and #comments only)");
     }
-    Ok(ExitCode::from(if bad_input {
-        cli::ERROR
-    } else if failed {
-        cli::NEGATIVE
+    Ok(if bad_input {
+        ExitStatus::Error
     } else {
-        cli::SUCCESS
-    }))
+        ExitStatus::negative_unless(!failed)
+    }
+    .into())
 }

@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use covcore::args::MergeArgs;
 use covcore::cli;
+use covcore::exit_codes::ExitStatus;
 use covcore::merge::Merged;
 use covcore::output::Output;
 use covcore::total::{self, By, Totals};
@@ -189,11 +190,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             passed = false;
         }
     }
-    Ok(ExitCode::from(if passed {
-        cli::SUCCESS
-    } else {
-        cli::NEGATIVE
-    }))
+    Ok(ExitStatus::negative_unless(passed).into())
 }
 
 /// The diff coverage lines: the figure, then one `uncovered:` line per

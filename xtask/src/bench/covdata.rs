@@ -14,6 +14,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+use covcore::exit_codes::ExitStatus;
+
 use anyhow::{bail, ensure, Context};
 
 use super::measure::{measure, summarize};
@@ -162,7 +164,7 @@ pub fn run(args: &flags::Bench, root: &Path) -> anyhow::Result<ExitCode> {
     Ok(if met {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitStatus::Negative.into()
     })
 }
 

@@ -6,6 +6,8 @@ use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
 
+use covcore::exit_codes::ExitStatus;
+
 use super::data::{check_correctness, ensure_data};
 use super::measure::{measure, summarize};
 use crate::flags;
@@ -212,6 +214,6 @@ pub fn run(args: &flags::Bench, root: &Path) -> anyhow::Result<ExitCode> {
     Ok(if all_met {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitStatus::Negative.into()
     })
 }

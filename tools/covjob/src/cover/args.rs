@@ -52,8 +52,9 @@ the service images are kept, so that the next run reuses their layers
 (--rm-images removes them).
 
 Exit codes: 0 ok; 1 the tests failed or a gate failed (coverage is still
-collected and reported); 2 an error (after teardown); 130 interrupted.
-Ctrl-C tears everything down; a second Ctrl-C kills at once.
+collected and reported); 2 an error (after teardown); 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM). Either signal tears everything down; a
+second one kills at once.
 
 Examples:
   covtools cover

@@ -17,7 +17,8 @@
 //! 7. teardown, always (unless `--keep`), then the summary.
 //!
 //! Exit: 0, 1 when the tests or a gate failed (coverage is still collected
-//! and reported when the tests fail), 2 on an error, 130 on Ctrl-C.
+//! and reported when the tests fail), 2 on an error, 130 on Ctrl-C, 143 on
+//! SIGTERM.
 
 mod args;
 mod build;
@@ -38,10 +39,11 @@ use anyhow::{bail, Context};
 
 use crate::docker_images;
 use crate::progress::Progress;
-use crate::runtime::control::{Control, Interrupted};
+use crate::runtime::control::{Control, Interrupted, TeardownProblem};
 use crate::runtime::docker;
 use crate::runtime::process::Exit;
 use crate::toolchain;
+use covcore::exit_codes::ExitStatus;
 
 pub use args::Args;
 pub use report::{summary, CollectTimes, Report};
@@ -60,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let control = Control::with_signals()?;
     let report = execute(&args, &control, &progress);
     report::print_summary(&report);
-    Ok(ExitCode::from(report.code))
+    Ok(report.code.into())
 }
 
 /// The whole job with the given Ctrl-C control (a fresh `Control::new()`
@@ -97,11 +99,7 @@ pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
         }
         let took = if !anything {
             phase.finish("nothing was started")
-        } else if report
-            .teardown_problems
-            .iter()
-            .any(|p| Control::left_behind(p))
-        {
+        } else if report.teardown_problems.iter().any(|p| p.left_behind) {
             phase.fail("some things could not be removed")
         } else if report.teardown_problems.is_empty() {
             phase.finish("everything removed")
@@ -117,36 +115,32 @@ pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
             Ok(out) => {
                 let err = String::from_utf8_lossy(&out.stderr);
                 // An image that was never built is fine.
-                let problems: Vec<String> = err
+                let problems: Vec<TeardownProblem> = err
                     .lines()
                     .filter(|l| !l.contains("No such image"))
-                    .map(|l| format!("docker rmi: {l}"))
+                    .map(|l| TeardownProblem::left(format!("docker rmi: {l}")))
                     .collect();
                 report.images_removed = problems.is_empty();
                 report.teardown_problems.extend(problems);
             }
-            Err(e) => report.teardown_problems.push(format!("{e:#}")),
+            Err(e) => report
+                .teardown_problems
+                .push(TeardownProblem::left(format!("{e:#}"))),
         }
     }
     report.steps.push(("all".into(), started.elapsed()));
 
-    let left_behind = report
-        .teardown_problems
-        .iter()
-        .any(|p| Control::left_behind(p));
-    report.code = match &result {
-        Err(e) if e.downcast_ref::<Interrupted>().is_some() || control.interrupted() => 130,
-        Err(_) => 2,
+    let left_behind = report.teardown_problems.iter().any(|p| p.left_behind);
+    report.code = match (&result, control.stopped_by()) {
+        (Err(_), Some(signal)) => signal,
+        (Err(e), None) if e.downcast_ref::<Interrupted>().is_some() => ExitStatus::Interrupted,
+        (Err(_), None) => ExitStatus::Error,
         // Containers or a network that could not be removed: an error, or
         // CI would never notice what it leaves running.
-        Ok(()) if left_behind => 2,
-        Ok(()) => {
+        (Ok(()), _) if left_behind => ExitStatus::Error,
+        (Ok(()), _) => {
             let tests_ok = report.tests_exit.is_some_and(|e| e == Exit::Code(0));
-            if !tests_ok || report.gate_failed {
-                1
-            } else {
-                0
-            }
+            ExitStatus::negative_unless(tests_ok && !report.gate_failed)
         }
     };
     report

@@ -5,13 +5,17 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use covcore::exit_codes::ExitStatus;
+
+use crate::runtime::control::TeardownProblem;
 use crate::runtime::process::Exit;
 
 /// What a run did, for the summary and for callers (the tests).
 #[derive(Debug, Default)]
 pub struct Report {
-    /// The exit code: 0, 1 (tests or gate failed), 2 (error), 130 (interrupted).
-    pub code: u8,
+    /// The exit status: 0, 1 (tests or gate failed), 2 (error), 130
+    /// (interrupted), 143 (terminated).
+    pub code: ExitStatus,
     /// The error that stopped the run.
     pub error: Option<String>,
     pub runtime: String,
@@ -41,7 +45,7 @@ pub struct Report {
     /// Whether they were removed at the end (`--rm-images`).
     pub images_removed: bool,
     /// Teardown problems.
-    pub teardown_problems: Vec<String>,
+    pub teardown_problems: Vec<TeardownProblem>,
     /// `[[tests]]` phases, each measured from live snapshots.
     pub phases: Vec<PhaseReport>,
     /// Their figures as JSON (`<out>/phases.json`).
@@ -210,10 +214,11 @@ pub fn summary(r: &Report) -> String {
         let _ = writeln!(w, "error:     {first}");
     }
     let verdict = match r.code {
-        0 => "ok",
-        1 => "FAILED (tests or gate)",
-        130 => "interrupted",
-        _ => "ERROR",
+        ExitStatus::Success => "ok",
+        ExitStatus::Negative => "FAILED (tests or gate)",
+        ExitStatus::Interrupted => "interrupted",
+        ExitStatus::Terminated => "terminated",
+        ExitStatus::Error => "ERROR",
     };
     let _ = writeln!(w, "result:    {verdict} (exit {})", r.code);
     // Last, for GitLab's coverage regex: /coverage: \d+\.\d+% of statements/.

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use covcore::exit_codes::ExitStatus;
+
 use anyhow::bail;
 
 use crate::build_services::{self, BuildOptions};
@@ -158,7 +160,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("covtools images: {s}");
         }
         eprintln!("covtools images: run `covtools images --no-build` to regenerate");
-        return Ok(ExitCode::from(1));
+        return Ok(ExitStatus::Negative.into());
     }
 
     let go = toolchain::ensure_go()?;

@@ -4,12 +4,14 @@
 //! [`Resources`] before it exists, so that teardown (after success, after
 //! any failure, on Ctrl-C) finds it.
 
+use std::fmt;
 use std::process::Child;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use covcore::exit_codes::ExitStatus;
 
 use covtarget::docker;
 
@@ -27,17 +29,43 @@ pub struct Resources {
     pub processes: Vec<(String, Child)>,
 }
 
-/// Ends the teardown problems that removed what they were about.
-const FORCED: &str = " (forced)";
+/// Something teardown could not do cleanly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeardownProblem {
+    pub message: String,
+    /// Whether something is left running or in place (a container, a
+    /// network, a process); false when it is gone all the same (a process
+    /// that had to be killed).
+    pub left_behind: bool,
+}
+
+impl TeardownProblem {
+    /// Something that could not be removed.
+    pub fn left(message: impl Into<String>) -> TeardownProblem {
+        TeardownProblem {
+            message: message.into(),
+            left_behind: true,
+        }
+    }
+}
+
+impl fmt::Display for TeardownProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// Ctrl-C and the resources of one run, shared with the signal thread.
 #[derive(Clone, Default)]
 pub struct Control {
     signals: Arc<AtomicUsize>,
+    /// The first signal received (0: none yet, or [`Control::interrupt`]).
+    first_signal: Arc<AtomicI32>,
     pub resources: Arc<Mutex<Resources>>,
 }
 
-/// The error a run stops with after Ctrl-C (exit 130, after teardown).
+/// The error a run stops with after Ctrl-C or SIGTERM (exit 130 or 143,
+/// after teardown).
 #[derive(Debug)]
 pub struct Interrupted;
 
@@ -57,7 +85,7 @@ impl Control {
 
     /// SIGINT/SIGTERM: the first asks the run to stop and tear down; the
     /// second kills what was started at once (SIGKILL to the local process
-    /// groups, `docker rm -f`) and exits 130.
+    /// groups, `docker rm -f`) and exits 130 (SIGINT) or 143 (SIGTERM).
     pub fn with_signals() -> anyhow::Result<Control> {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let control = Control::new();
@@ -65,7 +93,10 @@ impl Control {
             .context("installing signal handlers")?;
         let c = control.clone();
         std::thread::spawn(move || {
-            for _ in signals.forever() {
+            for signal in signals.forever() {
+                let _ =
+                    c.first_signal
+                        .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
                 if c.signals.fetch_add(1, Ordering::SeqCst) == 0 {
                     eprintln!(
                         "\ncover: interrupted: stopping and tearing down (Ctrl-C again to force)"
@@ -73,7 +104,7 @@ impl Control {
                 } else {
                     eprintln!("\ncover: forced: killing what was started and exiting");
                     force_kill(&c.resources);
-                    std::process::exit(130);
+                    std::process::exit(ExitStatus::from_signal(signal).code());
                 }
             }
         });
@@ -87,6 +118,18 @@ impl Control {
 
     pub fn interrupted(&self) -> bool {
         self.signals.load(Ordering::SeqCst) > 0
+    }
+
+    /// The exit status of a run stopped by a signal: 143 after SIGTERM,
+    /// 130 after Ctrl-C (or [`Control::interrupt`]); `None` if none came.
+    pub fn stopped_by(&self) -> Option<ExitStatus> {
+        if !self.interrupted() {
+            return None;
+        }
+        Some(match self.first_signal.load(Ordering::SeqCst) {
+            0 => ExitStatus::Interrupted,
+            signal => ExitStatus::from_signal(signal),
+        })
     }
 
     /// An `Interrupted` error once Ctrl-C was pressed.
@@ -144,8 +187,8 @@ impl Control {
     /// they are killed at once, so no wrapper restarts a service and nothing
     /// waits on a harness's own grace.
     /// The lock is held only briefly, so a second Ctrl-C can still force.
-    /// Returns what could not be removed.
-    pub fn teardown(&self, grace: Option<Duration>) -> Vec<String> {
+    /// Returns what could not be done cleanly.
+    pub fn teardown(&self, grace: Option<Duration>) -> Vec<TeardownProblem> {
         let mut problems = Vec::new();
         let (containers, networks) = {
             let res = self.resources.lock().unwrap();
@@ -169,10 +212,10 @@ impl Control {
                     // "No such container" is fine: it never started.
                     let err = String::from_utf8_lossy(&out.stderr);
                     for line in err.lines().filter(|l| !l.contains("No such container")) {
-                        problems.push(format!("docker rm: {line}"));
+                        problems.push(TeardownProblem::left(format!("docker rm: {line}")));
                     }
                 }
-                Err(e) => problems.push(format!("{e:#}")),
+                Err(e) => problems.push(TeardownProblem::left(format!("{e:#}"))),
             }
         }
         for net in &networks {
@@ -181,10 +224,13 @@ impl Control {
                 Ok(out) => {
                     let err = String::from_utf8_lossy(&out.stderr);
                     if !err.contains("not found") {
-                        problems.push(format!("docker network rm {net}: {}", err.trim()));
+                        problems.push(TeardownProblem::left(format!(
+                            "docker network rm {net}: {}",
+                            err.trim()
+                        )));
                     }
                 }
-                Err(e) => problems.push(format!("{e:#}")),
+                Err(e) => problems.push(TeardownProblem::left(format!("{e:#}"))),
             }
         }
         {
@@ -209,11 +255,14 @@ impl Control {
         let mut groups = Vec::new();
         for (name, mut child) in res.processes.drain(..) {
             if let (Some(grace), None) = (grace, peek_exit(child.id())) {
-                problems.push(format!(
-                    "{name} (pid {}) did not stop within {:.0}s of SIGTERM; killed{FORCED}",
-                    child.id(),
-                    grace.as_secs_f64()
-                ));
+                problems.push(TeardownProblem {
+                    message: format!(
+                        "{name} (pid {}) did not stop within {:.0}s of SIGTERM; killed (forced)",
+                        child.id(),
+                        grace.as_secs_f64()
+                    ),
+                    left_behind: false,
+                });
             }
             // The leader is not reaped yet, so its group id cannot have been
             // reused: whatever is left in the group (the service, a backoff
@@ -231,18 +280,12 @@ impl Control {
         }
         for (name, g) in groups {
             if process::group_alive(g) {
-                problems.push(format!(
+                problems.push(TeardownProblem::left(format!(
                     "{name}: processes of group {g} still run after SIGKILL"
-                ));
+                )));
             }
         }
         problems
-    }
-
-    /// Whether a teardown problem left something behind (a process that had
-    /// to be killed is gone all the same).
-    pub fn left_behind(problem: &str) -> bool {
-        !problem.ends_with(FORCED)
     }
 
     /// Whether anything was registered (and not yet torn down).
