@@ -16,13 +16,14 @@
 //! as covtools did it before (the CLI), and of 40 within 1.5 s.
 
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use covcore::exit_codes::ExitStatus;
 
 use crate::util;
-use anyhow::{bail, ensure, Context};
+use anyhow::{bail, ensure};
+use covcore::process::process;
 use covjob::build_services::{self, BuildKind, BuildOptions};
 use covjob::config::Config;
 use covjob::docker_images;
@@ -221,12 +222,21 @@ fn measure(
 
         let t = Instant::now();
         let cli_path = docker::cli()?;
-        let execs = live
+        // All at once, as covkill's execs run: started first, then waited.
+        let execs: Vec<_> = live
             .iter()
-            .map(|name| Command::new(&cli_path).args(["exec", name, "true"]).spawn())
-            .collect::<Result<Vec<_>, _>>()?;
-        for mut e in execs {
-            ensure!(e.wait()?.success(), "docker exec … true failed");
+            .map(|name| {
+                let mut exec = process(&cli_path);
+                exec.args(["exec", name, "true"]);
+                exec
+            })
+            .collect();
+        let started = execs
+            .iter()
+            .map(|e| Ok(e.expression().start()?))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for (e, handle) in execs.iter().zip(started) {
+            e.check(handle.wait()?.status, &[])?;
         }
         floor.push(t.elapsed().as_secs_f64());
         eprintln!(
@@ -303,17 +313,14 @@ fn tool(
     stdin: Option<String>,
     transport: Option<&str>,
 ) -> anyhow::Result<String> {
-    let path = dir.join(name);
-    let mut expr = duct::cmd(&path, args).stdout_capture().unchecked();
+    let mut cmd = process(dir.join(name));
+    cmd.args(args);
     if let Some(input) = stdin {
-        expr = expr.stdin_bytes(input);
+        cmd.stdin_bytes(input);
     }
     if let Some(t) = transport {
-        expr = expr.env(docker::ENV_TRANSPORT, t);
+        cmd.env(docker::ENV_TRANSPORT, t);
     }
-    let out = expr
-        .run()
-        .with_context(|| format!("running {}", path.display()))?;
-    ensure!(out.status.success(), "{name} failed ({})", out.status);
+    let out = cmd.output()?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

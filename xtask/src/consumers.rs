@@ -4,9 +4,10 @@
 //! per machine (apt-get; pip into a venv under `.tools/`), like Go is.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+
+use covcore::process::process;
 
 use crate::util;
 
@@ -47,34 +48,22 @@ fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
         "xtask: installing {} with apt-get (the report tests' consumers)",
         packages.join(" ")
     );
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq"])
-            .args(packages)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .status()
-            .context(
-                "running apt-get install (the report tests need lcov, libxml2-utils, chromium)",
-            )
-    };
-    if install()?.success() {
+    let mut install = process("apt-get");
+    install
+        .args(["install", "-y", "-qq"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout_null();
+    let context = "the report tests need lcov, libxml2-utils, chromium";
+    if install.status().context(context)?.success() {
         return Ok(());
     }
     // A fresh machine has no package lists yet.
-    let update = Command::new("apt-get")
+    process("apt-get")
         .args(["update", "-qq"])
-        .stdout(Stdio::null())
-        .status()
-        .context("running apt-get update")?;
-    if !update.success() {
-        bail!("apt-get update failed ({update})");
-    }
-    let status = install()?;
-    if !status.success() {
-        bail!("apt-get install {} failed ({status})", packages.join(" "));
-    }
-    Ok(())
+        .stdout_null()
+        .run()?;
+    install.run().context(context)
 }
 
 fn pip_install() -> anyhow::Result<()> {
@@ -88,16 +77,9 @@ fn pip_install() -> anyhow::Result<()> {
         .or_else(|_| which::which("python"))
         .context("the report tests need python3 (for diff-cover and pycobertura)")?;
     if !venv.join("bin/python").is_file() {
-        let status = Command::new(&python)
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .context("running python3 -m venv")?;
-        if !status.success() {
-            bail!("python3 -m venv {} failed ({status})", venv.display());
-        }
+        process(&python).args(["-m", "venv"]).arg(&venv).run()?;
     }
-    let status = Command::new(venv.join("bin/python"))
+    process(venv.join("bin/python"))
         .args([
             "-m",
             "pip",
@@ -107,10 +89,5 @@ fn pip_install() -> anyhow::Result<()> {
         ])
         .args(PIP.iter().map(|(p, _)| *p))
         .env("PIP_ROOT_USER_ACTION", "ignore")
-        .status()
-        .context("running pip")?;
-    if !status.success() {
-        bail!("pip install diff-cover pycobertura failed ({status})");
-    }
-    Ok(())
+        .run()
 }

@@ -7,9 +7,11 @@
 //! stable toolchain accept them, so no nightly install is needed.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+
+use covcore::process::process;
 
 use crate::util;
 
@@ -24,8 +26,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for dir in [&corpus, &artifacts] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut cmd = Command::new(util::cargo());
-    cmd.current_dir(&root)
+    let mut cmd = process(util::cargo());
+    cmd.dir(&root)
         .env("RUSTC_BOOTSTRAP", "1")
         .args(["fuzz", "run", "--fuzz-dir", "fuzz", "--sanitizer", "none"])
         .arg("--target-dir")
@@ -38,9 +40,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .arg(format!("-max_total_time={}", args.seconds))
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
         .arg("-print_final_stats=1")
-        .stderr(Stdio::piped());
+        .stderr_piped();
     eprintln!("xtask: fuzzing covmerge for {} s", args.seconds);
-    let mut child = cmd.spawn().context("running cargo fuzz")?;
+    let mut child = cmd.spawn()?;
     let mut runs = None;
     let mut seconds = None;
     for line in BufReader::new(child.stderr.take().expect("piped")).lines() {
@@ -54,12 +56,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let status = child.wait().context("waiting for cargo fuzz")?;
-    if !status.success() {
-        bail!(
-            "the fuzz target failed ({status}); the input that broke it is in {}",
+    cmd.check(status, &[]).with_context(|| {
+        format!(
+            "the fuzz target failed; the input that broke it is in {}",
             artifacts.display()
-        );
-    }
+        )
+    })?;
     match (runs, seconds) {
         (Some(runs), Some(secs)) => println!(
             "fuzz: {runs} runs in {secs} s, {} executions/s, no failure",
@@ -72,22 +74,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// `cargo fuzz` on PATH, or installed from crates.io.
 fn ensure_cargo_fuzz() -> anyhow::Result<()> {
-    let found = Command::new(util::cargo())
+    let found = process(util::cargo())
         .args(["fuzz", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+        .output()
+        .is_ok();
     if found {
         return Ok(());
     }
     eprintln!("xtask: installing cargo-fuzz (cargo install cargo-fuzz)");
-    let status = Command::new(util::cargo())
+    process(util::cargo())
         .args(["install", "--locked", "cargo-fuzz"])
-        .status()
-        .context("running cargo install cargo-fuzz")?;
-    if !status.success() {
-        bail!("cargo install cargo-fuzz failed ({status})");
-    }
-    Ok(())
+        .run()
 }

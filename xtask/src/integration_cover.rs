@@ -5,9 +5,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use covjob::build_services::module_label;
 use covjob::cover;
+
+use covcore::process::process;
 
 use crate::util;
 
@@ -41,18 +43,9 @@ fn build_tools() -> anyhow::Result<std::path::PathBuf> {
     if dir.file_name().is_some_and(|n| n == "release") {
         build.push("--release");
     }
-    let out = duct::cmd(util::cargo(), build)
+    process(util::cargo())
+        .args(build)
         .dir(util::project_root())
-        .stderr_to_stdout()
-        .stdout_capture()
-        .unchecked()
-        .run()
-        .context("running cargo build")?;
-    if !out.status.success() {
-        bail!(
-            "cargo build -p covtools --bins failed:\n{}",
-            String::from_utf8_lossy(&out.stdout).trim_end()
-        );
-    }
+        .output()?;
     Ok(dir)
 }

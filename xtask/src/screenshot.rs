@@ -3,9 +3,11 @@
 //! annotated source), so that a change to the page can be looked at.
 
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+
+use covcore::process::process;
 
 use crate::util;
 use covjob::toolchain;
@@ -41,40 +43,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => {
             let go = toolchain::ensure_go()?;
             let p = out.join("example.out");
-            let mut cmd = Command::new(&go);
-            cmd.current_dir(&src)
+            let mut cmd = process(&go);
+            cmd.dir(&src)
                 .args(["test", "-covermode=count"])
                 .arg(format!("-coverprofile={}", p.display()))
                 .arg("./...");
             toolchain::go_env(&mut cmd);
-            let st = cmd.status().context("running go test")?;
-            if !st.success() {
-                bail!("go test -coverprofile in {} failed ({st})", src.display());
-            }
+            cmd.run()?;
             p
         }
     };
     let html = out.join("report.html");
-    let st = Command::new(util::cargo())
-        .current_dir(&root)
+    process(util::cargo())
+        .dir(&root)
         .args(["run", "-q", "--release", "--bin", "covreport", "--"])
         .args(["--format", "html", "--src"])
         .arg(&src)
         .arg(&profile)
         .arg("-o")
         .arg(&html)
-        .status()
-        .context("running covreport")?;
-    if !st.success() {
-        bail!("covreport failed ({st})");
-    }
+        .run()?;
     crate::consumers::ensure_report_consumers()?;
     for (png, hash) in [
         ("report-index.png", String::new()),
         ("report-file.png", format!("#file={}", args.open)),
     ] {
         let path = out.join(png);
-        let st = Command::new("chromium")
+        process("chromium")
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -89,11 +84,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ))
             .arg(format!("--screenshot={}", path.display()))
             .arg(format!("file://{}{hash}", html.display()))
-            .stderr(std::process::Stdio::null())
-            .status()
-            .context("running chromium")?;
-        if !st.success() || !path.is_file() {
-            bail!("chromium --screenshot failed ({st})");
+            .stderr_null()
+            .run()?;
+        if !path.is_file() {
+            bail!("chromium --screenshot wrote no {}", path.display());
         }
         println!("{}", path.display());
     }

@@ -4,12 +4,14 @@
 //! `-p`) with the real Go first on PATH.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 
 use crate::flags;
+use covcore::process::process;
+
 use crate::util::{self, skip};
 use covjob::toolchain;
 
@@ -30,8 +32,8 @@ pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
     ));
     let _ = std::fs::remove_file(&skip_log);
 
-    let mut cmd = Command::new(util::cargo());
-    cmd.current_dir(util::project_root())
+    let mut cmd = process(util::cargo());
+    cmd.dir(util::project_root())
         .args(test_args(&args.cargo_args))
         .args(&args.cargo_args)
         // The tests find Go on PATH (tests/util.rs `go()`); the real binary
@@ -39,7 +41,7 @@ pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
         .env("PATH", toolchain::path_with(go_bin))
         .env("COVTOOLS_GO", &go)
         .env(skip::SKIP_LOG_ENV, &skip_log)
-        .stdout(Stdio::piped());
+        .stdout_piped();
     toolchain::go_env(&mut cmd);
     eprintln!(
         "xtask: {} {} {}",
@@ -48,7 +50,7 @@ pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
         args.cargo_args.join(" ")
     );
     let start = Instant::now();
-    let mut child = cmd.spawn().context("running cargo test")?;
+    let mut child = cmd.spawn()?;
     // Pass libtest's output through as it comes, adding up its
     // `test result:` lines for one closing tally (cargo's last line is the
     // result of a doc-test binary, usually "0 passed").

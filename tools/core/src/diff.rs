@@ -21,11 +21,11 @@
 //! profile and are left out.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context};
 
 use crate::gosrc::SourceRoot;
+use crate::process::{not_found, process};
 use crate::profile::{Block, FileBlocks, Pos};
 
 /// The added or changed lines of one file, as git shows them.
@@ -121,19 +121,18 @@ pub fn changed_lines(src: &Path, base: &str) -> anyhow::Result<Changes> {
 }
 
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("git")
+    let out = process("git")
         .arg("-C")
         .arg(dir)
         .args(args)
         .output()
-        .context("running git (diff coverage needs git on PATH)")?;
-    if !out.status.success() {
-        bail!(
-            "git {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+        .map_err(|e| {
+            if not_found(&e) {
+                e.context("diff coverage needs git on PATH")
+            } else {
+                e
+            }
+        })?;
     String::from_utf8(out.stdout).context("git printed non-UTF-8 output")
 }
 
@@ -327,24 +326,18 @@ pub fn source_blocks(path: &Path) -> anyhow::Result<Vec<Block>> {
     {
         return Ok(Vec::new());
     }
-    let out = Command::new("go")
+    let out = process("go")
         .args(["tool", "cover", "-mode=set", "-var=CovtoolsDiff"])
         .arg(path)
         .env("GOTOOLCHAIN", "local")
         .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
+        .map_err(|e| {
+            if not_found(&e) {
                 anyhow::anyhow!("counting its statements needs `go` on PATH (go tool cover)")
+            } else {
+                e
             }
-            _ => anyhow::Error::new(e).context("running go tool cover"),
         })?;
-    if !out.status.success() {
-        bail!(
-            "go tool cover {}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
     parse_cover_table(&String::from_utf8_lossy(&out.stdout))
         .with_context(|| format!("go tool cover {}: unexpected output", path.display()))
 }

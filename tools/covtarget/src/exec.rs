@@ -4,12 +4,13 @@
 //! protocol, timeouts) is this one code path.
 
 use std::ffi::OsString;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::child::{run, tool, Captured};
+use covcore::process::{process, Captured};
+
+use crate::programs::tool;
 
 /// How to run a command inside one container or pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,9 +66,9 @@ impl Exec {
             return crate::docker::exec(container, &argv, timeout)
                 .with_context(|| format!("running docker exec {container}"));
         }
-        let mut cmd = Command::new(tool(self.program)?);
-        cmd.args(self.argv(script, args));
-        run(cmd, timeout)
+        process(tool(self.program)?)
+            .args(self.argv(script, args))
+            .output_within(timeout)
             .with_context(|| format!("running {} {}", self.program, self.prefix.join(" ")))
     }
 }

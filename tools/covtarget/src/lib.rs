@@ -14,14 +14,14 @@
 //! - [`docker`]: the one way the project drives Docker (the CLI, and the
 //!   Engine API on its socket);
 //! - [`http`]: the one HTTP client (GET with a timeout: status, headers, body);
-//! - [`child`]: child processes bounded by a timeout, under both.
+//! - [`programs`]: `docker` and `kubectl` from PATH, under both.
 
-pub mod child;
 pub mod docker;
 pub mod drive;
 pub mod exec;
 pub mod http;
 pub mod ops;
+pub mod programs;
 pub mod target;
 
 pub use drive::{drive, Report, Settings};

@@ -4,14 +4,15 @@
 //! implementation over [`Exec`]; local targets are served from this process.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use crate::child::{self, Captured};
+use covcore::process::{process, Captured};
+
 use crate::docker;
 use crate::exec::Exec;
+use crate::programs;
 use crate::target::Target;
 
 mod docker_fetch;
@@ -75,10 +76,10 @@ pub fn expand(target: &Target, timeout: Duration) -> anyhow::Result<Vec<Target>>
     else {
         return Ok(vec![target.clone()]);
     };
-    let mut cmd = Command::new(child::tool("kubectl")?);
-    cmd.args(["get", "pods", "-n", namespace, "-l", selector]);
-    cmd.args(["--field-selector=status.phase=Running", "-o", "name"]);
-    let out = child::run(cmd, timeout)?;
+    let out = process(programs::tool("kubectl")?)
+        .args(["get", "pods", "-n", namespace, "-l", selector])
+        .args(["--field-selector=status.phase=Running", "-o", "name"])
+        .output_within(timeout)?;
     if !out.success() {
         bail!(
             "kubectl get pods -n {namespace} -l {selector:?}: {}",

@@ -12,11 +12,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use covcore::exit_codes::ExitStatus;
 
-use anyhow::{bail, ensure, Context};
+use anyhow::ensure;
+use covcore::process::process;
 
 use super::measure::{measure, summarize};
 use crate::flags;
@@ -78,8 +79,8 @@ pub fn run(args: &flags::Bench, root: &Path) -> anyhow::Result<ExitCode> {
     // Correctness first: the same profile as Go's (after covmerge's normal
     // form) and the same total.
     run_go(&go, &["tool", "covdata", "textfmt"], &covdir, Some(&go_out))?;
-    let go_norm = output(Command::new(&covmerge).arg(&go_out))?;
-    let ours = output(Command::new(&covmerge).arg(&covdir))?;
+    let go_norm = process(&covmerge).arg(&go_out).read()?;
+    let ours = process(&covmerge).arg(&covdir).read()?;
     ensure!(
         ours == go_norm,
         "covmerge {} differs from go tool covdata textfmt",
@@ -92,7 +93,7 @@ pub fn run(args: &flags::Bench, root: &Path) -> anyhow::Result<ExitCode> {
         .and_then(|l| l.split_whitespace().last())
         .unwrap_or_default()
         .to_string();
-    let total = output(Command::new(&covtotal).arg(&covdir))?;
+    let total = process(&covtotal).arg(&covdir).read()?;
     ensure!(
         total.trim_end().ends_with(&go_pct),
         "covtotal says {total:?}, go tool covdata func {go_pct}"
@@ -179,9 +180,9 @@ fn ensure_data(go: &Path, data: &Path) -> anyhow::Result<PathBuf> {
     fs::create_dir_all(&covdir)?;
     let exe = data.join("strings.test");
     eprintln!("bench: building the strings tests with -coverpkg=std (once; minutes on two cores)");
-    let mut build = Command::new(go);
+    let mut build = process(go);
     toolchain::go_env(&mut build);
-    let status = build
+    build
         .args([
             "test",
             "-c",
@@ -192,13 +193,8 @@ fn ensure_data(go: &Path, data: &Path) -> anyhow::Result<PathBuf> {
         ])
         .arg(&exe)
         .arg("strings")
-        .status()
-        .context("running go test -c")?;
-    ensure!(
-        status.success(),
-        "go test -c -coverpkg=std strings failed ({status})"
-    );
-    let goroot = output(Command::new(go).args(["env", "GOROOT"]))?;
+        .run()?;
+    let goroot = process(go).args(["env", "GOROOT"]).read()?;
     let pkg_dir = PathBuf::from(goroot.trim()).join("src/strings");
     eprintln!(
         "bench: running them {} times into {}",
@@ -206,19 +202,13 @@ fn ensure_data(go: &Path, data: &Path) -> anyhow::Result<PathBuf> {
         covdir.display()
     );
     for p in PATTERNS {
-        let out = Command::new(&exe)
-            .current_dir(&pkg_dir)
+        // Go's tests say what failed on stdout.
+        process(&exe)
+            .dir(&pkg_dir)
             .arg(format!("-test.gocoverdir={}", covdir.display()))
             .arg(format!("-test.run={p}"))
-            .output()
-            .context("running the strings tests")?;
-        if !out.status.success() {
-            bail!(
-                "strings.test -test.run={p} failed ({}):\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout)
-            );
-        }
+            .stderr_to_stdout()
+            .output()?;
     }
     fs::remove_file(&exe)?;
     fs::write(&done, "")?;
@@ -226,22 +216,11 @@ fn ensure_data(go: &Path, data: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn run_go(go: &Path, args: &[&str], covdir: &Path, out: Option<&Path>) -> anyhow::Result<String> {
-    let mut cmd = Command::new(go);
+    let mut cmd = process(go);
     toolchain::go_env(&mut cmd);
     cmd.args(args).arg(format!("-i={}", covdir.display()));
     if let Some(out) = out {
         cmd.arg(format!("-o={}", out.display()));
     }
-    output(&mut cmd)
-}
-
-fn output(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    ensure!(
-        out.status.success(),
-        "{cmd:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    Ok(String::from_utf8(out.stdout)?)
+    cmd.read()
 }

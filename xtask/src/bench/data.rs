@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{bail, ensure, Context};
+use anyhow::{bail, Context};
+use covcore::process::process;
 
 use crate::genprof::{self, Params};
 
@@ -110,15 +110,10 @@ fn compare_with_expected(covmerge: &Path, files: &[PathBuf], what: &str) -> anyh
             String::from_utf8_lossy(&file)
         ));
     }
-    let out = Command::new(covmerge)
+    let out = process(covmerge)
         .args(files)
-        .stderr(Stdio::inherit())
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "{what}: covmerge failed ({})",
-        out.status
-    );
+        .output()
+        .with_context(|| what.to_string())?;
     if out.stdout != want.as_bytes() {
         let got = String::from_utf8_lossy(&out.stdout);
         let i = got.lines().zip(want.lines()).position(|(a, b)| a != b);

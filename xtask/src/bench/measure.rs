@@ -2,10 +2,11 @@
 //! measure-child`, and the median of several runs.
 
 use std::fs;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context};
+use anyhow::{bail, ensure};
+use covcore::process::process;
 
 use crate::flags;
 
@@ -20,20 +21,12 @@ pub struct Measure {
 /// spawned it: measured from this process, which generated and checked the
 /// data, even `wc -l` would look like it used 100 MiB.
 pub fn measure(cmd: &[&std::ffi::OsStr]) -> anyhow::Result<Measure> {
-    let out = Command::new(std::env::current_exe()?)
+    let text = process(std::env::current_exe()?)
         .arg("measure-child")
         .arg("--")
         .args(cmd)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running xtask measure-child")?;
-    ensure!(
-        out.status.success(),
-        "measuring {cmd:?} failed ({})",
-        out.status
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+        .stdin_null()
+        .read()?;
     let mut f = text.split_whitespace().map(str::parse::<u64>);
     let (Some(Ok(ns)), Some(Ok(kib))) = (f.next(), f.next()) else {
         bail!("measure-child printed {text:?}")
@@ -51,13 +44,10 @@ pub fn measure_child(args: flags::MeasureChild) -> anyhow::Result<ExitCode> {
     // Make this process's own peak RSS the baseline the child inherits as
     // small as it can be (Linux: "5" resets the high-water mark).
     let _ = fs::write("/proc/self/clear_refs", "5");
-    let mut cmd = Command::new(&args.command[0]);
-    cmd.args(&args.command[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .stdin(Stdio::null());
+    let mut cmd = process(&args.command[0]);
+    cmd.args(&args.command[1..]).stdout_null().stdin_null();
     let start = Instant::now();
-    let child = cmd.spawn().with_context(|| format!("spawning {cmd:?}"))?;
+    let child = cmd.spawn()?;
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
@@ -74,7 +64,7 @@ pub fn measure_child(args: flags::MeasureChild) -> anyhow::Result<ExitCode> {
     ensure!(r == pid, "wait4: {}", std::io::Error::last_os_error());
     ensure!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?} failed (wait status {status})"
+        "`{cmd}` failed (wait status {status})"
     );
     // ru_maxrss is in KiB on Linux.
     println!("{} {}", wall.as_nanos(), usage.ru_maxrss);

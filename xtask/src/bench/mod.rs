@@ -13,9 +13,10 @@ mod merge;
 mod report;
 
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
-use anyhow::{ensure, Context};
+use anyhow::ensure;
+use covcore::process::process;
 
 use crate::flags;
 use crate::util;
@@ -42,11 +43,8 @@ pub fn run(args: flags::Bench) -> anyhow::Result<ExitCode> {
 /// The tools, optimised, in target/release.
 fn build_release_bins(root: &Path) -> anyhow::Result<()> {
     eprintln!("bench: {} build --release --bins", util::cargo());
-    let status = Command::new(util::cargo())
-        .current_dir(root)
+    process(util::cargo())
+        .dir(root)
         .args(["build", "--release", "--package", "covtools", "--bins"])
-        .status()
-        .context("running cargo build")?;
-    ensure!(status.success(), "cargo build --release failed ({status})");
-    Ok(())
+        .run()
 }

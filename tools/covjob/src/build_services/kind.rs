@@ -4,9 +4,9 @@
 //! module's `go` line is one the Go in use can build.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context};
+use covcore::process::process;
 
 use super::BuildOptions;
 
@@ -43,10 +43,7 @@ pub(super) fn check_go_version(go: &Path, module_dir: &Path) -> anyhow::Result<(
             .map(|p| p.parse().ok())
             .collect()
     };
-    let out = Command::new(go)
-        .args(["env", "GOVERSION"])
-        .output()
-        .with_context(|| format!("running {} env GOVERSION", go.display()))?;
+    let out = process(go).args(["env", "GOVERSION"]).output_unchecked()?;
     let have = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if let (Some(w), Some(h)) = (parse(&wanted), parse(&have)) {
         if w > h && !h.is_empty() {

@@ -15,10 +15,11 @@
 //! checkout never reads another checkout's files.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use covcore::process::{process, ProcessBuilder};
 
 use crate::config::{self, Config, ModuleArgs};
 use crate::toolchain;
@@ -274,14 +275,7 @@ fn main_packages(go: &Path, module_dir: &Path) -> anyhow::Result<Vec<(String, St
     let out = go_command(go, module_dir)
         .args(["list", "-f", "{{.Name}} {{.Dir}}", "./..."])
         .output()
-        .with_context(|| format!("running go ({})", go.display()))?;
-    if !out.status.success() {
-        bail!(
-            "go list ./... in {} failed:\n{}",
-            module_dir.display(),
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        );
-    }
+        .with_context(|| format!("go list ./... in {}", module_dir.display()))?;
     let root = std::fs::canonicalize(module_dir)?;
     let mut found = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
@@ -304,9 +298,9 @@ fn main_packages(go: &Path, module_dir: &Path) -> anyhow::Result<Vec<(String, St
 
 /// A `go` command run in the module with the settings every build uses:
 /// static binaries (they run in any base image, scratch included).
-fn go_command(go: &Path, module_dir: &Path) -> Command {
-    let mut cmd = Command::new(go);
-    cmd.current_dir(module_dir).env("CGO_ENABLED", "0");
+fn go_command(go: &Path, module_dir: &Path) -> ProcessBuilder {
+    let mut cmd = process(go);
+    cmd.dir(module_dir).env("CGO_ENABLED", "0");
     toolchain::go_env(&mut cmd);
     cmd
 }
@@ -403,14 +397,7 @@ fn package_dirs(opts: &BuildOptions) -> anyhow::Result<Vec<PathBuf>> {
         ])
         .args(&packages)
         .output()
-        .with_context(|| format!("running go ({})", opts.go.display()))?;
-    if !out.status.success() {
-        bail!(
-            "go list in {} failed:\n{}",
-            opts.module_dir.display(),
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        );
-    }
+        .with_context(|| format!("go list in {}", opts.module_dir.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let listed: Vec<&str> = stdout.lines().collect();
     if listed.len() != packages.len() {
@@ -526,18 +513,8 @@ fn build_one(
         .arg("-o")
         .arg(&binary)
         .arg(&svc.package);
-    let out = cmd
-        .output()
-        .with_context(|| format!("running go ({})", opts.go.display()))?;
-    if !out.status.success() {
-        bail!(
-            "building {} ({}) failed: {what} exited with {}:\n{}",
-            svc.name,
-            svc.package,
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        );
-    }
+    cmd.output()
+        .with_context(|| format!("building {} ({}) failed", svc.name, svc.package))?;
     if !binary.is_file() {
         bail!(
             "building {} ({}): {what} wrote no {}; does the package have any code?",
@@ -568,17 +545,11 @@ pub fn build_program(
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let res = go_command(go, module_dir)
+    go_command(go, module_dir)
         .args(["build", "-o"])
         .arg(&out)
         .arg(package)
         .output()
-        .with_context(|| format!("running go ({})", go.display()))?;
-    if !res.status.success() {
-        bail!(
-            "go build {package} failed:\n{}",
-            String::from_utf8_lossy(&res.stderr).trim_end()
-        );
-    }
+        .with_context(|| format!("go build {package}"))?;
     Ok(out)
 }

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use covcore::process::{process, shell_line, shell_word, wait_for_children};
 
 use super::settings::Settings;
-use super::{indent, shell_line, shell_word, CollectTimes, Report, Started};
+use super::{indent, CollectTimes, Report, Started};
 use crate::progress::Progress;
 use crate::runtime::process::{self, Exit};
 
@@ -56,10 +57,15 @@ pub(super) fn collect(
     progress.line(format!("collect: {}", report.pipeline));
     let log_of = |n: &str| logs.join(format!("{n}.stderr"));
     let t0 = Instant::now();
-    let expr = duct::cmd(tool("covkill"), &kill_args)
-        .stderr_path(log_of("covkill"))
-        .pipe(duct::cmd(tool("covpull"), ["--out", &profiles_arg]).stderr_path(log_of("covpull")))
-        .pipe(duct::cmd(tool("covmerge"), ["-o", &merged_arg]).stderr_path(log_of("covmerge")))
+    let stage = |name: &str, args: &[&str]| {
+        process(tool(name))
+            .args(args)
+            .stderr_path(log_of(name))
+            .expression()
+    };
+    let expr = stage("covkill", &kill_args)
+        .pipe(stage("covpull", &["--out", &profiles_arg]))
+        .pipe(stage("covmerge", &["-o", &merged_arg]))
         .stdin_null()
         .unchecked();
     let handle = expr
@@ -76,14 +82,16 @@ pub(super) fn collect(
             log: log_of(name),
         })
         .collect();
-    while stages.iter().any(|st| st.ended.is_none()) {
+    // Woken as each stage ends (SIGCHLD), whatever the order.
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    wait_for_children(far, || {
         for st in stages.iter_mut().filter(|st| st.ended.is_none()) {
             if let Some(exit) = process::peek_exit(st.pid) {
                 st.ended = Some((t0.elapsed(), exit));
             }
         }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+        Ok(stages.iter().all(|st| st.ended.is_some()))
+    })?;
     handle
         .wait()
         .context("waiting for covkill | covpull | covmerge")?;
@@ -177,11 +185,10 @@ pub(super) fn run_covtotal(
     args: &[String],
 ) -> anyhow::Result<std::process::Output> {
     let go_dir = go.parent().unwrap_or(Path::new("."));
-    std::process::Command::new(tools.join("covtotal"))
+    process(tools.join("covtotal"))
         .args(args)
         .env("PATH", crate::toolchain::path_with(go_dir))
-        .output()
-        .context("running covtotal")
+        .output_unchecked()
 }
 
 pub(super) fn record_total(

@@ -296,46 +296,10 @@ pub fn find_tools(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 /// A word as a POSIX shell would need it, for the lines we show.
-fn shell_word(w: &str) -> String {
-    let plain = !w.is_empty()
-        && w.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,{}".contains(c));
-    if plain {
-        w.to_string()
-    } else {
-        format!("'{}'", w.replace('\'', "'\\''"))
-    }
-}
-
-fn shell_line(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| shell_word(w))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn indent(text: &str) -> String {
     let mut out: String = text.lines().map(|l| format!("  | {l}\n")).collect();
     if out.is_empty() {
         out.push_str("  | (empty)\n");
     }
     out.trim_end().to_string()
-}
-
-#[cfg(test)]
-mod shell_tests {
-    use super::*;
-
-    #[test]
-    fn shell_words_are_quoted_when_needed() {
-        let words: Vec<String> = ["covkill", "docker:a-b", "it's", "a b", ""]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(
-            shell_line(&words),
-            r#"covkill docker:a-b 'it'\''s' 'a b' ''"#
-        );
-    }
 }

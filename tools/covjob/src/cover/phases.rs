@@ -135,7 +135,7 @@ pub(super) fn gate(
         "last snapshot ({}) -> {}\ncovtotal {}",
         s.out.join("phases").display(),
         merged.display(),
-        super::shell_line(&args)
+        covcore::process::shell_line(&args)
     );
     let out = super::collect::run_covtotal(tools, go, &args)?;
     super::collect::record_total(&out, step, "last snapshot", progress, report)?;

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use covcore::process::process;
 
 use super::report::Report;
 use super::settings::Settings;
@@ -67,17 +68,10 @@ pub(super) fn write(
             "-o".into(),
             dest.display().to_string(),
         ]);
-        let out = std::process::Command::new(&covreport)
+        process(&covreport)
             .args(&args)
             .output()
-            .context("running covreport")?;
-        if !out.status.success() {
-            bail!(
-                "covreport --format {format} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+            .with_context(|| format!("covreport --format {format}"))?;
         if *format == "markdown" {
             step_summary(&dest)?;
         }

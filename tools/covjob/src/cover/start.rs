@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 use covcore::contract;
+use covcore::process::process;
 
 use super::ready::{died_at_start, loopback_only, wait_ready, Probe, LOG_TAIL};
 use super::settings::{Settings, OWNER_LABEL};
@@ -294,9 +293,7 @@ pub(super) fn start_local(
             let cover = dir.join("cover");
             fs::create_dir_all(&cover).with_context(|| format!("creating {}", cover.display()))?;
             let log_path = dir.join("service.log");
-            let log = fs::File::create(&log_path)
-                .with_context(|| format!("creating {}", log_path.display()))?;
-            let mut cmd = Command::new("sh");
+            let mut cmd = process("sh");
             cmd.arg(docker_images::wrapper_script()?)
                 .args(svc.render_args(addr, &urls)?)
                 .envs(svc.render_env(addr, &urls)?)
@@ -307,21 +304,21 @@ pub(super) fn start_local(
                 .env(contract::ENV_COVER_KIND, s.config.build.kind.name())
                 .env(contract::ENV_COVER_DIR, &cover)
                 .env(contract::ENV_KILLSWITCH_ADDR, killswitch)
-                .current_dir(match &svc.workdir {
+                .dir(match &svc.workdir {
                     Some(w) => s.config.module_dir.join(w),
                     None => dir.clone(),
                 })
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
+                .stdin_null()
+                .stdout_path(&log_path)
+                .stderr_to_stdout()
                 // Its own group: teardown kills the wrapper and the service
                 // together, and a terminal's Ctrl-C reaches only us.
-                .process_group(0);
+                .process_group();
             match &svc.harness_test {
                 Some(t) => cmd.env(contract::ENV_COVER_TEST, t),
                 None => cmd.env_remove(contract::ENV_COVER_TEST),
             };
-            let child = cmd.spawn().context("starting sh docker/cover-wrapper.sh")?;
+            let child = cmd.spawn()?;
             control.add_process(&svc.name, child);
             started.push((svc, addr.clone(), killswitch.clone(), cover, log_path));
         }

@@ -4,16 +4,15 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use covcore::process::{process, shell_line, wait_for_children, wait_until};
 
 use super::settings::{Settings, Tests};
-use super::{shell_line, Report, Started};
+use super::{Report, Started};
 use crate::config;
 use crate::progress::Progress;
 use crate::runtime::control::{Control, Interrupted};
@@ -83,7 +82,7 @@ pub(super) fn run_tests(
                 &format!("{container}:/tmp/covtools-tests"),
             ])?;
             let targs = render_all(args, &urls)?;
-            cmd = Command::new(covtarget::docker::cli()?);
+            cmd = process(covtarget::docker::cli()?);
             cmd.arg("exec");
             for (k, v) in render_env(env, &urls)? {
                 cmd.arg("-e").arg(format!("{k}={v}"));
@@ -127,7 +126,7 @@ pub(super) fn run_tests(
                 &bin.to_string_lossy(),
                 &format!("{container}:/covtools-tests"),
             ])?;
-            cmd = Command::new(covtarget::docker::cli()?);
+            cmd = process(covtarget::docker::cli()?);
             cmd.args(["start", "-a", &container]);
             shown = format!(
                 "{package} {} (container {container} on {}-net)",
@@ -140,13 +139,13 @@ pub(super) fn run_tests(
         } => {
             let bin = tests_bin.context("the test program was not built")?;
             let targs = render_all(args, &host_urls)?;
-            cmd = Command::new(bin);
+            cmd = process(bin);
             cmd.args(&targs).envs(render_env(env, &host_urls)?);
             shown = format!("{package} {} (on the host)", shell_line(&targs));
         }
         Tests::Command { argv, env } => {
             let argv = render_all(argv, &host_urls)?;
-            cmd = Command::new(&argv[0]);
+            cmd = process(&argv[0]);
             cmd.args(&argv[1..]).envs(render_env(env, &host_urls)?);
             shown = shell_line(&argv);
         }
@@ -161,10 +160,7 @@ pub(super) fn run_tests(
         // The Go covtools uses first on the tests' PATH (the configured one,
         // else ours): it may have installed it itself, and `go test ./e2e/...`
         // is the most common integration suite.
-        let configured = cmd
-            .get_envs()
-            .find(|(k, _)| *k == "PATH")
-            .and_then(|(_, v)| v.map(|v| v.to_os_string()));
+        let configured = cmd.get_env("PATH").map(|v| v.to_os_string());
         let rest = configured
             .or_else(|| std::env::var_os("PATH"))
             .unwrap_or_default();
@@ -172,11 +168,11 @@ pub(super) fn run_tests(
         cmd.env("PATH", toolchain::path_before(go_dir, &rest));
         toolchain::go_env(&mut cmd);
     }
-    cmd.current_dir(&s.config.module_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    cmd.dir(&s.config.module_dir)
+        .stdin_null()
+        .stdout_piped()
+        .stderr_piped()
+        .process_group();
 
     let phase = progress.phase("tests", 0);
     phase.set(shown.clone());
@@ -187,7 +183,7 @@ pub(super) fn run_tests(
             report
                 .steps
                 .push(("tests".into(), phase.fail("could not start")));
-            bail!("starting the tests ({shown}): {e}");
+            bail!("starting the tests ({shown}): {e:#}");
         }
     };
     let log = Arc::new(Mutex::new(
@@ -220,24 +216,28 @@ pub(super) fn run_tests(
         })
     })
     .collect();
-    // No deadline here (the tests take what they take): the loop watches
-    // for an interrupt, then gives the group covtarget's timed wait.
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
+    // No deadline here (the tests take what they take): woken by their
+    // end, or by an interrupt (which wakes every wait for children).
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let mut ended = None;
+    wait_for_children(far, || {
+        ended = child.try_wait()?;
+        Ok(ended.is_some() || control.interrupted())
+    })?;
+    let status = match ended {
+        Some(st) => {
             // Whatever the tests left in their process group would hold
             // the output pipes open (and the readers) forever.
             process::signal(-(child.id() as i32), libc::SIGKILL);
-            break Some(st);
+            Some(st)
         }
-        if control.interrupted() {
+        None => {
             process::signal(-(child.id() as i32), libc::SIGTERM);
-            let grace = Instant::now() + Duration::from_secs(3);
-            covtarget::child::wait_until(&mut child, grace)?;
+            wait_until(&mut child, Instant::now() + Duration::from_secs(3))?;
             process::signal(-(child.id() as i32), libc::SIGKILL);
             let _ = child.wait();
-            break None;
+            None
         }
-        std::thread::sleep(Duration::from_millis(20));
     };
     for p in pumps {
         let _ = p.join();

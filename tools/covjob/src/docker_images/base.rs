@@ -5,11 +5,11 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use covcore::process::process;
 
 use super::docker_build;
 
@@ -35,11 +35,8 @@ pub fn build_base_image(tag: &str) -> anyhow::Result<()> {
         .with_context(|| format!("copying {}", busybox.display()))?;
     // The applet links, as `busybox --install -s /bin` would make them (the
     // build cannot run it: scratch has no shell).
-    let out = Command::new(&busybox)
-        .arg("--list")
-        .output()
-        .with_context(|| format!("running {} --list", busybox.display()))?;
-    for applet in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+    let applets = process(&busybox).arg("--list").read()?;
+    for applet in applets.split_whitespace() {
         if applet != "busybox" && !applet.contains('/') {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet))?;
         }
@@ -84,31 +81,26 @@ fn install_busybox_static() -> anyhow::Result<()> {
         bail!("/bin/busybox is missing and there is no apt-get to install busybox-static; set COVTOOLS_BUSYBOX to a static busybox binary");
     }
     // apt-get needs root; use sudo when we are not.
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let root = process("id").arg("-u").read().is_ok_and(|id| id == "0");
     let apt = |args: &[&str]| -> anyhow::Result<()> {
         let mut cmd = if root {
-            Command::new("apt-get")
+            process("apt-get")
         } else {
-            let mut c = Command::new("sudo");
+            let mut c = process("sudo");
             c.arg("apt-get");
             c
         };
         cmd.args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null());
+            .stdout_null();
         eprintln!(
             "covtools images: {}apt-get {}",
             if root { "" } else { "sudo " },
             args.join(" ")
         );
-        let status = cmd.status().context("running apt-get")?;
-        if !status.success() {
-            bail!("apt-get {} failed ({status}); install busybox-static yourself or set COVTOOLS_BUSYBOX", args.join(" "));
-        }
-        Ok(())
+        cmd.run().map_err(|e| {
+            anyhow::anyhow!("{e:#}; install busybox-static yourself or set COVTOOLS_BUSYBOX")
+        })
     };
     eprintln!("covtools images: /bin/busybox is missing; installing Debian's busybox-static for the local base image");
     apt(&["update", "-q"])?;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use covcore::exit_codes::ExitStatus;
 
+use covcore::process::wait_for_children;
 use covtarget::docker;
 
 use super::docker::TIMEOUT;
@@ -97,6 +98,7 @@ impl Control {
                 let _ =
                     c.first_signal
                         .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+                wake_waits();
                 if c.signals.fetch_add(1, Ordering::SeqCst) == 0 {
                     eprintln!(
                         "\ncover: interrupted: stopping and tearing down (Ctrl-C again to force)"
@@ -114,6 +116,7 @@ impl Control {
     /// Asks the run to stop, as a first Ctrl-C does.
     pub fn interrupt(&self) {
         self.signals.fetch_add(1, Ordering::SeqCst);
+        wake_waits();
     }
 
     pub fn interrupted(&self) -> bool {
@@ -239,18 +242,14 @@ impl Control {
             res.networks.retain(|n| !networks.contains(n));
         }
         let deadline = Instant::now() + grace.unwrap_or_default();
-        loop {
-            let running = {
-                let res = self.resources.lock().unwrap();
-                res.processes
-                    .iter()
-                    .any(|(_, c)| peek_exit(c.id()).is_none())
-            };
-            if !running || Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // Woken as each one ends; the lock is taken only to look.
+        let _ = wait_for_children(deadline, || {
+            let res = self.resources.lock().unwrap();
+            Ok(res
+                .processes
+                .iter()
+                .all(|(_, c)| peek_exit(c.id()).is_some()))
+        });
         let mut res = self.resources.lock().unwrap();
         let mut groups = Vec::new();
         for (name, mut child) in res.processes.drain(..) {
@@ -274,12 +273,10 @@ impl Control {
         drop(res);
         // The killed groups' members (the services the wrappers started)
         // end a moment later: return only once they are gone.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while groups.iter().any(|(_, g)| process::group_alive(*g)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let ids: Vec<u32> = groups.iter().map(|(_, g)| *g).collect();
+        let alive = process::wait_groups_gone(&ids, Instant::now() + Duration::from_secs(5));
         for (name, g) in groups {
-            if process::group_alive(g) {
+            if alive.contains(&g) {
                 problems.push(TeardownProblem::left(format!(
                     "{name}: processes of group {g} still run after SIGKILL"
                 )));
@@ -325,6 +322,13 @@ impl Control {
             std::mem::forget(child);
         }
     }
+}
+
+/// Wakes every wait for children ([`wait_for_children`]) so that it sees a
+/// signal at once: a SIGCHLD to this process, which no child sent (the
+/// waits then look again and find only the interrupt).
+fn wake_waits() {
+    process::signal(std::process::id() as i32, libc::SIGCHLD);
 }
 
 /// Second Ctrl-C: no grace, no waiting on anything but `docker rm -f`.

@@ -1,5 +1,14 @@
-//! Local processes: signals, exit statuses seen without reaping, and the
-//! owner label that tells a live run from the leftovers of an ended one.
+//! Local processes: signals, exit statuses seen without reaping, the wait
+//! for a killed process group to be gone, and the owner label that tells a
+//! live run from the leftovers of an ended one.
+
+use std::time::Instant;
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::process::{
+    kill_process, kill_process_group, pidfd_open, waitid, Pid, PidfdFlags, Signal, WaitId,
+    WaitIdOptions,
+};
 
 /// This process as the owner of what a run creates, `HOST/PID/START` (START:
 /// its start time in clock ticks since boot, so a reused pid is not taken
@@ -39,12 +48,17 @@ fn process_start(pid: u32) -> Option<u64> {
     after_comm.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// kill(2), ignoring "no such process".
+/// kill(2) to a process, or with a negative `pid` to its process group;
+/// "no such process" is no error (it has ended).
 pub fn signal(pid: i32, sig: i32) {
-    // SAFETY: kill has no memory effects.
-    unsafe {
-        libc::kill(pid, sig);
-    }
+    let (Some(target), Some(sig)) = (Pid::from_raw(pid.abs()), Signal::from_named_raw(sig)) else {
+        return;
+    };
+    let _ = if pid < 0 {
+        kill_process_group(target, sig)
+    } else {
+        kill_process(target, sig)
+    };
 }
 
 /// How a child process ended.
@@ -79,29 +93,18 @@ impl std::fmt::Display for Exit {
 /// WNOWAIT): its owner (a `Child`, duct) still collects the status, and
 /// meanwhile its pid cannot be reused.
 pub fn peek_exit(pid: u32) -> Option<Exit> {
-    // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let rc = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    if rc != 0 {
+    let pid = Pid::from_raw(i32::try_from(pid).ok()?)?;
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    match waitid(WaitId::Pid(pid), options) {
         // ECHILD: not our child any more (reaped): it has exited.
-        return Some(Exit::Unknown);
+        Err(_) => Some(Exit::Unknown),
+        Ok(None) => None,
+        Ok(Some(st)) => Some(match (st.exit_status(), st.terminating_signal()) {
+            (Some(code), _) => Exit::Code(code),
+            (None, Some(sig)) => Exit::Signal(sig),
+            (None, None) => Exit::Unknown,
+        }),
     }
-    // SAFETY: waitid filled in info (si_pid 0: nothing has exited).
-    let (who, status) = unsafe { (info.si_pid(), info.si_status()) };
-    if who == 0 {
-        return None;
-    }
-    Some(match info.si_code {
-        libc::CLD_EXITED => Exit::Code(status),
-        _ => Exit::Signal(status),
-    })
 }
 
 /// The last `n` lines of a file (a local service's log).
@@ -118,37 +121,68 @@ pub fn file_tail(path: &std::path::Path, n: usize) -> String {
     }
 }
 
-/// Whether a live (not zombie) process is in process group `pgid`. A
-/// SIGKILL to a group returns before its members are gone, and a service the
-/// wrapper started is reaped by init, not by us: teardown waits on this.
-pub fn group_alive(pgid: u32) -> bool {
+/// The live (not zombie) processes of process group `pgid`.
+fn group_members(pgid: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return false;
+        return Vec::new();
     };
-    dir.flatten().any(|e| {
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            return false;
-        };
-        // `pid (comm) state ppid pgrp …`; comm may hold spaces and ')'.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            return false;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|p| p.parse::<u32>().ok());
-        pgrp == Some(pgid) && state != Some("Z")
-    })
+    dir.flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // `pid (comm) state ppid pgrp …`; comm may hold spaces and ')'.
+            let (_, rest) = stat.rsplit_once(')')?;
+            let mut fields = rest.split_whitespace();
+            let state = fields.next();
+            let pgrp = fields.nth(1).and_then(|p| p.parse::<u32>().ok());
+            (pgrp == Some(pgid) && state != Some("Z")).then_some(pid)
+        })
+        .collect()
+}
+
+/// Whether a live (not zombie) process is in process group `pgid`.
+pub fn group_alive(pgid: u32) -> bool {
+    !group_members(pgid).is_empty()
+}
+
+/// Waits until no live process is left in any of `groups`, or `deadline`;
+/// returns the groups that still have one. A SIGKILL to a group returns
+/// before its members are gone, and a service the wrapper started is
+/// reaped by init, not by us (no SIGCHLD here): each member is watched
+/// through a pidfd, which becomes readable when it ends.
+pub fn wait_groups_gone(groups: &[u32], deadline: Instant) -> Vec<u32> {
+    loop {
+        let members: Vec<u32> = groups.iter().flat_map(|g| group_members(*g)).collect();
+        let left = deadline.saturating_duration_since(Instant::now());
+        if members.is_empty() || left.is_zero() {
+            break;
+        }
+        // A member gone before its pidfd is opened needs no wait.
+        let fds: Vec<_> = members
+            .iter()
+            .filter_map(|m| pidfd_open(Pid::from_raw(*m as i32)?, PidfdFlags::empty()).ok())
+            .collect();
+        let mut polled: Vec<PollFd> = fds
+            .iter()
+            .map(|fd| PollFd::new(fd, PollFlags::IN))
+            .collect();
+        let timeout = Timespec::try_from(left).ok();
+        if !polled.is_empty() {
+            // Wakes when any of them ends; the next round looks again.
+            let _ = poll(&mut polled, timeout.as_ref());
+        }
+    }
+    groups.iter().copied().filter(|g| group_alive(*g)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn a_killed_group_is_alive_until_its_grandchildren_are_gone() {
-        use std::os::unix::process::CommandExt;
         // sh starts a grandchild (sleep) in its group, as the wrapper does.
-        let mut child = std::process::Command::new("sh")
+        let mut child = covcore::process::process("sh")
             .args(["-c", "sleep 30 & wait"])
-            .process_group(0)
+            .process_group()
             .spawn()
             .unwrap();
         let pgid = child.id();
@@ -156,16 +190,15 @@ mod tests {
         assert!(super::group_alive(pgid));
         super::signal(-(pgid as i32), libc::SIGKILL);
         child.wait().unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while super::group_alive(pgid) && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        let t0 = std::time::Instant::now();
+        let left = super::wait_groups_gone(&[pgid], t0 + std::time::Duration::from_secs(20));
+        assert_eq!(left, Vec::<u32>::new());
         assert!(!super::group_alive(pgid));
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10));
     }
 
     use super::*;
-    use std::process::Command;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     #[test]
     fn owners() {
@@ -180,12 +213,11 @@ mod tests {
 
     #[test]
     fn peek_does_not_reap() {
-        let mut child = Command::new("true").spawn().unwrap();
+        let mut child = covcore::process::process("true").spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while peek_exit(child.id()).is_none() {
-            assert!(Instant::now() < deadline);
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let ended =
+            covcore::process::wait_for_children(deadline, || Ok(peek_exit(child.id()).is_some()));
+        assert!(ended.unwrap());
         assert_eq!(peek_exit(child.id()), Some(Exit::Code(0)));
         // The owner still gets the real status.
         assert!(child.wait().unwrap().success());

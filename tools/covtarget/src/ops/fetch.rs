@@ -192,10 +192,9 @@ fn memmem(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::child;
     use covcore::contract::profile_number;
+    use covcore::process::process;
     use std::fs;
-    use std::process::Command;
     use std::time::Duration;
 
     #[test]
@@ -233,9 +232,10 @@ mod tests {
         fs::write(dir.join("covcounters.0a1b.8.150"), "other").unwrap();
         fs::write(dir.join(".covcounters.0a1b.7.300.tmp"), "tmp").unwrap();
         let b = boundary();
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", FETCH_SH, "sh", dir.to_str().unwrap(), &b, "", "", "1"]);
-        let out = child::run(cmd, Duration::from_secs(10)).unwrap();
+        let out = process("sh")
+            .args(["-c", FETCH_SH, "sh", dir.to_str().unwrap(), &b, "", "", "1"])
+            .output_within(Duration::from_secs(10))
+            .unwrap();
         let mut f = parse_fetch(&out.stdout, &b).unwrap().expect("complete").0;
         f.finish();
         let got: Vec<(&str, &[u8])> = f
@@ -275,18 +275,19 @@ mod tests {
         );
         assert_eq!(f.superseded, ["covcounters.0a1b.7.100"]);
         assert_eq!(f.dir, dir.to_str().unwrap());
-        let mut cmd = Command::new("sh");
-        cmd.args([
-            "-c",
-            FETCH_SH,
-            "sh",
-            dir.join("nope").to_str().unwrap(),
-            &b,
-            "",
-            "",
-            "1",
-        ]);
-        let out = child::run(cmd, Duration::from_secs(10)).unwrap();
+        let out = process("sh")
+            .args([
+                "-c",
+                FETCH_SH,
+                "sh",
+                dir.join("nope").to_str().unwrap(),
+                &b,
+                "",
+                "",
+                "1",
+            ])
+            .output_within(Duration::from_secs(10))
+            .unwrap();
         assert!(!parse_fetch(&out.stdout, &b).unwrap().unwrap().0.dir_exists);
         // Truncated output (the exec died) is not taken for a complete listing.
         let cut = &out.stdout[..out.stdout.len() - 5];
