@@ -12,14 +12,18 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
+mod bounded;
+mod wait;
+
+pub use bounded::Captured;
+pub use wait::{wait_for_children, wait_until};
 
 /// How many lines of stderr an error keeps.
 const TAIL_LINES: usize = 10;
@@ -382,67 +386,6 @@ impl ProcessBuilder {
         }
         .into())
     }
-
-    /// Runs it with stdin closed and both outputs captured, killing it
-    /// when `timeout` passes (its status is then `None`; what it printed
-    /// before is kept when its pipes close soon after: duct does not give
-    /// that back after a kill). Its status is the caller's to judge.
-    pub fn output_within(&self, timeout: Duration) -> anyhow::Result<Captured> {
-        let mut cmd = self.command()?;
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let deadline = Instant::now() + timeout;
-        let mut child = cmd.spawn().map_err(|e| self.start_error(e))?;
-        // Both pipes are drained by threads so neither can fill up and block
-        // the child; the channel lets the wait here honour the deadline.
-        let (tx, rx) = mpsc::channel();
-        let pipes: [Option<Box<dyn Read + Send>>; 2] = [
-            child.stdout.take().map(|p| Box::new(p) as _),
-            child.stderr.take().map(|p| Box::new(p) as _),
-        ];
-        for (i, pipe) in pipes.into_iter().enumerate() {
-            let mut pipe = pipe.expect("piped");
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = pipe.read_to_end(&mut buf);
-                let _ = tx.send((i, buf));
-            });
-        }
-        drop(tx);
-        let (mut stdout, mut stderr) = (None, None);
-        let mut killed = false;
-        let mut until = deadline;
-        while stdout.is_none() || stderr.is_none() {
-            match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                Ok((0, buf)) => stdout = Some(buf),
-                Ok((_, buf)) => stderr = Some(buf),
-                Err(mpsc::RecvTimeoutError::Timeout) if !killed => {
-                    // Once killed, the client's pipes close: what it printed
-                    // so far still tells how far it got.
-                    let _ = child.kill();
-                    killed = true;
-                    until = Instant::now() + Duration::from_millis(500);
-                }
-                Err(_) => break,
-            }
-        }
-        let status = if killed {
-            None
-        } else {
-            wait_until(&mut child, deadline)?
-        };
-        if status.is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        Ok(Captured {
-            status,
-            stdout: stdout.unwrap_or_default(),
-            stderr: stderr.unwrap_or_default(),
-        })
-    }
 }
 
 /// The command line, as a shell would take it back.
@@ -507,39 +450,6 @@ impl fmt::Display for ProcessError {
 
 impl std::error::Error for ProcessError {}
 
-/// What a command bounded by a timeout printed, and how it ended.
-#[derive(Debug)]
-pub struct Captured {
-    /// `None` when it was killed at the timeout.
-    pub status: Option<ExitStatus>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-}
-
-impl Captured {
-    pub fn timed_out(&self) -> bool {
-        self.status.is_none()
-    }
-
-    pub fn success(&self) -> bool {
-        self.status.is_some_and(|s| s.success())
-    }
-
-    /// The last non-blank line of stderr: the client's own error message
-    /// (`Error response from daemon: No such container: x`), or a
-    /// description of how the command ended when it printed nothing.
-    pub fn error_line(&self) -> String {
-        let stderr = String::from_utf8_lossy(&self.stderr);
-        match stderr.lines().map(str::trim).rfind(|l| !l.is_empty()) {
-            Some(line) => line.to_string(),
-            None => match self.status {
-                Some(s) => format!("exited with {s} without a message"),
-                None => "timed out".to_string(),
-            },
-        }
-    }
-}
-
 /// Whether an error of this module's is a program that was not found.
 pub fn not_found(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
@@ -548,71 +458,9 @@ pub fn not_found(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Waits until `done` says so or `deadline` passes, asking `done` again
-/// each time a child of this process ends (SIGCHLD): no polling. Returns
-/// whether `done` said so. `done` must look without blocking (`try_wait`,
-/// `waitid` with WNOHANG).
-pub fn wait_for_children(
-    deadline: Instant,
-    mut done: impl FnMut() -> io::Result<bool>,
-) -> io::Result<bool> {
-    // Made before the first look, so a SIGCHLD in between is not missed.
-    let mut waiter = sigchld::Waiter::new()?;
-    loop {
-        let now = Instant::now();
-        if done()? {
-            return Ok(true);
-        }
-        if now >= deadline {
-            return Ok(false);
-        }
-        waiter.wait_deadline(deadline)?;
-    }
-}
-
-/// Waits for `child` until `deadline`: its status once it has ended, `None`
-/// while it still runs at the deadline (it is left running: what to do
-/// then, kill it or its group, is the caller's).
-pub fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<ExitStatus>> {
-    let mut status = None;
-    wait_for_children(deadline, || {
-        status = child.try_wait()?;
-        Ok(status.is_some())
-    })?;
-    Ok(status)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wait_until_returns_at_the_exit_or_the_deadline() {
-        let mut quick = process("true").spawn().unwrap();
-        let st = wait_until(&mut quick, Instant::now() + Duration::from_secs(10)).unwrap();
-        assert!(st.expect("true ends at once").success());
-
-        let mut slow = process("sleep").arg("10").spawn().unwrap();
-        let t0 = Instant::now();
-        let st = wait_until(&mut slow, t0 + Duration::from_millis(100)).unwrap();
-        let took = t0.elapsed();
-        assert!(st.is_none(), "{st:?}");
-        assert!(
-            took >= Duration::from_millis(100) && took < Duration::from_secs(5),
-            "{took:?}"
-        );
-        assert!(slow.try_wait().unwrap().is_none(), "left running");
-        slow.kill().unwrap();
-        slow.wait().unwrap();
-
-        // Woken by the exit, not by a tick: a child that ends after 200 ms
-        // is seen well before a 20 s deadline.
-        let mut later = process("sleep").arg("0.2").spawn().unwrap();
-        let t0 = Instant::now();
-        let st = wait_until(&mut later, t0 + Duration::from_secs(20)).unwrap();
-        assert!(st.unwrap().success());
-        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
-    }
 
     #[test]
     fn shell_words_are_quoted_when_needed() {
@@ -663,23 +511,5 @@ mod tests {
             "{err}"
         );
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "logged\n");
-    }
-
-    #[test]
-    fn output_within_kills_at_the_timeout() {
-        let t = Instant::now();
-        let c = process("sh")
-            .args(["-c", "echo hi; sleep 5"])
-            .output_within(Duration::from_millis(200))
-            .unwrap();
-        assert!(c.timed_out());
-        assert!(t.elapsed() < Duration::from_secs(2));
-        let c = process("sh")
-            .args(["-c", "echo out; echo err >&2; exit 3"])
-            .output_within(Duration::from_secs(5))
-            .unwrap();
-        assert_eq!(c.stdout, b"out\n");
-        assert_eq!(c.error_line(), "err");
-        assert_eq!(c.status.unwrap().code(), Some(3));
     }
 }
