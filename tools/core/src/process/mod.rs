@@ -441,8 +441,10 @@ impl fmt::Display for ProcessError {
             Some(s) => write!(f, "{s})")?,
             None => f.write_str("timed out)")?,
         }
+        // On lines of their own, as the command printed them (a reader
+        // that wants one line picks the cause out, see cli::one_line).
         if !self.stderr_tail.is_empty() {
-            write!(f, ": {}", self.stderr_tail)?;
+            write!(f, ":\n{}", self.stderr_tail)?;
         }
         Ok(())
     }
@@ -481,7 +483,7 @@ mod tests {
         assert_eq!(p.status.and_then(|s| s.code()), Some(3));
         assert_eq!(
             err.to_string(),
-            "`sh -c 'echo one >&2; echo two >&2; exit 3' 'a b'` failed (exit status: 3): one\ntwo"
+            "`sh -c 'echo one >&2; echo two >&2; exit 3' 'a b'` failed (exit status: 3):\none\ntwo"
         );
         let err = process("covtools-no-such-program").run().unwrap_err();
         assert!(not_found(&err), "{err:#}");
@@ -507,7 +509,7 @@ mod tests {
             .run()
             .unwrap_err();
         assert!(
-            err.to_string().ends_with("(exit status: 1): logged"),
+            err.to_string().ends_with("(exit status: 1):\nlogged"),
             "{err}"
         );
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "logged\n");
