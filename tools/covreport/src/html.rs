@@ -20,6 +20,8 @@ use crate::model::Report;
 
 const CSS: &str = include_str!("html/report.css");
 const JS: &str = include_str!("html/report.js");
+/// The page around them, with `{{NAME}}` where the values go.
+const SKELETON: &str = include_str!("html/report.html");
 
 /// One more column of figures (a service, a test phase): covered and total
 /// statements per file and per package of its own profiles.
@@ -102,13 +104,18 @@ pub fn write(report: &Report, series: &[Series], out: &mut dyn Write) -> anyhow:
     });
     // `</` cannot end the script element early inside a JSON string.
     let data = serde_json::to_string(&data)?.replace("</", "<\\/");
-    write!(
+    crate::template::fill(
+        SKELETON,
+        &[
+            ("PERCENT", &all.percent_str()),
+            ("CSS", CSS),
+            ("COVERED", &all.covered.to_string()),
+            ("STATEMENTS", &all.statements.to_string()),
+            ("MODE", report.mode.as_str()),
+            ("DATA", &data),
+            ("JS", JS),
+        ],
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>Coverage {pct}%</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<header><h1>Coverage <span id=\"total\">{pct}%</span></h1><p id=\"summary\">{c} of {s} statements covered ({mode} mode)</p></header>\n<main><section id=\"index\"><input id=\"filter\" type=\"search\" placeholder=\"Filter files\" aria-label=\"Filter files\"><div id=\"tables\"></div></section>\n<section id=\"view\" hidden></section></main>\n<script type=\"application/json\" id=\"data\">{data}</script>\n<script>\n{JS}</script>\n</body>\n</html>\n",
-        pct = all.percent_str(),
-        c = all.covered,
-        s = all.statements,
-        mode = report.mode.as_str(),
     )?;
     Ok(())
 }

@@ -8,6 +8,7 @@ mod json;
 mod lcov;
 mod markdown;
 pub mod model;
+mod template;
 
 use std::io::Write;
 use std::path::PathBuf;

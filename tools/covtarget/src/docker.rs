@@ -21,11 +21,19 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use covcore::process::{process, Captured};
 
 use crate::http;
+
+mod api;
+
+pub use api::Container;
+use api::{Created, ErrorMessage, ExecCreate, ExecStart, ExecState};
+
+/// No request body, for [`Engine::request`].
+const NO_BODY: Option<&()> = None;
 use crate::programs;
 
 /// Set to `cli`, the environment variable that makes the tools use the
@@ -87,12 +95,12 @@ pub enum State {
 }
 
 /// The container's `docker inspect` object; `None` when there is no such container.
-pub fn inspect(container: &str) -> anyhow::Result<Option<Value>> {
+pub fn inspect(container: &str) -> anyhow::Result<Option<Container>> {
     if let Some(engine) = Engine::local() {
         let r = engine.request(
             "GET",
             &format!("/containers/{}/json", encode(container)),
-            None,
+            NO_BODY,
             Duration::from_secs(10),
         )?;
         return match r.status {
@@ -114,7 +122,7 @@ pub fn inspect(container: &str) -> anyhow::Result<Option<Value>> {
         }
         bail!("docker inspect {container}: {msg}");
     }
-    let mut all: Vec<Value> = serde_json::from_slice(&out.stdout)
+    let mut all: Vec<Container> = serde_json::from_slice(&out.stdout)
         .with_context(|| format!("docker inspect {container}: not JSON"))?;
     Ok(all.pop())
 }
@@ -124,10 +132,9 @@ pub fn state(container: &str) -> anyhow::Result<State> {
     let Some(info) = inspect(container)? else {
         return Ok(State::Removed);
     };
-    let status = info["State"]["Status"].as_str().unwrap_or("");
-    Ok(match status {
+    Ok(match info.state.status.as_str() {
         "removing" | "dead" => State::Removed,
-        _ if info["State"]["Running"].as_bool() == Some(true) => State::Running,
+        _ if info.state.running => State::Running,
         _ => State::Stopped,
     })
 }
@@ -201,16 +208,19 @@ impl Engine {
     }
 
     /// One API request with an optional JSON body; the whole answer.
-    pub fn request(
+    pub fn request<B: Serialize>(
         &self,
         method: &str,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&B>,
         timeout: Duration,
     ) -> anyhow::Result<http::Response> {
         let what = || format!("Docker Engine: {method} {path}");
+        let body = match body {
+            Some(b) => serde_json::to_string(b).with_context(what)?,
+            None => String::new(),
+        };
         let s = self.connect(timeout)?;
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
         let headers: &[(&str, &str)] = if body.is_empty() {
             &[]
         } else {
@@ -246,21 +256,25 @@ impl Engine {
         let create = self.request(
             "POST",
             &format!("/containers/{}/exec", encode(container)),
-            Some(&json!({"AttachStdout": true, "AttachStderr": true, "Tty": false, "Cmd": argv})),
+            Some(&ExecCreate {
+                attach_stdout: true,
+                attach_stderr: true,
+                tty: false,
+                cmd: argv,
+            }),
             left(),
         )?;
         if create.status != 201 {
             return Ok(failed(message(&create)));
         }
-        let id: Value =
-            serde_json::from_slice(&create.body).context("Docker Engine: exec create: not JSON")?;
-        let id = id["Id"]
-            .as_str()
-            .context("Docker Engine: exec create: no Id")?
-            .to_string();
+        let Created { id } = serde_json::from_slice(&create.body)
+            .context("Docker Engine: exec create: not an object with an Id")?;
 
         let s = self.connect(left())?;
-        let body = json!({"Detach": false, "Tty": false}).to_string();
+        let body = serde_json::to_string(&ExecStart {
+            detach: false,
+            tty: false,
+        })?;
         http::write_request(
             &mut &s,
             "POST",
@@ -325,7 +339,7 @@ impl Engine {
             let r = self.request(
                 "GET",
                 &format!("/exec/{id}/json"),
-                None,
+                NO_BODY,
                 Duration::from_secs(5),
             )?;
             if r.status == 404 {
@@ -333,9 +347,9 @@ impl Engine {
                 stderr.extend_from_slice(b"Error response from daemon: the exec instance is gone (its container was removed)\n");
                 break 137;
             }
-            let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-            if v["Running"].as_bool() != Some(true) || Instant::now() >= settle {
-                break v["ExitCode"].as_i64().unwrap_or(137) as i32;
+            let v: ExecState = serde_json::from_slice(&r.body).unwrap_or_default();
+            if !v.running || Instant::now() >= settle {
+                break v.exit_code.unwrap_or(137) as i32;
             }
             std::thread::sleep(Duration::from_millis(2));
         };
@@ -363,7 +377,7 @@ impl Engine {
                 encode(container),
                 encode(path)
             ),
-            None,
+            NO_BODY,
             timeout,
         )?;
         match r.status {
@@ -376,25 +390,21 @@ impl Engine {
 
 /// The container's addresses on its networks, from its inspect object
 /// (reachable from this host on a local engine's bridge networks).
-pub fn addresses(info: &Value) -> Vec<String> {
-    info["NetworkSettings"]["Networks"]
-        .as_object()
-        .into_iter()
-        .flat_map(|nets| nets.values())
-        .filter_map(|n| n["IPAddress"].as_str())
+pub fn addresses(info: &Container) -> Vec<String> {
+    info.network_settings
+        .networks
+        .values()
+        .map(|n| n.ip_address.clone())
         .filter(|ip| !ip.is_empty())
-        .map(str::to_string)
         .collect()
 }
 
 /// The value of `key` in an inspect object's configured environment.
-pub fn env_of(info: &Value, key: &str) -> Option<String> {
+pub fn env_of(info: &Container, key: &str) -> Option<String> {
     let prefix = format!("{key}=");
-    info["Config"]["Env"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
+    info.config
+        .env
+        .iter()
         .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
 }
 
@@ -430,10 +440,9 @@ fn timed(e: std::io::Error, timeout: Duration) -> std::io::Error {
 
 /// The engine's error message (`{"message": "No such container: x"}`).
 fn message(r: &http::Response) -> String {
-    serde_json::from_slice::<Value>(&r.body)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| r.describe())
+    serde_json::from_slice::<ErrorMessage>(&r.body)
+        .map(|e| e.message)
+        .unwrap_or_else(|_| r.describe())
 }
 
 /// A container name or id in a URL path (they hold `[A-Za-z0-9_.-]`; the

@@ -14,6 +14,7 @@
 //! The harness sources are embedded in this binary, so a covtools built in one
 //! checkout never reads another checkout's files.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -495,11 +496,13 @@ fn build_one(
                     .join(".overlay")
                     .join(format!("{}.json", svc.name)),
             )?;
-            // go build -overlay: {"Replace": {"<file the build sees>": "<file read>"}}
-            let replace = serde_json::json!({ "Replace": {
-                dir.join(HARNESS_FILE).to_string_lossy(): source.to_string_lossy(),
-            } });
-            let body = format!("{replace}\n");
+            let replace = Overlay {
+                replace: BTreeMap::from([(
+                    dir.join(HARNESS_FILE).to_string_lossy().into_owned(),
+                    source.to_string_lossy().into_owned(),
+                )]),
+            };
+            let body = format!("{}\n", serde_json::to_string(&replace)?);
             std::fs::write(&overlay, body)
                 .with_context(|| format!("writing {}", overlay.display()))?;
             cmd.arg(format!("-overlay={}", overlay.display()));
@@ -531,6 +534,14 @@ fn build_one(
         kind,
         elapsed: started.elapsed(),
     })
+}
+
+/// `go build -overlay`'s file: `{"Replace": {"<file the build sees>":
+/// "<file read>"}}`.
+#[derive(serde::Serialize)]
+struct Overlay {
+    #[serde(rename = "Replace")]
+    replace: BTreeMap<String, String>,
 }
 
 /// Builds a plain static Go program of the module (e.g. the integration-test

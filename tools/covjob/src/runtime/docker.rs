@@ -36,8 +36,7 @@ pub fn docker_logs(container: &str, n: usize) -> String {
 pub fn container_state(container: &str) -> anyhow::Result<(bool, i64)> {
     let info = docker::inspect(container)?
         .with_context(|| format!("no container {container} (removed?)"))?;
-    let running = info["State"]["Running"].as_bool() == Some(true);
-    Ok((running, info["State"]["ExitCode"].as_i64().unwrap_or(-1)))
+    Ok((info.state.running, info.state.exit_code.unwrap_or(-1)))
 }
 
 /// The host address a container's port is published on (`127.0.0.1:49153`).

@@ -28,7 +28,7 @@ pub(super) fn fetch(container: &str, opts: &Options) -> anyhow::Result<Option<Fe
     let Some(info) = docker::inspect(container)? else {
         return Ok(None);
     };
-    if info["State"]["Running"].as_bool() != Some(true) {
+    if !info.state.running {
         return Ok(None);
     }
     let port = opts
