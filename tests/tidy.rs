@@ -164,6 +164,39 @@ fn config_is_a_leaf() {
     );
 }
 
+/// Architecture Invariant: one piece of code runs child processes,
+/// `covcore::process` (its builder, the bounded run, the one timed wait);
+/// no other source of a crate writes `Command::new` (tests drive the
+/// binaries as they like).
+#[test]
+fn one_process_helper() {
+    let root = project_root();
+    let helper = root.join("tools/core/src/process");
+    let mut found = Vec::new();
+    for m in members() {
+        let mut files = tidy::rust_files_under(&m.dir.join("src"));
+        files.extend(Some(m.dir.join("main.rs")).filter(|p| p.is_file()));
+        for f in files {
+            if f.starts_with(&helper) {
+                continue;
+            }
+            let text = fs::read_to_string(&f).unwrap();
+            for line in tidy::path_lines(&text, &["Command", "new"]) {
+                let shown = f.strip_prefix(&root).unwrap_or(&f).display().to_string();
+                found.push(format!("{shown}:{line}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "Command::new outside covcore::process (use covcore::process::process):\n{}",
+        found.join("\n")
+    );
+    let sample =
+        "// Command::new in a comment\nlet s = \"Command::new\";\nstd::process::Command::new(x);\n";
+    assert_eq!(tidy::path_lines(sample, &["Command", "new"]), [3]);
+}
+
 /// The workspace crates each member depends on (any kind of dependency).
 fn workspace_deps() -> BTreeMap<String, BTreeSet<String>> {
     let members = members();

@@ -144,6 +144,30 @@ fn lex(src: &str) -> Vec<(Tok, usize)> {
     out
 }
 
+/// The lines of `src`'s code (comments and literals left out) where the
+/// path `words` (`["Command", "new"]` for `Command::new`) is written.
+pub fn path_lines(src: &str, words: &[&str]) -> Vec<usize> {
+    let toks = lex(src);
+    let mut want = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            want.push(Tok::PathSep);
+        }
+        want.push(Tok::Ident(w.to_string()));
+    }
+    toks.windows(want.len().max(1))
+        .filter(|w| w.iter().map(|(t, _)| t).eq(want.iter()))
+        .map(|w| w[0].1)
+        .collect()
+}
+
+/// Every `.rs` file under `dir`, in path order.
+pub fn rust_files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    rust_files(dir, &mut out);
+    out
+}
+
 /// One path found in a file: the module it is written in (inline modules
 /// included), its segments from the leading `crate`/`super`/`self` on, and
 /// its line.
