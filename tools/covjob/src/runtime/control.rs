@@ -98,8 +98,10 @@ impl Control {
                 let _ =
                     c.first_signal
                         .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+                let first = c.signals.fetch_add(1, Ordering::SeqCst) == 0;
+                // After the count: a wait woken here must see the interrupt.
                 wake_waits();
-                if c.signals.fetch_add(1, Ordering::SeqCst) == 0 {
+                if first {
                     eprintln!(
                         "\ncover: interrupted: stopping and tearing down (Ctrl-C again to force)"
                     );
