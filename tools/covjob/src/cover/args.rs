@@ -34,8 +34,8 @@ Runtimes:
           docker/cover-wrapper.sh, each with its own cover directory under
           <work>/local and free loopback ports; no Docker needed.
 Tests run on the host run in the module root, with the Go covtools uses
-(the one it installed into ~/.cache/covtools, if it did) first on their
-PATH, so `go test ./e2e/...` works as a test command.
+(the one it installed into ~/.cache/covtools, if it did)
+first on their PATH, so `go test ./e2e/...` works as a test command.
 
 Collection, as a shell would run it (the summary prints the exact line):
   covkill TARGETS | covpull --out <out>/profiles \\
