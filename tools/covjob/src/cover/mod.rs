@@ -49,7 +49,9 @@ pub use settings::OWNER_LABEL;
 use settings::{absolute, Runtime, Settings};
 
 /// The CLI entry: Ctrl-C handling, progress on stderr, summary on stdout.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    // Outside any module there is nothing to run or tear down: one line.
+    args.module.module = Some(args.module.dir()?);
     let progress = match args.progress.as_str() {
         "bars" => Progress::new(true),
         "plain" => Progress::new(false),
