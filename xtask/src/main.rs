@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_kill_pull;
+mod dep_images;
 mod flags;
 mod fuzz;
 mod genprof;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         Task::MeasureChild(args) => bench::measure_child(args),
         Task::BuildServices(args) => build_services::run(args),
         Task::DockerImages(args) => docker_images::run(args),
+        Task::DepImages => dep_images::run(),
         Task::IntegrationCover(args) => cover::run(*args),
         Task::Fuzz(args) => fuzz::run(args),
         Task::ReportScreenshot(args) => screenshot::run(args),
