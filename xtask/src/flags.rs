@@ -37,7 +37,7 @@ pub enum Task {
     BuildServices(build_services::Args),
     /// Generate Docker build contexts for the services and build their images.
     DockerImages(docker_images::Args),
-    /// Build the images a stack's databases run from (redis:7) out of Debian's packages, when missing or stale.
+    /// Build the images a stack's databases run from (redis:7, postgres:15) out of Debian's packages, when missing or stale.
     DepImages,
     /// The main job: build, run in containers, drive the tests, collect and gate coverage.
     IntegrationCover(Box<cover::Args>),
