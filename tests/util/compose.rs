@@ -142,7 +142,9 @@ impl Project {
     /// The host address a service's container port is published on.
     pub fn published(&self, service: &str, port: u16) -> String {
         let out = self.ok(&["port", service, &port.to_string()]);
-        let addr = out.trim().replace("0.0.0.0:", "127.0.0.1:");
+        // v2 may list an IPv6 binding too; the first is the IPv4 one.
+        let first = out.lines().next().unwrap_or("").trim();
+        let addr = first.replace("0.0.0.0:", "127.0.0.1:");
         assert!(
             addr.contains(':'),
             "{service}:{port} is not published: {out:?}"
