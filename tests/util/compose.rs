@@ -286,16 +286,17 @@ pub struct NativeRun {
 }
 
 /// The native oracle of an example stack: the module's compose file as
-/// written, with its one `[[service]]` (the compose service of that name)
-/// built natively with `go build -cover` (the config's mode and packages,
-/// CGO_ENABLED=0) into an image on the local busybox base, put in place of
-/// the service's own image by an override file that also mounts a GOCOVERDIR
-/// volume. `compose_env` is the Compose interpolation the run needs (host
-/// ports, say). Up with `--no-build`, ready when the service answers its
-/// `ready` path on its published port (its dependencies' health checks
-/// gate its start), the config's `[tests] command` run against that URL,
-/// the service stopped with SIGTERM (so Go writes its counters), the data
-/// copied out and converted, then `down -v --remove-orphans`.
+/// written (its dependency images built by dep-images' code), with its one
+/// `[[service]]` (the compose service of that name) built natively with `go
+/// build -cover` (the config's mode and packages, CGO_ENABLED=0) into an
+/// image on the local busybox base, put in place of the service's own image
+/// by an override file that also mounts a GOCOVERDIR volume. `compose_env`
+/// is the Compose interpolation the run needs (host ports, say). Up with
+/// `--no-build`, ready when the service answers its `ready` path on its
+/// published port (its dependencies' health checks gate its start), the
+/// config's `[tests] command` run against that URL, the service stopped
+/// with SIGTERM (so Go writes its counters), the data copied out and
+/// converted, then `down -v --remove-orphans`.
 pub fn native_compose_run(
     dir: &Dir,
     go_bin: &Path,
@@ -304,7 +305,14 @@ pub fn native_compose_run(
 ) -> NativeRun {
     let module = module(module_name);
     let cli = compose_cli().expect("a Compose CLI (require_compose)");
-    dep_images::build_all().unwrap_or_else(|e| panic!("dep-images: {e:#}"));
+    // The dependency images its compose file names (only those: another
+    // can take minutes to build).
+    let compose_text = fs::read_to_string(compose_file(&module)).unwrap();
+    for recipe in dep_images::RECIPES {
+        if compose_text.contains(recipe.tag) {
+            dep_images::ensure(recipe).unwrap_or_else(|e| panic!("dep-images: {e:#}"));
+        }
+    }
     let config = Config::load(&module).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(config.services.len(), 1, "one Go service per example stack");
     let svc = &config.services[0];
