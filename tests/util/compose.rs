@@ -186,29 +186,20 @@ impl Project {
     pub fn leftovers(&self) -> Vec<String> {
         let label = format!("label={PROJECT_LABEL}={}", self.name);
         let prefix = format!("{}_", self.name);
+        let names = |list: &[&str], format: &str, filter: &[&str]| -> Vec<String> {
+            let args = [list, &["--format", format], filter].concat();
+            docker_ok(&args).lines().map(String::from).collect()
+        };
         let mut found = Vec::new();
-        for (what, list, labelled) in [
-            (
-                "container",
-                vec!["ps", "-a", "--format", "{{.Names}}"],
-                vec!["ps", "-a", "--format", "{{.Names}}", "--filter", &label],
-            ),
-            (
-                "network",
-                vec!["network", "ls", "--format", "{{.Name}}"],
-                vec!["network", "ls", "--format", "{{.Name}}", "--filter", &label],
-            ),
-            (
-                "volume",
-                vec!["volume", "ls", "--format", "{{.Name}}"],
-                vec!["volume", "ls", "--format", "{{.Name}}", "--filter", &label],
-            ),
+        for (what, list, format) in [
+            ("container", &["ps", "-a"][..], "{{.Names}}"),
+            ("network", &["network", "ls"][..], "{{.Name}}"),
+            ("volume", &["volume", "ls"][..], "{{.Name}}"),
         ] {
-            let all = docker_ok(&list);
-            let ours = docker_ok(&labelled);
-            for name in all.lines() {
-                let noted = what == "volume" && self.volumes.iter().any(|v| v == name);
-                if name.starts_with(&prefix) || noted || ours.lines().any(|l| l == name) {
+            let labelled = names(list, format, &["--filter", &label]);
+            for name in names(list, format, &[]) {
+                let noted = what == "volume" && self.volumes.contains(&name);
+                if name.starts_with(&prefix) || noted || labelled.contains(&name) {
                     found.push(format!("{what} {name}"));
                 }
             }
@@ -398,6 +389,14 @@ pub fn native_compose_run(
         ],
         &[],
     );
+    // What `leftovers` finds once the project is down, it sees now.
+    let up = project.leftovers();
+    for what in ["container", "network", "volume"] {
+        assert!(
+            up.iter().any(|l| l.starts_with(what)),
+            "no {what} in {up:?}"
+        );
+    }
     project.down();
     drop(image);
     NativeRun {
