@@ -11,6 +11,7 @@ mod diff;
 mod gosrc;
 mod html;
 mod images;
+mod install;
 mod kill_pull;
 mod live;
 mod merge;

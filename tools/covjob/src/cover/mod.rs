@@ -49,7 +49,9 @@ pub use settings::OWNER_LABEL;
 use settings::{absolute, Runtime, Settings};
 
 /// The CLI entry: Ctrl-C handling, progress on stderr, summary on stdout.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    // Started outside a module: bad input, one line and exit 2, no summary.
+    args.module.module = Some(args.module.go_module_dir()?);
     let progress = match args.progress.as_str() {
         "bars" => Progress::new(true),
         "plain" => Progress::new(false),
