@@ -4,6 +4,7 @@
 #[macro_use]
 mod util;
 
+mod ci;
 mod contract;
 mod covdata;
 mod cover;
