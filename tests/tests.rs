@@ -19,6 +19,7 @@ mod merge;
 mod oracle;
 mod output;
 mod report;
+mod scripts;
 mod services;
 mod shapes;
 mod total;
