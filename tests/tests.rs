@@ -9,6 +9,7 @@ mod contract;
 mod covdata;
 mod cover;
 mod diff;
+mod docs;
 mod gosrc;
 mod html;
 mod images;
