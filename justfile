@@ -4,7 +4,7 @@
 
 set positional-arguments
 
-# Run every test (installs Go into .tools/ when `go` is not on PATH).
+# Run every test (installs Go into ~/.cache/covtools when `go` is not on PATH).
 test *args:
     cargo xtask test "$@"
 

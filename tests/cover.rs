@@ -1,6 +1,6 @@
-//! `cargo xtask integration-cover` end to end on the bundled example, with
-//! the real Go toolchain and the real Docker engine: the xtask's own
-//! `cover::execute` (what `cargo xtask integration-cover` runs after
+//! `covtools cover` end to end on the bundled example (what `cargo xtask
+//! integration-cover` runs), with the real Go toolchain and the real Docker
+//! engine: covjob's `cover::execute` (what the command runs after
 //! installing its Ctrl-C handler), with the tools built for these tests
 //! (`--tools`, the directory of CARGO_BIN_EXE_covkill).
 //!

@@ -47,6 +47,7 @@ pub fn bin(name: &str) -> PathBuf {
         "covkill" => env!("CARGO_BIN_EXE_covkill"),
         "covpull" => env!("CARGO_BIN_EXE_covpull"),
         "covreport" => env!("CARGO_BIN_EXE_covreport"),
+        "covtools" => env!("CARGO_BIN_EXE_covtools"),
         other => panic!("no binary {other}"),
     })
 }

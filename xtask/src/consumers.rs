@@ -1,7 +1,9 @@
 //! The real programs that read covreport's formats in the test suite:
 //! Debian's `lcov` (lcov, genhtml), `libxml2-utils` (xmllint) and
-//! `chromium`, and `diff-cover` and `pycobertura` from PyPI. Installed once
-//! per machine (apt-get; pip into a venv under `.tools/`), like Go is.
+//! `chromium`, and `diff-cover` and `pycobertura` from PyPI; and the linters
+//! of the CI recipes in docs/ci/ (`check-jsonschema` and `zizmor`, PyPI)
+//! and of scripts/ (Debian's `shellcheck`).
+//! Installed once per machine (apt-get; pip into a venv under `.tools/`).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -15,12 +17,18 @@ const APT: &[(&str, &str)] = &[
     ("lcov", "genhtml"),
     ("libxml2-utils", "xmllint"),
     ("chromium", "chromium"),
+    ("shellcheck", "shellcheck"),
 ];
 
 /// The PyPI packages and the commands they install into the venv.
-const PIP: &[(&str, &str)] = &[("diff-cover", "diff-cover"), ("pycobertura", "pycobertura")];
+const PIP: &[(&str, &str)] = &[
+    ("diff-cover", "diff-cover"),
+    ("pycobertura", "pycobertura"),
+    ("check-jsonschema", "check-jsonschema"),
+    ("zizmor", "zizmor"),
+];
 
-/// The venv holding the PyPI consumers (tests/report.rs looks there too).
+/// The venv holding the PyPI programs (tests/util/report.rs looks there too).
 pub fn venv_dir() -> PathBuf {
     util::tools_dir().join("report-venv")
 }
@@ -55,7 +63,7 @@ fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
             .stdout(Stdio::null())
             .status()
             .context(
-                "running apt-get install (the report tests need lcov, libxml2-utils, chromium)",
+                "running apt-get install (the report and script tests need lcov, libxml2-utils, chromium, shellcheck)",
             )
     };
     if install()?.success() {
@@ -86,7 +94,7 @@ fn pip_install() -> anyhow::Result<()> {
     );
     let python = which::which("python3")
         .or_else(|_| which::which("python"))
-        .context("the report tests need python3 (for diff-cover and pycobertura)")?;
+        .context("the report and CI recipe tests need python3 (for their PyPI programs)")?;
     if !venv.join("bin/python").is_file() {
         let status = Command::new(&python)
             .args(["-m", "venv"])
@@ -110,7 +118,10 @@ fn pip_install() -> anyhow::Result<()> {
         .status()
         .context("running pip")?;
     if !status.success() {
-        bail!("pip install diff-cover pycobertura failed ({status})");
+        bail!(
+            "pip install {} failed ({status})",
+            PIP.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(" ")
+        );
     }
     Ok(())
 }

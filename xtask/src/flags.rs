@@ -24,7 +24,7 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Task {
-    /// Run every test (installs Go into .tools/ when `go` is not on PATH or older than 1.27).
+    /// Run every test (installs Go into the per-user cache when `go` is not on PATH or older than 1.27).
     Test(Test),
     /// Benchmark covmerge against `wc -l` on generated monorepo-sized profiles.
     Bench(Bench),

@@ -176,7 +176,7 @@ fn parse_diff(diff: &str) -> anyhow::Result<Vec<FileRanges>> {
 /// A line and its hits: every line from a block's start to its end line
 /// (not an end line the block reaches only at column 1, before its first
 /// character), for blocks with statements; a line spanned by several blocks gets the
-/// largest count. Ascending by line. (The README's "How statement blocks
+/// largest count. Ascending by line. (docs/how-it-works.md, "How statement blocks
 /// become lines"; covreport's lcov and Cobertura lines.)
 pub fn block_lines(blocks: &[Block]) -> Vec<(u32, u32)> {
     let mut pairs: Vec<(u32, u32)> = Vec::new();

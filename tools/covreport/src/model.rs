@@ -2,7 +2,7 @@
 //! (covtotal's numbers), its lines (the block-to-line rule below) and, with
 //! the source, its functions.
 //!
-//! Lines from blocks (the README's "How statement blocks become lines"): a
+//! Lines from blocks (docs/how-it-works.md, "How statement blocks become lines"): a
 //! Go profile block covers `startLine.startCol,endLine.endCol` and holds
 //! `numStmt` statements. Every line from startLine to endLine of a block
 //! with at least one statement is a line of the report (blocks with no

@@ -92,6 +92,20 @@ impl ModuleArgs {
         }
     }
 
+    /// [`dir`](Self::dir), checked to be a Go module root, so that a run
+    /// started in the wrong place stops at once with one line saying where
+    /// it looked.
+    pub fn go_module_dir(&self) -> anyhow::Result<PathBuf> {
+        let dir = self.dir()?;
+        if !dir.join("go.mod").is_file() {
+            anyhow::bail!(
+                "no go.mod in {}: covtools measures a Go module; run it inside one, or pass --module DIR",
+                dir.display()
+            );
+        }
+        Ok(dir)
+    }
+
     /// The configuration file: `--config`, else `<module>/covtools.toml`.
     pub fn config_file(&self, module_dir: &Path) -> PathBuf {
         self.config

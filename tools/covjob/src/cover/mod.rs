@@ -50,8 +50,8 @@ use settings::{absolute, Runtime, Settings};
 
 /// The CLI entry: Ctrl-C handling, progress on stderr, summary on stdout.
 pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
-    // Outside any module there is nothing to run or tear down: one line.
-    args.module.module = Some(args.module.dir()?);
+    // Started outside a module: bad input, one line and exit 2, no summary.
+    args.module.module = Some(args.module.go_module_dir()?);
     let progress = match args.progress.as_str() {
         "bars" => Progress::new(true),
         "plain" => Progress::new(false),
