@@ -19,10 +19,12 @@ pub mod oracle;
 pub mod output;
 pub mod profile_text;
 pub mod random_profiles;
+pub mod registry;
 pub mod report;
 pub mod services;
 pub mod shapes;
 pub mod skip;
+pub mod swarm;
 
 /// Defines a test that gets a fresh scratch directory:
 /// `covtest!(name, |dir: Dir| { ... });`
@@ -46,6 +48,7 @@ pub fn bin(name: &str) -> PathBuf {
         "covkill" => env!("CARGO_BIN_EXE_covkill"),
         "covpull" => env!("CARGO_BIN_EXE_covpull"),
         "covreport" => env!("CARGO_BIN_EXE_covreport"),
+        "covtools" => env!("CARGO_BIN_EXE_covtools"),
         other => panic!("no binary {other}"),
     })
 }

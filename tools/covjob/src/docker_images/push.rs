@@ -190,8 +190,12 @@ pub fn push(images: &[ToPush], dest: &Destination) -> anyhow::Result<Vec<String>
         // The same cause for every image (the registry is down) is said once.
         let mut distinct = failures.clone();
         distinct.dedup();
-        if distinct.len() == 1 && images.len() > 1 {
-            bail!("{} (all {} images)", distinct[0], images.len());
+        if distinct.len() == 1 {
+            match images.len() {
+                1 => bail!("{}", distinct[0]),
+                n if failures.len() == n => bail!("{} (all {n} images)", distinct[0]),
+                _ => {}
+            }
         }
         bail!(
             "{} of {} pushes failed: {}",
