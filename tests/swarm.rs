@@ -355,11 +355,10 @@ fn scenario(service: &str, prefix: &str, registry: &str, sent: &mut Sent) {
 
     // On the run's (attachable) network, by the service's name: DNS round
     // robin over the replicas. A request that finds no replica is retried.
+    // (Busybox's own `wget -T` crashes in a static build: `timeout` bounds it.)
     sent.on_network = 3;
-    let client = format!(
-        "for i in 1 2 3; do n=0; until wget -q -T 5 -O- http://hits:8080/hit; do \
-         n=$((n+1)); [ $n -ge 5 ] && exit 1; sleep 1; done; done"
-    );
+    let client = "for i in 1 2 3; do n=0; until timeout 10 wget -q -O- http://hits:8080/hit; do \
+                  n=$((n+1)); [ $n -ge 5 ] && exit 1; sleep 1; done; done";
     let answers = docker_ok(&[
         "run",
         "--rm",
@@ -370,7 +369,7 @@ fn scenario(service: &str, prefix: &str, registry: &str, sent: &mut Sent) {
         &format!("{prefix}-base:local"),
         "sh",
         "-c",
-        &client,
+        client,
     ]);
     assert_eq!(answers.lines().count(), 3, "{answers}");
 }

@@ -196,6 +196,10 @@ impl Control {
         }
         for net in &networks {
             match docker::run(&["network", "rm", net], TIMEOUT) {
+                // An overlay network goes a moment after it is removed.
+                Ok(out) if out.success() && !swarm.is_empty() => {
+                    problems.extend(super::swarm::network_gone(net));
+                }
                 Ok(out) if out.success() => {}
                 Ok(out) => {
                     let err = String::from_utf8_lossy(&out.stderr);

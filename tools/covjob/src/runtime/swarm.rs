@@ -99,6 +99,21 @@ pub fn teardown(reg: &Registered) -> Vec<String> {
     problems
 }
 
+/// Waits until a removed overlay network is gone from this node (Swarm
+/// removes it in the background); a problem if it is not within 30 s.
+pub fn network_gone(net: &str) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let left = until_gone(
+        deadline,
+        || match docker::run(&["network", "inspect", net], TIMEOUT) {
+            Ok(out) if !out.success() => Vec::new(),
+            _ => vec![net.to_string()],
+        },
+        |_| {},
+    );
+    (!left.is_empty()).then(|| format!("docker network rm {net}: still there after 30s"))
+}
+
 /// Lists what is left and removes it until nothing is, or the deadline;
 /// what is still there then.
 fn until_gone(
