@@ -148,6 +148,12 @@ fn push_errors_name_the_registry_and_what_to_do() {
     let scope = DockerScope::new("push-errors");
     let base = scope.base_image();
     let module = example_copy(&dir);
+    // Built by each run below (and removed with the scope).
+    scope
+        .images
+        .lock()
+        .unwrap()
+        .push(format!("{}/catalog:latest", scope.prefix));
     // No stored login can interfere.
     let config = dir.path("docker-config");
     fs::create_dir_all(&config).unwrap();

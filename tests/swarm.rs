@@ -14,7 +14,7 @@ use covjob::runtime::process::Exit;
 
 use crate::util::cover::cover_run_with;
 use crate::util::registry::Registry;
-use crate::util::services::{docker_ok, example, wait_until, DockerScope};
+use crate::util::services::{docker, docker_ok, example, wait_until, DockerScope};
 use crate::util::swarm::{line_count, published, replicas, state, SwarmMode, SwarmScope};
 use crate::util::{bin, project_root, require_docker, require_go, Dir};
 use covjob::runtime::control::Control;
@@ -171,6 +171,33 @@ fn swarm_replicas_are_measured_together_and_a_replaced_one_keeps_its_coverage() 
     let swarm = SwarmMode::on();
     let scope = SwarmScope::new("swarm_job");
     let service = format!("{}-hits", scope.prefix());
+    // A slot volume that an earlier run under this prefix left (killed
+    // hard: its owner is gone), with a profile in it: the run removes it
+    // before a task could mount it and have it collected.
+    let stale = format!("{service}-cover-2");
+    let base = scope.scope.base_tag();
+    covjob::docker_images::build_base_image(&base).unwrap();
+    docker_ok(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("covtools.run={}", scope.prefix()),
+        "--label",
+        "covtools.owner=gone/1/1",
+        &stale,
+    ]);
+    let line = hit_line();
+    let profile = format!("mode: count\nexample.com/hits/main.go:{line}.2,{line}.30 1 1000\n");
+    docker_ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        &format!("source={stale},target=/cover"),
+        &base,
+        "sh",
+        "-c",
+        &format!("printf '{profile}' > /cover/cover-1.out"),
+    ]);
     let (started, done) = (dir.path("started"), dir.path("done"));
     // The job's tests: a command that waits while this test drives the
     // replicas from outside (requests, a stop, a kill).
@@ -178,8 +205,18 @@ fn swarm_replicas_are_measured_together_and_a_replaced_one_keeps_its_coverage() 
     let hits = hits_module().display().to_string();
     let push = format!("{}/covtools-swarm", registry.addr);
     let root = dir.root.display().to_string();
+    // --rm-images: the pushed tags go too (the registry keeps the image).
     let args = [
-        "--module", &hits, "--push", &push, "--", "sh", "-c", wait, &root,
+        "--module",
+        &hits,
+        "--push",
+        &push,
+        "--rm-images",
+        "--",
+        "sh",
+        "-c",
+        wait,
+        &root,
     ];
     let mut sent = Sent::default();
     let report = std::thread::scope(|s| {
@@ -206,6 +243,10 @@ fn swarm_replicas_are_measured_together_and_a_replaced_one_keeps_its_coverage() 
     );
     assert_eq!(report.pushed.len(), 1, "{:?}", report.pushed);
     assert!(report.pushed[0].starts_with(&format!("{push}/hits:")));
+    assert!(report.images_removed);
+    assert!(!docker(&["image", "inspect", &report.pushed[0]])
+        .status
+        .success());
     // Three replicas stopped at collection, and the killed one's profile
     // from its slot's volume.
     let per: BTreeMap<&str, usize> = report
@@ -216,9 +257,9 @@ fn swarm_replicas_are_measured_together_and_a_replaced_one_keeps_its_coverage() 
     assert_eq!(per, BTreeMap::from([("hits", 4)]));
 
     // The merged count is every request a replica served and kept: all but
-    // those the killed one got after its last stop.
+    // those the killed one got after its last stop (and nothing of the
+    // stale volume's).
     let merged = report.merged.as_ref().unwrap();
-    let line = hit_line();
     assert_eq!(
         line_count(merged, "hits/main.go", line),
         sent.kept(),
