@@ -193,35 +193,13 @@ pub fn published(container: &str, port: u16) -> String {
 /// The sum of the counts of the blocks of `file` (a path suffix) that hold
 /// line `line`, in a text profile.
 pub fn line_count(profile: &std::path::Path, file: &str, line: u32) -> u64 {
-    use covcore::profile::{self, Mode, Pos, Visitor};
-    struct Sum<'a>(&'a str, u32, u64);
-    impl Visitor for Sum<'_> {
-        fn mode(&mut self, _: Mode, _: u64) -> anyhow::Result<()> {
-            Ok(())
-        }
-        fn block(
-            &mut self,
-            path: &[u8],
-            pos: Pos,
-            _: u32,
-            count: u32,
-            _: u64,
-        ) -> anyhow::Result<()> {
-            if path.ends_with(self.0.as_bytes())
-                && pos.start_line <= self.1
-                && self.1 <= pos.end_line
-            {
-                self.2 += u64::from(count);
-            }
-            Ok(())
-        }
-    }
-    let mut sum = Sum(file, line, 0);
-    profile::parse(
-        &profile.display().to_string(),
-        std::fs::File::open(profile).unwrap(),
-        &mut sum,
-    )
-    .unwrap();
-    sum.2
+    let text = std::fs::read_to_string(profile).unwrap();
+    super::profile_text::block_lines(&text)
+        .into_iter()
+        .map(super::profile_text::parse_block)
+        .filter(|((path, start, _, end, _), _, _)| {
+            path.ends_with(file.as_bytes()) && *start <= line && line <= *end
+        })
+        .map(|(_, _, count)| count)
+        .sum()
 }

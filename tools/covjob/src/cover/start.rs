@@ -32,13 +32,8 @@ pub(super) fn start_docker(
     let phase = progress.phase("start", s.config.services.len() as u64);
     let result = (|| -> anyhow::Result<Vec<Started>> {
         remove_leftovers(&s.prefix, progress)?;
-        let net = format!("{}-net", s.prefix);
+        let net = create_network(s, control, &[])?;
         let labels = s.labels();
-        control.add_network(&net);
-        let mut create = vec!["network", "create"];
-        create.extend(labels.iter().map(String::as_str));
-        create.push(&net);
-        docker::run_ok(&create).map_err(|e| name_taken(e, &net, control))?;
         let urls = s.config.docker_urls();
         let results = covcore::pool::each(&s.config.services, |svc| {
             let item = phase.item(&svc.name, "docker run");
@@ -129,6 +124,24 @@ pub(super) fn start_docker(
         collect_started(results)
     })();
     finish_start(phase, result, report)
+}
+
+/// Creates the run's network `<prefix>-net` (registered first), with
+/// `options` (a driver) and the run's labels; returns its name.
+pub(super) fn create_network(
+    s: &Settings,
+    control: &Control,
+    options: &[&str],
+) -> anyhow::Result<String> {
+    let net = format!("{}-net", s.prefix);
+    let labels = s.labels();
+    control.add_network(&net);
+    let mut create = vec!["network", "create"];
+    create.extend(options);
+    create.extend(labels.iter().map(String::as_str));
+    create.push(&net);
+    docker::run_ok(&create).map_err(|e| name_taken(e, &net, control))?;
+    Ok(net)
 }
 
 /// A service's readiness on its progress line.

@@ -65,13 +65,7 @@ pub(super) fn start_swarm(
         let node = swarm::ensure_manager()?;
         remove_leftovers(s, progress)?;
         super::start::remove_leftovers(&s.prefix, progress)?;
-        let net = format!("{}-net", s.prefix);
-        control.add_network(&net);
-        let mut create = vec!["network", "create", "--driver", "overlay", "--attachable"];
-        let labels = s.labels();
-        create.extend(labels.iter().map(String::as_str));
-        create.push(&net);
-        docker::run_ok(&create).map_err(|e| name_taken(e, &net, control))?;
+        super::start::create_network(s, control, &["--driver", "overlay", "--attachable"])?;
         let owner = process::run_owner();
         control.add_swarm_volumes(&format!("{OWNER_LABEL}={owner}"));
         let results = covcore::pool::each(&s.config.services, |svc| {
