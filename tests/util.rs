@@ -20,10 +20,12 @@ pub mod oracle;
 pub mod output;
 pub mod profile_text;
 pub mod random_profiles;
+pub mod registry;
 pub mod report;
 pub mod services;
 pub mod shapes;
 pub mod skip;
+pub mod swarm;
 
 /// Defines a test that gets a fresh scratch directory:
 /// `covtest!(name, |dir: Dir| { ... });`

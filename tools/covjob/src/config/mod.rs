@@ -247,6 +247,10 @@ pub struct Service {
     /// directory of the run.
     #[serde(default)]
     pub workdir: Option<PathBuf>,
+    /// How many replicas run (the Swarm runtime: one task each, measured
+    /// all together); default 1.
+    #[serde(default)]
+    pub replicas: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -296,8 +300,9 @@ pub struct TestsConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
-    /// `docker` (the default) or `local` (the same test binaries as local
-    /// processes on loopback ports).
+    /// `docker` (the default), `local` (the same test binaries as local
+    /// processes on loopback ports) or `swarm` (Docker Swarm services, with
+    /// `replicas` each).
     #[serde(default)]
     pub runtime: Option<String>,
     /// How long each service may take to become ready, in seconds

@@ -33,6 +33,15 @@ Runtimes:
   local   the same test binaries as local processes through
           docker/cover-wrapper.sh, each with its own cover directory under
           <work>/local and free loopback ports; no Docker needed.
+  swarm   each service as a Docker Swarm service of `replicas` tasks on
+          this node (the engine must be a manager: `docker swarm init`),
+          on an attachable overlay network <prefix>-net; each replica's
+          port published on the node, {url:NAME} from the host is the
+          first one's, tests on the network reach all of them by name.
+          Each task slot keeps its cover directory in a volume, so a
+          replaced task's profiles are collected too (test build kind).
+With --push REGISTRY[/NAMESPACE] the images are also tagged
+REGISTRY/NAMESPACE/<service>:<tag> and pushed (<out>/pushed-images.txt).
 Tests run on the host run in the module root, with the Go covtools uses
 (the one it installed into ~/.cache/covtools, if it did)
 first on their PATH, so `go test ./e2e/...` works as a test command.
@@ -47,9 +56,9 @@ The total is counted like `go tool cover -func` (covtotal --src). The tools
 are the ones beside this program (cargo install puts them there), else on
 PATH, or --tools DIR. Results go to <module>/.covtools (--out DIR).
 
-Containers, the network and processes are always removed (unless --keep);
-the service images are kept, so that the next run reuses their layers
-(--rm-images removes them).
+Containers, services, volumes, the network and processes are always
+removed (unless --keep); the service images are kept, so that the next
+run reuses their layers (--rm-images removes them).
 
 Exit codes: 0 ok; 1 the tests failed or a gate failed (coverage is still
 collected and reported); 2 an error (after teardown); 130 interrupted.
@@ -76,9 +85,19 @@ pub struct Args {
     /// service.orders.ready=/healthz, tests.args=["-gateway","{url:gateway}"].
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub set: Vec<(String, String)>,
-    /// docker or local [default: run.runtime, else docker].
-    #[arg(long, value_name = "RUNTIME", value_parser = ["docker", "local"])]
+    /// docker, local or swarm [default: run.runtime, else docker].
+    #[arg(long, value_name = "RUNTIME", value_parser = ["docker", "local", "swarm"])]
     pub runtime: Option<String>,
+    /// Also push the service images, tagged REGISTRY[/NAMESPACE]/<service>:<tag>;
+    /// the references go to <out>/pushed-images.txt (the swarm runtime
+    /// then runs them from the registry).
+    #[arg(long, value_name = "REGISTRY[/NAMESPACE]")]
+    pub push: Option<String>,
+    /// The pushed images' tag [default: the module's short git commit, plus
+    /// the image's content hash if the module has uncommitted changes; else
+    /// a content hash of the image's build context].
+    #[arg(long, value_name = "TAG", requires = "push")]
+    pub tag: Option<String>,
     /// The base image [default: image.base]. `local` builds a FROM-scratch
     /// busybox image (--local-base-tag) and uses it: no registry needed.
     #[arg(long, value_name = "IMAGE")]

@@ -40,6 +40,9 @@ pub struct Report {
     pub images: Vec<String>,
     /// Whether they were removed at the end (`--rm-images`).
     pub images_removed: bool,
+    /// The references pushed (`--push`), and the file listing them.
+    pub pushed: Vec<String>,
+    pub pushed_list: Option<PathBuf>,
     /// Teardown problems.
     pub teardown_problems: Vec<String>,
     /// `[[tests]]` phases, each measured from live snapshots.
@@ -166,6 +169,12 @@ pub fn summary(r: &Report) -> String {
                 "images:    kept: {images} (the next run reuses their layers; --rm-images removes them)"
             );
         }
+    }
+    for p in &r.pushed {
+        let _ = writeln!(w, "pushed:    {p}");
+    }
+    if let Some(l) = &r.pushed_list {
+        let _ = writeln!(w, "pushed:    listed in {}", l.display());
     }
     if let Some(e) = &r.error {
         let first = e.lines().next().unwrap_or("");
