@@ -8,6 +8,7 @@ mod contract;
 mod covdata;
 mod cover;
 mod diff;
+mod faults;
 mod gosrc;
 mod html;
 mod images;

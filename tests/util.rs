@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 pub mod covdata;
 pub mod cover;
+pub mod faults;
 pub mod go;
 pub mod gosrc;
 pub mod kill_pull;

@@ -176,8 +176,11 @@ fn rate(t: &total::Totals) -> String {
     }
 }
 
-/// Escapes text for XML and HTML attributes and content.
-fn xml_escape(s: &str) -> String {
+/// Escapes text for XML attributes and content. XML 1.0 has no way to
+/// write most control characters (not even as `&#1;`) nor U+FFFE and
+/// U+FFFF: a name holding one is refused, naming it, rather than written
+/// into a file no XML reader accepts.
+fn xml_escape(s: &str) -> anyhow::Result<String> {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -186,8 +189,28 @@ fn xml_escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => bail!(
+                "{s:?}: holds the character U+{:04X}, which XML 1.0 cannot carry",
+                c as u32
+            ),
             c => out.push(c),
         }
     }
-    out
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn xml_escape_refuses_what_xml_cannot_carry() {
+        assert_eq!(
+            super::xml_escape("a<b>&\"'\té").unwrap(),
+            "a&lt;b&gt;&amp;&quot;&apos;\té"
+        );
+        for bad in ["m/a\u{1}b.go", "\u{0}", "x\u{1f}", "\u{fffe}", "\u{ffff}"] {
+            let err = super::xml_escape(bad).unwrap_err().to_string();
+            assert!(err.contains("XML 1.0 cannot carry"), "{err}");
+        }
+    }
 }

@@ -75,7 +75,7 @@ impl Pod {
         let counts = self.counts()?;
         for p in &meta.packages {
             for f in &p.funcs {
-                let file = p.file(f).as_bytes();
+                let file = p.file(f);
                 let units = &meta.units[f.units.clone()];
                 for (u, &count) in units.iter().zip(&counts[f.units.clone()]) {
                     visitor.block(file, u.pos, u.stmts, count, 0)?;
@@ -289,17 +289,17 @@ fn read_meta(path: &Path, tag: &str) -> anyhow::Result<Meta> {
 /// Different versions of one package (two builds of changed source) would
 /// mix blocks that do not belong together: Go does it silently, we refuse.
 fn one_version_per_package(pods: &[Pod]) -> anyhow::Result<()> {
-    let mut seen: HashMap<&str, (&[u8; 16], &Path)> = HashMap::new();
+    let mut seen: HashMap<&[u8], (&[u8; 16], &Path)> = HashMap::new();
     for pod in pods {
         for p in &pod.meta.packages {
             let (hash, first) = *seen
-                .entry(p.path.as_str())
+                .entry(p.path.as_slice())
                 .or_insert((&p.hash, &pod.meta_path));
             if hash != &p.hash {
                 bail!(
                     "{}: package {} differs from the one in {} (two builds from different sources)",
                     pod.meta_path.display(),
-                    p.path,
+                    p.shown(),
                     first.display()
                 );
             }
