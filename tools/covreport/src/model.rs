@@ -16,10 +16,13 @@
 //! say which lines hold its statements, and the line figures need no source.
 //! Lines are kept as runs ([`covcore::lines`]): a block claiming billions of
 //! lines costs no more than one of a single line. With `--src`, a block that
-//! ends past the end of its file is an error
-//! ([`covcore::gosrc::func_coverage`]).
+//! ends past the end of its file is an error: the profile is not of this
+//! source, and its lines would be lines the file does not have. (covtotal
+//! --src counts such blocks, as `go tool cover -func` does.)
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
 
 use covcore::gosrc::{self, FuncCoverage, SourceRoot};
 use covcore::lines::{self, LineRun};
@@ -94,6 +97,7 @@ impl Report {
             let (shown, disk) = match &src {
                 Some(root) => {
                     let disk = root.resolve(&fb.path)?;
+                    within_the_file(fb, &disk)?;
                     let shown = disk
                         .strip_prefix(&root.dir)
                         .unwrap_or(&disk)
@@ -149,6 +153,25 @@ impl Report {
             .map(|(p, t)| (String::from_utf8_lossy(&p).into_owned(), t))
             .collect()
     }
+}
+
+/// Refuses a block of `fb` that ends past the last line of its source.
+fn within_the_file(fb: &FileBlocks, disk: &Path) -> anyhow::Result<()> {
+    let shown = String::from_utf8_lossy(&fb.path);
+    let src =
+        std::fs::read(disk).with_context(|| format!("{shown}: cannot read {}", disk.display()))?;
+    // The line after a final newline counts: Go may end a block there.
+    let lines = src.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let end = |b: &&Block| b.pos.end_line.max(b.pos.start_line);
+    if let Some(b) = fb.blocks.iter().find(|b| u64::from(end(b)) > lines) {
+        bail!(
+            "{shown}:{}: the block ends at line {}, past the end of {} ({lines} lines): the profile is not of this source",
+            b.pos,
+            end(&b),
+            disk.display()
+        );
+    }
+    Ok(())
 }
 
 fn block_totals(fb: &FileBlocks) -> Totals {

@@ -53,7 +53,6 @@ pub fn func_coverage(root: &SourceRoot, files: &[FileBlocks]) -> anyhow::Result<
                 disk.display()
             )
         })?;
-        within_the_file(fb, &src, &disk)?;
         let funcs = func_decls(&src).with_context(|| format!("{}", disk.display()))?;
         Ok(file_coverage(&fb.path, &funcs, fb))
     };
@@ -63,28 +62,6 @@ pub fn func_coverage(root: &SourceRoot, files: &[FileBlocks]) -> anyhow::Result<
         out.extend(r?);
     }
     Ok(out)
-}
-
-/// Refuses a block that ends past the last line of its source: the
-/// profile does not belong to this source, and its line spans must not be
-/// believed (one block could claim billions of lines).
-fn within_the_file(fb: &FileBlocks, src: &[u8], disk: &std::path::Path) -> anyhow::Result<()> {
-    // The line after a final newline counts: Go may end a block there.
-    let lines = memchr::memchr_iter(b'\n', src).count() as u64 + 1;
-    if let Some(b) = fb
-        .blocks
-        .iter()
-        .find(|b| u64::from(b.pos.end_line.max(b.pos.start_line)) > lines)
-    {
-        anyhow::bail!(
-            "{}:{}: the block ends at line {}, past the end of {} ({lines} lines): the profile is not of this source",
-            String::from_utf8_lossy(&fb.path),
-            b.pos,
-            b.pos.end_line.max(b.pos.start_line),
-            disk.display()
-        );
-    }
-    Ok(())
 }
 
 /// cmd/cover's `FuncExtent.coverage` for each function of one file: the
