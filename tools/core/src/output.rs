@@ -213,8 +213,10 @@ impl Output {
         }
     }
 
-    /// Writes everything `write` produces and completes the output: the
-    /// tool's last act, after which its run has succeeded.
+    /// Writes everything `write` produces and completes the output. Into a
+    /// file this is the tool's last act: once the file is renamed in, its
+    /// run has succeeded (a tool that decides more afterwards, such as
+    /// covtotal's gates, writes to stdout).
     pub fn write(
         self,
         write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
