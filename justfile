@@ -12,7 +12,7 @@ test *args:
 bench *args:
     cargo xtask bench "$@"
 
-# Fuzz covmerge for a while (fuzz/, cargo-fuzz; installed when missing).
+# Fuzz the readers and the reports for a while (fuzz/, cargo-fuzz; installed when missing).
 fuzz *args:
     cargo xtask fuzz "$@"
 

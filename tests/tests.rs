@@ -11,6 +11,7 @@ mod covdata;
 mod cover;
 mod diff;
 mod docs;
+mod faults;
 mod gosrc;
 mod html;
 mod images;

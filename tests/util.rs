@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 pub mod compose;
 pub mod covdata;
 pub mod cover;
+pub mod faults;
 pub mod go;
 pub mod gosrc;
 pub mod kill_pull;

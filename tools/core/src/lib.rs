@@ -10,6 +10,7 @@ pub mod diff;
 pub mod exit_codes;
 pub mod gosrc;
 pub mod input;
+pub mod lines;
 pub mod merge;
 pub mod output;
 pub mod pool;

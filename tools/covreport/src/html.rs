@@ -100,8 +100,7 @@ pub fn write(report: &Report, series: &[Series], out: &mut dyn Write) -> anyhow:
         "seriesPackages": packages.iter().map(|(p, _)| series_figures(series, |s| s.packages.get(p).copied())).collect::<Vec<_>>(),
         "seriesFiles": report.files.iter().map(|f| series_figures(series, |s| s.files.get(&f.path).copied())).collect::<Vec<_>>(),
     });
-    // `</` cannot end the script element early inside a JSON string.
-    let data = serde_json::to_string(&data)?.replace("</", "<\\/");
+    let data = script_safe(&serde_json::to_string(&data)?);
     write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>Coverage {pct}%</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<header><h1>Coverage <span id=\"total\">{pct}%</span></h1><p id=\"summary\">{c} of {s} statements covered ({mode} mode)</p></header>\n<main><section id=\"index\"><input id=\"filter\" type=\"search\" placeholder=\"Filter files\" aria-label=\"Filter files\"><div id=\"tables\"></div></section>\n<section id=\"view\" hidden></section></main>\n<script type=\"application/json\" id=\"data\">{data}</script>\n<script>\n{JS}</script>\n</body>\n</html>\n",
@@ -111,6 +110,25 @@ pub fn write(report: &Report, series: &[Series], out: &mut dyn Write) -> anyhow:
         mode = report.mode.as_str(),
     )?;
     Ok(())
+}
+
+/// JSON text that an HTML parser keeps whole inside a script element: no
+/// `<` at all, since `</script` ends the element and `<!--` makes the
+/// parser look past the next `</script>` for the end (both may sit in a
+/// path, a series name or the source). The characters appear only inside
+/// JSON strings, where `\u003c` (and, as Go's `json.HTMLEscape` does, `>`
+/// and `&`) reads back the same.
+fn script_safe(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The blocks of one file as a flat array: start line, start column, end
@@ -144,4 +162,18 @@ fn block_table(blocks: &[covcore::profile::Block], src: &str) -> Vec<u64> {
         ]);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn script_safe_json_reads_back_the_same_and_holds_no_angle_bracket() {
+        let value = serde_json::json!({"p": "m/<!--<script>.go</script>&>", "n": [1, 2]});
+        let text = super::script_safe(&serde_json::to_string(&value).unwrap());
+        assert!(!text.contains(['<', '>', '&']), "{text}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
+    }
 }
