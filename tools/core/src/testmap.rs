@@ -178,11 +178,91 @@ impl TestMap {
     }
 }
 
+/// Whoever ran blocks: a test, or a bucket no single test owns.
+#[derive(Clone, Debug)]
+pub struct Owner {
+    /// The test's name; `(start-up)`, `(between tests)` or `A + B` for a
+    /// parallel group.
+    pub label: String,
+    /// The test's result; the bucket's kind.
+    pub result: String,
+    /// Index into `tests`, for a test.
+    pub test: Option<usize>,
+    /// The tests a bucket names (a parallel group's).
+    pub members: Vec<String>,
+    pub blocks: BTreeSet<BlockId>,
+}
+
+impl TestMap {
+    /// The buckets, then the tests, each with its blocks (all services
+    /// together).
+    pub fn owners(&self) -> anyhow::Result<Vec<Owner>> {
+        let mut out = Vec::new();
+        for b in &self.buckets {
+            out.push(Owner {
+                label: match b.kind.as_str() {
+                    "startup" => "(start-up)".to_string(),
+                    "between" => "(between tests)".to_string(),
+                    _ => b.tests.join(" + "),
+                },
+                result: b.kind.clone(),
+                test: None,
+                members: b.tests.clone(),
+                blocks: self
+                    .blocks(&b.coverage)
+                    .with_context(|| format!("bucket {}", b.kind))?,
+            });
+        }
+        for (i, t) in self.tests.iter().enumerate() {
+            out.push(Owner {
+                label: t.name.clone(),
+                result: t.result.clone(),
+                test: Some(i),
+                members: vec![t.name.clone()],
+                blocks: self
+                    .blocks(&t.coverage)
+                    .with_context(|| format!("test {:?}", t.name))?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The source lines of a set of blocks, per file (the line rule of
+    /// covcore::diff::block_lines, as lcov and the HTML show lines).
+    pub fn lines(&self, blocks: &BTreeSet<BlockId>) -> BTreeMap<u32, Vec<u32>> {
+        let mut per_file: BTreeMap<u32, Vec<crate::profile::Block>> = BTreeMap::new();
+        for &(f, b) in blocks {
+            let (pos, stmts) = self.files[f as usize].block(b as usize);
+            per_file.entry(f).or_default().push(crate::profile::Block {
+                pos,
+                stmts,
+                count: 1,
+            });
+        }
+        per_file
+            .into_iter()
+            .map(|(f, bs)| {
+                let lines: Vec<u32> = crate::diff::block_lines(&bs)
+                    .into_iter()
+                    .map(|(l, _)| l)
+                    .collect();
+                (f, lines)
+            })
+            .filter(|(_, l)| !l.is_empty())
+            .collect()
+    }
+
+    /// Statements of every block of the map.
+    pub fn all_statements(&self) -> u64 {
+        self.files
+            .iter()
+            .flat_map(|f| f.blocks.chunks(5).map(|b| b[4] as u64))
+            .sum()
+    }
+}
+
 /// Per service, the set of blocks as a coverage (bitmaps per file).
-pub fn encode(
-    per_service: &BTreeMap<String, BTreeSet<BlockId>>,
-    files: &[MapFile],
-) -> Coverage {
+pub fn encode(per_service: &BTreeMap<String, BTreeSet<BlockId>>, files: &[MapFile]) -> Coverage {
     let mut cov = Coverage::new();
     for (svc, blocks) in per_service {
         let mut by_file: BTreeMap<u32, Vec<u8>> = BTreeMap::new();

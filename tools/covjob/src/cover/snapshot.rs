@@ -85,7 +85,8 @@ fn read(dirs: &[PathBuf]) -> anyhow::Result<Counts> {
         let (block, stmts, count) = parse().with_context(|| {
             format!(
                 "reading the snapshot in {}: {line:?}",
-                dirs.first().map_or(String::new(), |d| d.display().to_string())
+                dirs.first()
+                    .map_or(String::new(), |d| d.display().to_string())
             )
         })?;
         let e = counts.entry(block).or_insert((stmts, 0));

@@ -90,7 +90,10 @@ fn answer(stream: TcpStream, recorder: &Recorder<'_>) -> std::io::Result<()> {
         }
     }
     // A body is allowed and ignored.
-    std::io::copy(&mut reader.by_ref().take(length as u64), &mut std::io::sink())?;
+    std::io::copy(
+        &mut reader.by_ref().take(length as u64),
+        &mut std::io::sink(),
+    )?;
     let (code, body) = if line.is_empty() {
         return Ok(()); // the wake-up connection, or a client that left
     } else {
@@ -134,7 +137,10 @@ fn respond(line: &str, recorder: &Recorder<'_>) -> (u16, String) {
         })
     };
     let Some(name) = param("name").filter(|n| !n.is_empty()) else {
-        return (400, format!("{path}: expected ?name=NAME (percent-encoded)\n"));
+        return (
+            400,
+            format!("{path}: expected ?name=NAME (percent-encoded)\n"),
+        );
     };
     let boundary = if path == "/test/start" {
         Boundary::Start(name.clone())
@@ -152,7 +158,11 @@ fn respond(line: &str, recorder: &Recorder<'_>) -> (u16, String) {
             200,
             format!(
                 "{} {name} (snapshot {:.1} ms)\n",
-                if path == "/test/start" { "started" } else { "ended" },
+                if path == "/test/start" {
+                    "started"
+                } else {
+                    "ended"
+                },
                 took.as_secs_f64() * 1e3
             ),
         ),

@@ -15,9 +15,11 @@ pub(super) struct GoTest {
 
 /// The `go test` command in `argv`, if it is one.
 pub(super) fn parse(argv: &[String]) -> Option<GoTest> {
-    let is_go = argv
-        .first()
-        .is_some_and(|a| std::path::Path::new(a).file_name().is_some_and(|n| n == "go"));
+    let is_go = argv.first().is_some_and(|a| {
+        std::path::Path::new(a)
+            .file_name()
+            .is_some_and(|n| n == "go")
+    });
     if !is_go {
         return None;
     }
@@ -52,9 +54,15 @@ pub(super) fn parse(argv: &[String]) -> Option<GoTest> {
 
 impl GoTest {
     fn has_flag(&self, names: &[&str]) -> bool {
-        let user = self.rest.iter().take_while(|a| *a != "-args" && *a != "--args");
-        user.map(|a| a.trim_start_matches('-'))
-            .any(|a| names.iter().any(|n| a == *n || a.starts_with(&format!("{n}="))))
+        let user = self
+            .rest
+            .iter()
+            .take_while(|a| *a != "-args" && *a != "--args");
+        user.map(|a| a.trim_start_matches('-')).any(|a| {
+            names
+                .iter()
+                .any(|n| a == *n || a.starts_with(&format!("{n}=")))
+        })
     }
 
     /// `go test -list PATTERN …`: the top-level tests, one per line (the
@@ -74,7 +82,10 @@ impl GoTest {
     /// (a cached result runs no code), verbose so that a skip shows.
     pub(super) fn run_argv(&self, name: &str) -> Vec<String> {
         let mut argv = self.head.clone();
-        argv.extend(["-run".to_string(), format!("^{}$", covcore::testmap::regex_quote(name))]);
+        argv.extend([
+            "-run".to_string(),
+            format!("^{}$", covcore::testmap::regex_quote(name)),
+        ]);
         if !self.has_flag(&["count"]) {
             argv.push("-count=1".into());
         }
@@ -121,7 +132,9 @@ pub(super) fn elapsed(name: &str, log: &str) -> Option<std::time::Duration> {
     ["PASS", "FAIL", "SKIP"].iter().find_map(|w| {
         let at = log.find(&format!("--- {w}: {name} ("))?;
         let rest = &log[at..];
-        let secs = rest[rest.find('(')? + 1..rest.find("s)")?].parse::<f64>().ok()?;
+        let secs = rest[rest.find('(')? + 1..rest.find("s)")?]
+            .parse::<f64>()
+            .ok()?;
         Some(std::time::Duration::from_secs_f64(secs))
     })
 }
@@ -137,13 +150,19 @@ mod tests {
     #[test]
     fn go_test_commands_as_users_write_them() {
         let g = parse(&words("go test -count=1 -run ^TestAPI ./e2e")).unwrap();
-        assert_eq!(g.list_argv(), words("go test -list ^TestAPI -count=1 ./e2e"));
+        assert_eq!(
+            g.list_argv(),
+            words("go test -list ^TestAPI -count=1 ./e2e")
+        );
         assert_eq!(
             g.run_argv("TestAPIx"),
             words("go test -run ^TestAPIx$ -v -count=1 ./e2e")
         );
         let g = parse(&words("go -C sub test -v ./... -args -x")).unwrap();
-        assert_eq!(g.list_argv(), words("go -C sub test -list .* -v ./... -args -x"));
+        assert_eq!(
+            g.list_argv(),
+            words("go -C sub test -list .* -v ./... -args -x")
+        );
         assert_eq!(
             g.run_argv("TestA"),
             words("go -C sub test -run ^TestA$ -count=1 -v ./... -args -x")
@@ -161,7 +180,10 @@ mod tests {
         let log = "=== RUN   TestA\n--- SKIP: TestA (0.00s)\n";
         assert_eq!(result("TestA", true, log), "skipped");
         assert_eq!(result("TestA", true, "--- PASS: TestA (0.01s)\n"), "passed");
-        assert_eq!(result("TestA", false, "--- PASS: TestA (0.01s)\n"), "failed");
+        assert_eq!(
+            result("TestA", false, "--- PASS: TestA (0.01s)\n"),
+            "failed"
+        );
         assert_eq!(
             elapsed("TestA", "--- FAIL: TestA (1.25s)\n"),
             Some(std::time::Duration::from_millis(1250))

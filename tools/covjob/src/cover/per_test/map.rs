@@ -25,8 +25,7 @@ pub(super) fn build(t: &Timeline, mode: &str, services: &[String]) -> anyhow::Re
     let mut by_file: BTreeMap<&str, BTreeSet<[u32; 5]>> = BTreeMap::new();
     for (_, counts) in &t.last {
         for key in counts.keys() {
-            let (path, b) =
-                parse_key(key).with_context(|| format!("a snapshot block {key:?}"))?;
+            let (path, b) = parse_key(key).with_context(|| format!("a snapshot block {key:?}"))?;
             by_file.entry(path).or_default().insert(b);
         }
     }

@@ -102,7 +102,9 @@ pub(super) fn run(
     let mut own_times = Vec::new();
     let url = match go_test {
         Some((g, env)) => {
-            own_times = run_go(s, started, &g, &env, &recorder, go, control, progress, report)?;
+            own_times = run_go(
+                s, started, &g, &env, &recorder, go, control, progress, report,
+            )?;
             None
         }
         None => Some(run_driver(
@@ -119,9 +121,10 @@ pub(super) fn run(
     let tests_took: Duration = report.steps.drain(steps_before..).map(|(_, d)| d).sum();
     let rounds_took: Duration = timeline.rounds.iter().sum();
     report.steps.push(("tests".into(), tests_took));
-    report
-        .steps
-        .push((format!("snapshots ({})", timeline.rounds.len()), rounds_took));
+    report.steps.push((
+        format!("snapshots ({})", timeline.rounds.len()),
+        rounds_took,
+    ));
 
     let services: Vec<String> = started.iter().map(|st| st.name.clone()).collect();
     let test_map = map::build(&timeline, &s.config.build.cover_mode, &services)?;
@@ -228,7 +231,13 @@ fn run_driver(
 ) -> anyhow::Result<String> {
     let in_container = matches!(
         &s.tests,
-        Tests::Package { in_container: true, .. } | Tests::Package { in_service: Some(_), .. }
+        Tests::Package {
+            in_container: true,
+            ..
+        } | Tests::Package {
+            in_service: Some(_),
+            ..
+        }
     );
     // Tests in a container reach the host at their network's gateway.
     let ip = if in_container {
@@ -238,11 +247,16 @@ fn run_driver(
     };
     let server = coordinator::Server::bind(&ip)?;
     let url = server.url();
-    progress.line(format!("per test: the tests mark their boundaries at ${ENV_TESTS_URL}={url}"));
+    progress.line(format!(
+        "per test: the tests mark their boundaries at ${ENV_TESTS_URL}={url}"
+    ));
     let mut ps = s.clone();
     match &mut ps.tests {
         Tests::Package { env, .. } | Tests::Command { env, .. } => {
-            env.insert(ENV_TESTS_URL.into(), url.replace('{', "{{").replace('}', "}}"));
+            env.insert(
+                ENV_TESTS_URL.into(),
+                url.replace('{', "{{").replace('}', "}}"),
+            );
         }
     }
     let ps = &ps;
@@ -285,7 +299,12 @@ pub(super) fn gate(
     let Some(pt) = &report.per_test else {
         return Ok(());
     };
-    if s.config.report.formats.as_ref().is_some_and(|f| f.iter().all(|x| x == "none")) {
+    if s.config
+        .report
+        .formats
+        .as_ref()
+        .is_some_and(|f| f.iter().all(|x| x == "none"))
+    {
         return Ok(());
     }
     let dest = s.out.join("testwise.json");

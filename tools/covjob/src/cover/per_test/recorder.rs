@@ -126,7 +126,8 @@ impl<'a> Recorder<'a> {
                     inner.open.remove(i);
                 }
                 None => {
-                    let msg = format!("end of test {name:?}, which was not started (or already ended)");
+                    let msg =
+                        format!("end of test {name:?}, which was not started (or already ended)");
                     inner.problems.push(msg.clone());
                     bail!("{msg}");
                 }
@@ -203,9 +204,9 @@ fn settle(inner: Inner) -> Timeline {
                 runs.push((k, usize::MAX, None, None));
             }
             Boundary::End(name, result) => {
-                if let Some(i) = open.iter().rposition(|&r| {
-                    matches!(&events[runs[r].0].what, Boundary::Start(n) if n == name)
-                }) {
+                if let Some(i) = open.iter().rposition(
+                    |&r| matches!(&events[runs[r].0].what, Boundary::Start(n) if n == name),
+                ) {
                     let r = open.remove(i);
                     runs[r].1 = k;
                     runs[r].2 = Some(result.clone());
@@ -239,7 +240,9 @@ fn settle(inner: Inner) -> Timeline {
         .map(|r| TestRun {
             name: name_of(r),
             result: r.2.clone().unwrap_or_else(|| "unfinished".into()),
-            duration: events[r.1].asked.saturating_duration_since(events[r.0].done),
+            duration: events[r.1]
+                .asked
+                .saturating_duration_since(events[r.0].done),
             closed_by: r.3.clone(),
             delta: Delta::new(),
         })
@@ -348,15 +351,21 @@ mod tests {
         );
         assert_eq!(t.tests[2].closed_by.as_deref(), Some("start of D"));
         // A alone ran until B started (round 2), B alone from A's end (4).
-        assert_eq!(keys(&t.tests[0].delta), ["m/a.go:1.1,2.2 1", "m/b.go:2.1,2.2 1"]);
-        assert_eq!(keys(&t.tests[1].delta), ["m/a.go:1.1,2.2 1", "m/b.go:4.1,4.2 1"]);
+        assert_eq!(
+            keys(&t.tests[0].delta),
+            ["m/a.go:1.1,2.2 1", "m/b.go:2.1,2.2 1"]
+        );
+        assert_eq!(
+            keys(&t.tests[1].delta),
+            ["m/a.go:1.1,2.2 1", "m/b.go:4.1,4.2 1"]
+        );
         assert_eq!(t.shared[0].kind, "startup");
-        assert_eq!(keys(&t.shared[0].delta), ["m/a.go:1.1,2.2 1", "m/b.go:0.1,0.2 1", "m/b.go:1.1,1.2 1"]);
-        let kinds: Vec<(&str, Vec<String>)> = t
-            .shared
-            .iter()
-            .map(|s| (s.kind, s.tests.clone()))
-            .collect();
+        assert_eq!(
+            keys(&t.shared[0].delta),
+            ["m/a.go:1.1,2.2 1", "m/b.go:0.1,0.2 1", "m/b.go:1.1,1.2 1"]
+        );
+        let kinds: Vec<(&str, Vec<String>)> =
+            t.shared.iter().map(|s| (s.kind, s.tests.clone())).collect();
         assert_eq!(
             kinds,
             [
@@ -365,7 +374,10 @@ mod tests {
                 ("parallel", vec!["A".to_string(), "B".to_string()])
             ]
         );
-        assert_eq!(keys(&t.shared[2].delta), ["m/a.go:1.1,2.2 1", "m/b.go:3.1,3.2 1"]);
+        assert_eq!(
+            keys(&t.shared[2].delta),
+            ["m/a.go:1.1,2.2 1", "m/b.go:3.1,3.2 1"]
+        );
         assert_eq!(t.problems.len(), 1);
     }
 }
