@@ -39,6 +39,9 @@ pub enum Task {
     Fuzz(Fuzz),
     /// Screenshots (PNG) of covreport's HTML page, taken by headless Chromium.
     ReportScreenshot(crate::screenshot::Args),
+    /// Check covselect by mutation: K mutants of the bundled modules, each
+    /// run against the full suite; every failing test must be selected.
+    Mutation(crate::mutation::Args),
 }
 
 #[derive(clap::Args)]

@@ -9,6 +9,7 @@ mod flags;
 mod fuzz;
 mod genprof;
 mod integration_cover;
+mod mutation;
 mod screenshot;
 mod test;
 mod util;
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         Task::IntegrationCover(args) => integration_cover::run(*args),
         Task::Fuzz(args) => fuzz::run(args),
         Task::ReportScreenshot(args) => screenshot::run(args),
+        Task::Mutation(args) => mutation::run(args),
     };
     match result {
         Ok(code) => code,

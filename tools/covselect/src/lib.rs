@@ -54,12 +54,22 @@ const EXAMPLES: &str = "Examples:
   covselect --map .covtools/test-map.json --src . --diff-base origin/main
   go test -count=1 -run \"$(covselect --map test-map.json --src . --diff-base main --go-run)\" ./e2e";
 
+/// The selection for the changes since the merge-base of `base` and HEAD
+/// in the checkout holding `src`, from `map` (what `covselect` prints).
+pub fn select_tests(
+    map: &covcore::testmap::TestMap,
+    src: &std::path::Path,
+    base: &str,
+) -> anyhow::Result<Selection> {
+    let changes = changes::since(src, base)?;
+    select::select(map, src, &changes)
+}
+
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let output = Output::open(None)?;
     let map = covcore::testmap::TestMap::read(&cli.map)?;
-    let changes = changes::since(&cli.src, &cli.diff_base)?;
-    let sel = select::select(&map, &cli.src, &changes)?;
+    let sel = select_tests(&map, &cli.src, &cli.diff_base)?;
     let prog = cli::prog_name();
     for why in &sel.all {
         eprintln!("{prog}: every test: {why}");

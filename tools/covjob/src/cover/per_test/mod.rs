@@ -64,7 +64,7 @@ pub(super) fn check(s: &Settings) -> anyhow::Result<()> {
     if !kind.can_snapshot(mode) {
         bail!(
             "per-test coverage needs live snapshots, which build kind {} with covermode {mode} cannot take; \
-             set [build] kind = \"cover\" (covermode atomic), e.g. --set build.kind=cover",
+             set [build] kind = \"cover\" and cover_mode = \"atomic\" (--build-kind cover --cover-mode atomic)",
             kind.name()
         );
     }
