@@ -16,6 +16,7 @@ mod live;
 mod merge;
 mod oracle;
 mod output;
+mod per_test;
 mod report;
 mod services;
 mod shapes;

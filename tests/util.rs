@@ -46,6 +46,7 @@ pub fn bin(name: &str) -> PathBuf {
         "covkill" => env!("CARGO_BIN_EXE_covkill"),
         "covpull" => env!("CARGO_BIN_EXE_covpull"),
         "covreport" => env!("CARGO_BIN_EXE_covreport"),
+        "covselect" => env!("CARGO_BIN_EXE_covselect"),
         other => panic!("no binary {other}"),
     })
 }
