@@ -81,6 +81,11 @@ pub struct Bench {
     /// `go tool covdata textfmt` and `func` on the same data (needs Go).
     #[arg(long)]
     pub covdata: bool,
+    /// Instead: what coverage per test costs on the shop (a snapshot round
+    /// of its 3 services per boundary, the test map's size per test),
+    /// beside the plain run (needs Go).
+    #[arg(long)]
+    pub per_test: bool,
     /// With --kill-pull: the fleet sizes (comma-separated).
     #[arg(
         long,

@@ -305,6 +305,7 @@ impl Ctx<'_> {
                 insertion_points(h)
             };
             let mut touched = Vec::new();
+            let mut fallback: Vec<u32> = Vec::new();
             for &l in &probes {
                 let Some(func) = func_at(&base_funcs, l) else {
                     continue;
@@ -322,16 +323,36 @@ impl Ctx<'_> {
                         e.start_line <= b.pos.start_line && b.pos.end_line <= e.end_line
                     })
                     .collect();
-                let at: Vec<u32> = inside
+                let reach: Vec<&(u32, Block)> = inside
                     .iter()
+                    .copied()
                     .filter(|(_, b)| covcore::diff::block_touches(b, l, l))
+                    .collect();
+                // A statement spanning a function literal (`mux.HandleFunc("/x",
+                // func(…) {…})`) is a block around the literal's blocks: what
+                // runs on the line is the innermost block, not the outer one.
+                let at: Vec<u32> = reach
+                    .iter()
+                    .filter(|(i, b)| {
+                        !reach
+                            .iter()
+                            .any(|(j, o)| j != i && encloses(&b.pos, &o.pos))
+                    })
                     .map(|(i, _)| *i)
                     .collect();
-                touched.extend(if at.is_empty() {
-                    inside.iter().map(|(i, _)| *i).collect()
-                } else {
-                    at
-                });
+                // A modified line in no block (a signature, a brace): the
+                // whole function. Around an insertion, the neighbour that
+                // has blocks is enough.
+                if at.is_empty() && (!old_code.is_empty() || fallback.is_empty()) {
+                    fallback = inside.iter().map(|(i, _)| *i).collect();
+                }
+                if at.is_empty() && !old_code.is_empty() {
+                    touched.append(&mut fallback);
+                }
+                touched.extend(at);
+            }
+            if touched.is_empty() {
+                touched = fallback;
             }
             let shown = if new_code.is_empty() {
                 format!("{} at the base (removed)", range_text(rel, &old_code))
@@ -369,6 +390,19 @@ impl Ctx<'_> {
             self.out.untested.push(shown);
         }
     }
+}
+
+/// Whether `outer` spans all of `inner` (and more).
+fn encloses(outer: &covcore::profile::Pos, inner: &covcore::profile::Pos) -> bool {
+    let (os, oe) = (
+        (outer.start_line, outer.start_col),
+        (outer.end_line, outer.end_col),
+    );
+    let (is, ie) = (
+        (inner.start_line, inner.start_col),
+        (inner.end_line, inner.end_col),
+    );
+    os <= is && ie <= oe && (os, oe) != (is, ie)
 }
 
 /// The base lines around a pure insertion (git's `-k,0` means after line

@@ -333,12 +333,14 @@ pub fn summary_lines(p: &PerTestReport) -> String {
     let mut out = String::new();
     let n: usize = p.results.iter().map(|(_, n)| n).sum();
     let per: Vec<String> = p.results.iter().map(|(r, n)| format!("{n} {r}")).collect();
-    let ms: Vec<f64> = p.rounds.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    let mut ms: Vec<f64> = p.rounds.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
     let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
-    let max = ms.iter().copied().fold(0.0, f64::max);
+    let median = ms.get(ms.len() / 2).copied().unwrap_or(0.0);
+    let max = ms.last().copied().unwrap_or(0.0);
     let _ = writeln!(
         out,
-        "per test:  {n} tests ({}); {} snapshot rounds, {mean:.1} ms mean, {max:.1} ms max",
+        "per test:  {n} tests ({}); {} snapshot rounds, {median:.1} ms median, {mean:.1} ms mean, {max:.1} ms max",
         per.join(", "),
         ms.len()
     );
