@@ -26,6 +26,24 @@ pub fn example_dir() -> PathBuf {
     project_root().join("tests/example")
 }
 
+/// The covtools binaries for a task that runs `covtools cover` in-process:
+/// `given`, else beside this program or in its parent (a test binary lives
+/// in target/debug/deps), else on PATH.
+pub fn covtools_bins(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    use covjob::cover::find_tools;
+    if let Some(t) = given {
+        return find_tools(Some(t));
+    }
+    let exe = std::env::current_exe()?;
+    for dir in exe.ancestors().skip(1).take(2) {
+        if let Ok(t) = find_tools(Some(dir)) {
+            return Ok(t);
+        }
+    }
+    find_tools(None).context("build them first: cargo build --bins")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

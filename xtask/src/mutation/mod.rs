@@ -129,27 +129,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(if hit == all { 0 } else { 1 }))
 }
 
-/// The covtools binaries: `--tools`, else beside this program or in its
-/// parent (a test binary lives in target/debug/deps), else on PATH.
-fn tools(given: Option<&Path>) -> anyhow::Result<PathBuf> {
-    if let Some(t) = given {
-        return cover::find_tools(Some(t));
-    }
-    let exe = std::env::current_exe()?;
-    for dir in exe.ancestors().skip(1).take(2) {
-        if let Ok(t) = cover::find_tools(Some(dir)) {
-            return Ok(t);
-        }
-    }
-    cover::find_tools(None).context("build them first: cargo build --bins")
-}
-
 /// Every module's base and mutants.
 pub fn mutate(args: &Args) -> anyhow::Result<Summary> {
     ensure!(args.k >= 1, "--k must be at least 1");
     let root = util::project_root();
     let out = root.join(&args.out);
-    let tools = tools(args.tools.as_deref())?;
+    let tools = util::covtools_bins(args.tools.as_deref())?;
     let mut summary = Summary {
         outcomes: Vec::new(),
         suite: Default::default(),

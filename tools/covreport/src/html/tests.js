@@ -103,9 +103,10 @@ renderIndex();
   var m = /^#test=(\d+)$/.exec(location.hash);
   if (m && O[+m[1]]) { renderTest(+m[1]); return; }
   if (location.hash === "#file=tests") {
+    // The file with the most lines only one test reaches.
     var best = -1, most = 0;
     Object.keys(T.lines).forEach(function (p) {
-      var n = T.lines[p].filter(function (r) { return r.length > 2; }).length;
+      var n = T.lines[p].filter(function (r) { return r.length === 2 && O[r[1]][2]; }).length;
       if (n > most && fileIndex(p) >= 0) { most = n; best = fileIndex(p); }
     });
     if (best >= 0) renderFile(best);
