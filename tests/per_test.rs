@@ -14,6 +14,24 @@ mod drivers;
 mod select;
 mod suites;
 
+/// `covtools cover --per-test` of `module` as local processes with the
+/// test command `cmd`, results in `dir/out` (with the reports, or none).
+pub(crate) fn local_run(
+    dir: &crate::util::Dir,
+    module: &Path,
+    reports: bool,
+    cmd: &[&str],
+) -> covjob::cover::Report {
+    let module = module.to_string_lossy();
+    let mut args = vec!["--module", &module, "--runtime", "local", "--per-test"];
+    if !reports {
+        args.extend(["--reports", "none"]);
+    }
+    args.push("--");
+    args.extend(cmd);
+    crate::util::cover::cover_run(dir, "out", None, &args)
+}
+
 /// `path:sl.sc,el.ec` of a map block.
 pub(crate) fn key(map: &TestMap, (f, b): BlockId) -> String {
     let (p, _) = map.files[f as usize].block(b as usize);

@@ -7,7 +7,7 @@ use std::fs;
 
 use covjob::runtime::process::Exit;
 
-use super::{at_line, checked_map, line_of, owner_keys};
+use super::{at_line, checked_map, line_of, local_run, owner_keys};
 use crate::util::cover::{cover_run, notify_module};
 use crate::util::{require_go, Dir};
 
@@ -41,23 +41,7 @@ fn a_shell_driver_with_curl_marks_its_tests() {
     let script = dir.create("driver.sh", SHELL_DRIVER);
     let refused = dir.path("refused.log");
     let module = notify_module();
-    let report = cover_run(
-        &dir,
-        "out",
-        None,
-        &[
-            "--module",
-            &module.to_string_lossy(),
-            "--runtime",
-            "local",
-            "--per-test",
-            "--reports",
-            "none",
-            "--",
-            "sh",
-            &script.to_string_lossy(),
-        ],
-    );
+    let report = local_run(&dir, &module, false, &["sh", &script.to_string_lossy()]);
     // The driver's own exit status is the tests' (a test reported failed
     // is the driver's business).
     assert_eq!(report.tests_exit, Some(Exit::Code(0)), "{report:#?}");
@@ -140,22 +124,11 @@ fn a_python_driver_that_dies_mid_test_leaves_the_test_unfinished() {
     let dir = Dir::new("per_test_python_crash");
     let script = dir.create("driver.py", PYTHON_DRIVER);
     let module = notify_module();
-    let report = cover_run(
+    let report = local_run(
         &dir,
-        "out",
-        None,
-        &[
-            "--module",
-            &module.to_string_lossy(),
-            "--runtime",
-            "local",
-            "--per-test",
-            "--reports",
-            "none",
-            "--",
-            "python3",
-            &script.to_string_lossy(),
-        ],
+        &module,
+        false,
+        &["python3", &script.to_string_lossy()],
     );
     assert_eq!(report.tests_exit, Some(Exit::Signal(9)), "{report:#?}");
     assert_eq!(report.code, 1);
@@ -183,4 +156,58 @@ fn a_python_driver_that_dies_mid_test_leaves_the_test_unfinished() {
     ));
     assert!(covjob::cover::summary(&report)
         .contains("unfinished: crashes (never ended; closed by the end of the suite)"));
+}
+
+#[test]
+fn the_shops_own_driver_in_a_container_marks_each_check() {
+    let Some(_go) = crate::util::require_go() else {
+        return;
+    };
+    if !crate::util::require_docker() {
+        return;
+    }
+    let dir = Dir::new("per_test_shoptest_container");
+    let scope = crate::util::cover::Scope::new("per-test-shoptest");
+    // The configured tests: shoptest in a container on the services'
+    // network, reaching the coordinator at the network's gateway.
+    let report = cover_run(
+        &dir,
+        "out",
+        Some(&scope),
+        &[
+            "--build-kind",
+            "cover",
+            "--cover-mode",
+            "atomic",
+            "--per-test",
+            "--reports",
+            "none",
+        ],
+    );
+    assert_eq!(report.code, 0, "{report:#?}");
+    let url = report.per_test.as_ref().unwrap().url.clone().unwrap();
+    assert!(
+        !url.starts_with("http://127."),
+        "{url}: not reachable from a container"
+    );
+    let map = checked_map(&dir.path("out"));
+    let names: Vec<&str> = map.tests.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(names[0], "list products");
+    assert!(map.tests.iter().all(|t| t.result == "passed"));
+    let catalog =
+        fs::read_to_string(crate::util::example_dir().join("cmd/catalog/main.go")).unwrap();
+    let reserve = line_of(&catalog, "p.Stock -= req.Qty");
+    let owners = owner_keys(&map);
+    assert!(at_line(
+        &owners["place an order with a coupon"],
+        "catalog/main.go",
+        reserve
+    ));
+    assert!(!at_line(
+        &owners["unknown order is 404"],
+        "catalog/main.go",
+        reserve
+    ));
+    scope.assert_nothing_left();
 }

@@ -7,8 +7,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use super::{at_line, checked_map, line_of, owner_keys};
-use crate::util::cover::{cover_run, notify_module};
+use super::{at_line, checked_map, line_of, local_run, owner_keys};
+use crate::util::cover::notify_module;
 use crate::util::{bin, copy_tree, require_go, Dir};
 
 fn git(repo: &Path, args: &[&str]) {
@@ -70,25 +70,7 @@ fn covselect_picks_the_tests_that_ran_the_changed_statements() {
     git(&repo, &["init", "-q"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "base"]);
-    let report = cover_run(
-        &dir,
-        "out",
-        None,
-        &[
-            "--module",
-            &repo.to_string_lossy(),
-            "--runtime",
-            "local",
-            "--per-test",
-            "--reports",
-            "none",
-            "--",
-            "go",
-            "test",
-            "-count=1",
-            "./e2e",
-        ],
-    );
+    let report = local_run(&dir, &repo, false, &["go", "test", "-count=1", "./e2e"]);
     assert_eq!(report.code, 0, "{report:#?}");
     let map_path = dir.path("out/test-map.json");
     let map = checked_map(&dir.path("out"));

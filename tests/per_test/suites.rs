@@ -9,7 +9,7 @@ use std::process::Command;
 use covjob::runtime::process::Exit;
 use serde_json::Value;
 
-use super::{at_line, checked_map, line_of, owner_keys};
+use super::{at_line, checked_map, line_of, local_run, owner_keys};
 use crate::util::cover::{cover_run, notify_module, Scope};
 use crate::util::report::consumer;
 use crate::util::{bin, example_dir, require_docker, require_go, Dir};
@@ -19,23 +19,7 @@ fn notify_go_test_suite_is_measured_one_test_at_a_time() {
     let Some(_go) = require_go() else { return };
     let dir = Dir::new("per_test_notify_local");
     let module = notify_module();
-    let report = cover_run(
-        &dir,
-        "out",
-        None,
-        &[
-            "--module",
-            &module.to_string_lossy(),
-            "--runtime",
-            "local",
-            "--per-test",
-            "--",
-            "go",
-            "test",
-            "-count=1",
-            "./e2e",
-        ],
-    );
+    let report = local_run(&dir, &module, true, &["go", "test", "-count=1", "./e2e"]);
     assert_eq!(report.code, 0, "{report:#?}");
     let out = dir.path("out");
     let map = checked_map(&out);

@@ -104,37 +104,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn per_test_page(out: &std::path::Path) -> anyhow::Result<PathBuf> {
     let tools = util::covtools_bins(None)?;
     let run = out.join("per-test");
-    let argv: Vec<String> = [
-        "--module",
-        &util::example_dir().to_string_lossy(),
-        "--out",
-        &run.to_string_lossy(),
-        "--work",
-        &out.join("per-test.work").to_string_lossy(),
-        "--tools",
-        &tools.to_string_lossy(),
-        "--runtime",
-        "local",
-        "--build-kind",
-        "cover",
-        "--cover-mode",
-        "atomic",
-        "--per-test",
-        "--reports",
-        "html",
-        "--",
-        "go",
-        "test",
-        "-count=1",
-        "./e2e",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let args = covjob::cover::Args::parse_from_args(&argv).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let progress = covjob::progress::Progress::new(false);
-    let report =
-        covjob::cover::execute(&args, &covjob::runtime::control::Control::new(), &progress);
+    let report = util::cover_local(
+        &util::example_dir(),
+        &run,
+        &tools,
+        &[
+            "--reports",
+            "html",
+            "--per-test",
+            "--",
+            "go",
+            "test",
+            "-count=1",
+            "./e2e",
+        ],
+    )?;
     if report.code != 0 {
         bail!(
             "the per-test run failed (exit {}): {:?}",

@@ -16,9 +16,6 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, ensure, Context};
 use covcore::testmap::TestMap;
-use covjob::cover;
-use covjob::progress::Progress;
-use covjob::runtime::control::Control;
 
 use crate::util;
 
@@ -198,43 +195,6 @@ fn copy_module(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `covtools cover` on the module copy, local runtime, the cover kind in
-/// atomic mode, no reports; returns the run's report.
-fn cover_run(
-    repo: &Path,
-    out: &Path,
-    tools: &Path,
-    extra: &[&str],
-) -> anyhow::Result<cover::Report> {
-    let mut argv: Vec<String> = vec![
-        "--module".into(),
-        repo.display().to_string(),
-        "--out".into(),
-        out.display().to_string(),
-        "--work".into(),
-        out.with_extension("work").display().to_string(),
-        "--tools".into(),
-        tools.display().to_string(),
-        "--runtime".into(),
-        "local".into(),
-        "--build-kind".into(),
-        "cover".into(),
-        "--cover-mode".into(),
-        "atomic".into(),
-        "--reports".into(),
-        "none".into(),
-        "--set".into(),
-        "gates.min=0".into(),
-    ];
-    argv.extend(extra.iter().map(|s| s.to_string()));
-    let args = cover::Args::parse_from_args(&argv).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(cover::execute(
-        &args,
-        &Control::new(),
-        &Progress::new(false),
-    ))
-}
-
 /// The modules' suites, as `go test` runs them.
 const SUITE: [&str; 4] = ["go", "test", "-count=1", "./e2e"];
 
@@ -255,9 +215,9 @@ fn module_mutants(
     git(&repo, &["add", "-A"])?;
     git(&repo, &["commit", "-q", "-m", "base"])?;
     let base = git(&repo, &["rev-parse", "HEAD"])?.trim().to_string();
-    let mut per_test = vec!["--per-test", "--"];
+    let mut per_test = vec!["--reports", "none", "--per-test", "--"];
     per_test.extend(SUITE);
-    let r = cover_run(&repo, &work.join("base"), tools, &per_test)?;
+    let r = util::cover_local(&repo, &work.join("base"), tools, &per_test)?;
     ensure!(
         r.code == 0,
         "{module}: the per-test run of the base failed (exit {}): {:?}",
@@ -335,11 +295,20 @@ fn judge(
 ) -> anyhow::Result<Outcome> {
     let sel = covselect::select_tests(map, repo, base)?;
     let out = work.join(format!("mutant-{n}"));
-    let r = cover_run(
+    let r = util::cover_local(
         repo,
         &out,
         tools,
-        &["--", "go", "test", "-count=1", "-v", "./e2e"],
+        &[
+            "--reports",
+            "none",
+            "--",
+            "go",
+            "test",
+            "-count=1",
+            "-v",
+            "./e2e",
+        ],
     )?;
     let log = fs::read_to_string(out.join("tests.log")).unwrap_or_default();
     // Top-level failures only (subtests are indented).
