@@ -103,9 +103,11 @@ fn a_shell_driver_with_curl_marks_its_tests() {
 }
 
 const PYTHON_DRIVER: &str = r#"
-import os, signal, urllib.request
+import os, signal, sys, urllib.request
 u = os.environ["COVTOOLS_TESTS_URL"]
-n = os.environ["COVTOOLS_URL_NOTIFYD"]
+# The service's host and port as arguments ({host:notifyd} {port:notifyd}).
+n = "http://%s:%s" % (sys.argv[1], sys.argv[2])
+assert n == os.environ["COVTOOLS_URL_NOTIFYD"], (n, os.environ["COVTOOLS_URL_NOTIFYD"])
 def mark(path):
     with urllib.request.urlopen(urllib.request.Request(u + path, method="POST")) as r:
         assert r.status == 200, r.status
@@ -128,7 +130,12 @@ fn a_python_driver_that_dies_mid_test_leaves_the_test_unfinished() {
         &dir,
         &module,
         false,
-        &["python3", &script.to_string_lossy()],
+        &[
+            "python3",
+            &script.to_string_lossy(),
+            "{host:notifyd}",
+            "{port:notifyd}",
+        ],
     );
     assert_eq!(report.tests_exit, Some(Exit::Signal(9)), "{report:#?}");
     assert_eq!(report.code, 1);

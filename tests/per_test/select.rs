@@ -179,7 +179,8 @@ fn covselect_picks_the_tests_that_ran_the_changed_statements() {
     // What the map cannot judge selects every test, saying why.
     let all: Vec<String> = map.tests.iter().map(|t| t.name.clone()).collect();
     let main = "cmd/notifyd/main.go";
-    let cases: Vec<(Box<dyn Fn()>, &str)> = vec![
+    type Case<'a> = (Box<dyn Fn() + 'a>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             Box::new(|| {
                 edit(

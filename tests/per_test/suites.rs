@@ -88,7 +88,7 @@ fn notify_go_test_suite_is_measured_one_test_at_a_time() {
             .lines()
             .skip(1)
             .filter(|l| keys.contains(l.rsplitn(3, ' ').nth(2).unwrap()))
-            .map(|l| l.rsplitn(3, ' ').nth(1).unwrap().parse::<u64>().unwrap())
+            .map(|l| l.rsplit(' ').nth(1).unwrap().parse::<u64>().unwrap())
             .sum()
     };
     let table = Command::new(bin("covtotal"))
