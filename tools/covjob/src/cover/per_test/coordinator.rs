@@ -19,8 +19,8 @@ use anyhow::Context;
 
 use super::recorder::{Boundary, Recorder};
 
-/// The environment variable holding the coordinator's base URL.
-pub const ENV_TESTS_URL: &str = "COVTOOLS_TESTS_URL";
+pub use covcore::contract::ENV_TESTS_URL;
+use covcore::contract::{TEST_END_PATH, TEST_START_PATH};
 
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -121,7 +121,7 @@ fn respond(line: &str, recorder: &Recorder<'_>) -> (u16, String) {
     let mut parts = line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    if !matches!(path, "/test/start" | "/test/end") {
+    if path != TEST_START_PATH && path != TEST_END_PATH {
         return (
             404,
             format!("no {path}: expected POST /test/start?name=NAME or /test/end?name=NAME&result=passed|failed|skipped\n"),
@@ -142,7 +142,7 @@ fn respond(line: &str, recorder: &Recorder<'_>) -> (u16, String) {
             format!("{path}: expected ?name=NAME (percent-encoded)\n"),
         );
     };
-    let boundary = if path == "/test/start" {
+    let boundary = if path == TEST_START_PATH {
         Boundary::Start(name.clone())
     } else {
         let Some(result) = param("result") else {
@@ -158,7 +158,7 @@ fn respond(line: &str, recorder: &Recorder<'_>) -> (u16, String) {
             200,
             format!(
                 "{} {name} (snapshot {:.1} ms)\n",
-                if path == "/test/start" {
+                if path == TEST_START_PATH {
                     "started"
                 } else {
                     "ended"
