@@ -94,6 +94,24 @@ pub(crate) fn checked_map(out: &Path) -> TestMap {
         union.extend(blocks.iter().cloned());
     }
     assert!(owners.contains_key("(start-up)"));
+    // Each service's bits fall in the files its binary holds.
+    assert_eq!(map.service_files.keys().collect::<Vec<_>>(), {
+        let mut s: Vec<&String> = map.services.iter().collect();
+        s.sort();
+        s
+    });
+    for t in &map.tests {
+        for (svc, files) in &t.coverage {
+            for f in files.keys() {
+                let f: u32 = f.parse().unwrap();
+                assert!(
+                    map.service_files[svc].contains(&f),
+                    "{}: {svc} file {f}",
+                    t.name
+                );
+            }
+        }
+    }
     assert_eq!(
         union, covered,
         "start-up ∪ tests ≠ the merged profile's covered blocks"

@@ -39,6 +39,10 @@ pub struct TestMap {
     /// The services measured, in configuration order.
     pub services: Vec<String>,
     pub files: Vec<MapFile>,
+    /// Per service, the indices of the files its binary holds (its share
+    /// of `files`: a package several services link is in each).
+    #[serde(default)]
+    pub service_files: BTreeMap<String, Vec<u32>>,
     /// Coverage no single test owns: the start-up, between tests, and
     /// tests that overlapped.
     pub buckets: Vec<Bucket>,
@@ -161,6 +165,17 @@ impl TestMap {
         blocks
             .iter()
             .map(|&(f, b)| self.files[f as usize].blocks[5 * b as usize + 4] as u64)
+            .sum()
+    }
+
+    /// Blocks of the services' code, each service's own: a block of a
+    /// package that three services link counts three times (the most bits a
+    /// test can set).
+    pub fn service_blocks(&self) -> usize {
+        self.service_files
+            .values()
+            .flatten()
+            .map(|&f| self.files[f as usize].len())
             .sum()
     }
 

@@ -78,6 +78,7 @@ pub fn run(runs: usize, root: &Path) -> anyhow::Result<ExitCode> {
         let map = TestMap::read(&map_path)?;
         let tests = map.tests.len().max(1);
         let blocks = map.all_blocks().max(1);
+        let service_blocks = map.service_blocks().max(1);
         let mut bits = 0usize;
         for t in &map.tests {
             for files in t.coverage.values() {
@@ -93,12 +94,13 @@ pub fn run(runs: usize, root: &Path) -> anyhow::Result<ExitCode> {
             .sum::<usize>()
             / tests;
         rows.push(format!(
-            "run {i}: plain tests {:.1}s | per test: tests {:.1}s, {} | map {} bytes, {tests} tests, {blocks} blocks: {:.2} bits per block per test before base64 and JSON, {json_per_test} JSON bytes per test ({:.2} bits per block)",
+            "run {i}: plain tests {:.1}s | per test: tests {:.1}s, {} | map {} bytes, {tests} tests, {blocks} blocks ({service_blocks} counted per service): bitmaps {:.2} bits per block per test ({:.2} per service block) before base64 and JSON, {json_per_test} JSON bytes per test ({:.2} bits per block)",
             step(&plain, "tests"),
             step(&per, "tests"),
             rounds.trim_start_matches("per test:").trim(),
             std::fs::metadata(&map_path)?.len(),
             bits as f64 / (tests * blocks) as f64,
+            bits as f64 / (tests * service_blocks) as f64,
             8.0 * json_per_test as f64 / blocks as f64,
         ));
     }

@@ -45,6 +45,19 @@ pub(super) fn build(t: &Timeline, mode: &str, services: &[String]) -> anyhow::Re
             blocks: flat,
         });
     }
+    let service_files = t
+        .last
+        .iter()
+        .map(|(svc, counts)| {
+            let mut fs: BTreeSet<u32> = BTreeSet::new();
+            for key in counts.keys() {
+                if let Some((fi, _)) = index.get(key) {
+                    fs.insert(*fi);
+                }
+            }
+            (svc.clone(), fs.into_iter().collect())
+        })
+        .collect();
     let coverage = |d: &Delta| -> anyhow::Result<testmap::Coverage> {
         let mut per: BTreeMap<String, BTreeSet<BlockId>> = BTreeMap::new();
         for (svc, blocks) in d {
@@ -90,6 +103,7 @@ pub(super) fn build(t: &Timeline, mode: &str, services: &[String]) -> anyhow::Re
         mode: mode.to_string(),
         services: services.to_vec(),
         files,
+        service_files,
         buckets,
         tests,
     })
