@@ -70,10 +70,23 @@ fn covselect_picks_the_tests_that_ran_the_changed_statements() {
     git(&repo, &["init", "-q"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "base"]);
-    let report = local_run(&dir, &repo, false, &["go", "test", "-count=1", "./e2e"]);
+    // -json: a flag the one-build runner does not take, so each test runs
+    // in a `go test` of its own.
+    let report = local_run(
+        &dir,
+        &repo,
+        false,
+        &["go", "test", "-count=1", "-json", "./e2e"],
+    );
     assert_eq!(report.code, 0, "{report:#?}");
     let map_path = dir.path("out/test-map.json");
     let map = checked_map(&dir.path("out"));
+    assert!(!dir.path("out/tests/.bin").exists());
+    assert!(
+        map.tests.iter().all(|t| t.result == "passed"),
+        "{:?}",
+        map.tests
+    );
     let owners = owner_keys(&map);
     let outbox = fs::read_to_string(repo.join("internal/outbox/outbox.go")).unwrap();
     // The tests whose blocks reach a line of outbox.go, from the map.

@@ -36,9 +36,11 @@ fn notify_go_test_suite_is_measured_one_test_at_a_time() {
             ("TestAPIRejectsBadMessages", "passed")
         ]
     );
-    // Each test alone ran: its own log, its own -run.
-    for t in &map.tests {
-        let log = fs::read_to_string(out.join(format!("tests/{}/tests.log", t.name))).unwrap();
+    // The suite was built once (one test binary per package), and each
+    // test ran alone from it: its own log, its own -test.run.
+    assert!(out.join("tests/.bin/e2e.test").is_file());
+    for (i, t) in map.tests.iter().enumerate() {
+        let log = fs::read_to_string(out.join(format!("tests/{i}-{}/tests.log", t.name))).unwrap();
         assert!(log.contains(&format!("--- PASS: {} (", t.name)), "{log}");
         assert_eq!(log.matches("--- PASS").count(), 1, "{log}");
         assert!(t.duration_ms < 5000.0, "Go's own time: {}", t.duration_ms);

@@ -65,15 +65,28 @@ impl GoTest {
         })
     }
 
-    /// `go test -list PATTERN …`: the top-level tests, one per line (the
-    /// user's `-run` up to its first `/`, else every test).
-    pub(super) fn list_argv(&self) -> Vec<String> {
-        let pattern = self
-            .run
+    /// Everything up to and including `test`.
+    pub(super) fn head(&self) -> &[String] {
+        &self.head
+    }
+
+    /// The arguments after `test`, without `-run`.
+    pub(super) fn rest(&self) -> &[String] {
+        &self.rest
+    }
+
+    /// The top-level tests to run: the user's `-run` up to its first `/`,
+    /// else every test.
+    pub(super) fn pattern(&self) -> &str {
+        self.run
             .as_deref()
-            .map_or(".*", |r| r.split('/').next().unwrap_or(r));
+            .map_or(".*", |r| r.split('/').next().unwrap_or(r))
+    }
+
+    /// `go test -list PATTERN …`: the top-level tests, one per line.
+    pub(super) fn list_argv(&self) -> Vec<String> {
         let mut argv = self.head.clone();
-        argv.extend(["-list".to_string(), pattern.to_string()]);
+        argv.extend(["-list".to_string(), self.pattern().to_string()]);
         argv.extend(self.rest.iter().cloned());
         argv
     }
@@ -98,10 +111,22 @@ impl GoTest {
 }
 
 /// The top-level tests in `go test -list` output: the lines that are Go
-/// test, example or fuzz names (benchmarks do not run without -bench).
+/// test, example or fuzz names (benchmarks do not run without -bench); with
+/// `-json`, the lines of its output events.
 pub(super) fn listed(output: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for line in output.lines().map(str::trim) {
+    let lines = output.lines().map(|l| {
+        let event = l
+            .starts_with('{')
+            .then(|| serde_json::from_str::<serde_json::Value>(l).ok())
+            .flatten();
+        match event.as_ref().and_then(|e| e["Output"].as_str()) {
+            Some(out) => out.trim().to_string(),
+            None => l.trim().to_string(),
+        }
+    });
+    for line in lines {
+        let line = line.as_str();
         let named = ["Test", "Example", "Fuzz"]
             .iter()
             .any(|p| line.starts_with(p))
@@ -177,6 +202,8 @@ mod tests {
     fn listed_tests_results_and_quoting() {
         let out = "TestA\nExampleB\nBenchmarkC\nFuzzD\nok  \texample.com/x\t0.01s\nTestA\n";
         assert_eq!(listed(out), ["TestA", "ExampleB", "FuzzD"]);
+        let json = "{\"Action\":\"output\",\"Package\":\"x\",\"Output\":\"TestJ\\n\"}\n";
+        assert_eq!(listed(json), ["TestJ"]);
         let log = "=== RUN   TestA\n--- SKIP: TestA (0.00s)\n";
         assert_eq!(result("TestA", true, log), "skipped");
         assert_eq!(result("TestA", true, "--- PASS: TestA (0.01s)\n"), "passed");

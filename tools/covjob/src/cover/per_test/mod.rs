@@ -12,6 +12,7 @@
 //! coverage (merged.cov): the start-up and every test's share add up to it.
 
 mod coordinator;
+mod gobin;
 mod gotest;
 mod map;
 mod recorder;
@@ -190,23 +191,70 @@ fn run_go(
         let log = fs::read_to_string(ps.out.join("tests.log")).unwrap_or_default();
         anyhow::Ok((report.tests_exit == Some(Exit::Code(0)), log))
     };
-    let (ok, log) = run(dir.join(".list"), g.list_argv(), report)?;
-    let names = gotest::listed(&log);
-    if !ok || names.is_empty() {
+    // Each test and the command that runs it alone.
+    let mut tests: Vec<(String, Vec<String>)> = Vec::new();
+    match gobin::split(g) {
+        Some(sp) => {
+            // Built once; each test from its package's binary.
+            let bins = dir.join(".bin");
+            fs::create_dir_all(&bins).with_context(|| format!("creating {}", bins.display()))?;
+            let (ok, _) = run(dir.join(".build"), sp.build_argv(g, &bins), report)?;
+            let (listed, list) = run(dir.join(".packages"), sp.list_argv(g), report)?;
+            if !ok || !listed {
+                bail!(
+                    "building the tests ({}) failed; see {}",
+                    super::shell_line(&sp.build_argv(g, &bins)),
+                    dir.join(".build/tests.log").display()
+                );
+            }
+            for (i, (bin, pkg)) in gobin::binaries(&list, &bins).into_iter().enumerate() {
+                let mut argv = gobin::in_dir(&bin, &pkg);
+                argv.extend(["-test.list".to_string(), g.pattern().to_string()]);
+                let (ok, log) = run(dir.join(format!(".list-{i}")), argv, report)?;
+                if !ok {
+                    bail!(
+                        "listing the tests of {} failed; see {}",
+                        pkg.display(),
+                        dir.join(format!(".list-{i}/tests.log")).display()
+                    );
+                }
+                for name in gotest::listed(&log) {
+                    let argv = sp.run_argv(&bin, &pkg, &name);
+                    tests.push((name, argv));
+                }
+            }
+        }
+        None => {
+            let (ok, log) = run(dir.join(".list"), g.list_argv(), report)?;
+            if !ok {
+                bail!(
+                    "listing the tests ({}) failed; see {}",
+                    super::shell_line(&g.list_argv()),
+                    dir.join(".list/tests.log").display()
+                );
+            }
+            tests = gotest::listed(&log)
+                .into_iter()
+                .map(|n| {
+                    let argv = g.run_argv(&n);
+                    (n, argv)
+                })
+                .collect();
+        }
+    }
+    if tests.is_empty() {
         bail!(
-            "listing the tests ({}) {}; see {}",
-            super::shell_line(&g.list_argv()),
-            if ok { "found none" } else { "failed" },
-            dir.join(".list/tests.log").display()
+            "the suite ({}) has no test to run",
+            super::shell_line(&g.list_argv())
         );
     }
-    progress.line(format!("per test: {} tests, one at a time", names.len()));
+    progress.line(format!("per test: {} tests, one at a time", tests.len()));
     let mut failed = false;
     let mut times = Vec::new();
-    for name in &names {
+    for (i, (name, argv)) in tests.iter().enumerate() {
         control.check()?;
         recorder.mark(Boundary::Start(name.clone()))?;
-        let (ok, log) = run(dir.join(name), g.run_argv(name), report)?;
+        let (ok, log) = run(dir.join(format!("{i}-{name}")), argv.clone(), report)?;
         let result = gotest::result(name, ok, &log);
         failed |= result == "failed";
         times.push(gotest::elapsed(name, &log));
