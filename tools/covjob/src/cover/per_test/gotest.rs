@@ -1,8 +1,9 @@
 //! `go test` suites, unchanged: the command as the user wrote it (`go test
-//! …` or `go -C DIR test …`) lists its top-level tests (`-list`), then runs
-//! each alone (`-run '^Name$'`, `-count=1`, `-v`), the recorder marking a
-//! boundary before and after each. Subtests run inside their top-level
-//! test and belong to it.
+//! …` or `go -C DIR test …`) taken apart. Built once where its flags allow
+//! (gobin.rs); else it lists its top-level tests (`-list`) and runs each
+//! alone (`-run '^Name$'`, `-count=1`, `-v`). Either way the recorder marks
+//! a boundary before and after each test; subtests run inside their
+//! top-level test and belong to it.
 
 /// A `go test` command taken apart: everything up to and including `test`,
 /// the user's `-run` pattern, and the rest.

@@ -2,8 +2,9 @@
 //! blocks each integration test executed in each service, in a test map
 //! next to merged.cov (`test-map.json`, docs/test-map.md).
 //!
-//! Boundaries come two ways. A `go test` command (gotest.rs) runs its
-//! top-level tests one at a time, a boundary before and after each. Any
+//! Boundaries come two ways. A `go test` command (gotest.rs, gobin.rs)
+//! runs its top-level tests one at a time, a boundary before and after
+//! each. Any
 //! other test command or program gets `$COVTOOLS_TESTS_URL`, the
 //! coordinator (coordinator.rs), and calls `/test/start` and `/test/end`
 //! itself. Each boundary is a snapshot round of every service; the
