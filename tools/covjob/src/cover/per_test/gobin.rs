@@ -12,7 +12,7 @@ use super::gotest::GoTest;
 /// Build flags that take a value, and those that do not.
 const BUILD_VALUE: &[&str] = &[
     "tags", "ldflags", "gcflags", "asmflags", "mod", "modfile", "overlay", "pgo", "buildvcs",
-    "toolexec", "p", "vet", "exec",
+    "toolexec", "p", "vet",
 ];
 const BUILD_BOOL: &[&str] = &[
     "a",

@@ -194,54 +194,53 @@ fn run_go(
     };
     // Each test and the command that runs it alone.
     let mut tests: Vec<(String, Vec<String>)> = Vec::new();
-    match gobin::split(g) {
-        Some(sp) => {
-            // Built once; each test from its package's binary.
-            let bins = dir.join(".bin");
-            fs::create_dir_all(&bins).with_context(|| format!("creating {}", bins.display()))?;
-            let (ok, _) = run(dir.join(".build"), sp.build_argv(g, &bins), report)?;
-            let (listed, list) = run(dir.join(".packages"), sp.list_argv(g), report)?;
-            if !ok || !listed {
-                bail!(
-                    "building the tests ({}) failed; see {}",
-                    super::shell_line(&sp.build_argv(g, &bins)),
-                    dir.join(".build/tests.log").display()
-                );
+    let mut built = false;
+    if let Some(sp) = gobin::split(g) {
+        // Built once; each test from its package's binary. A build that
+        // fails (or packages whose binaries would share a name) falls back
+        // to one `go test` per test, which reports it as `go test` would.
+        let bins = dir.join(".bin");
+        fs::create_dir_all(&bins).with_context(|| format!("creating {}", bins.display()))?;
+        let (ok, _) = run(dir.join(".build"), sp.build_argv(g, &bins), report)?;
+        let (listed, list) = run(dir.join(".packages"), sp.list_argv(g), report)?;
+        built = ok && listed;
+        for (i, (bin, pkg)) in gobin::binaries(&list, &bins).into_iter().enumerate() {
+            if !built {
+                break;
             }
-            for (i, (bin, pkg)) in gobin::binaries(&list, &bins).into_iter().enumerate() {
-                let mut argv = gobin::in_dir(&bin, &pkg);
-                argv.extend(["-test.list".to_string(), g.pattern().to_string()]);
-                let (ok, log) = run(dir.join(format!(".list-{i}")), argv, report)?;
-                if !ok {
-                    bail!(
-                        "listing the tests of {} failed; see {}",
-                        pkg.display(),
-                        dir.join(format!(".list-{i}/tests.log")).display()
-                    );
-                }
-                for name in gotest::listed(&log) {
-                    let argv = sp.run_argv(&bin, &pkg, &name);
-                    tests.push((name, argv));
-                }
+            let mut argv = gobin::in_dir(&bin, &pkg);
+            argv.extend(["-test.list".to_string(), g.pattern().to_string()]);
+            let (ok, log) = run(dir.join(format!(".list-{i}")), argv, report)?;
+            built &= ok;
+            for name in gotest::listed(&log) {
+                let argv = sp.run_argv(&bin, &pkg, &name);
+                tests.push((name, argv));
             }
         }
-        None => {
-            let (ok, log) = run(dir.join(".list"), g.list_argv(), report)?;
-            if !ok {
-                bail!(
-                    "listing the tests ({}) failed; see {}",
-                    super::shell_line(&g.list_argv()),
-                    dir.join(".list/tests.log").display()
-                );
-            }
-            tests = gotest::listed(&log)
-                .into_iter()
-                .map(|n| {
-                    let argv = g.run_argv(&n);
-                    (n, argv)
-                })
-                .collect();
+        if !built {
+            progress.line(format!(
+                "per test: the suite could not be built once (see {}); one go test per test",
+                dir.join(".build/tests.log").display()
+            ));
+            tests.clear();
         }
+    }
+    if !built {
+        let (ok, log) = run(dir.join(".list"), g.list_argv(), report)?;
+        if !ok {
+            bail!(
+                "listing the tests ({}) failed; see {}",
+                super::shell_line(&g.list_argv()),
+                dir.join(".list/tests.log").display()
+            );
+        }
+        tests = gotest::listed(&log)
+            .into_iter()
+            .map(|n| {
+                let argv = g.run_argv(&n);
+                (n, argv)
+            })
+            .collect();
     }
     if tests.is_empty() {
         bail!(
