@@ -21,6 +21,7 @@ mod live;
 mod merge;
 mod oracle;
 mod output;
+mod per_test;
 mod registry;
 mod report;
 mod scripts;

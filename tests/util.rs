@@ -51,6 +51,7 @@ pub fn bin(name: &str) -> PathBuf {
         "covpull" => env!("CARGO_BIN_EXE_covpull"),
         "covreport" => env!("CARGO_BIN_EXE_covreport"),
         "covtools" => env!("CARGO_BIN_EXE_covtools"),
+        "covselect" => env!("CARGO_BIN_EXE_covselect"),
         other => panic!("no binary {other}"),
     })
 }

@@ -42,6 +42,9 @@ pub enum Task {
     Fuzz(Fuzz),
     /// Screenshots (PNG) of covreport's HTML page, taken by headless Chromium.
     ReportScreenshot(crate::screenshot::Args),
+    /// Check covselect by mutation: K mutants of the bundled modules, each
+    /// run against the full suite; every failing test must be selected.
+    Mutation(crate::mutation::Args),
 }
 
 #[derive(clap::Args)]
@@ -81,6 +84,11 @@ pub struct Bench {
     /// `go tool covdata textfmt` and `func` on the same data (needs Go).
     #[arg(long)]
     pub covdata: bool,
+    /// Instead: what coverage per test costs on the shop (a snapshot round
+    /// of its 3 services per boundary, the test map's size per test),
+    /// beside the plain run (needs Go).
+    #[arg(long)]
+    pub per_test: bool,
     /// With --kill-pull: the fleet sizes (comma-separated).
     #[arg(
         long,

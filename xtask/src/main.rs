@@ -10,6 +10,7 @@ mod flags;
 mod fuzz;
 mod genprof;
 mod integration_cover;
+mod mutation;
 mod screenshot;
 mod test;
 mod util;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         Task::IntegrationCover(args) => integration_cover::run(*args),
         Task::Fuzz(args) => fuzz::run(args),
         Task::ReportScreenshot(args) => screenshot::run(args),
+        Task::Mutation(args) => mutation::run(args),
     };
     match result {
         Ok(code) => code,

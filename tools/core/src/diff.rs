@@ -162,6 +162,17 @@ fn git_bytes(dir: &Path, args: &[&str]) -> anyhow::Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
+/// Whether a block reaches a line of `from..=to`, by the line rule of
+/// [`block_lines`] (its changed-statement rule, for other tools).
+pub fn block_touches(b: &Block, from: u32, to: u32) -> bool {
+    b.pos.start_line <= to && from <= last_line(b)
+}
+
+/// `git -C dir ARGS…`'s output, as diff coverage runs git.
+pub fn git_output(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    git(dir, args)
+}
+
 /// The diff coverage of one changed file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileDiff {

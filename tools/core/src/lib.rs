@@ -15,4 +15,5 @@ pub mod merge;
 pub mod output;
 pub mod pool;
 pub mod profile;
+pub mod testmap;
 pub mod total;

@@ -4,10 +4,12 @@
 mod badge;
 mod cobertura;
 mod html;
+mod html_tests;
 mod json;
 mod lcov;
 mod markdown;
 pub mod model;
+mod testwise;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -66,6 +68,12 @@ struct Cli {
     #[arg(long, value_name = "NAME=PROFILES", value_parser = parse_series)]
     series: Vec<(String, String)>,
 
+    /// The test map of a per-test run (`covtools cover --per-test`): html
+    /// shows per line the tests that ran it and a page per test; testwise
+    /// needs it (and no profile).
+    #[arg(long, value_name = "FILE")]
+    test_map: Option<PathBuf>,
+
     /// badge: green at or above this percent.
     #[arg(long, value_name = "PERCENT", default_value_t = GREEN)]
     green: f64,
@@ -88,6 +96,8 @@ pub enum Format {
     Html,
     Markdown,
     Badge,
+    /// Teamscale's testwise coverage JSON, from --test-map.
+    Testwise,
 }
 
 const EXAMPLES: &str = "Examples:
@@ -95,7 +105,9 @@ const EXAMPLES: &str = "Examples:
   covreport --format cobertura --src . merged.cov -o cobertura.xml
   covreport --format html --src . 'cover/*.out' -o report.html
   covreport --format markdown --baseline main.pct --src . --diff-base origin/main merged.cov
-  covreport --format badge merged.cov -o badge.svg";
+  covreport --format badge merged.cov -o badge.svg
+  covreport --format html --src . --test-map test-map.json merged.cov -o report.html
+  covreport --format testwise --src . --test-map test-map.json -o testwise.json";
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
@@ -109,6 +121,17 @@ pub fn run() -> anyhow::Result<ExitCode> {
         None => None,
     };
     let src = cli.src.as_deref().map(SourceRoot::open).transpose()?;
+    let test_map = match &cli.test_map {
+        Some(p) => Some(covcore::testmap::TestMap::read(p)?),
+        None => None,
+    };
+    if cli.format == Format::Testwise {
+        let map = test_map.context("--format testwise needs --test-map FILE")?;
+        covcore::output::write_to(cli.output.as_deref(), |out: &mut dyn Write| {
+            testwise::write(&map, src.as_ref(), out)
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let diff = match (&cli.diff_base, &src) {
         (Some(base), Some(_)) => Some(covcore::diff::changed_lines(
             cli.src.as_deref().expect("requires src"),
@@ -138,6 +161,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         diff: diff.as_ref(),
         green: cli.green,
         yellow: cli.yellow,
+        test_map: test_map.as_ref(),
     };
     covcore::output::write_to(cli.output.as_deref(), |out: &mut dyn Write| {
         write(cli.format, &report, &extras, out)
@@ -156,6 +180,8 @@ pub struct Extras<'a> {
     /// badge: green at or above this percent, yellow at or above `yellow`.
     pub green: f64,
     pub yellow: f64,
+    /// html: the tests that ran each line, and a page per test.
+    pub test_map: Option<&'a covcore::testmap::TestMap>,
 }
 
 impl Default for Extras<'_> {
@@ -166,6 +192,7 @@ impl Default for Extras<'_> {
             diff: None,
             green: GREEN,
             yellow: YELLOW,
+            test_map: None,
         }
     }
 }
@@ -182,9 +209,18 @@ pub fn write(
         Format::Lcov => lcov::write(report, out),
         Format::Cobertura => cobertura::write(report, out),
         Format::Json => json::write(report, out),
-        Format::Html => html::write(report, extras.series, out),
+        Format::Html => match extras.test_map {
+            Some(map) => {
+                let mut page = Vec::new();
+                html::write(report, extras.series, &mut page)?;
+                out.write_all(&html_tests::embed(page, map)?)?;
+                Ok(())
+            }
+            None => html::write(report, extras.series, out),
+        },
         Format::Markdown => markdown::write(report, extras.baseline, extras.diff, out),
         Format::Badge => badge::write(report, extras.green, extras.yellow, out),
+        Format::Testwise => anyhow::bail!("--format testwise is written from the test map alone"),
     }
 }
 

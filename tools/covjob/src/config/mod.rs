@@ -11,7 +11,9 @@
 //!   port; local: `127.0.0.1` and the free port), for services that take a
 //!   bare port (`-port {port}`, `PORT = "{port}"`);
 //! - `{url:NAME}`: the base URL of service NAME (Docker: `http://NAME:PORT`
-//!   on the services' network, or the published port from the host).
+//!   on the services' network, or the published port from the host);
+//! - `{host:NAME}` and `{port:NAME}`: its parts, for tests that read a bare
+//!   port (`SERVERPORT = "{port:db}"`).
 //!
 //! `{{` and `}}` are literal braces (`sh -c 'echo ${{PORT}}'`).
 
@@ -294,6 +296,12 @@ pub struct TestsConfig {
     /// `command` always runs on the host.
     #[serde(default)]
     pub run_in: Option<String>,
+    /// Coverage per test (cover/per_test/): a `go test` command runs its
+    /// top-level tests one at a time; any other command or program gets
+    /// `$COVTOOLS_TESTS_URL` to mark where each of its tests starts and
+    /// ends. Needs live snapshots (build kind cover, covermode atomic).
+    #[serde(default)]
+    pub per_test: bool,
 }
 
 /// How `covtools cover` runs the services.

@@ -19,7 +19,8 @@ Every setting in it can be given on the command line: the options above, or
 Placeholders, in a service's args and env and in the tests' command, args
 and env: {addr} (the service's listen address), {host} and {port} (its
 parts, for services that take a bare port: -port {port}, PORT={port}),
-{url:NAME} (service NAME's base URL). {{ and }} are literal braces:
+{url:NAME} (service NAME's base URL), {host:NAME} and {port:NAME} (its
+parts, as the tests reach it). {{ and }} are literal braces:
   sh -c 'go test ./e2e -port ${{PORT}}'
 
 Runtimes:
@@ -156,6 +157,12 @@ pub struct Args {
     /// else container].
     #[arg(long, value_name = "WHERE")]
     pub tests_in: Option<String>,
+    /// Coverage per test, in <out>/test-map.json: a `go test` command runs
+    /// its top-level tests one at a time; other tests mark each test's
+    /// start and end at $COVTOOLS_TESTS_URL [default: tests.per_test].
+    /// Needs build kind cover.
+    #[arg(long)]
+    pub per_test: bool,
     /// Minimum total coverage, percent [default: gates.min].
     #[arg(long, value_name = "PERCENT")]
     pub min: Option<f64>,

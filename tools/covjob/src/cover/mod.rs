@@ -23,11 +23,13 @@
 mod args;
 mod build;
 mod collect;
+pub mod per_test;
 pub mod phases;
 mod ready;
 mod report;
 pub mod reports;
 mod settings;
+mod snapshot;
 mod start;
 mod swarm;
 mod tests;
@@ -174,6 +176,7 @@ fn job(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let s = Settings::resolve(args)?;
+    per_test::check(&s)?;
     for dir in [&s.out, &s.work] {
         crate::config::create_output_dir(&s.config.module_dir, dir)?;
     }
@@ -254,7 +257,17 @@ fn job(
     control.check()?;
 
     // 5. The tests. A failure is kept, not an error: coverage is still collected.
-    if s.phases.is_empty() {
+    if s.per_test {
+        per_test::run(
+            &s,
+            &started,
+            tests_bin.as_deref(),
+            &go,
+            control,
+            progress,
+            report,
+        )?;
+    } else if s.phases.is_empty() {
         tests::run_tests(
             &s,
             &started,
@@ -270,10 +283,12 @@ fn job(
     control.check()?;
 
     // 6. Collect and gate (with phases: the last snapshot, already taken).
-    if s.phases.is_empty() {
+    if s.per_test {
+        per_test::gate(&s, &tools, &go, progress, report)?;
+    } else if s.phases.is_empty() {
         collect::collect(&s, &started, &tools, &go, progress, report)?;
     } else {
-        phases::gate(&s, &tools, &go, progress, report)?;
+        phases::gate(&s, &tools, &go, &s.out.join("phases"), progress, report)?;
     }
     Ok(())
 }

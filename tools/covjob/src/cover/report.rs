@@ -49,6 +49,8 @@ pub struct Report {
     pub phases: Vec<super::phases::PhaseReport>,
     /// Their figures as JSON (`<out>/phases.json`).
     pub phases_json: Option<PathBuf>,
+    /// Coverage per test: the map and what it holds.
+    pub per_test: Option<super::per_test::PerTestReport>,
     /// The reports written next to the merged profile (reports.rs).
     pub reports: Vec<PathBuf>,
     /// GitHub `::warning` annotations for uncovered changed lines.
@@ -97,6 +99,9 @@ pub fn summary(r: &Report) -> String {
             "phases:    {} (own percent, newly covered and only-this-phase statements)",
             j.display()
         );
+    }
+    if let Some(p) = &r.per_test {
+        let _ = write!(w, "{}", super::per_test::summary_lines(p));
     }
     if !r.profiles.is_empty() {
         let per: Vec<String> = r.profiles.iter().map(|(s, n)| format!("{s} {n}")).collect();

@@ -73,6 +73,8 @@ pub(super) struct Settings {
     pub(super) tests: Tests,
     /// `[[tests]]` phases (then `tests` is the first one's).
     pub(super) phases: Vec<super::phases::Phase>,
+    /// Coverage per test (per_test/).
+    pub(super) per_test: bool,
     pub(super) min: Option<f64>,
     pub(super) baseline: Option<PathBuf>,
     pub(super) max_drop: Option<f64>,
@@ -304,7 +306,9 @@ impl Settings {
             }
         });
         check_ports(&config, runtime)?;
+        let per_test = args.per_test || config.tests.as_ref().is_some_and(|t| t.per_test);
         Ok(Settings {
+            per_test,
             runtime,
             base,
             build_local_base,
