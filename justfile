@@ -4,7 +4,7 @@
 
 set positional-arguments
 
-# Run every test (installs Go into .tools/ when `go` is not on PATH).
+# Run every test (installs Go into ~/.cache/covtools when `go` is not on PATH).
 test *args:
     cargo xtask test "$@"
 
@@ -12,7 +12,7 @@ test *args:
 bench *args:
     cargo xtask bench "$@"
 
-# Fuzz covmerge for a while (fuzz/, cargo-fuzz; installed when missing).
+# Fuzz the readers and the reports for a while (fuzz/, cargo-fuzz; installed when missing).
 fuzz *args:
     cargo xtask fuzz "$@"
 

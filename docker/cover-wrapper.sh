@@ -1,8 +1,8 @@
 #!/bin/sh
 # cover-wrapper: runs a coverage-instrumented Go test binary (built by
-# `cargo xtask build-services`) as a long-lived service and keeps one
+# `covtools build`) as a long-lived service and keeps one
 # coverage profile per run. It is the entrypoint of the images built by
-# `cargo xtask docker-images`, and also runs as a plain local process.
+# `covtools images`, and also runs as a plain local process.
 # POSIX sh: runs under busybox ash, alpine and dash.
 #
 # CONTRACT (shared with covkill and covpull; keep it stable)

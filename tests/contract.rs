@@ -430,3 +430,24 @@ fn shell_defaults_are_read_as_the_shell_reads_them() {
         BTreeSet::from(["COVER_DIR".to_string(), "COVKILL_ADDR".to_string()])
     );
 }
+
+/// The shop's own driver marks its checks at the per-test coordinator by
+/// the contract's variable and paths.
+#[test]
+fn shoptest_speaks_the_per_test_contract() {
+    let (path, text) = read_first(&["tests/example/cmd/shoptest/main.go"]);
+    let path = path.display();
+    assert!(
+        text.contains(&format!("os.Getenv(\"{}\")", contract::ENV_TESTS_URL)),
+        "{path}: does not read {}",
+        contract::ENV_TESTS_URL
+    );
+    for p in [contract::TEST_START_PATH, contract::TEST_END_PATH] {
+        let (dir, what) = p.rsplit_once('/').unwrap();
+        assert!(
+            text.contains(&format!("\"{dir}/\"+what"))
+                && text.contains(&format!("mark(\"{what}\"")),
+            "{path}: does not POST {p}"
+        );
+    }
+}

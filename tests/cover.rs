@@ -1,6 +1,6 @@
-//! `cargo xtask integration-cover` end to end on the bundled example, with
-//! the real Go toolchain and the real Docker engine: the xtask's own
-//! `cover::execute` (what `cargo xtask integration-cover` runs after
+//! `covtools cover` end to end on the bundled example (what `cargo xtask
+//! integration-cover` runs), with the real Go toolchain and the real Docker
+//! engine: covjob's `cover::execute` (what the command runs after
 //! installing its Ctrl-C handler), with the tools built for these tests
 //! (`--tools`, the directory of CARGO_BIN_EXE_covkill).
 //!
@@ -421,7 +421,7 @@ fn bad_settings_are_errors_naming_the_key() {
     }
 }
 
-/// Item 14: the help's examples are whole lines at 80 columns (clap wraps
+/// The help's examples are whole lines at 80 columns (clap wraps
 /// longer ones inside the quoted strings, breaking copy-paste), and it
 /// names the placeholders, the brace escape and the Go on the tests' PATH.
 #[test]
@@ -431,7 +431,7 @@ fn help_examples_survive_an_80_column_terminal() {
         assert!(line.chars().count() <= 80, "{line:?} in:\n{help}");
     }
     for want in [
-        "  cargo xtask integration-cover --runtime local -- \\\n    sh -c 'curl -fsS $COVTOOLS_URL_GATEWAY/healthz'",
+        "  covtools cover --runtime local -- \\\n    sh -c 'curl -fsS $COVTOOLS_URL_GATEWAY/healthz'",
         "{host} and {port}",
         "{{ and }} are literal braces",
         "first on their PATH",
@@ -442,7 +442,7 @@ fn help_examples_survive_an_80_column_terminal() {
     }
 }
 
-/// Item 16: the README installs with the lock file's versions.
+/// The README installs with the lock file's versions.
 #[test]
 fn readme_installs_with_the_lock_file() {
     let readme = fs::read_to_string(crate::util::project_root().join("README.md")).unwrap();

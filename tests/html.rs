@@ -3,51 +3,10 @@
 //! total equal to covtotal's, a click on a file showing its annotated
 //! source; and a 2,000-file page that stays small and opens.
 
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::util::report::*;
 use crate::util::*;
-
-/// Runs the page's self-check in headless Chromium; returns its result and
-/// Chromium's stderr (console messages are logged there).
-fn chromium_selftest(dir: &Dir, html: &str) -> (Value, String) {
-    let page = dir.path(html);
-    let out = Command::new(consumer("chromium"))
-        .current_dir(&dir.root)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=10000",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.path("chromium-profile").display()
-        ))
-        .arg("--dump-dom")
-        .arg(format!("file://{}#selftest", page.display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "chromium failed: {stderr}");
-    let start = dom
-        .find("<pre id=\"selftest\">")
-        .unwrap_or_else(|| panic!("no self-check result in the DOM; stderr:\n{stderr}"));
-    let text = &dom[start + "<pre id=\"selftest\">".len()..];
-    let text = &text[..text.find("</pre>").unwrap()];
-    let text = text
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&");
-    (serde_json::from_str(&text).unwrap(), stderr)
-}
 
 covtest!(
     html_renders_in_chromium_with_covtotals_total_and_annotated_source,

@@ -1,8 +1,8 @@
 //! covkill and covpull on the real Docker engine with a real Go coverage
 //! binary: tests/fixtures/killpull/svc (a tiny service) built with the
 //! project's harness (tools/harness): test kind (`go test -c`), and for
-//! live snapshots (kill_pull/snapshot.rs) cover kind by the xtask's own
-//! build code; in an image made by the xtask's own code (docker/Dockerfile.template,
+//! live snapshots (kill_pull/snapshot.rs) cover kind by covjob's own
+//! build code; in an image made by covjob's own code (docker/Dockerfile.template,
 //! docker/cover-wrapper.sh as entrypoint)
 //! on a local FROM-scratch base with Debian's static busybox
 //! (docker/busybox-base.Dockerfile); the Kubernetes path through a `kubectl`

@@ -7,25 +7,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::output::covmerge_reading;
+use crate::util::output::{covmerge_reading, profile, spawn_covmerge};
 use crate::util::*;
 
 const PRECIOUS: &str = "mode: set\nprecious.go:1.1,2.1 1 1\n";
-
-/// A profile of `blocks` blocks (about 40 bytes each), merged output the
-/// same size.
-fn profile(blocks: usize) -> String {
-    let mut s = String::with_capacity(blocks * 44 + 12);
-    s.push_str("mode: count\n");
-    for i in 0..blocks {
-        let (file, line) = (i / 1000, i % 1000 + 1);
-        s.push_str(&format!(
-            "example.com/m/p/f{file:05}.go:{line}.2,{line}.40 3 {}\n",
-            i % 7
-        ));
-    }
-    s
-}
 
 fn assert_no_temp_file(dir: &Path) {
     let names = entries(dir);
@@ -146,13 +131,7 @@ fn interrupt_while_writing(dir: &Dir, signal: &str, want_code: i32) {
     dir.create("big.out", &big);
     drop(big);
     dir.create("out.cov", PRECIOUS);
-    let mut child = Command::new(bin("covmerge"))
-        .current_dir(&dir.root)
-        .args(["big.out", "-o", "out.cov"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_covmerge(dir, &["big.out", "-o", "out.cov"]);
     // Writing has begun once the temporary file holds data.
     let start = Instant::now();
     let writing = loop {

@@ -1,8 +1,8 @@
 //! The Go side of the method on the real Go toolchain: the example shop
 //! (tests/example) built with the injected harness (tools/harness) by the
-//! xtask's own code, and the restart wrapper (docker/cover-wrapper.sh) as a
-//! local process under dash and busybox sh, each trap of issue 3 with its
-//! own test (the images and containers are in tests/images.rs). Every
+//! covjob's own code, and the restart wrapper (docker/cover-wrapper.sh) as a
+//! local process under dash and busybox sh, each trap it must survive with
+//! its own test (the images and containers are in tests/images.rs). Every
 //! profile is checked with Go's own `go tool cover -func`. The harness's
 //! traps are in services/harness.rs, the wrapper's in services/wrapper.rs.
 

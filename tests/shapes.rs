@@ -1,9 +1,9 @@
-//! `integration-cover` on real modules' shapes (issue 8): each example
+//! `covtools cover` on real modules' shapes: each example
 //! module under tests/modules/<shape> is a small stdlib-only Go service with
 //! its own go.mod, covtools.toml and `go test` client suite (./e2e), run in
 //! both runtimes and checked against a native `go build -cover` run of the
 //! same module driven the same way (same block set, same covered set).
-//! Each test also holds the issue-8 item its shape broke.
+//! Each test's comment says what its shape exercises.
 
 use std::fs;
 use std::net::TcpListener;
@@ -73,9 +73,9 @@ fn images_of(prefix: &str) -> Vec<String> {
         .collect()
 }
 
-/// Item 2: `-port {port}`, a bare port, in both runtimes. Item 4: the
-/// tests' configured PATH lacks Go; covtools puts its own Go first on it.
-/// Item 15: `--rm-images` removes the run's images (kept otherwise).
+/// `-port {port}`, a bare port, in both runtimes; the tests' configured
+/// PATH lacks Go, and covtools puts its own Go first on it;
+/// `--rm-images` removes the run's images (kept otherwise).
 #[test]
 fn a_bare_port_flag_works_in_both_runtimes_and_the_tests_find_go() {
     let no_go = r#"tests.env={ SERVICE_URL = "{url:portflag}", PATH = "/usr/bin:/bin" }"#;
@@ -93,7 +93,7 @@ fn a_bare_port_flag_works_in_both_runtimes_and_the_tests_find_go() {
     );
 }
 
-/// Item 2: `PORT = "{port}"` in the environment. Item 3: a shell test
+/// `PORT = "{port}"` in the environment, and a shell test
 /// command with `${{…}}` (literal braces) beside a placeholder.
 #[test]
 fn a_port_from_the_environment_works_and_shell_braces_are_escaped() {
@@ -148,14 +148,14 @@ fn a_service_reading_files_relative_to_its_workdir_runs_in_both_runtimes() {
     });
 }
 
-/// A module whose go.mod says `go 1.17` (item 1's shape; the harness under
+/// A module whose go.mod says `go 1.17` (the harness under
 /// old language versions is helper live's).
 #[test]
 fn a_module_pinned_to_go_1_17_is_measured() {
     both_runtimes_match_native("gomod117", &[], &[], |_, _, _, _| {});
 }
 
-/// Item 11: log.Fatal on a failed listen; a taken port shows its cause on
+/// log.Fatal on a failed listen; a taken port shows its cause on
 /// the summary's error line at once; port clashes are caught before
 /// anything starts, naming both sides.
 #[test]
@@ -239,7 +239,7 @@ fn log_fatal_at_start_is_reported_with_its_cause_and_clashes_are_caught_early() 
     });
 }
 
-/// Item 5: a service bound to localhost only. In a container nothing else
+/// A service bound to localhost only. In a container nothing else
 /// can reach it: an error saying exactly that, long before the readiness
 /// timeout. As a local process it is fine, and so is a test program run
 /// in its own container (`tests.run_in = "service:NAME"`); both match the
@@ -299,7 +299,7 @@ fn a_service_bound_to_localhost_is_named_in_docker_and_measured_locally() {
     scope.assert_nothing_left();
 }
 
-/// Item 12: one of two builds fails: counted right, and the summary's
+/// One of two builds fails: counted right, and the summary's
 /// error line carries the compiler's message.
 #[test]
 fn a_failed_build_is_counted_right_with_its_cause_on_the_error_line() {

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod compose;
 pub mod covdata;
 pub mod cover;
+pub mod faults;
 pub mod go;
 pub mod gosrc;
 pub mod kill_pull;
@@ -19,10 +21,12 @@ pub mod oracle;
 pub mod output;
 pub mod profile_text;
 pub mod random_profiles;
+pub mod registry;
 pub mod report;
 pub mod services;
 pub mod shapes;
 pub mod skip;
+pub mod swarm;
 pub mod tidy;
 
 /// Defines a test that gets a fresh scratch directory:
@@ -47,6 +51,8 @@ pub fn bin(name: &str) -> PathBuf {
         "covkill" => env!("CARGO_BIN_EXE_covkill"),
         "covpull" => env!("CARGO_BIN_EXE_covpull"),
         "covreport" => env!("CARGO_BIN_EXE_covreport"),
+        "covtools" => env!("CARGO_BIN_EXE_covtools"),
+        "covselect" => env!("CARGO_BIN_EXE_covselect"),
         other => panic!("no binary {other}"),
     })
 }

@@ -8,12 +8,12 @@
 //! --keep-overlaps, bit 3 an --exclude '*_test.go' filter.
 #![no_main]
 
-use std::sync::Arc;
+mod profiles;
 
-use covcore::input::Input;
 use covcore::merge::{self, Merged, Options, PathFilter};
 use covcore::profile::Mode;
 use libfuzzer_sys::fuzz_target;
+use profiles::{inputs, split};
 
 fn options(flags: u8) -> Options {
     let exclude: Vec<String> = if flags & 8 != 0 {
@@ -29,36 +29,10 @@ fn options(flags: u8) -> Options {
     }
 }
 
-fn inputs(profiles: &[&[u8]]) -> Vec<Input> {
-    profiles
-        .iter()
-        .enumerate()
-        .map(|(i, p)| Input::Memory(format!("in{i}"), Arc::from(*p)))
-        .collect()
-}
-
 fn bytes(m: &Merged) -> Vec<u8> {
     let mut out = Vec::new();
     m.write(&mut out).expect("writing to memory");
     out
-}
-
-/// Splits at lines that are exactly `--`.
-fn split(data: &[u8]) -> Vec<&[u8]> {
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i < data.len() {
-        if data[i..].starts_with(b"\n--\n") {
-            parts.push(&data[start..=i]);
-            start = i + 4;
-            i = start;
-        } else {
-            i += 1;
-        }
-    }
-    parts.push(&data[start..]);
-    parts
 }
 
 fuzz_target!(|data: &[u8]| {

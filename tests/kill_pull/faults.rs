@@ -1,5 +1,5 @@
-//! Faults 6 and 7 of issue 9: a container removed while covkill waits for
-//! it, and a killswitch port that answers but is not the harness.
+//! Faults in the middle of a run: a container removed while covkill waits
+//! for it, and a killswitch port that answers but is not the harness.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,8 +1,8 @@
-//! Live snapshots and resets (issue 10 §2, collection side): `covkill
+//! Live snapshots and resets, on the collection side: `covkill
 //! --flush/--reset`, `covpull --flush`, and covpull copying Go's binary
 //! coverage, against tests/fixtures/killpull/svc built with the cover kind
 //! (`go build -cover -covermode=atomic` of its real main with covtools'
-//! harness, tools/harness/cover, by the xtask's own build code), with
+//! harness, tools/harness/cover, by covjob's own build code), with
 //! `go tool covdata textfmt` and `go tool cover -func` as the oracles; and
 //! the 501 of the same service built with the test kind.
 

@@ -12,7 +12,7 @@ use super::*;
 use crate::util::{require_go, Dir};
 
 // ---------------------------------------------------------------------------
-// Issue 8 item 1: every go.mod language version; item 8: embedded harness.
+// Every go.mod language version, and the harness embedded in the binary.
 
 #[test]
 fn the_harness_builds_and_runs_under_every_go_mod_language_version_in_both_kinds() {

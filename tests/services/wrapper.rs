@@ -1,4 +1,4 @@
-//! The wrapper as a local process (the `--runtime local` of issue 4).
+//! The wrapper as a local process (what `--runtime local` runs).
 
 use std::fs;
 use std::net::TcpListener;

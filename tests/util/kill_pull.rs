@@ -1,5 +1,5 @@
 //! Helpers of tests/kill_pull.rs: the fixture service's coverage binary,
-//! its image (built by the xtask's own code, base image included) and
+//! its image (built by covjob's own code, base image included) and
 //! containers with Drop guards, the tools run through a real pipe, and Go's
 //! own `go tool cover -func` as the oracle on what was pulled.
 
@@ -20,7 +20,7 @@ pub struct Built {
     pub module: PathBuf,
     /// The coverage test binary.
     pub svc_test: PathBuf,
-    /// The restart wrapper (scripts/cover-wrapper.sh), for local processes.
+    /// The restart wrapper (docker/cover-wrapper.sh), for local processes.
     pub wrapper: PathBuf,
 }
 
@@ -185,9 +185,9 @@ impl Drop for Image {
 /// their layers: removing one while another is being built from that cache
 /// fails the build ("failed to get digest"). Builds and removals of base
 /// images take turns.
-static BASE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub static BASE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// The local busybox base image under `tag`, by the xtask's own code.
+/// The local busybox base image under `tag`, by covjob's own code.
 fn build_base(tag: &str) {
     let _one = BASE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     covjob::docker_images::build_base_image(tag).unwrap_or_else(|e| panic!("{e:#}"));

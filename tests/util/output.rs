@@ -7,6 +7,17 @@ use std::time::{Duration, Instant};
 
 use super::{bin, entries, Dir};
 
+/// `covmerge ARGS` started in `dir`, stdout to nowhere, stderr piped.
+pub fn spawn_covmerge(dir: &Dir, args: &[&str]) -> Child {
+    Command::new(bin("covmerge"))
+        .current_dir(&dir.root)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// `covmerge -o out.cov` in `dir` fed `input` on a stdin this test holds
 /// open, once its temporary output exists: it is still reading.
 pub fn covmerge_reading(dir: &Dir, input: &str) -> (Child, ChildStdin) {
@@ -29,4 +40,19 @@ pub fn covmerge_reading(dir: &Dir, input: &str) -> (Child, ChildStdin) {
         std::thread::sleep(Duration::from_millis(5));
     }
     (child, stdin)
+}
+
+/// A profile of `blocks` blocks (about 40 bytes each), merged output the
+/// same size.
+pub fn profile(blocks: usize) -> String {
+    let mut s = String::with_capacity(blocks * 44 + 12);
+    s.push_str("mode: count\n");
+    for i in 0..blocks {
+        let (file, line) = (i / 1000, i % 1000 + 1);
+        s.push_str(&format!(
+            "example.com/m/p/f{file:05}.go:{line}.2,{line}.40 3 {}\n",
+            i % 7
+        ));
+    }
+    s
 }

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use serde_json::Value;
+
 use super::{project_root, require_go, Dir};
 
 /// A consumer program: on PATH, or in the venv `cargo xtask test` makes.
@@ -148,4 +150,43 @@ pub fn shop(dir: &Dir) -> Option<PathBuf> {
 /// covreport's stdout (asserting success).
 pub fn report(dir: &Dir, args: &[&str]) -> String {
     dir.tool("covreport").args(args).stdout()
+}
+
+/// Runs the page's self-check in headless Chromium; returns its result and
+/// Chromium's stderr (console messages are logged there).
+pub fn chromium_selftest(dir: &Dir, html: &str) -> (Value, String) {
+    let page = dir.path(html);
+    let out = Command::new(consumer("chromium"))
+        .current_dir(&dir.root)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=10000",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path("chromium-profile").display()
+        ))
+        .arg("--dump-dom")
+        .arg(format!("file://{}#selftest", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "chromium failed: {stderr}");
+    let start = dom
+        .find("<pre id=\"selftest\">")
+        .unwrap_or_else(|| panic!("no self-check result in the DOM; stderr:\n{stderr}"));
+    let text = &dom[start + "<pre id=\"selftest\">".len()..];
+    let text = &text[..text.find("</pre>").unwrap()];
+    let text = text
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    (serde_json::from_str(&text).unwrap(), stderr)
 }

@@ -383,7 +383,7 @@ impl DockerScope {
         tag
     }
 
-    /// Images of some of the example's services (with the xtask's template),
+    /// Images of some of the example's services (with covjob's template),
     /// on a fresh base image. Returns service -> image.
     pub fn service_images(
         &self,

@@ -1,5 +1,5 @@
 // covtools coverage harness. Injected into a service's package main by
-// `go test -c -overlay` (cargo xtask build-services); never copied into the
+// `go test -c -overlay` (covtools build); never copied into the
 // service's tree. It runs the service's main() under `go test` and returns
 // when the killswitch is hit or SIGTERM/SIGINT arrives, so that the test
 // binary exits cleanly and writes -test.coverprofile.

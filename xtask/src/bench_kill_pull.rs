@@ -12,7 +12,7 @@
 //!   snapshot and answers with the files (no exec);
 //! - the engine's floor: N bare `docker exec … true` in parallel.
 //!
-//! Targets (issue 10): flush + copy of 10 at most half of kill + pull of 10
+//! Targets: flush + copy of 10 at most half of kill + pull of 10
 //! as covtools did it before (the CLI), and of 40 within 1.5 s.
 
 use std::path::Path;

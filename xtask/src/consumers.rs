@@ -1,7 +1,9 @@
 //! The real programs that read covreport's formats in the test suite:
 //! Debian's `lcov` (lcov, genhtml), `libxml2-utils` (xmllint) and
-//! `chromium`, and `diff-cover` and `pycobertura` from PyPI. Installed once
-//! per machine (apt-get; pip into a venv under `.tools/`), like Go is.
+//! `chromium`, and `diff-cover` and `pycobertura` from PyPI; and the linters
+//! of the CI recipes in docs/ci/ (`check-jsonschema` and `zizmor`, PyPI)
+//! and of scripts/ (Debian's `shellcheck`).
+//! Installed once per machine (apt-get; pip into a venv under `.tools/`).
 
 use std::path::PathBuf;
 
@@ -16,12 +18,18 @@ const APT: &[(&str, &str)] = &[
     ("lcov", "genhtml"),
     ("libxml2-utils", "xmllint"),
     ("chromium", "chromium"),
+    ("shellcheck", "shellcheck"),
 ];
 
 /// The PyPI packages and the commands they install into the venv.
-const PIP: &[(&str, &str)] = &[("diff-cover", "diff-cover"), ("pycobertura", "pycobertura")];
+const PIP: &[(&str, &str)] = &[
+    ("diff-cover", "diff-cover"),
+    ("pycobertura", "pycobertura"),
+    ("check-jsonschema", "check-jsonschema"),
+    ("zizmor", "zizmor"),
+];
 
-/// The venv holding the PyPI consumers (tests/report.rs looks there too).
+/// The venv holding the PyPI programs (tests/util/report.rs looks there too).
 pub fn venv_dir() -> PathBuf {
     util::tools_dir().join("report-venv")
 }
@@ -54,7 +62,7 @@ fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
         .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .stdout_null();
-    let context = "the report tests need lcov, libxml2-utils, chromium";
+    let context = "the report and script tests need lcov, libxml2-utils, chromium, shellcheck";
     if install.status().context(context)?.success() {
         return Ok(());
     }
@@ -75,7 +83,7 @@ fn pip_install() -> anyhow::Result<()> {
     );
     let python = which::which("python3")
         .or_else(|_| which::which("python"))
-        .context("the report tests need python3 (for diff-cover and pycobertura)")?;
+        .context("the report and CI recipe tests need python3 (for their PyPI programs)")?;
     if !venv.join("bin/python").is_file() {
         process(&python).args(["-m", "venv"]).arg(&venv).run()?;
     }

@@ -23,7 +23,7 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Task {
-    /// Run every test (installs Go into .tools/ when `go` is not on PATH or older than 1.27).
+    /// Run every test (installs Go into the per-user cache when `go` is not on PATH or older than 1.27).
     Test(Test),
     /// Benchmark covmerge against `wc -l` on generated monorepo-sized profiles.
     Bench(Bench),
@@ -31,6 +31,9 @@ pub enum Task {
     GenProfiles(genprof::Args),
     #[command(hide = true)]
     MeasureChild(MeasureChild),
+    /// Build the images a stack's databases run from (redis:7, postgres:15)
+    /// out of Debian's packages, when missing or stale.
+    DepImages,
     /// `covtools cover` on the bundled example (tests/example), with the
     /// tools of this checkout: results in target/cover/<module dir>.
     IntegrationCover(Box<cover::Args>),
@@ -38,6 +41,9 @@ pub enum Task {
     Fuzz(Fuzz),
     /// Screenshots (PNG) of covreport's HTML page, taken by headless Chromium.
     ReportScreenshot(crate::screenshot::Args),
+    /// Check covselect by mutation: K mutants of the bundled modules, each
+    /// run against the full suite; every failing test must be selected.
+    Mutation(crate::mutation::Args),
 }
 
 #[derive(clap::Args)]
@@ -77,6 +83,11 @@ pub struct Bench {
     /// `go tool covdata textfmt` and `func` on the same data (needs Go).
     #[arg(long)]
     pub covdata: bool,
+    /// Instead: what coverage per test costs on the shop (a snapshot round
+    /// of its 3 services per boundary, the test map's size per test),
+    /// beside the plain run (needs Go).
+    #[arg(long)]
+    pub per_test: bool,
     /// With --kill-pull: the fleet sizes (comma-separated).
     #[arg(
         long,

@@ -5,10 +5,12 @@
 mod bench;
 mod bench_kill_pull;
 mod consumers;
+mod dep_images;
 mod flags;
 mod fuzz;
 mod genprof;
 mod integration_cover;
+mod mutation;
 mod screenshot;
 mod test;
 mod util;
@@ -25,9 +27,11 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(args),
         Task::GenProfiles(args) => genprof::run(args),
         Task::MeasureChild(args) => bench::measure_child(args),
+        Task::DepImages => dep_images::run(),
         Task::IntegrationCover(args) => integration_cover::run(*args),
         Task::Fuzz(args) => fuzz::run(args),
         Task::ReportScreenshot(args) => screenshot::run(args),
+        Task::Mutation(args) => mutation::run(args),
     };
     match result {
         Ok(code) => code,

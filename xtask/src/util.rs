@@ -33,6 +33,63 @@ pub fn example_dir() -> PathBuf {
     project_root().join("tests/example")
 }
 
+/// The covtools binaries for a task that runs `covtools cover` in-process:
+/// `given`, else beside this program or in its parent (a test binary lives
+/// in target/debug/deps), else on PATH.
+pub fn covtools_bins(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    use covjob::cover::find_tools;
+    if let Some(t) = given {
+        return find_tools(Some(t));
+    }
+    let exe = std::env::current_exe()?;
+    for dir in exe.ancestors().skip(1).take(2) {
+        if let Ok(t) = find_tools(Some(dir)) {
+            return Ok(t);
+        }
+    }
+    find_tools(None).context("build them first: cargo build --bins")
+}
+
+/// `covtools cover` in-process on `module` as local processes, the cover
+/// kind in atomic mode, no coverage gate, results in `out` (work files
+/// beside it), then `extra` (`--reports …`, `--per-test`, `-- COMMAND`).
+pub fn cover_local(
+    module: &Path,
+    out: &Path,
+    tools: &Path,
+    extra: &[&str],
+) -> anyhow::Result<covjob::cover::Report> {
+    let mut argv: Vec<String> = [
+        "--module",
+        &module.to_string_lossy(),
+        "--out",
+        &out.to_string_lossy(),
+        "--work",
+        &out.with_extension("work").to_string_lossy(),
+        "--tools",
+        &tools.to_string_lossy(),
+        "--runtime",
+        "local",
+        "--build-kind",
+        "cover",
+        "--cover-mode",
+        "atomic",
+        "--set",
+        "gates.min=0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    let args = covjob::cover::Args::parse_from_args(&argv).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(covjob::cover::execute(
+        &args,
+        &covjob::runtime::control::Control::new(),
+        &covjob::progress::Progress::new(false),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

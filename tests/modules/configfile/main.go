@@ -1,4 +1,4 @@
-// Command configfile is an example module of covtools' test suite (issue 8).
+// Command configfile is an example module of covtools' test suite.
 // A service that reads its configuration from a file relative to its
 // working directory (config/greeting.txt), as many do.
 package main

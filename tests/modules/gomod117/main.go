@@ -1,4 +1,4 @@
-// Command gomod117 is an example module of covtools' test suite (issue 8).
+// Command gomod117 is an example module of covtools' test suite.
 // A service whose go.mod pins an old language version (go 1.17: no
 // generics, no `any`).
 package main

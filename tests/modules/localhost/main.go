@@ -1,4 +1,4 @@
-// Command localhost is an example module of covtools' test suite (issue 8).
+// Command localhost is an example module of covtools' test suite.
 // A service that binds localhost only: reachable from its own host (or
 // container) and nowhere else.
 package main

@@ -1,4 +1,4 @@
-// Command logfatal is an example module of covtools' test suite (issue 8).
+// Command logfatal is an example module of covtools' test suite.
 // A service whose main calls log.Fatal when it cannot listen (the port
 // is taken): it dies at start, and says why on stderr.
 package main

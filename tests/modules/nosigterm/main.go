@@ -1,4 +1,4 @@
-// Command nosigterm is an example module of covtools' test suite (issue 8).
+// Command nosigterm is an example module of covtools' test suite.
 // A service with no signal handling at all: SIGTERM's default action
 // would kill it without a word.
 package main

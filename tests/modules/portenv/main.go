@@ -1,4 +1,4 @@
-// Command portenv is an example module of covtools' test suite (issue 8).
+// Command portenv is an example module of covtools' test suite.
 // A service that takes its port from the PORT environment variable, as
 // twelve-factor services do.
 package main

@@ -1,4 +1,4 @@
-// Command portflag is an example module of covtools' test suite (issue 8).
+// Command portflag is an example module of covtools' test suite.
 // A service that takes a bare port (-port 8080), not an address.
 package main
 

@@ -41,6 +41,14 @@ pub const FLUSH_PATH: &str = "/covtools/flush";
 pub const SNAPSHOT_PATH: &str = "/covtools/snapshot";
 /// HTTP path of a counter reset (covkill --reset).
 pub const RESET_PATH: &str = "/covtools/reset";
+
+/// The per-test coordinator's base URL, given to the tests of a
+/// `covtools cover --per-test` run (the shop's shoptest reads it).
+pub const ENV_TESTS_URL: &str = "COVTOOLS_TESTS_URL";
+/// `POST <base>/test/start?name=NAME`: a test starts.
+pub const TEST_START_PATH: &str = "/test/start";
+/// `POST <base>/test/end?name=NAME&result=passed|failed|skipped`: it ended.
+pub const TEST_END_PATH: &str = "/test/end";
 /// Header every harness answer carries, so that covkill can tell the harness
 /// from whatever else answers on a port given by mistake.
 pub const HARNESS_HEADER: &str = "Covtools-Harness";

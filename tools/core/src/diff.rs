@@ -6,7 +6,7 @@
 //! one of its lines (startLine..=endLine) was added or changed, and it is
 //! covered when its count is above 0. The uncovered changed lines are the
 //! changed lines whose line is uncovered by the line rule of
-//! [`block_lines`] (a line spanned by several blocks takes their largest
+//! [`crate::lines`] (a line spanned by several blocks takes their largest
 //! count), which is exactly what a line-level tool such as diff-cover
 //! reports from covreport's Cobertura or lcov. The percents differ where a
 //! block's statements and its lines differ in number: diff-cover counts
@@ -19,24 +19,54 @@
 //! files have no changed lines; a renamed file's changed lines are those of
 //! its new name (git's rename detection); `_test.go` files are never in a
 //! profile and are left out.
+//!
+//! What git prints is git's to configure: a user's `diff.mnemonicPrefix`,
+//! `diff.noprefix`, `diff.external`, `color.diff`, `diff.renames` or
+//! `diff.interHunkContext` would each change it. Every option that shapes
+//! the output is given on the command line ([`DIFF_OPTIONS`]), where it
+//! wins over any configuration.
 
+mod patch;
+
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
 use crate::gosrc::SourceRoot;
+use crate::lines::{last_line, line_runs, uncovered_in};
 use crate::process::{not_found, process};
 use crate::profile::{Block, FileBlocks, Pos};
+
+/// `git diff`'s options, each fixing what a configuration could change:
+/// the prefixes [`patch`] strips, no external diff or text conversion, no
+/// colour, rename detection on (a renamed file's lines are its new name's)
+/// and copy detection off, hunks without context lines however close, and
+/// paths from the repository root.
+const DIFF_OPTIONS: &[&str] = &[
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--no-color",
+    "--find-renames",
+    "--unified=0",
+    "--inter-hunk-context=0",
+    "--no-relative",
+    "--diff-filter=AMR",
+];
 
 /// The added or changed lines of one file, as git shows them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangedFile {
-    /// The path relative to the repository root (the new name of a rename).
+    /// The path relative to the repository root (the new name of a
+    /// rename), as shown in messages.
     pub git_path: String,
     /// The file on disk.
     pub disk: PathBuf,
-    /// The profile's name of the file (`module/pkg/file.go`).
-    pub profile_path: String,
+    /// The profile's name of the file (`module/pkg/file.go`), bytes as
+    /// the file system has them.
+    pub profile_path: Vec<u8>,
     /// Inclusive, ascending, disjoint line ranges of the new file.
     pub ranges: Vec<(u32, u32)>,
 }
@@ -72,42 +102,31 @@ pub fn changed_lines(src: &Path, base: &str) -> anyhow::Result<Changes> {
         .with_context(|| format!("--diff-base {base}: no merge-base with HEAD"))?
         .trim()
         .to_string();
-    let diff = git(
-        &top,
-        &[
-            "-c",
-            "core.quotePath=false",
-            "diff",
-            "--no-color",
-            "--no-ext-diff",
-            "--unified=0",
-            "--find-renames",
-            "--diff-filter=AMR",
-            &merge_base,
-            "--",
-            "*.go",
-        ],
-    )?;
+    let mut args = vec!["-c", "core.quotePath=true", "diff"];
+    args.extend_from_slice(DIFF_OPTIONS);
+    args.extend([merge_base.as_str(), "--", "*.go"]);
+    let diff = git_bytes(&top, &args)?;
     let src_abs = std::fs::canonicalize(src)
         .with_context(|| format!("--src {}: cannot resolve", src.display()))?;
     let top_abs = std::fs::canonicalize(&top).unwrap_or(top.clone());
     let src_rel = src_abs.strip_prefix(&top_abs).unwrap_or(Path::new(""));
     let mut files = Vec::new();
-    for (git_path, ranges) in parse_diff(&diff)? {
-        if git_path.ends_with("_test.go") || ranges.is_empty() {
+    for (git_path, ranges) in patch::parse_diff(&diff)? {
+        let git_path = Path::new(std::ffi::OsStr::from_bytes(&git_path));
+        if git_path.as_os_str().as_bytes().ends_with(b"_test.go") || ranges.is_empty() {
             continue;
         }
-        let Ok(in_src) = Path::new(&git_path).strip_prefix(src_rel) else {
+        let Ok(in_src) = git_path.strip_prefix(src_rel) else {
             continue;
         };
-        let rel = in_src.to_string_lossy().replace('\\', "/");
+        let rel = in_src.as_os_str().as_bytes();
         let profile_path = match root.module.as_deref().filter(|m| *m != "std") {
-            Some(module) => format!("{module}/{rel}"),
-            None => rel.clone(),
+            Some(module) => [module.as_bytes(), b"/", rel].concat(),
+            None => rel.to_vec(),
         };
         files.push(ChangedFile {
-            disk: top_abs.join(&git_path),
-            git_path,
+            disk: top_abs.join(git_path),
+            git_path: git_path.to_string_lossy().into_owned(),
             profile_path,
             ranges,
         });
@@ -121,6 +140,12 @@ pub fn changed_lines(src: &Path, base: &str) -> anyhow::Result<Changes> {
 }
 
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    String::from_utf8(git_bytes(dir, args)?).context("git printed non-UTF-8 output")
+}
+
+/// git's output as bytes: a diff holds file names and lines of source,
+/// neither of which need be UTF-8.
+fn git_bytes(dir: &Path, args: &[&str]) -> anyhow::Result<Vec<u8>> {
     let out = process("git")
         .arg("-C")
         .arg(dir)
@@ -133,83 +158,24 @@ fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
                 e
             }
         })?;
-    String::from_utf8(out.stdout).context("git printed non-UTF-8 output")
+    Ok(out.stdout)
 }
 
-/// A file's path and its inclusive line ranges.
-type FileRanges = (String, Vec<(u32, u32)>);
-
-/// The new-side line ranges per file of `git diff --unified=0`.
-fn parse_diff(diff: &str) -> anyhow::Result<Vec<FileRanges>> {
-    let mut files: Vec<FileRanges> = Vec::new();
-    for line in diff.lines() {
-        if let Some(path) = line.strip_prefix("+++ ") {
-            if path == "/dev/null" {
-                continue;
-            }
-            let path = path.strip_prefix("b/").unwrap_or(path);
-            files.push((path.to_string(), Vec::new()));
-        } else if let Some(hunk) = line.strip_prefix("@@ ") {
-            // @@ -a[,b] +c[,d] @@
-            let new = hunk
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix('+'))
-                .with_context(|| format!("git diff: unexpected hunk header {line:?}"))?;
-            let (start, len) = match new.split_once(',') {
-                Some((s, l)) => (s.parse::<u32>(), l.parse::<u32>()),
-                None => (new.parse::<u32>(), Ok(1)),
-            };
-            let (Ok(start), Ok(len)) = (start, len) else {
-                bail!("git diff: unexpected hunk header {line:?}");
-            };
-            if len > 0 {
-                if let Some((_, ranges)) = files.last_mut() {
-                    ranges.push((start, start + len - 1));
-                }
-            }
-        }
-    }
-    Ok(files)
+/// Whether a block reaches a line of `from..=to`, by the line rule of
+/// [`block_lines`] (its changed-statement rule, for other tools).
+pub fn block_touches(b: &Block, from: u32, to: u32) -> bool {
+    b.pos.start_line <= to && from <= last_line(b)
 }
 
-/// A line and its hits: every line from a block's start to its end line
-/// (not an end line the block reaches only at column 1, before its first
-/// character), for blocks with statements; a line spanned by several blocks gets the
-/// largest count. Ascending by line. (The README's "How statement blocks
-/// become lines"; covreport's lcov and Cobertura lines.)
-pub fn block_lines(blocks: &[Block]) -> Vec<(u32, u32)> {
-    let mut pairs: Vec<(u32, u32)> = Vec::new();
-    for b in blocks.iter().filter(|b| b.stmts > 0) {
-        for line in b.pos.start_line..=last_line(b) {
-            pairs.push((line, b.count));
-        }
-    }
-    pairs.sort_unstable();
-    let mut lines: Vec<(u32, u32)> = Vec::with_capacity(pairs.len());
-    for (line, count) in pairs {
-        match lines.last_mut() {
-            Some((l, c)) if *l == line => *c = (*c).max(count),
-            _ => lines.push((line, count)),
-        }
-    }
-    lines
-}
-
-/// The last line a block reaches: its end line, unless it ends at column 1
-/// of that line (the end is exclusive, so no character of the line is in
-/// the block; Go writes such ends for blocks closing before a `}` line).
-fn last_line(b: &Block) -> u32 {
-    if b.pos.end_col <= 1 && b.pos.end_line > b.pos.start_line {
-        b.pos.end_line - 1
-    } else {
-        b.pos.end_line.max(b.pos.start_line)
-    }
+/// `git -C dir ARGS…`'s output, as diff coverage runs git.
+pub fn git_output(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    git(dir, args)
 }
 
 /// The diff coverage of one changed file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileDiff {
-    pub profile_path: String,
+    pub profile_path: Vec<u8>,
     pub git_path: String,
     /// False when the file is absent from the profile (counted uncovered).
     pub in_profile: bool,
@@ -266,7 +232,7 @@ pub fn coverage(changes: &Changes, files: &[FileBlocks]) -> anyhow::Result<DiffC
     };
     for ch in &changes.files {
         let found = files
-            .binary_search_by(|f| f.path.as_slice().cmp(ch.profile_path.as_bytes()))
+            .binary_search_by(|f| f.path.as_slice().cmp(&ch.profile_path))
             .ok()
             .map(|i| &files[i]);
         let absent;
@@ -291,15 +257,7 @@ pub fn coverage(changes: &Changes, files: &[FileBlocks]) -> anyhow::Result<DiffC
         if statements == 0 {
             continue;
         }
-        let mut uncovered: Vec<(u32, u32)> = Vec::new();
-        for (line, hits) in block_lines(blocks) {
-            if hits == 0 && touched(line, line) {
-                match uncovered.last_mut() {
-                    Some((_, end)) if *end + 1 == line => *end = line,
-                    _ => uncovered.push((line, line)),
-                }
-            }
-        }
+        let uncovered = uncovered_in(&line_runs(blocks), &ch.ranges);
         out.covered += covered;
         out.statements += statements;
         out.files.push(FileDiff {
@@ -386,15 +344,6 @@ fn parse_cover_table(text: &str) -> anyhow::Result<Vec<Block>> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn reads_the_new_side_of_zero_context_hunks() {
-        let diff = "diff --git a/a.go b/a.go\n--- a/a.go\n+++ b/a.go\n@@ -3,0 +4,2 @@\n+x\n+y\n@@ -10 +12 @@\n-a\n+b\n@@ -20,3 +22,0 @@\n-c\ndiff --git a/old.go b/gone.go\n--- a/gone.go\n+++ /dev/null\n";
-        assert_eq!(
-            super::parse_diff(diff).unwrap(),
-            vec![("a.go".to_string(), vec![(4, 5), (12, 12)])]
-        );
-    }
-
     #[test]
     fn reads_cover_tables() {
         let text = "var X = struct {\n} {\n\tPos: [3 * 2]uint32{\n\t\t5, 5, 0xb0002, // [0]\n\t\t8, 10, 0xa0002, // [1]\n\t},\n\tNumStmt: [2]uint16{\n\t\t1, // 0\n\t\t2, // 1\n\t},\n}\n";

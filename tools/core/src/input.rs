@@ -126,6 +126,9 @@ fn classify(arg: &str, path: PathBuf, meta: &std::fs::Metadata) -> anyhow::Resul
         return Ok(Input::Path(path));
     }
     if kind.is_dir() {
+        // A directory that cannot be listed says nothing of what it holds:
+        // its own error is the cause, as an unreadable file's is.
+        std::fs::read_dir(&path).with_context(|| format!("{arg}: cannot list the directory"))?;
         if covdata::accepts(&path) {
             return Ok(Input::Path(path));
         }

@@ -1,7 +1,14 @@
 //! Outputs that never lose a good file: data goes to a temporary file beside
 //! the destination and is renamed over it only once complete. A failed or
-//! interrupted run (a full disk, a rename that fails, SIGINT or SIGTERM)
-//! leaves no temporary file behind and the destination as it was.
+//! interrupted run (a full disk, a rename that fails, any terminating signal
+//! that can be caught: SIGHUP from a closing terminal, SIGINT, SIGQUIT,
+//! SIGTERM…) leaves no temporary file behind and the destination as it was.
+//! A file replaced keeps its permission bits.
+//!
+//! The rename of a tool's one output ([`Output::write`]) is where its run
+//! succeeds: a signal from then on exits 0 (after the rename there is only
+//! memory to free, which on a large merge takes a noticeable moment), never
+//! with a failure status while the new file is already in place.
 //!
 //! Standard output is checked too: a stdout that was closed when the tool
 //! started (`covmerge a.out >&-`) is an error, not a silent success, and a
@@ -28,7 +35,7 @@ pub struct AtomicFile {
 
 enum Target {
     /// A temporary file beside the destination, renamed over it at the end;
-    /// its path is registered for removal on SIGINT/SIGTERM.
+    /// its path is registered for removal on a terminating signal.
     Temp {
         writer: BufWriter<NamedTempFile>,
         _registered: Registered,
@@ -77,6 +84,11 @@ impl AtomicFile {
             .with_context(|| format!("{shown}: not a file name"))?
             .to_string_lossy()
             .into_owned();
+        // The mode of a file being replaced, which the new one keeps.
+        let keep_mode = fs::metadata(&dest)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.permissions());
         // Created and registered under the registry's lock: a signal that
         // arrives meanwhile is handled once the path is known, so it can
         // always be removed.
@@ -89,6 +101,12 @@ impl AtomicFile {
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(&dir)
             .with_context(|| format!("{shown}: creating a temporary file in {}", dir.display()))?;
+        if let Some(mode) = keep_mode {
+            // Exactly the old bits: fchmod, unlike open(2), ignores the umask.
+            tmp.as_file()
+                .set_permissions(mode)
+                .with_context(|| format!("{shown}: setting the mode of the new file"))?;
+        }
         let registered = Registered::new();
         temp_files.push((registered.id, tmp.path().to_path_buf()));
         drop(temp_files);
@@ -108,6 +126,12 @@ impl AtomicFile {
     /// Flushes and renames the temporary file over the destination. On any
     /// failure the temporary file is removed.
     pub fn commit(self) -> anyhow::Result<()> {
+        self.commit_as(false)
+    }
+
+    /// [`AtomicFile::commit`]; with `last`, the rename also marks the run
+    /// as succeeded, atomically with respect to the signal handler.
+    fn commit_as(self, last: bool) -> anyhow::Result<()> {
         let dest = self.dest;
         match self.target {
             Target::Special(writer) => {
@@ -115,6 +139,10 @@ impl AtomicFile {
                     .into_inner()
                     .map_err(|e| e.into_error())
                     .with_context(|| format!("writing {}", dest.display()))?;
+                if last {
+                    let _held = lock_temp_files();
+                    SUCCEEDED.store(true, Ordering::Relaxed);
+                }
             }
             Target::Temp {
                 writer,
@@ -128,10 +156,18 @@ impl AtomicFile {
                     .with_context(|| format!("writing {}", dest.display()))?;
                 // No fsync: the rename alone guarantees that readers and a
                 // failed run never see a partial file; surviving power loss
-                // is not worth seconds on a 400 MB profile.
+                // is not worth seconds on a 400 MB profile. Renamed under
+                // the registry's lock: a signal handler sees the temporary
+                // file either still to remove or renamed with the run marked
+                // succeeded, never between.
+                let held = lock_temp_files();
                 tmp.persist(&dest).map_err(|e| e.error).with_context(|| {
                     format!("{}: cannot replace it with the new file", dest.display())
                 })?;
+                if last {
+                    SUCCEEDED.store(true, Ordering::Relaxed);
+                }
+                drop(held);
             }
         }
         Ok(())
@@ -177,7 +213,10 @@ impl Output {
         }
     }
 
-    /// Writes everything `write` produces and completes the output.
+    /// Writes everything `write` produces and completes the output. Into a
+    /// file this is the tool's last act: once the file is renamed in, its
+    /// run has succeeded (a tool that decides more afterwards, such as
+    /// covtotal's gates, writes to stdout).
     pub fn write(
         self,
         write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
@@ -186,7 +225,7 @@ impl Output {
             Output::File(mut file) => {
                 let dest = file.dest().display().to_string();
                 write(&mut file).with_context(|| format!("writing {dest}"))?;
-                file.commit()
+                file.commit_as(true)
             }
             Output::Stdout => {
                 let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
@@ -238,7 +277,10 @@ extern "C" fn record_stdout_at_start() {
     }
 }
 
-/// Temporary files to remove when SIGINT or SIGTERM arrives.
+/// Set when the tool's one output is in place: its run has succeeded.
+static SUCCEEDED: AtomicBool = AtomicBool::new(false);
+
+/// Temporary files to remove when a terminating signal arrives.
 static TEMP_FILES: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
 
 /// A slot in [`TEMP_FILES`], emptied on drop (after the temporary file was
@@ -266,15 +308,57 @@ fn lock_temp_files() -> std::sync::MutexGuard<'static, Vec<(u64, PathBuf)>> {
     TEMP_FILES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// On the first temporary file: a thread that, on SIGINT or SIGTERM,
-/// removes the registered temporary files and exits 130 or 143. The lock is
-/// held until the exit, so no new temporary file can appear meanwhile.
+/// The signals whose default action ends the process and that a process
+/// can catch. Not the ones a fault raises (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+/// SIGABRT, SIGSYS, SIGTRAP: handling them here would return to the fault)
+/// and not SIGPIPE, which the Rust runtime ignores so that writes fail.
+const TERMINATING: &[libc::c_int] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    libc::SIGIO,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    libc::SIGPWR,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    libc::SIGSTKFLT,
+];
+
+/// Whether `signal` was ignored when the process started (`nohup`, a
+/// background job of a non-interactive shell, `trap '' XFSZ`): it must stay
+/// ignored, not start ending the process.
+fn ignored(signal: libc::c_int) -> bool {
+    // SAFETY: a null new action only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// On the first temporary file: a thread that, on a terminating signal,
+/// removes the registered temporary files and exits 128 + the signal's
+/// number (130 for SIGINT, 143 for SIGTERM, as a shell reports them), or 0
+/// once the run has succeeded. The lock is held until the exit, so no new
+/// temporary file can appear meanwhile.
 fn install_signal_cleanup() -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
     static INSTALL: Once = Once::new();
     let mut result = Ok(());
     INSTALL.call_once(|| {
-        let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        let caught: Vec<libc::c_int> = TERMINATING
+            .iter()
+            .copied()
+            .filter(|&s| !ignored(s))
+            .collect();
+        let mut signals = match signal_hook::iterator::Signals::new(&caught) {
             Ok(s) => s,
             Err(e) => {
                 result = Err(anyhow::Error::new(e).context("installing signal handlers"));
@@ -284,10 +368,15 @@ fn install_signal_cleanup() -> anyhow::Result<()> {
         std::thread::spawn(move || {
             if let Some(signal) = signals.forever().next() {
                 let files = lock_temp_files();
+                if SUCCEEDED.load(Ordering::Relaxed) {
+                    std::process::exit(ExitStatus::Success.code());
+                }
                 for (_, path) in files.iter() {
                     let _ = fs::remove_file(path);
                 }
-                std::process::exit(ExitStatus::from_signal(signal).code());
+                // Any caught signal, not only the two ExitStatus names: a shell
+                // shows 128 + its number (SIGHUP 129, SIGQUIT 131, ...).
+                std::process::exit(128 + signal);
             }
         });
     });

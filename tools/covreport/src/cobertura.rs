@@ -4,6 +4,8 @@
 //! file. Lines by the rule in [`crate::model`]; line-rate is over those
 //! lines. With `--src`, methods are the file's functions (their line-rate is
 //! the statement rate `go tool cover -func` prints) and `<source>` is DIR.
+//! A path holding a character XML 1.0 cannot carry (most control
+//! characters) is an error naming it: no file is written.
 
 use std::io::Write;
 
@@ -23,6 +25,12 @@ pub fn write(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64)
         });
+    // Every package and class name below is part of a path: a path XML
+    // cannot carry is refused whole, before anything is written.
+    for f in &report.files {
+        xml_escape(&f.path)?;
+        xml_escape(&f.shown)?;
+    }
     let mut buf = String::with_capacity(1 << 16);
     buf.push_str("<?xml version=\"1.0\" ?>\n");
     buf.push_str(
@@ -39,7 +47,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
         let dir = std::fs::canonicalize(&root.dir).unwrap_or_else(|_| root.dir.clone());
         buf.push_str(&format!(
             "<sources><source>{}</source></sources>\n",
-            xml_escape(&dir.to_string_lossy())
+            xml_escape(&dir.to_string_lossy())?
         ));
     }
     buf.push_str("<packages>\n");
@@ -58,21 +66,21 @@ pub fn write(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         buf.push_str(&format!(
             "<package name=\"{}\" line-rate=\"{}\" branch-rate=\"0\" complexity=\"0\">\n<classes>\n",
-            xml_escape(pkg),
+            xml_escape(pkg)?,
             rate(&t)
         ));
         for f in files {
             let name = f.path.rsplit('/').next().unwrap_or(&f.path);
             buf.push_str(&format!(
                 "<class name=\"{}\" filename=\"{}\" line-rate=\"{}\" branch-rate=\"0\" complexity=\"0\">\n<methods>",
-                xml_escape(name),
-                xml_escape(&f.shown),
+                xml_escape(name)?,
+                xml_escape(&f.shown)?,
                 rate(&f.line_totals())
             ));
             for func in &f.funcs {
                 buf.push_str(&format!(
                     "<method name=\"{}\" signature=\"\" line-rate=\"{}\" branch-rate=\"0\" complexity=\"0\"><lines/></method>",
-                    xml_escape(&func.name),
+                    xml_escape(&func.name)?,
                     rate(&Totals {
                         covered: func.covered,
                         statements: func.statements
@@ -80,12 +88,17 @@ pub fn write(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
                 ));
             }
             buf.push_str("</methods>\n<lines>\n");
-            for &(line, hits) in &f.lines {
+            for (line, hits) in f.lines.iter().flat_map(|r| r.lines()) {
                 buf.push_str("<line number=\"");
                 buf.push_str(&line.to_string());
                 buf.push_str("\" hits=\"");
                 buf.push_str(&hits.to_string());
                 buf.push_str("\" branch=\"false\"/>\n");
+                // A block may span any number of lines: stream them.
+                if buf.len() > 1 << 20 {
+                    out.write_all(buf.as_bytes())?;
+                    buf.clear();
+                }
             }
             buf.push_str("</lines>\n</class>\n");
             if buf.len() > 1 << 20 {

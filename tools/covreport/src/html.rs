@@ -102,8 +102,7 @@ pub fn write(report: &Report, series: &[Series], out: &mut dyn Write) -> anyhow:
         "seriesPackages": packages.iter().map(|(p, _)| series_figures(series, |s| s.packages.get(p).copied())).collect::<Vec<_>>(),
         "seriesFiles": report.files.iter().map(|f| series_figures(series, |s| s.files.get(&f.path).copied())).collect::<Vec<_>>(),
     });
-    // `</` cannot end the script element early inside a JSON string.
-    let data = serde_json::to_string(&data)?.replace("</", "<\\/");
+    let data = script_safe(&serde_json::to_string(&data)?);
     crate::template::fill(
         SKELETON,
         &[
@@ -118,6 +117,25 @@ pub fn write(report: &Report, series: &[Series], out: &mut dyn Write) -> anyhow:
         out,
     )?;
     Ok(())
+}
+
+/// JSON text that an HTML parser keeps whole inside a script element: no
+/// `<` at all, since `</script` ends the element and `<!--` makes the
+/// parser look past the next `</script>` for the end (both may sit in a
+/// path, a series name or the source). The characters appear only inside
+/// JSON strings, where `\u003c` (and, as Go's `json.HTMLEscape` does, `>`
+/// and `&`) reads back the same.
+fn script_safe(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The blocks of one file as a flat array: start line, start column, end
@@ -151,4 +169,18 @@ fn block_table(blocks: &[covcore::profile::Block], src: &str) -> Vec<u64> {
         ]);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn script_safe_json_reads_back_the_same_and_holds_no_angle_bracket() {
+        let value = serde_json::json!({"p": "m/<!--<script>.go</script>&>", "n": [1, 2]});
+        let text = super::script_safe(&serde_json::to_string(&value).unwrap());
+        assert!(!text.contains(['<', '>', '&']), "{text}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
+    }
 }

@@ -1,4 +1,4 @@
-//! The JSON report (schema in the README): the total, then per package its
+//! The JSON report (schema in docs/how-it-works.md): the total, then per package its
 //! files and, with `--src`, their functions; statement figures are
 //! covtotal's, line figures follow the rule in [`crate::model`]. Each
 //! object's fields are declared in the order they are printed (by name).

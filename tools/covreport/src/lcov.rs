@@ -29,12 +29,17 @@ pub fn write(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
                 f.funcs.iter().filter(|x| x.covered > 0).count()
             )?;
         }
-        for &(line, hits) in &f.lines {
+        for (line, hits) in f.lines.iter().flat_map(|r| r.lines()) {
             buf.extend_from_slice(b"DA:");
             covcore::output::push_u32(&mut buf, line);
             buf.push(b',');
             covcore::output::push_u32(&mut buf, hits);
             buf.push(b'\n');
+            // A block may span any number of lines: stream them.
+            if buf.len() > 1 << 20 {
+                out.write_all(&buf)?;
+                buf.clear();
+            }
         }
         let t = f.line_totals();
         writeln!(buf, "LF:{}\nLH:{}\nend_of_record", t.statements, t.covered)?;

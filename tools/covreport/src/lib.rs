@@ -4,11 +4,13 @@
 mod badge;
 mod cobertura;
 mod html;
+mod html_tests;
 mod json;
 mod lcov;
 mod markdown;
 pub mod model;
 mod template;
+mod testwise;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,6 +23,7 @@ use covcore::gosrc::SourceRoot;
 use covcore::total;
 
 use crate::model::Report;
+pub use html::Series;
 
 /// Write a report of Go coverage profiles: lcov or Cobertura for CI and
 /// coverage services, JSON, a self-contained HTML page, a Markdown summary
@@ -66,23 +69,36 @@ struct Cli {
     #[arg(long, value_name = "NAME=PROFILES", value_parser = parse_series)]
     series: Vec<(String, String)>,
 
+    /// The test map of a per-test run (`covtools cover --per-test`): html
+    /// shows per line the tests that ran it and a page per test; testwise
+    /// needs it (and no profile).
+    #[arg(long, value_name = "FILE")]
+    test_map: Option<PathBuf>,
+
     /// badge: green at or above this percent.
-    #[arg(long, value_name = "PERCENT", default_value_t = 80.0)]
+    #[arg(long, value_name = "PERCENT", default_value_t = GREEN)]
     green: f64,
 
     /// badge: yellow at or above this percent (red below).
-    #[arg(long, value_name = "PERCENT", default_value_t = 60.0)]
+    #[arg(long, value_name = "PERCENT", default_value_t = YELLOW)]
     yellow: f64,
 }
 
+/// The badge's default thresholds.
+const GREEN: f64 = 80.0;
+const YELLOW: f64 = 60.0;
+
+/// A report format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub enum Format {
     Lcov,
     Cobertura,
     Json,
     Html,
     Markdown,
     Badge,
+    /// Teamscale's testwise coverage JSON, from --test-map.
+    Testwise,
 }
 
 const EXAMPLES: &str = "Examples:
@@ -90,7 +106,9 @@ const EXAMPLES: &str = "Examples:
   covreport --format cobertura --src . merged.cov -o cobertura.xml
   covreport --format html --src . 'cover/*.out' -o report.html
   covreport --format markdown --baseline main.pct --src . --diff-base origin/main merged.cov
-  covreport --format badge merged.cov -o badge.svg";
+  covreport --format badge merged.cov -o badge.svg
+  covreport --format html --src . --test-map test-map.json merged.cov -o report.html
+  covreport --format testwise --src . --test-map test-map.json -o testwise.json";
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
@@ -104,6 +122,17 @@ pub fn run() -> anyhow::Result<ExitCode> {
         None => None,
     };
     let src = cli.src.as_deref().map(SourceRoot::open).transpose()?;
+    let test_map = match &cli.test_map {
+        Some(p) => Some(covcore::testmap::TestMap::read(p)?),
+        None => None,
+    };
+    if cli.format == Format::Testwise {
+        let map = test_map.context("--format testwise needs --test-map FILE")?;
+        covcore::output::write_to(cli.output.as_deref(), |out: &mut dyn Write| {
+            testwise::write(&map, src.as_ref(), out)
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let diff = match (&cli.diff_base, &src) {
         (Some(base), Some(_)) => Some(covcore::diff::changed_lines(
             cli.src.as_deref().expect("requires src"),
@@ -127,18 +156,73 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Some(changes) => Some(covcore::diff::coverage(&changes, &merged.files)?),
         None => None,
     };
+    let extras = Extras {
+        series: &series,
+        baseline,
+        diff: diff.as_ref(),
+        green: cli.green,
+        yellow: cli.yellow,
+        test_map: test_map.as_ref(),
+    };
     covcore::output::write_to(cli.output.as_deref(), |out: &mut dyn Write| {
-        match cli.format {
-            Format::Lcov => lcov::write(&report, out)?,
-            Format::Cobertura => cobertura::write(&report, out)?,
-            Format::Json => json::write(&report, out)?,
-            Format::Html => html::write(&report, &series, out)?,
-            Format::Markdown => markdown::write(&report, baseline, diff.as_ref(), out)?,
-            Format::Badge => badge::write(&report, cli.green, cli.yellow, out)?,
-        }
-        Ok(())
+        write(cli.format, &report, &extras, out)
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What some formats show besides the profile.
+pub struct Extras<'a> {
+    /// html: more columns of figures.
+    pub series: &'a [Series],
+    /// markdown: the percent to show the delta to.
+    pub baseline: Option<f64>,
+    /// markdown: the diff coverage.
+    pub diff: Option<&'a covcore::diff::DiffCoverage>,
+    /// badge: green at or above this percent, yellow at or above `yellow`.
+    pub green: f64,
+    pub yellow: f64,
+    /// html: the tests that ran each line, and a page per test.
+    pub test_map: Option<&'a covcore::testmap::TestMap>,
+}
+
+impl Default for Extras<'_> {
+    fn default() -> Self {
+        Extras {
+            series: &[],
+            baseline: None,
+            diff: None,
+            green: GREEN,
+            yellow: YELLOW,
+            test_map: None,
+        }
+    }
+}
+
+/// Writes `report` in `format` (the fuzz target and library callers use
+/// this as the CLI does).
+pub fn write(
+    format: Format,
+    report: &Report,
+    extras: &Extras,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Lcov => lcov::write(report, out),
+        Format::Cobertura => cobertura::write(report, out),
+        Format::Json => json::write(report, out),
+        Format::Html => match extras.test_map {
+            Some(map) => {
+                let mut page = Vec::new();
+                html::write(report, extras.series, &mut page)?;
+                out.write_all(&html_tests::embed(page, map)?)?;
+                Ok(())
+            }
+            None => html::write(report, extras.series, out),
+        },
+        Format::Markdown => markdown::write(report, extras.baseline, extras.diff, out),
+        Format::Badge => badge::write(report, extras.green, extras.yellow, out),
+        Format::Testwise => anyhow::bail!("--format testwise is written from the test map alone"),
+    }
 }
 
 fn parse_series(s: &str) -> Result<(String, String), String> {
@@ -177,8 +261,11 @@ fn rate(t: &total::Totals) -> String {
     }
 }
 
-/// Escapes text for XML and HTML attributes and content.
-fn xml_escape(s: &str) -> String {
+/// Escapes text for XML attributes and content. XML 1.0 has no way to
+/// write most control characters (not even as `&#1;`) nor U+FFFE and
+/// U+FFFF: a name holding one is refused, naming it, rather than written
+/// into a file no XML reader accepts.
+fn xml_escape(s: &str) -> anyhow::Result<String> {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -187,8 +274,28 @@ fn xml_escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => bail!(
+                "{s:?}: holds the character U+{:04X}, which XML 1.0 cannot carry",
+                c as u32
+            ),
             c => out.push(c),
         }
     }
-    out
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn xml_escape_refuses_what_xml_cannot_carry() {
+        assert_eq!(
+            super::xml_escape("a<b>&\"'\té").unwrap(),
+            "a&lt;b&gt;&amp;&quot;&apos;\té"
+        );
+        for bad in ["m/a\u{1}b.go", "\u{0}", "x\u{1f}", "\u{fffe}", "\u{ffff}"] {
+            let err = super::xml_escape(bad).unwrap_err().to_string();
+            assert!(err.contains("XML 1.0 cannot carry"), "{err}");
+        }
+    }
 }

@@ -46,14 +46,14 @@ pub fn write(
         if t.statements == 0 {
             writeln!(
                 md,
-                "**Diff coverage** (since `{}`): no changed statements.\n",
-                d.base
+                "**Diff coverage** (since {}): no changed statements.\n",
+                code(&d.base)
             )?;
         } else {
             writeln!(
                 md,
-                "**Diff coverage** (since `{}`): {}% ({} of {} changed statements covered).\n",
-                d.base,
+                "**Diff coverage** (since {}): {}% ({} of {} changed statements covered).\n",
+                code(&d.base),
                 t.percent_str(),
                 t.covered,
                 t.statements
@@ -63,7 +63,7 @@ pub fn write(
         if !ranges.is_empty() {
             md.push_str("Uncovered changed lines:\n\n");
             for r in ranges.iter().take(RANGES) {
-                writeln!(md, "- `{r}`")?;
+                writeln!(md, "- {}", code(r))?;
             }
             if ranges.len() > RANGES {
                 writeln!(md, "- … and {} more", ranges.len() - RANGES)?;
@@ -90,8 +90,8 @@ pub fn write(
         for (name, t) in packages.iter().take(n) {
             writeln!(
                 md,
-                "| `{}` | {} | {} | {}% |",
-                name.replace('|', "\\|"),
+                "| {} | {} | {} | {}% |",
+                code(name).replace('|', "\\|"),
                 t.covered,
                 t.statements,
                 t.percent_str()
@@ -100,4 +100,36 @@ pub fn write(
     }
     out.write_all(md.as_bytes())?;
     Ok(())
+}
+
+/// `text` as one CommonMark code span, whatever backticks it holds: fenced
+/// by one backtick more than its longest run of them, with a space inside
+/// each fence when the text starts or ends with a backtick, or with a
+/// space at both ends (the reader strips one space from each end then).
+fn code(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let spaced = text.starts_with(' ') && text.ends_with(' ') && text.trim() != "";
+    if text.starts_with('`') || text.ends_with('`') || spaced {
+        format!("{fence} {text} {fence}")
+    } else {
+        format!("{fence}{text}{fence}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn code_spans_hold_any_backticks() {
+        assert_eq!(super::code("m/p"), "`m/p`");
+        assert_eq!(super::code("m/a`b"), "``m/a`b``");
+        assert_eq!(super::code("m/a``b`"), "``` m/a``b` ```");
+        assert_eq!(super::code("`"), "`` ` ``");
+        assert_eq!(super::code(" x "), "`  x  `");
+    }
 }

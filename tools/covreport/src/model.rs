@@ -2,7 +2,7 @@
 //! (covtotal's numbers), its lines (the block-to-line rule below) and, with
 //! the source, its functions.
 //!
-//! Lines from blocks (the README's "How statement blocks become lines"): a
+//! Lines from blocks (docs/how-it-works.md, "How statement blocks become lines"): a
 //! Go profile block covers `startLine.startCol,endLine.endCol` and holds
 //! `numStmt` statements. Every line from startLine to endLine of a block
 //! with at least one statement is a line of the report (blocks with no
@@ -14,10 +14,18 @@
 //! covered line). A block spanning several lines gives each of them its
 //! count, comment and blank lines inside it included: the profile does not
 //! say which lines hold its statements, and the line figures need no source.
+//! Lines are kept as runs ([`covcore::lines`]): a block claiming billions of
+//! lines costs no more than one of a single line. With `--src`, a block that
+//! ends past the end of its file is an error: the profile is not of this
+//! source, and its lines would be lines the file does not have. (covtotal
+//! --src counts such blocks, as `go tool cover -func` does.)
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
 
 use covcore::gosrc::{self, FuncCoverage, SourceRoot};
+use covcore::lines::{self, LineRun};
 use covcore::merge::Merged;
 use covcore::profile::{Block, FileBlocks, Mode};
 use covcore::total::{self, Totals};
@@ -33,8 +41,8 @@ pub struct FileReport {
     pub disk: Option<PathBuf>,
     /// Covered and total statements, as covtotal counts them.
     pub totals: Totals,
-    /// `(line, hits)`, ascending.
-    pub lines: Vec<(u32, u32)>,
+    /// The lines and their hits, ascending runs.
+    pub lines: Vec<LineRun>,
     /// With `--src`: the functions, in source order.
     pub funcs: Vec<FuncCoverage>,
     /// The merged blocks (the HTML annotates the source with them).
@@ -48,11 +56,7 @@ impl FileReport {
 
     /// Lines with hits > 0, and all lines.
     pub fn line_totals(&self) -> Totals {
-        let covered = self.lines.iter().filter(|(_, h)| *h > 0).count() as u64;
-        Totals {
-            covered,
-            statements: self.lines.len() as u64,
-        }
+        lines::totals(&self.lines)
     }
 }
 
@@ -93,6 +97,7 @@ impl Report {
             let (shown, disk) = match &src {
                 Some(root) => {
                     let disk = root.resolve(&fb.path)?;
+                    within_the_file(fb, &disk)?;
                     let shown = disk
                         .strip_prefix(&root.dir)
                         .unwrap_or(&disk)
@@ -107,7 +112,7 @@ impl Report {
                 shown,
                 disk,
                 totals,
-                lines: lines_of(fb),
+                lines: lines::line_runs(&fb.blocks),
                 funcs: own,
                 blocks: fb.blocks.clone(),
             });
@@ -150,64 +155,29 @@ impl Report {
     }
 }
 
+/// Refuses a block of `fb` that ends past the last line of its source.
+fn within_the_file(fb: &FileBlocks, disk: &Path) -> anyhow::Result<()> {
+    let shown = String::from_utf8_lossy(&fb.path);
+    let src =
+        std::fs::read(disk).with_context(|| format!("{shown}: cannot read {}", disk.display()))?;
+    // The line after a final newline counts: Go may end a block there.
+    let lines = src.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let end = |b: &&Block| b.pos.end_line.max(b.pos.start_line);
+    if let Some(b) = fb.blocks.iter().find(|b| u64::from(end(b)) > lines) {
+        bail!(
+            "{shown}:{}: the block ends at line {}, past the end of {} ({lines} lines): the profile is not of this source",
+            b.pos,
+            end(&b),
+            disk.display()
+        );
+    }
+    Ok(())
+}
+
 fn block_totals(fb: &FileBlocks) -> Totals {
     let mut t = Totals::default();
     for b in &fb.blocks {
         t.add(if b.count > 0 { b.stmts as u64 } else { 0 }, b.stmts as u64);
     }
     t
-}
-
-/// The lines of one file's blocks, by the rule in the module comment
-/// (one piece of code, shared with diff coverage).
-pub fn lines_of(fb: &FileBlocks) -> Vec<(u32, u32)> {
-    covcore::diff::block_lines(&fb.blocks)
-}
-
-#[cfg(test)]
-mod tests {
-    use covcore::profile::{Block, FileBlocks, Pos};
-
-    fn block(sl: u32, sc: u32, el: u32, ec: u32, stmts: u32, count: u32) -> Block {
-        Block {
-            pos: Pos {
-                start_line: sl,
-                start_col: sc,
-                end_line: el,
-                end_col: ec,
-            },
-            stmts,
-            count,
-        }
-    }
-
-    #[test]
-    fn a_line_gets_the_largest_count_of_its_blocks_and_a_block_all_its_lines() {
-        let fb = FileBlocks {
-            path: b"m/p/x.go".to_vec(),
-            blocks: vec![
-                block(3, 20, 5, 3, 2, 7),  // lines 3-5, count 7
-                block(5, 3, 5, 20, 1, 0),  // line 5 again, count 0: stays 7
-                block(6, 2, 6, 9, 1, 0),   // line 6, uncovered
-                block(8, 1, 8, 3, 0, 9),   // no statements: no line
-                block(9, 2, 11, 4, 3, 0),  // 9-11 uncovered
-                block(11, 4, 11, 9, 1, 2), // 11 covered by the second block
-                block(13, 3, 15, 1, 1, 0), // ends at 15.1: lines 13-14
-            ],
-        };
-        assert_eq!(
-            super::lines_of(&fb),
-            vec![
-                (3, 7),
-                (4, 7),
-                (5, 7),
-                (6, 0),
-                (9, 0),
-                (10, 0),
-                (11, 2),
-                (13, 0),
-                (14, 0)
-            ]
-        );
-    }
 }

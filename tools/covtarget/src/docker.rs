@@ -40,9 +40,25 @@ use crate::programs;
 /// `docker` CLI even where the engine's socket is at hand.
 pub const ENV_TRANSPORT: &str = "COVTOOLS_DOCKER";
 
-/// The `docker` CLI on PATH (looked up once).
+/// The `docker` CLI on PATH (looked up once). Without one, where
+/// `DOCKER_HOST` names a Unix socket that does not answer, that socket is
+/// the cause to report: the CLI was only the fallback.
 pub fn cli() -> anyhow::Result<PathBuf> {
-    programs::tool("docker")
+    programs::tool("docker").map_err(|missing| match unreachable_host_socket() {
+        Some(why) => anyhow!("{why}; no docker CLI on PATH to try instead"),
+        None => missing,
+    })
+}
+
+/// Why the Unix socket `DOCKER_HOST` names cannot be reached, if it names
+/// one and it cannot.
+fn unreachable_host_socket() -> Option<String> {
+    let host = std::env::var("DOCKER_HOST").ok()?;
+    let socket = host.strip_prefix("unix://")?;
+    let err = UnixStream::connect(socket).err()?;
+    Some(format!(
+        "DOCKER_HOST={host}: cannot connect to the Docker Engine at {socket} ({err})"
+    ))
 }
 
 /// `docker ARGS…`, stdin closed, both outputs captured, killed at `timeout`

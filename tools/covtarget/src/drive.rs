@@ -1,6 +1,6 @@
 //! The run loop covkill and covpull share: targets from the arguments and
 //! then stdin (streamed, so `covkill … | covpull …` overlaps), label
-//! selectors expanded, duplicates dropped, a bounded pool of workers, data
+//! selectors and Swarm services expanded, duplicates dropped, a bounded pool of workers, data
 //! lines on stdout as soon as they are known, one-line errors and an
 //! optional progress bar on stderr, and the exit code.
 
@@ -48,6 +48,8 @@ enum Event {
     Done(Target, Report),
     /// A target (or selector) that failed before any work.
     Failed(String, anyhow::Error),
+    /// A remark on a target as it was expanded.
+    Note(String, String),
     /// A malformed stdin line: bad input, exit 2.
     BadInput(anyhow::Error),
 }
@@ -101,7 +103,13 @@ pub fn drive(
                     Ok(t) => t,
                     Err(e) => return ev.send(Event::Failed(target.to_string(), e)).is_ok(),
                 };
-                for t in expanded {
+                for note in expanded.notes {
+                    let _ = ev.send(Event::Note(target.to_string(), note));
+                }
+                for e in expanded.errors {
+                    let _ = ev.send(Event::Failed(target.to_string(), e));
+                }
+                for t in expanded.targets {
                     if seen.insert(t.clone()) {
                         let _ = ev.send(Event::Queued);
                         if job_tx.send(t).is_err() {
@@ -192,6 +200,7 @@ pub fn drive(
                     failed = true;
                     say(format!("{target}: {}", cli::one_line(&err)));
                 }
+                Event::Note(target, note) => say(format!("{target}: {note}")),
                 Event::BadInput(err) => {
                     bad_input = true;
                     say(cli::one_line(&err));

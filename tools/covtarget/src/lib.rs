@@ -1,7 +1,7 @@
 //! Coverage targets and the exec transport shared by covkill and covpull.
 //!
 //! - [`target`]: the target forms (`docker:NAME`, `k8s:NS/POD[:C]`,
-//!   `k8s-selector:NS/SEL[:C]`, `local:ADDR=DIR`, `dir:DIR`) and their
+//!   `k8s-selector:NS/SEL[:C]`, `local:ADDR=DIR`, `dir:DIR`, `swarm:SERVICE`) and their
 //!   canonical text, which covkill prints and covpull reads back;
 //! - [`exec`]: one transport for containers and pods, a Docker exec (the
 //!   Engine API, or the CLI) or `kubectl exec … --`, running the same

@@ -20,6 +20,7 @@ pub mod fetch;
 mod fetched;
 mod http_snapshot;
 pub mod kill;
+pub mod swarm;
 
 pub use fetch::{fetch, fetch_snapshot};
 pub use fetched::{binary_kind, BinaryFile, BinaryKind, Fetched, Profile};
@@ -56,6 +57,7 @@ pub(crate) fn endpoint(target: &Target) -> anyhow::Result<Endpoint<'_>> {
             container,
         } => Endpoint::Exec(Exec::kubectl(namespace, pod, container.as_deref())),
         Target::Selector { .. } => bail!("a label selector must be expanded first"),
+        Target::Swarm { .. } => bail!("a Swarm service must be expanded first"),
         Target::Local { addr, dir } => Endpoint::Local {
             addr: addr.as_deref(),
             dir,
@@ -63,19 +65,45 @@ pub(crate) fn endpoint(target: &Target) -> anyhow::Result<Endpoint<'_>> {
     })
 }
 
-/// Expands a label selector to its running pods (`kubectl get pods -n NS
-/// -l SEL --field-selector=status.phase=Running -o name`: completed, failed
-/// and pending pods of a rollout cannot be exec'd); other targets are
-/// returned as they are.
-pub fn expand(target: &Target, timeout: Duration) -> anyhow::Result<Vec<Target>> {
-    let Target::Selector {
-        namespace,
-        selector,
-        container,
-    } = target
-    else {
-        return Ok(vec![target.clone()]);
-    };
+/// What a target stands for: the targets to work on, remarks, and the
+/// parts that cannot be worked on from here (each a failure of the run).
+#[derive(Debug, Default)]
+pub struct Expanded {
+    pub targets: Vec<Target>,
+    pub notes: Vec<String>,
+    pub errors: Vec<anyhow::Error>,
+}
+
+/// Expands a label selector to its running pods, and a Swarm service to its
+/// running tasks' containers on this node ([`swarm::expand`]); other
+/// targets are returned as they are.
+pub fn expand(target: &Target, timeout: Duration) -> anyhow::Result<Expanded> {
+    match target {
+        Target::Selector {
+            namespace,
+            selector,
+            container,
+        } => Ok(Expanded {
+            targets: expand_selector(namespace, selector, container, timeout)?,
+            ..Expanded::default()
+        }),
+        Target::Swarm { service } => swarm::expand(service, timeout),
+        _ => Ok(Expanded {
+            targets: vec![target.clone()],
+            ..Expanded::default()
+        }),
+    }
+}
+
+/// A label selector's running pods (`kubectl get pods -n NS -l SEL
+/// --field-selector=status.phase=Running -o name`: completed, failed and
+/// pending pods of a rollout cannot be exec'd).
+fn expand_selector(
+    namespace: &str,
+    selector: &str,
+    container: &Option<String>,
+    timeout: Duration,
+) -> anyhow::Result<Vec<Target>> {
     let out = process(programs::tool("kubectl")?)
         .args(["get", "pods", "-n", namespace, "-l", selector])
         .args(["--field-selector=status.phase=Running", "-o", "name"])
@@ -91,7 +119,7 @@ pub fn expand(target: &Target, timeout: Duration) -> anyhow::Result<Vec<Target>>
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(|l| Target::Pod {
-            namespace: namespace.clone(),
+            namespace: namespace.to_string(),
             pod: l.strip_prefix("pod/").unwrap_or(l).to_string(),
             container: container.clone(),
         })

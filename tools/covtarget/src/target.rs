@@ -27,6 +27,10 @@ Targets (as arguments, or on stdin one per line; blank lines and #comments are s
                                      local:127.0.0.1:19001=target/cover/run/orders
   dir:DIR                          a cover directory alone (covpull only)
                                      dir:/tmp/run/orders/cover
+  swarm:SERVICE                    every running task of a Docker Swarm service on this node,
+                                   each as docker:CONTAINER (its container); tasks running on
+                                   other nodes are reported by name, with what to do
+                                     swarm:shop_orders
 
 HOW THEY ARE REACHED:
   Containers and pods go through one exec transport running the same `sh -c` scripts: for Docker
@@ -42,7 +46,9 @@ HOW THEY ARE REACHED:
   covcounters.<hash>.<pid>.<nanotime>; anything else (the temporary names starting with '.' of a
   profile or snapshot still being written) is ignored. A stopped Docker container is read with
   `docker cp`. Local targets are reached directly from this process: an HTTP GET to ADDR, and
-  the directory read in place.";
+  the directory read in place. A swarm: target lists the service's tasks (`docker service ps` on a
+  manager; a worker sees only its own) and takes this node's containers by their label
+  com.docker.swarm.service.name; each is then reached as a docker: target.";
 
 /// One thing that runs an instrumented service.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -64,6 +70,8 @@ pub enum Target {
     /// A local process (`addr` is its killswitch) or, without `addr`, a bare
     /// cover directory.
     Local { addr: Option<String>, dir: PathBuf },
+    /// Every running task of a Swarm service (expanded before use).
+    Swarm { service: String },
 }
 
 impl Target {
@@ -72,7 +80,7 @@ impl Target {
     pub fn parse(text: &str, default_container: Option<&str>) -> anyhow::Result<Target> {
         let text = text.trim();
         let expected = "expected docker:NAME, k8s:NAMESPACE/POD[:CONTAINER], \
-                        k8s-selector:NAMESPACE/SELECTOR[:CONTAINER], local:ADDR=DIR or dir:DIR (see --help)";
+                        k8s-selector:NAMESPACE/SELECTOR[:CONTAINER], local:ADDR=DIR, dir:DIR or swarm:SERVICE (see --help)";
         let (kind, rest) = text
             .split_once(':')
             .with_context(|| format!("{text:?}: not a target: {expected}"))?;
@@ -159,6 +167,14 @@ impl Target {
                     dir: rest.into(),
                 }
             }
+            "swarm" => {
+                if !is_swarm_name(rest) {
+                    bail!("{text:?}: expected swarm:SERVICE with a service name (letters, digits, _ . -)");
+                }
+                Target::Swarm {
+                    service: rest.to_string(),
+                }
+            }
             _ => bail!("{text:?}: unknown target kind {kind:?}: {expected}"),
         };
         Ok(target)
@@ -183,6 +199,7 @@ impl Target {
                 ..
             } => format!("k8s_{namespace}_{}", sanitize(selector)),
             Target::Local { dir, .. } => format!("local_{}", sanitize(&dir.to_string_lossy())),
+            Target::Swarm { service } => format!("swarm_{service}"),
         }
     }
 }
@@ -216,6 +233,7 @@ impl fmt::Display for Target {
             } => write!(f, "k8s-selector:{namespace}/{selector}"),
             Target::Local { addr: Some(a), dir } => write!(f, "local:{a}={}", dir.display()),
             Target::Local { addr: None, dir } => write!(f, "dir:{}", dir.display()),
+            Target::Swarm { service } => write!(f, "swarm:{service}"),
         }
     }
 }
@@ -244,6 +262,15 @@ fn is_dns_label(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
+}
+
+/// A Swarm service name as Docker accepts it (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`,
+/// at most 63 characters: it is a DNS name on the service's networks).
+fn is_swarm_name(s: &str) -> bool {
+    s.len() <= 63
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 /// A path or selector as part of a file name: `/` becomes `_`, other
@@ -332,6 +359,12 @@ mod tests {
         roundtrip("local:127.0.0.1:19999=/tmp/c");
         roundtrip("dir:/tmp/c");
         assert_eq!(
+            roundtrip("swarm:shop_orders"),
+            Target::Swarm {
+                service: "shop_orders".into()
+            }
+        );
+        assert_eq!(
             Target::parse("local::19001=/x", None).unwrap().to_string(),
             "local:127.0.0.1:19001=/x"
         );
@@ -357,6 +390,10 @@ mod tests {
             "local::0=/x",
             "local::1",
             "ftp:x",
+            "swarm:",
+            "swarm:-x",
+            "swarm:a/b",
+            "swarm:a:b",
         ] {
             assert!(Target::parse(bad, None).is_err(), "{bad}");
         }

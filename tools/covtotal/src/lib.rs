@@ -12,6 +12,8 @@ use covcore::merge::Merged;
 use covcore::output::Output;
 use covcore::total::{self, By, Totals};
 
+mod by_test;
+
 /// Print the total statement coverage of Go profiles, like
 /// `go tool cover -func merged.cov | grep total`, and gate CI on it.
 ///
@@ -45,9 +47,17 @@ struct Cli {
     #[arg(long, conflicts_with = "by")]
     json: bool,
 
-    /// Print a table per package or per file, with the total last.
-    #[arg(long, value_name = "package|file")]
+    /// Print a table per package or per file, with the total last; or per
+    /// test, from the test map of a per-test run (`covtools cover
+    /// --per-test`): the statements each test covered and those only it
+    /// covered.
+    #[arg(long, value_name = "package|file|test")]
     by: Option<ByArg>,
+
+    /// With --by test: the test map [default: test-map.json beside the
+    /// profile].
+    #[arg(long, value_name = "FILE")]
+    test_map: Option<PathBuf>,
 
     /// Fail (exit 1) when the total is below this percentage.
     #[arg(long, value_name = "PERCENT")]
@@ -84,12 +94,14 @@ struct Cli {
 enum ByArg {
     Package,
     File,
+    Test,
 }
 
 const EXAMPLES: &str = "Examples:
   covtotal merged.cov                      total: (statements) 81.2%
   covtotal --percent cover/*.out           81.2
   covtotal --by package merged.cov
+  covtotal --by test merged.cov            per test, from test-map.json beside it
   covtotal --src . --min 75 merged.cov     exit 1 below 75%
   covtotal --baseline main.pct --max-drop 0.5 merged.cov
   covtotal --src . --diff-base origin/main --diff-min 80 merged.cov";
@@ -132,9 +144,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
         format!("{shown}\n").into_bytes()
     } else if cli.json {
         json(&all, &total::breakdown(&files, By::Package))?
+    } else if let Some(ByArg::Test) = cli.by {
+        let path = by_test::map_path(cli.test_map.as_deref(), &cli.merge.inputs)?;
+        by_test::table(&covcore::testmap::TestMap::read(&path)?)?
     } else if let Some(by) = cli.by {
         let by = match by {
-            ByArg::Package => By::Package,
+            ByArg::Package | ByArg::Test => By::Package,
             ByArg::File => By::File,
         };
         table(&total::breakdown(&files, by), &all, by)

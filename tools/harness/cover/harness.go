@@ -1,6 +1,6 @@
 // Package harness is covtools' harness for the build kind "cover": the
 // service's real main built with `go build -cover -covermode=atomic`.
-// cargo xtask build-services builds from a temporary copy of the module in
+// covtools build builds from a temporary copy of the module in
 // which one file of package main imports this package for its init(); the
 // user's tree is never written to. It lives in a module of its own
 // (covtools.local/harness), outside -coverpkg, so its code never appears in a
@@ -56,7 +56,7 @@ import (
 )
 
 // coverMode is the -covermode of the build (set with -ldflags -X by
-// cargo xtask build-services).
+// covtools build).
 var coverMode = "unknown"
 
 func logf(format string, args ...interface{}) {

@@ -10,6 +10,7 @@ mod covdata;
 mod data;
 mod measure;
 mod merge;
+mod per_test;
 mod report;
 
 use std::path::Path;
@@ -33,6 +34,10 @@ pub fn run(args: flags::Bench) -> anyhow::Result<ExitCode> {
             &args.containers,
             &root.join("target/release"),
         );
+    }
+    if args.per_test {
+        build_release_bins(&root)?;
+        return per_test::run(args.runs, &root);
     }
     if args.covdata {
         return covdata::run(&args, &root);

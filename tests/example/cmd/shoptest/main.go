@@ -4,6 +4,10 @@
 //
 //	shoptest -gateway http://127.0.0.1:8080
 //	shoptest -skip 'beyond stock|unknown order'   (leave checks out)
+//
+// Under `covtools cover --per-test` it marks each check as a test at
+// $COVTOOLS_TESTS_URL (POST /test/start and /test/end), so that the run
+// measures what each check covered in every service.
 package main
 
 import (
@@ -14,6 +18,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"time"
@@ -93,6 +98,25 @@ type order struct {
 type item struct {
 	ProductID string `json:"product_id"`
 	Qty       int    `json:"qty"`
+}
+
+// mark tells covtools' per-test coordinator, when there is one, that a
+// check starts or ends (result: passed, failed or skipped).
+func mark(what, name, result string) {
+	base := os.Getenv("COVTOOLS_TESTS_URL")
+	if base == "" {
+		return
+	}
+	q := url.Values{"name": {name}}
+	if result != "" {
+		q.Set("result", result)
+	}
+	resp, err := client.Post(base+"/test/"+what+"?"+q.Encode(), "text/plain", nil)
+	if err != nil {
+		log.Printf("shoptest: marking %s of %q: %v", what, name, err)
+		return
+	}
+	resp.Body.Close()
 }
 
 func waitReady() error {
@@ -206,11 +230,14 @@ func main() {
 			log.Printf("skip %s", c.name)
 			continue
 		}
+		mark("start", c.name, "")
 		if err := c.run(); err != nil {
 			failed++
+			mark("end", c.name, "failed")
 			log.Printf("FAIL %s: %v", c.name, err)
 			continue
 		}
+		mark("end", c.name, "passed")
 		log.Printf("ok   %s", c.name)
 	}
 	ran := len(checks) - skipped

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// base is the service under test: $SERVICE_URL (integration-cover sets it
+// base is the service under test: $SERVICE_URL (covtools sets it
 // from {url:NAME}).
 func base(t *testing.T) string {
 	u := os.Getenv("SERVICE_URL")

@@ -138,7 +138,9 @@ impl<'a> Cursor<'a> {
     }
 
     /// A string table: a count, then each string as a length and its bytes.
-    pub fn string_table(&mut self, what: &str) -> Result<Vec<String>> {
+    /// Bytes, as Go keeps them: a file name need not be UTF-8, and a
+    /// profile must hold the name the binary was built with, byte for byte.
+    pub fn string_table(&mut self, what: &str) -> Result<Vec<Vec<u8>>> {
         let n = self.uleb(what)?;
         // Each entry takes at least one byte: a count larger than what is
         // left is corrupt, and must not size an allocation.
@@ -154,7 +156,7 @@ impl<'a> Cursor<'a> {
             let len = self.uleb(what)?;
             let len = usize::try_from(len).map_err(|_| format!("corrupt {what}"))?;
             let b = self.bytes(len, what)?;
-            strings.push(String::from_utf8_lossy(b).into_owned());
+            strings.push(b.to_vec());
         }
         Ok(strings)
     }

@@ -127,14 +127,14 @@ fn read_entries(
         let Some(f) = p.funcs.get(func as usize) else {
             return Err(format!(
                 "corrupt: entry {e} is for function {func} of package {}, which has {}",
-                p.path,
+                p.shown(),
                 p.funcs.len()
             ));
         };
         if n as usize != f.units.len() {
             return Err(format!(
                 "corrupt: entry {e} (function {func} of package {}) has {n} counters, its meta-data {} units",
-                p.path,
+                p.shown(),
                 f.units.len()
             ));
         }

@@ -39,11 +39,11 @@ pub struct Meta {
 #[derive(Debug)]
 pub struct Package {
     /// The import path.
-    pub path: String,
+    pub path: Vec<u8>,
     /// The hash of the package's blob: equal blobs, equal hashes.
     pub hash: [u8; 16],
     /// The package's string table.
-    pub strings: Vec<String>,
+    pub strings: Vec<Vec<u8>>,
     pub funcs: Vec<Func>,
 }
 
@@ -57,8 +57,13 @@ pub struct Func {
 }
 
 impl Package {
-    pub fn file(&self, f: &Func) -> &str {
+    pub fn file(&self, f: &Func) -> &[u8] {
         &self.strings[f.file as usize]
+    }
+
+    /// The import path for messages.
+    pub fn shown(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.path)
     }
 }
 
@@ -180,7 +185,7 @@ impl Package {
             ));
         }
         let strings = Cursor::at(blob, strtab_at as usize)?.string_table("the string table")?;
-        let get = |idx: u32, what: &str| -> Result<&String> {
+        let get = |idx: u32, what: &str| -> Result<&Vec<u8>> {
             strings.get(idx as usize).ok_or_else(|| {
                 format!(
                     "corrupt: {what} is string {idx}, the table has {}",
@@ -188,7 +193,8 @@ impl Package {
                 )
             })
         };
-        let path = get(path_idx, "the package path")?.to_string();
+        let path = get(path_idx, "the package path")?.clone();
+        let shown = String::from_utf8_lossy(&path).into_owned();
         get(name_idx, "the package name")?;
         let mut funcs = Vec::with_capacity(nfuncs as usize);
         for f in 0..nfuncs {
@@ -198,14 +204,14 @@ impl Package {
             // blob's declared length, is malformed.
             if (off as usize) < at || off > length {
                 return Err(format!(
-                    "package {path}: malformed offset {off} of function {f}"
+                    "package {shown}: malformed offset {off} of function {f}"
                 ));
             }
             let mut fc = Cursor::at(blob, off as usize)
-                .map_err(|e| format!("package {path}: function {f}: {e}"))?;
+                .map_err(|e| format!("package {shown}: function {f}: {e}"))?;
             funcs.push(
                 Func::decode(&mut fc, &get, units)
-                    .map_err(|e| format!("package {path}: function {f}: {e}"))?,
+                    .map_err(|e| format!("package {shown}: function {f}: {e}"))?,
             );
         }
         Ok(Package {
@@ -220,14 +226,21 @@ impl Package {
 impl Func {
     fn decode<'s>(
         c: &mut Cursor,
-        get: &dyn Fn(u32, &str) -> Result<&'s String>,
+        get: &dyn Fn(u32, &str) -> Result<&'s Vec<u8>>,
         units: &mut Vec<Unit>,
     ) -> Result<Func> {
         let nunits = c.uleb32("the unit count")?;
         let name_idx = c.uleb32("the function name")?;
         let file_idx = c.uleb32("the file name")?;
         get(name_idx, "the function name")?;
-        get(file_idx, "the file name")?;
+        let file = get(file_idx, "the file name")?;
+        // Kept byte for byte, except what no text profile line can hold.
+        if file.is_empty() || file.contains(&b'\n') {
+            return Err(format!(
+                "corrupt: the file name {:?} is empty or holds a newline, which no profile can carry",
+                String::from_utf8_lossy(file)
+            ));
+        }
         // Five numbers a unit, at least a byte each.
         if u64::from(nunits) * 5 > (c.remaining()) as u64 {
             return Err(format!("truncated: {nunits} units do not fit"));

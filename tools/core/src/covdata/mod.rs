@@ -69,19 +69,7 @@ impl Pod {
     /// function, as textfmt prints them (count 0 for a function no counter
     /// file mentions).
     pub fn visit<V: Visitor>(&self, visitor: &mut V) -> anyhow::Result<()> {
-        let meta = &*self.meta;
-        visitor.mode(meta.mode, 0)?;
-        let counts = self.counts()?;
-        for p in &meta.packages {
-            for f in &p.funcs {
-                let file = p.file(f).as_bytes();
-                let units = &meta.units[f.units.clone()];
-                for (u, &count) in units.iter().zip(&counts[f.units.clone()]) {
-                    visitor.block(file, u.pos, u.stmts, count, 0)?;
-                }
-            }
-        }
-        Ok(())
+        visit(&self.meta, &self.counts()?, visitor)
     }
 
     /// The summed counters, one per unit in meta-data order. Large pods are
@@ -124,31 +112,64 @@ impl Pod {
     /// The pod as `go tool covdata textfmt` would write it (blocks in
     /// meta-data order, not sorted).
     pub fn textfmt(&self) -> anyhow::Result<Vec<u8>> {
-        struct Text(Vec<u8>);
-        impl Visitor for Text {
-            fn mode(&mut self, mode: crate::profile::Mode, _: u64) -> anyhow::Result<()> {
-                self.0
-                    .extend_from_slice(format!("mode: {mode}\n").as_bytes());
-                Ok(())
-            }
-            fn block(
-                &mut self,
-                path: &[u8],
-                pos: crate::profile::Pos,
-                stmts: u32,
-                count: u32,
-                _: u64,
-            ) -> anyhow::Result<()> {
-                self.0.extend_from_slice(path);
-                self.0
-                    .extend_from_slice(format!(":{pos} {stmts} {count}\n").as_bytes());
-                Ok(())
+        textfmt(&self.meta, &self.counts()?)
+    }
+}
+
+/// One meta-data file and its counter files given as bytes (the fuzz
+/// target, library callers): the text `go tool covdata textfmt` would
+/// write. Errors say what is wrong without a file name.
+pub fn textfmt_of(meta: &[u8], counter_files: &[&[u8]]) -> anyhow::Result<Vec<u8>> {
+    let meta = Meta::decode(meta).map_err(|e| anyhow!("meta-data: {e}"))?;
+    let mut counts = vec![0u32; meta.units.len()];
+    for (i, data) in counter_files.iter().enumerate() {
+        counters::add(data, &meta, &mut counts).map_err(|e| anyhow!("counter file {i}: {e}"))?;
+    }
+    textfmt(&meta, &counts)
+}
+
+/// Hands every unit of `meta` to `visitor` as a block record with its
+/// summed count: one record per unit of every function, as textfmt prints
+/// them (count 0 for a function no counter file mentions).
+fn visit<V: Visitor>(meta: &Meta, counts: &[u32], visitor: &mut V) -> anyhow::Result<()> {
+    visitor.mode(meta.mode, 0)?;
+    for p in &meta.packages {
+        for f in &p.funcs {
+            let file = p.file(f);
+            let units = &meta.units[f.units.clone()];
+            for (u, &count) in units.iter().zip(&counts[f.units.clone()]) {
+                visitor.block(file, u.pos, u.stmts, count, 0)?;
             }
         }
-        let mut text = Text(Vec::new());
-        self.visit(&mut text)?;
-        Ok(text.0)
     }
+    Ok(())
+}
+
+fn textfmt(meta: &Meta, counts: &[u32]) -> anyhow::Result<Vec<u8>> {
+    struct Text(Vec<u8>);
+    impl Visitor for Text {
+        fn mode(&mut self, mode: crate::profile::Mode, _: u64) -> anyhow::Result<()> {
+            self.0
+                .extend_from_slice(format!("mode: {mode}\n").as_bytes());
+            Ok(())
+        }
+        fn block(
+            &mut self,
+            path: &[u8],
+            pos: crate::profile::Pos,
+            stmts: u32,
+            count: u32,
+            _: u64,
+        ) -> anyhow::Result<()> {
+            self.0.extend_from_slice(path);
+            self.0
+                .extend_from_slice(format!(":{pos} {stmts} {count}\n").as_bytes());
+            Ok(())
+        }
+    }
+    let mut text = Text(Vec::new());
+    visit(meta, counts, &mut text)?;
+    Ok(text.0)
 }
 
 /// The hash of a `covmeta.<hash>` file name.
@@ -268,17 +289,17 @@ fn read_meta(path: &Path, tag: &str) -> anyhow::Result<Meta> {
 /// Different versions of one package (two builds of changed source) would
 /// mix blocks that do not belong together: Go does it silently, we refuse.
 fn one_version_per_package(pods: &[Pod]) -> anyhow::Result<()> {
-    let mut seen: HashMap<&str, (&[u8; 16], &Path)> = HashMap::new();
+    let mut seen: HashMap<&[u8], (&[u8; 16], &Path)> = HashMap::new();
     for pod in pods {
         for p in &pod.meta.packages {
             let (hash, first) = *seen
-                .entry(p.path.as_str())
+                .entry(p.path.as_slice())
                 .or_insert((&p.hash, &pod.meta_path));
             if hash != &p.hash {
                 bail!(
                     "{}: package {} differs from the one in {} (two builds from different sources)",
                     pod.meta_path.display(),
-                    p.path,
+                    p.shown(),
                     first.display()
                 );
             }

@@ -44,7 +44,7 @@ pub const HARNESS_TEST_SOURCE: &str =
 pub struct Args {
     #[command(flatten)]
     pub module: ModuleArgs,
-    /// Where the <service>.test binaries go (default: target/covtools/<module>/bin).
+    /// Where the <service>.test binaries go [default: <module>/.covtools/work/bin].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// test (go test -c, a text profile at stop) or cover (go build -cover of

@@ -11,7 +11,9 @@
 //!   port; local: `127.0.0.1` and the free port), for services that take a
 //!   bare port (`-port {port}`, `PORT = "{port}"`);
 //! - `{url:NAME}`: the base URL of service NAME (Docker: `http://NAME:PORT`
-//!   on the services' network, or the published port from the host).
+//!   on the services' network, or the published port from the host);
+//! - `{host:NAME}` and `{port:NAME}`: its parts, for tests that read a bare
+//!   port (`SERVERPORT = "{port:db}"`).
 //!
 //! `{{` and `}}` are literal braces (`sh -c 'echo ${{PORT}}'`).
 
@@ -90,6 +92,20 @@ impl ModuleArgs {
                 find_module(&here)
             }
         }
+    }
+
+    /// [`dir`](Self::dir), checked to be a Go module root, so that a run
+    /// started in the wrong place stops at once with one line saying where
+    /// it looked.
+    pub fn go_module_dir(&self) -> anyhow::Result<PathBuf> {
+        let dir = self.dir()?;
+        if !dir.join("go.mod").is_file() {
+            anyhow::bail!(
+                "no go.mod in {}: covtools measures a Go module; run it inside one, or pass --module DIR",
+                dir.display()
+            );
+        }
+        Ok(dir)
     }
 
     /// The configuration file: `--config`, else `<module>/covtools.toml`.
@@ -233,6 +249,10 @@ pub struct Service {
     /// directory of the run.
     #[serde(default)]
     pub workdir: Option<PathBuf>,
+    /// How many replicas run (the Swarm runtime: one task each, measured
+    /// all together); default 1.
+    #[serde(default)]
+    pub replicas: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -276,14 +296,21 @@ pub struct TestsConfig {
     /// `command` always runs on the host.
     #[serde(default)]
     pub run_in: Option<String>,
+    /// Coverage per test (cover/per_test/): a `go test` command runs its
+    /// top-level tests one at a time; any other command or program gets
+    /// `$COVTOOLS_TESTS_URL` to mark where each of its tests starts and
+    /// ends. Needs live snapshots (build kind cover, covermode atomic).
+    #[serde(default)]
+    pub per_test: bool,
 }
 
 /// How `covtools cover` runs the services.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
-    /// `docker` (the default) or `local` (the same test binaries as local
-    /// processes on loopback ports).
+    /// `docker` (the default), `local` (the same test binaries as local
+    /// processes on loopback ports) or `swarm` (Docker Swarm services, with
+    /// `replicas` each).
     #[serde(default)]
     pub runtime: Option<String>,
     /// How long each service may take to become ready, in seconds

@@ -40,18 +40,37 @@ pub fn render(
             None if key == "addr" => out.push_str(addr),
             None if key == "host" => out.push_str(host),
             None if key == "port" => out.push_str(port),
-            Some(("url", name)) => out.push_str(
-                urls.get(name)
-                    .with_context(|| format!("{template:?}: {{url:{name}}} names no service"))?,
-            ),
+            Some((part @ ("url" | "host" | "port"), name)) => {
+                let url = urls.get(name).with_context(|| {
+                    format!("{template:?}: {{{part}:{name}}} names no service")
+                })?;
+                let (host, port) = url_parts(url);
+                out.push_str(match part {
+                    "url" => url,
+                    "host" => host,
+                    _ => port,
+                });
+            }
             _ => bail!(
-                "{template:?}: unknown placeholder {{{key}}} (expected {{addr}}, {{host}}, {{port}} or {{url:NAME}}; {LITERAL})"
+                "{template:?}: unknown placeholder {{{key}}} (expected {{addr}}, {{host}}, {{port}}, {{url:NAME}}, {{host:NAME}} or {{port:NAME}}; {LITERAL})"
             ),
         }
         rest = &tail[end + 1..];
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The host and port of a base URL (`http://127.0.0.1:4711` gives
+/// `127.0.0.1` and `4711`; `http://[::1]:80`, `[::1]` and `80`), for
+/// `{host:NAME}` and `{port:NAME}`: where the tests reach service NAME.
+fn url_parts(url: &str) -> (&str, &str) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port),
+        _ => (authority, ""),
+    }
 }
 
 /// Whether a template uses the service's own address (`{addr}`, `{host}`
@@ -110,5 +129,20 @@ mod tests {
             "echo ${PORT##*:}"
         );
         assert!(render("{addr", "", &urls()).is_err());
+        // Where the tests reach a service, for suites that read a bare port.
+        assert_eq!(
+            render("{host:catalog} {port:catalog}", "", &urls()).unwrap(),
+            "catalog 8080"
+        );
+        let loopback: BTreeMap<String, String> =
+            [("db".to_string(), "http://127.0.0.1:4711".to_string())].into();
+        assert_eq!(
+            render("SERVERPORT={port:db} HOST={host:db}", "", &loopback).unwrap(),
+            "SERVERPORT=4711 HOST=127.0.0.1"
+        );
+        assert!(render("{port:nope}", "", &urls())
+            .unwrap_err()
+            .to_string()
+            .contains("{port:nope} names no service"));
     }
 }

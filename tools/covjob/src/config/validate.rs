@@ -51,6 +51,14 @@ impl Config {
                     );
                 }
             }
+            if let Some(r) = s.replicas {
+                if !(1..=100).contains(&r) {
+                    bail!(
+                        "service[{i}].replicas = {r}: expected 1 to 100 ({})",
+                        s.name
+                    );
+                }
+            }
             if let Some(t) = &s.harness_test {
                 if !t.starts_with("Test")
                     || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -94,8 +102,8 @@ impl Config {
             }
         }
         if let Some(r) = &self.run.runtime {
-            if !["docker", "local"].contains(&r.as_str()) {
-                bail!("run.runtime = {r:?}: expected docker or local");
+            if !["docker", "local", "swarm"].contains(&r.as_str()) {
+                bail!("run.runtime = {r:?}: expected docker, local or swarm");
             }
         }
         if let Some(t) = self.run.ready_timeout {

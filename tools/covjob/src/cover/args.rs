@@ -19,7 +19,8 @@ Every setting in it can be given on the command line: the options above, or
 Placeholders, in a service's args and env and in the tests' command, args
 and env: {addr} (the service's listen address), {host} and {port} (its
 parts, for services that take a bare port: -port {port}, PORT={port}),
-{url:NAME} (service NAME's base URL). {{ and }} are literal braces:
+{url:NAME} (service NAME's base URL), {host:NAME} and {port:NAME} (its
+parts, as the tests reach it). {{ and }} are literal braces:
   sh -c 'go test ./e2e -port ${{PORT}}'
 
 Runtimes:
@@ -33,9 +34,18 @@ Runtimes:
   local   the same test binaries as local processes through
           docker/cover-wrapper.sh, each with its own cover directory under
           <work>/local and free loopback ports; no Docker needed.
+  swarm   each service as a Docker Swarm service of `replicas` tasks on
+          this node (the engine must be a manager: `docker swarm init`),
+          on an attachable overlay network <prefix>-net; each replica's
+          port published on the node, {url:NAME} from the host is the
+          first one's, tests on the network reach all of them by name.
+          Each task slot keeps its cover directory in a volume, so a
+          replaced task's profiles are collected too (test build kind).
+With --push REGISTRY[/NAMESPACE] the images are also tagged
+REGISTRY/NAMESPACE/<service>:<tag> and pushed (<out>/pushed-images.txt).
 Tests run on the host run in the module root, with the Go covtools uses
-(the one it installed into ~/.cache/covtools, if it did) first on their
-PATH, so `go test ./e2e/...` works as a test command.
+(the one it installed into ~/.cache/covtools, if it did)
+first on their PATH, so `go test ./e2e/...` works as a test command.
 
 Collection, as a shell would run it (the summary prints the exact line):
   covkill TARGETS | covpull --out <out>/profiles \\
@@ -47,9 +57,9 @@ The total is counted like `go tool cover -func` (covtotal --src). The tools
 are the ones beside this program (cargo install puts them there), else on
 PATH, or --tools DIR. Results go to <module>/.covtools (--out DIR).
 
-Containers, the network and processes are always removed (unless --keep);
-the service images are kept, so that the next run reuses their layers
-(--rm-images removes them).
+Containers, services, volumes, the network and processes are always
+removed (unless --keep); the service images are kept, so that the next
+run reuses their layers (--rm-images removes them).
 
 Exit codes: 0 ok; 1 the tests failed or a gate failed (coverage is still
 collected and reported); 2 an error (after teardown); 130 interrupted
@@ -77,9 +87,19 @@ pub struct Args {
     /// service.orders.ready=/healthz, tests.args=["-gateway","{url:gateway}"].
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub set: Vec<(String, String)>,
-    /// docker or local [default: run.runtime, else docker].
-    #[arg(long, value_name = "RUNTIME", value_parser = ["docker", "local"])]
+    /// docker, local or swarm [default: run.runtime, else docker].
+    #[arg(long, value_name = "RUNTIME", value_parser = ["docker", "local", "swarm"])]
     pub runtime: Option<String>,
+    /// Also push the service images, tagged REGISTRY[/NAMESPACE]/<service>:<tag>;
+    /// the references go to <out>/pushed-images.txt (the swarm runtime
+    /// then runs them from the registry).
+    #[arg(long, value_name = "REGISTRY[/NAMESPACE]")]
+    pub push: Option<String>,
+    /// The pushed images' tag [default: the module's short git commit, plus
+    /// the image's content hash if the module has uncommitted changes; else
+    /// a content hash of the image's build context].
+    #[arg(long, value_name = "TAG", requires = "push")]
+    pub tag: Option<String>,
     /// The base image [default: image.base]. `local` builds a FROM-scratch
     /// busybox image (--local-base-tag) and uses it: no registry needed.
     #[arg(long, value_name = "IMAGE")]
@@ -138,6 +158,12 @@ pub struct Args {
     /// else container].
     #[arg(long, value_name = "WHERE")]
     pub tests_in: Option<String>,
+    /// Coverage per test, in <out>/test-map.json: a `go test` command runs
+    /// its top-level tests one at a time; other tests mark each test's
+    /// start and end at $COVTOOLS_TESTS_URL [default: tests.per_test].
+    /// Needs build kind cover.
+    #[arg(long)]
+    pub per_test: bool,
     /// Minimum total coverage, percent [default: gates.min].
     #[arg(long, value_name = "PERCENT")]
     pub min: Option<f64>,

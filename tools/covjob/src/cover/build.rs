@@ -176,6 +176,49 @@ pub(super) fn build_images(
     Ok(images.into_iter().map(|i| (i.service, i.image)).collect())
 }
 
+/// `--push`: the built images (service -> local image) tagged and pushed;
+/// returns service -> pushed reference, also written to
+/// `<out>/pushed-images.txt`.
+pub(super) fn push_images(
+    s: &Settings,
+    dest: &docker_images::push::Destination,
+    images: &BTreeMap<String, String>,
+    progress: &Progress,
+    report: &mut Report,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let phase = progress.phase("push", 0);
+    phase.set(format!("docker push {}/…", dest.registry));
+    let pairs: Vec<(String, String)> = images.clone().into_iter().collect();
+    let contexts = s.work.join("images");
+    let pushed = docker_images::push_images(
+        &pairs,
+        &contexts,
+        &s.config.module_dir,
+        dest,
+        s.tag.as_deref(),
+    )
+    .and_then(|refs| {
+        let list = docker_images::push::write_list(&s.out, &refs)?;
+        Ok((refs, list))
+    });
+    match pushed {
+        Ok((refs, list)) => {
+            for r in &refs {
+                progress.line(format!("pushed: {r}"));
+            }
+            report.pushed = refs.clone();
+            report.pushed_list = Some(list);
+            let took = phase.finish(&format!("{} image(s) to {}", refs.len(), dest.registry));
+            report.steps.push(("push".into(), took));
+            Ok(pairs.into_iter().map(|(svc, _)| svc).zip(refs).collect())
+        }
+        Err(e) => {
+            report.steps.push(("push".into(), phase.fail("failed")));
+            Err(e)
+        }
+    }
+}
+
 /// A failure on one line: its first line, and when that ends with ":" (the
 /// cause follows), the cause: the first line that looks like one (a Go
 /// compiler position, an error word), else the last, without Go's

@@ -109,26 +109,45 @@ pub(super) fn collect(
         })
         .unwrap_or_default();
     for st in started {
-        let stem = covtarget::Target::parse(&st.target, None)?.file_stem();
-        let text = names
-            .iter()
-            .filter(|f| f.starts_with(&format!("{stem}.cover-")))
-            .count();
+        let target = covtarget::Target::parse(&st.target, None)?;
+        // Whose files a name is: the target's stem (`<stem>.cover-<n>.out`,
+        // or the directory `<stem>` of the cover build kind); a Swarm
+        // service's are its task containers' (covkill expands it), each
+        // `docker_<service>.<slot>.<task>`.
+        let (prefix, glob) = match &target {
+            covtarget::Target::Swarm { service } => {
+                (format!("docker_{service}."), format!("docker_{service}.*"))
+            }
+            _ => (target.file_stem(), target.file_stem()),
+        };
+        let owned = |n: &&String| match &target {
+            covtarget::Target::Swarm { .. } => n.starts_with(&prefix),
+            _ => **n == prefix || n.starts_with(&format!("{prefix}.cover-")),
+        };
+        let is_dir = |n: &&String| profiles.join(n).is_dir();
+        let text = names.iter().filter(owned).filter(|n| !is_dir(n)).count();
         // The cover build kind: one counter file per process, in a directory.
-        let binary = fs::read_dir(profiles.join(&stem)).map_or(0, |rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .starts_with(covcore::contract::COVCOUNTERS_PREFIX)
+        let binary: usize = names
+            .iter()
+            .filter(owned)
+            .filter(is_dir)
+            .map(|d| {
+                fs::read_dir(profiles.join(d)).map_or(0, |rd| {
+                    rd.filter_map(|e| e.ok())
+                        .filter(|e| {
+                            e.file_name()
+                                .to_string_lossy()
+                                .starts_with(covcore::contract::COVCOUNTERS_PREFIX)
+                        })
+                        .count()
                 })
-                .count()
-        });
+            })
+            .sum();
         counts.insert(st.name.clone(), text + binary);
         if binary > 0 {
-            series.push((st.name.clone(), format!("{profiles_arg}/{stem}")));
+            series.push((st.name.clone(), format!("{profiles_arg}/{glob}")));
         } else if text > 0 {
-            series.push((st.name.clone(), format!("{profiles_arg}/{stem}.cover-*")));
+            series.push((st.name.clone(), format!("{profiles_arg}/{glob}.cover-*")));
         }
     }
     report.profiles = counts;

@@ -5,11 +5,12 @@
 //!    `docker` and its engine (Docker runtime), the covtools binaries;
 //! 2. build: every service as a coverage test binary with the injected
 //!    harness, and the test program, in parallel (build_services.rs);
-//! 3. images (Docker runtime): the base image (`--base local`: the local
-//!    busybox one) and one image per service (docker_images.rs);
-//! 4. start: the services as containers on a private network (or as local
-//!    processes through docker/cover-wrapper.sh), each waited for until
-//!    ready;
+//! 3. images (Docker and Swarm runtimes): the base image (`--base local`: the local
+//!    busybox one) and one image per service (docker_images.rs); with
+//!    `--push`, tagged and pushed to a registry too (docker_images/push.rs);
+//! 4. start: the services as containers on a private network, as Swarm
+//!    services of `replicas` tasks (swarm.rs), or as local processes
+//!    through docker/cover-wrapper.sh, each waited for until ready;
 //! 5. tests: the configured test command; its exit code is kept;
 //! 6. collect: `covkill TARGETS | covpull --out OUT/profiles | covmerge -o
 //!    OUT/merged.cov` through real pipes (duct), then `covtotal` with the
@@ -23,12 +24,15 @@
 mod args;
 mod build;
 mod collect;
+pub mod per_test;
 pub mod phases;
 mod ready;
 mod report;
 pub mod reports;
 mod settings;
+mod snapshot;
 mod start;
+mod swarm;
 mod tests;
 
 use std::path::{Path, PathBuf};
@@ -51,7 +55,9 @@ pub use settings::OWNER_LABEL;
 use settings::{absolute, Runtime, Settings};
 
 /// The CLI entry: Ctrl-C handling, progress on stderr, summary on stdout.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    // Started outside a module: bad input, one line and exit 2, no summary.
+    args.module.module = Some(args.module.go_module_dir()?);
     let progress = match args.progress.as_str() {
         "bars" => Progress::new(true),
         "plain" => Progress::new(false),
@@ -111,6 +117,8 @@ pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
     if args.rm_images && !report.images.is_empty() {
         let mut rmi = vec!["rmi", "-f"];
         rmi.extend(report.images.iter().map(String::as_str));
+        // The pushed tags of the same images (the registry keeps them).
+        rmi.extend(report.pushed.iter().map(String::as_str));
         match covtarget::docker::run(&rmi, docker::TIMEOUT) {
             Ok(out) => {
                 let err = String::from_utf8_lossy(&out.stderr);
@@ -162,22 +170,24 @@ fn job(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let s = Settings::resolve(args)?;
+    per_test::check(&s)?;
     for dir in [&s.out, &s.work] {
         crate::config::create_output_dir(&s.config.module_dir, dir)?;
     }
-    report.runtime = match s.runtime {
-        Runtime::Docker => "docker".into(),
-        Runtime::Local => "local".into(),
-    };
+    report.runtime = s.runtime.name().into();
 
     // 1. Preflight.
     let phase = progress.phase("preflight", 0);
     let pre = (|| -> anyhow::Result<(PathBuf, PathBuf)> {
         phase.set("go");
         let go = toolchain::ensure_go()?;
-        if s.runtime == Runtime::Docker {
+        if s.runtime.uses_docker() {
             phase.set("docker");
             ensure_docker()?;
+        }
+        if s.runtime == Runtime::Swarm {
+            phase.set("swarm");
+            crate::runtime::swarm::ensure_manager()?;
         }
         phase.set("covtools binaries");
         let tools = find_tools(args.tools.as_deref())?;
@@ -197,10 +207,10 @@ fn job(
         "preflight".into(),
         phase.finish(&format!(
             "go, {}tools ok",
-            if s.runtime == Runtime::Docker {
-                "docker, "
-            } else {
-                ""
+            match s.runtime {
+                Runtime::Docker => "docker, ",
+                Runtime::Swarm => "docker, swarm, ",
+                Runtime::Local => "",
             }
         )),
     ));
@@ -212,23 +222,46 @@ fn job(
     control.check()?;
 
     // 3. Images.
-    let images = if s.runtime == Runtime::Docker {
+    let images = if s.runtime.uses_docker() {
         let images = build::build_images(&s, &bin_dir, progress, report)?;
         control.check()?;
         Some(images)
     } else {
         None
     };
+    let pushed = match (&s.push, &images) {
+        (Some(dest), Some(images)) => {
+            let pushed = build::push_images(&s, dest, images, progress, report)?;
+            control.check()?;
+            Some(pushed)
+        }
+        _ => None,
+    };
 
     // 4. Start and wait until ready.
-    let started = match &images {
-        Some(images) => start::start_docker(&s, images, control, progress, report)?,
-        None => start::start_local(&s, &bin_dir, control, progress, report)?,
+    let started = match (s.runtime, &images) {
+        (Runtime::Swarm, Some(images)) => {
+            // Pushed: every node can pull the image by its reference.
+            let run = pushed.as_ref().unwrap_or(images);
+            swarm::start_swarm(&s, run, control, progress, report)?
+        }
+        (_, Some(images)) => start::start_docker(&s, images, control, progress, report)?,
+        (_, None) => start::start_local(&s, &bin_dir, control, progress, report)?,
     };
     control.check()?;
 
     // 5. The tests. A failure is kept, not an error: coverage is still collected.
-    if s.phases.is_empty() {
+    if s.per_test {
+        per_test::run(
+            &s,
+            &started,
+            tests_bin.as_deref(),
+            &go,
+            control,
+            progress,
+            report,
+        )?;
+    } else if s.phases.is_empty() {
         tests::run_tests(
             &s,
             &started,
@@ -244,10 +277,12 @@ fn job(
     control.check()?;
 
     // 6. Collect and gate (with phases: the last snapshot, already taken).
-    if s.phases.is_empty() {
+    if s.per_test {
+        per_test::gate(&s, &tools, &go, progress, report)?;
+    } else if s.phases.is_empty() {
         collect::collect(&s, &started, &tools, &go, progress, report)?;
     } else {
-        phases::gate(&s, &tools, &go, progress, report)?;
+        phases::gate(&s, &tools, &go, &s.out.join("phases"), progress, report)?;
     }
     Ok(())
 }

@@ -23,8 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
@@ -36,8 +35,7 @@ use crate::progress::Progress;
 use crate::runtime::control::Control;
 use crate::runtime::process::Exit;
 
-/// Block key (`file:l.c,l.c n`) -> count, from a text profile.
-type Counts = BTreeMap<String, (u64, u64)>;
+use super::snapshot::Counts;
 
 /// Runs the phases with a snapshot before the first and after each.
 pub(super) fn run_phases(
@@ -123,6 +121,7 @@ pub(super) fn gate(
     s: &Settings,
     tools: &Path,
     go: &Path,
+    snapshots: &Path,
     progress: &Progress,
     report: &mut Report,
 ) -> anyhow::Result<()> {
@@ -133,7 +132,7 @@ pub(super) fn gate(
     let args = super::collect::covtotal_args(s, &merged.to_string_lossy());
     report.pipeline = format!(
         "last snapshot ({}) -> {}\ncovtotal {}",
-        s.out.join("phases").display(),
+        snapshots.display(),
         merged.display(),
         covcore::process::shell_line(&args)
     );
@@ -235,7 +234,7 @@ fn finish(dir: &Path, deltas: &[Counts], report: &mut Report) -> anyhow::Result<
 
 /// `after - before` per block (a restarted process's counters are new files,
 /// so the sums only grow; a negative difference cannot happen and is 0).
-fn difference(after: &Counts, before: &Counts) -> Counts {
+pub(super) fn difference(after: &Counts, before: &Counts) -> Counts {
     after
         .iter()
         .map(|(k, (stmts, c))| {
@@ -245,7 +244,7 @@ fn difference(after: &Counts, before: &Counts) -> Counts {
         .collect()
 }
 
-fn write_profile(path: &Path, counts: &Counts) -> anyhow::Result<()> {
+pub(super) fn write_profile(path: &Path, counts: &Counts) -> anyhow::Result<()> {
     let mut text = String::from("mode: atomic\n");
     for (k, (_, c)) in counts {
         let _ = writeln!(text, "{k} {c}");
@@ -253,56 +252,11 @@ fn write_profile(path: &Path, counts: &Counts) -> anyhow::Result<()> {
     fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-/// A live snapshot of every service (covtarget's flush and fetch, one round
-/// trip each): per service its meta-data and, per process, the newest
-/// counter file, read like `go tool covdata textfmt` (covcore::covdata).
+/// A live snapshot of every service, their counts together.
 fn snapshot(s: &Settings, started: &[Started], dir: &Path) -> anyhow::Result<Counts> {
-    let opts = covtarget::Options {
-        cover_dir: None,
-        port: Some(s.config.image.killswitch_port),
-        timeout: Duration::from_secs(60),
-    };
-    let dirs: Vec<PathBuf> = covcore::pool::each(started, |st| -> anyhow::Result<PathBuf> {
-        let out = dir.join(&st.name);
-        fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-        let target = covtarget::Target::parse(&st.target, None)?;
-        let fetched = covtarget::ops::fetch_snapshot(&target, &opts)
-            .with_context(|| format!("a snapshot of service {}", st.name))?;
-        if !fetched.binaries.iter().any(|b| b.kind.is_counters()) {
-            bail!(
-                "service {}: no counter file in {} after the snapshot",
-                st.name,
-                fetched.dir
-            );
-        }
-        for b in &fetched.binaries {
-            fs::write(out.join(&b.name), &b.data)
-                .with_context(|| format!("writing {}", out.join(&b.name).display()))?;
-        }
-        Ok(out)
-    })
-    .into_iter()
-    .collect::<anyhow::Result<_>>()?;
-    let mut text = String::new();
-    for pod in covcore::covdata::pods(&dirs)? {
-        text.push_str(&String::from_utf8_lossy(&pod.textfmt()?));
-    }
-    let mut counts = Counts::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with("mode: "))
-    {
-        let parse = || -> Option<(String, u64, u64)> {
-            let (block, count) = line.rsplit_once(' ')?;
-            let (_, stmts) = block.rsplit_once(' ')?;
-            Some((block.to_string(), stmts.parse().ok()?, count.parse().ok()?))
-        };
-        let (block, stmts, count) = parse()
-            .with_context(|| format!("reading the snapshot in {}: {line:?}", dir.display()))?;
-        let e = counts.entry(block).or_insert((stmts, 0));
-        e.1 = e.1.saturating_add(count);
-    }
-    Ok(counts)
+    Ok(super::snapshot::merged(&super::snapshot::services(
+        s, started, dir,
+    )?))
 }
 
 #[cfg(test)]

@@ -245,6 +245,25 @@ pub(super) fn loopback_only(container: &str, port: u16, name: &str) -> Option<St
     }
 }
 
+/// Why a service's container will not get ready: it died at start,
+/// listens on loopback only, or stopped; `None` while it may yet.
+pub(super) fn container_not_ready(container: &str, port: u16, name: &str) -> Option<String> {
+    match docker::container_state(container) {
+        Ok((true, _)) => {
+            let log = docker::docker_logs(container, LOG_TAIL);
+            died_at_start(&log).or_else(|| loopback_only(container, port, name))
+        }
+        Ok((false, code)) => {
+            let log = docker::docker_logs(container, LOG_TAIL);
+            let cause = died_at_start(&log).unwrap_or_default();
+            Some(format!(
+                "stopped before it was ready (container exited with {code}{cause})"
+            ))
+        }
+        Err(e) => Some(format!("stopped before it was ready ({e:#})")),
+    }
+}
+
 /// Polls `probe` until ready, the deadline, Ctrl-C, or `gone()` telling the
 /// service will not get ready (Some(why), e.g. "stopped before it was ready
 /// (…)"); `why` says the cause, so that the summary's error line has it.

@@ -44,12 +44,17 @@ pub struct Report {
     pub images: Vec<String>,
     /// Whether they were removed at the end (`--rm-images`).
     pub images_removed: bool,
+    /// The references pushed (`--push`), and the file listing them.
+    pub pushed: Vec<String>,
+    pub pushed_list: Option<PathBuf>,
     /// Teardown problems.
     pub teardown_problems: Vec<TeardownProblem>,
     /// `[[tests]]` phases, each measured from live snapshots.
     pub phases: Vec<PhaseReport>,
     /// Their figures as JSON (`<out>/phases.json`).
     pub phases_json: Option<PathBuf>,
+    /// Coverage per test: the map and what it holds.
+    pub per_test: Option<PerTestReport>,
     /// The reports written next to the merged profile (reports.rs).
     pub reports: Vec<PathBuf>,
     /// GitHub `::warning` annotations for uncovered changed lines.
@@ -74,6 +79,27 @@ pub struct PhaseReport {
     pub error: Option<String>,
 }
 
+/// What a per-test run measured, for the summary.
+#[derive(Debug, Clone, Default)]
+pub struct PerTestReport {
+    /// The test map.
+    pub map: PathBuf,
+    /// Tests per result (passed, failed, skipped, unfinished).
+    pub results: Vec<(String, usize)>,
+    /// Unfinished tests and what closed them.
+    pub unfinished: Vec<(String, String)>,
+    /// Tests that were open at the same time (their coverage is the
+    /// group's).
+    pub parallel: Vec<Vec<String>>,
+    /// Calls the coordinator refused.
+    pub problems: Vec<String>,
+    /// How long each snapshot round took.
+    pub rounds: Vec<Duration>,
+    /// The coordinator's URL (`$COVTOOLS_TESTS_URL`), when the tests
+    /// marked their own boundaries.
+    pub url: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CollectTimes {
     pub kill: Duration,
@@ -81,6 +107,47 @@ pub struct CollectTimes {
     pub merge: Duration,
     pub total: Duration,
     pub all: Duration,
+}
+
+/// The summary's lines of a per-test run.
+fn per_test_lines(p: &PerTestReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let n: usize = p.results.iter().map(|(_, n)| n).sum();
+    let per: Vec<String> = p.results.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    let mut ms: Vec<f64> = p.rounds.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
+    let median = ms.get(ms.len() / 2).copied().unwrap_or(0.0);
+    let max = ms.last().copied().unwrap_or(0.0);
+    let _ = writeln!(
+        out,
+        "per test:  {n} tests ({}); {} snapshot rounds, {median:.1} ms median, {mean:.1} ms mean, {max:.1} ms max",
+        per.join(", "),
+        ms.len()
+    );
+    if let Some(u) = &p.url {
+        let _ = writeln!(out, "per test:  boundaries marked by the tests at {u}");
+    }
+    for (name, by) in &p.unfinished {
+        let _ = writeln!(out, "unfinished: {name} (never ended; closed by the {by})");
+    }
+    for group in &p.parallel {
+        let _ = writeln!(
+            out,
+            "parallel:  {} (open at the same time: what ran then is the group's, not one test's)",
+            group.join(" + ")
+        );
+    }
+    for problem in &p.problems {
+        let _ = writeln!(out, "per test:  refused: {problem}");
+    }
+    let _ = writeln!(
+        out,
+        "test map:  {} (per test and service, the blocks it ran; covtotal --by test, covselect)",
+        p.map.display()
+    );
+    out
 }
 
 /// The phases' lines of the summary.
@@ -136,6 +203,9 @@ pub fn summary(r: &Report) -> String {
             "phases:    {} (own percent, newly covered and only-this-phase statements)",
             j.display()
         );
+    }
+    if let Some(p) = &r.per_test {
+        let _ = write!(w, "{}", per_test_lines(p));
     }
     if !r.profiles.is_empty() {
         let per: Vec<String> = r.profiles.iter().map(|(s, n)| format!("{s} {n}")).collect();
@@ -208,6 +278,12 @@ pub fn summary(r: &Report) -> String {
                 "images:    kept: {images} (the next run reuses their layers; --rm-images removes them)"
             );
         }
+    }
+    for p in &r.pushed {
+        let _ = writeln!(w, "pushed:    {p}");
+    }
+    if let Some(l) = &r.pushed_list {
+        let _ = writeln!(w, "pushed:    listed in {}", l.display());
     }
     if let Some(e) = &r.error {
         let first = e.lines().next().unwrap_or("");

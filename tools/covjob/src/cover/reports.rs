@@ -50,6 +50,9 @@ pub(super) fn write(
             "--src".into(),
             s.config.module_dir.display().to_string(),
         ];
+        if let (true, Some(pt)) = (*format == "html", &report.per_test) {
+            args.extend(["--test-map".into(), pt.map.display().to_string()]);
+        }
         if *format == "html" {
             for (name, profiles) in series {
                 args.extend(["--series".into(), format!("{name}={profiles}")]);

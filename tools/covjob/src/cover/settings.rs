@@ -18,6 +18,23 @@ use crate::runtime;
 pub(super) enum Runtime {
     Docker,
     Local,
+    /// Docker Swarm services on this node (swarm.rs).
+    Swarm,
+}
+
+impl Runtime {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Runtime::Docker => "docker",
+            Runtime::Local => "local",
+            Runtime::Swarm => "swarm",
+        }
+    }
+
+    /// Whether the services run from images.
+    pub(super) fn uses_docker(self) -> bool {
+        self != Runtime::Local
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -56,10 +73,16 @@ pub(super) struct Settings {
     pub(super) tests: Tests,
     /// `[[tests]]` phases (then `tests` is the first one's).
     pub(super) phases: Vec<Phase>,
+    /// Coverage per test (per_test/).
+    pub(super) per_test: bool,
     pub(super) min: Option<f64>,
     pub(super) baseline: Option<PathBuf>,
     pub(super) max_drop: Option<f64>,
     pub(super) jobs: usize,
+    /// `--push`: where the images are pushed.
+    pub(super) push: Option<docker_images::push::Destination>,
+    /// `--tag`: the pushed images' tag (default: per image, see push.rs).
+    pub(super) tag: Option<String>,
 }
 
 /// A phase, resolved.
@@ -210,8 +233,21 @@ impl Settings {
 
         let runtime = match config.run.runtime.as_deref() {
             Some("local") => Runtime::Local,
+            Some("swarm") => Runtime::Swarm,
             _ => Runtime::Docker,
         };
+        check_runtime(&config, runtime)?;
+        let push = args
+            .push
+            .as_deref()
+            .map(docker_images::push::Destination::parse)
+            .transpose()?;
+        if let Some(t) = &args.tag {
+            docker_images::push::check_tag(t)?;
+        }
+        if push.is_some() && runtime == Runtime::Local {
+            bail!("--push needs images: the local runtime builds none (use --runtime docker or swarm)");
+        }
         let (base, build_local_base) = match args.base.as_deref() {
             Some("local") => (args.local_base_tag.clone(), true),
             _ => (config.image.base.clone(), false),
@@ -283,12 +319,20 @@ impl Settings {
                 .and_then(|r| r.strip_prefix("service:"))
                 .filter(|_| runtime == Runtime::Docker)
                 .map(str::to_string);
+            if runtime == Runtime::Swarm
+                && run_in.as_deref().is_some_and(|r| r.starts_with("service:"))
+            {
+                bail!(
+                    "tests.run_in = {run_in:?}: the swarm runtime runs replicas, not one container to \
+                     run the tests in: use \"container\" (on the services' network) or \"host\""
+                );
+            }
             match (package, command) {
                 (Some(package), _) => Tests::Package {
                     package,
                     args: targs,
                     env,
-                    in_container: runtime == Runtime::Docker
+                    in_container: runtime.uses_docker()
                         && run_in.as_deref() != Some("host")
                         && in_service.is_none(),
                     in_service,
@@ -313,7 +357,9 @@ impl Settings {
             }
         });
         check_ports(&config, runtime)?;
+        let per_test = args.per_test || config.tests.as_ref().is_some_and(|t| t.per_test);
         Ok(Settings {
+            per_test,
             runtime,
             base,
             build_local_base,
@@ -330,6 +376,8 @@ impl Settings {
                 .jobs
                 .unwrap_or_else(build_services::default_jobs)
                 .max(1),
+            push,
+            tag: args.tag.clone(),
             config,
         })
     }
@@ -341,7 +389,7 @@ fn check_ports(config: &Config, runtime: Runtime) -> anyhow::Result<()> {
     let killswitch = config.image.killswitch_port;
     for svc in &config.services {
         // Docker: the harness's killswitch listens in every container.
-        if runtime == Runtime::Docker && svc.port == killswitch {
+        if runtime.uses_docker() && svc.port == killswitch {
             bail!(
                 "service {} port {} is the killswitch port (image.killswitch_port = {killswitch}): \
                  give the service another port, or set image.killswitch_port (--killswitch-port)",
@@ -366,6 +414,34 @@ fn check_ports(config: &Config, runtime: Runtime) -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// What only the swarm runtime runs: replicas; and what it cannot run.
+fn check_runtime(config: &Config, runtime: Runtime) -> anyhow::Result<()> {
+    if runtime != Runtime::Swarm {
+        if let Some(svc) = config.services.iter().find(|s| s.replicas.unwrap_or(1) > 1) {
+            bail!(
+                "service {}: replicas = {} needs run.runtime = \"swarm\" (--runtime swarm); \
+                 the {} runtime runs one of each service",
+                svc.name,
+                svc.replicas.unwrap_or(1),
+                runtime.name()
+            );
+        }
+        return Ok(());
+    }
+    if config.build.kind != build_services::BuildKind::Test {
+        // Go names its counter files by process id, which repeats in every
+        // container: a replaced task's files, kept in its slot's volume,
+        // would be taken for snapshots of the new task's process.
+        bail!(
+            "run.runtime = \"swarm\" runs build.kind = \"test\" only: with the cover kind, Go \
+             names its counter files by process id, which is the same in every container, so a \
+             replaced replica's coverage would be taken for the new one's (and [[tests]] phases, \
+             which need the cover kind, cannot run on Swarm either)"
+        );
     }
     Ok(())
 }

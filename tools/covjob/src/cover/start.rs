@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use covcore::contract;
 use covcore::process::process;
 
-use super::ready::{died_at_start, loopback_only, wait_ready, Probe, LOG_TAIL};
+use super::ready::{container_not_ready, died_at_start, wait_ready, Probe, LOG_TAIL};
 use super::settings::{Settings, OWNER_LABEL};
 use super::{Report, Started};
 use crate::docker_images;
@@ -18,7 +18,7 @@ use crate::runtime::control::{Control, Interrupted};
 use crate::runtime::{docker, net, process};
 
 /// Where a service's `workdir` is mounted in its container.
-const WORKDIR: &str = "/covtools/workdir";
+pub(super) const WORKDIR: &str = "/covtools/workdir";
 
 /// The services as containers on `<prefix>-net`.
 pub(super) fn start_docker(
@@ -31,13 +31,8 @@ pub(super) fn start_docker(
     let phase = progress.phase("start", s.config.services.len() as u64);
     let result = (|| -> anyhow::Result<Vec<Started>> {
         remove_leftovers(&s.prefix, progress)?;
-        let net = format!("{}-net", s.prefix);
+        let net = create_network(s, control, &[])?;
         let labels = s.labels();
-        control.add_network(&net);
-        let mut create = vec!["network", "create"];
-        create.extend(labels.iter().map(String::as_str));
-        create.push(&net);
-        docker::run_ok(&create).map_err(|e| name_taken(e, &net, control))?;
         let urls = s.config.docker_urls();
         let results = covcore::pool::each(&s.config.services, |svc| {
             let item = phase.item(&svc.name, "docker run");
@@ -113,21 +108,7 @@ pub(super) fn start_docker(
                     &probe,
                     s.ready_timeout,
                     control,
-                    || match docker::container_state(&container) {
-                        Ok((true, _)) => {
-                            let log = docker::docker_logs(&container, LOG_TAIL);
-                            died_at_start(&log)
-                                .or_else(|| loopback_only(&container, svc.port, &svc.name))
-                        }
-                        Ok((false, code)) => {
-                            let log = docker::docker_logs(&container, LOG_TAIL);
-                            let cause = died_at_start(&log).unwrap_or_default();
-                            Some(format!(
-                                "stopped before it was ready (container exited with {code}{cause})"
-                            ))
-                        }
-                        Err(e) => Some(format!("stopped before it was ready ({e:#})")),
-                    },
+                    || container_not_ready(&container, svc.port, &svc.name),
                     || docker::docker_logs(&container, LOG_TAIL),
                 )?;
                 Ok(Started {
@@ -142,6 +123,24 @@ pub(super) fn start_docker(
         collect_started(results)
     })();
     finish_start(phase, result, report)
+}
+
+/// Creates the run's network `<prefix>-net` (registered first), with
+/// `options` (a driver) and the run's labels; returns its name.
+pub(super) fn create_network(
+    s: &Settings,
+    control: &Control,
+    options: &[&str],
+) -> anyhow::Result<String> {
+    let net = format!("{}-net", s.prefix);
+    let labels = s.labels();
+    control.add_network(&net);
+    let mut create = vec!["network", "create"];
+    create.extend(options);
+    create.extend(labels.iter().map(String::as_str));
+    create.push(&net);
+    docker::run_ok(&create).map_err(|e| name_taken(e, &net, control))?;
+    Ok(net)
 }
 
 /// A service's readiness on its progress line.

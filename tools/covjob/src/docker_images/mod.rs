@@ -19,6 +19,7 @@ use crate::toolchain;
 
 mod base;
 mod context;
+pub mod push;
 
 pub use base::{build_base_image, static_busybox};
 pub use context::{
@@ -45,8 +46,16 @@ pub struct Args {
     /// Image names are <prefix>/<service>:<tag> [default prefix: covtools-<module dir>].
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
-    #[arg(long, default_value = "latest")]
-    pub tag: String,
+    /// The images' tag [default: latest; with --push: the module's short git
+    /// commit (plus the image's content hash if the module has uncommitted
+    /// changes), else a content hash of the image's build context].
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Tag each image REGISTRY[/NAMESPACE]/<service>:<tag> and push it;
+    /// the references are printed one per line on stdout and written to
+    /// <module>/.covtools/pushed-images.txt.
+    #[arg(long, value_name = "REGISTRY[/NAMESPACE]", conflicts_with_all = ["no_build", "check"])]
+    pub push: Option<String>,
     /// Where the build contexts go [default: <module>/.covtools/work/images].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -141,7 +150,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(b) => b.to_string(),
         None => config.image.base.clone(),
     };
-    let images = service_images(&config, &bin_dir, &prefix, &args.tag)?;
+    let destination = args
+        .push
+        .as_deref()
+        .map(push::Destination::parse)
+        .transpose()?;
+    if let Some(t) = &args.tag {
+        push::check_tag(t)?;
+    }
+    let local_tag = args.tag.as_deref().unwrap_or("latest");
+    let images = service_images(&config, &bin_dir, &prefix, local_tag)?;
     let images = build_services::select(images, &args.services, |i| &i.service)?;
 
     if args.check {
@@ -180,10 +198,57 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.base.as_deref() == Some("local") {
         build_base_image(LOCAL_BASE_IMAGE)?;
     }
-    for name in build_images(&images, &base, &contexts)? {
-        println!("{name}");
+    let built = build_images(&images, &base, &contexts)?;
+    let Some(dest) = destination else {
+        for name in built {
+            println!("{name}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let pairs: Vec<(String, String)> = images
+        .iter()
+        .map(|i| (i.service.clone(), i.image.clone()))
+        .collect();
+    let pushed = push_images(&pairs, &contexts, &module_dir, &dest, args.tag.as_deref())?;
+    let state = config::state_dir(&module_dir);
+    config::create_output_dir(&module_dir, &state)?;
+    let list = push::write_list(&state, &pushed)?;
+    for r in &pushed {
+        println!("{r}");
     }
+    eprintln!(
+        "covtools images: pushed {} image(s) to {}; references in {}",
+        pushed.len(),
+        dest.registry,
+        list.display()
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tags and pushes built images, given as (service, local image), their
+/// contexts under `contexts`: `tag`, else each one's default tag
+/// ([`push::default_tag`]). The references, in the images' order.
+pub fn push_images(
+    images: &[(String, String)],
+    contexts: &Path,
+    module_dir: &Path,
+    dest: &push::Destination,
+    tag: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let to_push = images
+        .iter()
+        .map(|(service, local)| {
+            let tag = match tag {
+                Some(t) => t.to_string(),
+                None => push::default_tag(module_dir, &contexts.join(service))?,
+            };
+            Ok(push::ToPush {
+                local: local.clone(),
+                reference: dest.reference(service, &tag),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    push::push(&to_push, dest)
 }
 
 /// Fails with an actionable message unless `docker` is on PATH and its

@@ -1,5 +1,6 @@
 //! What a run has started and how it always gets rid of it: Docker
-//! containers and networks, and local processes (the restart wrapper, each
+//! containers and networks, Swarm services and their volumes, and local
+//! processes (the restart wrapper, each
 //! in its own process group). Everything started is registered in
 //! [`Resources`] before it exists, so that teardown (after success, after
 //! any failure, on Ctrl-C) finds it.
@@ -28,6 +29,8 @@ pub struct Resources {
     pub networks: Vec<String>,
     /// Local processes, each the leader of its own process group.
     pub processes: Vec<(String, Child)>,
+    /// Swarm services and their volumes.
+    pub swarm: super::swarm::Registered,
 }
 
 /// Something teardown could not do cleanly.
@@ -161,6 +164,16 @@ impl Control {
             .push(name.to_string());
     }
 
+    pub fn add_swarm_service(&self, name: &str) {
+        let mut res = self.resources.lock().unwrap();
+        res.swarm.services.push(name.to_string());
+    }
+
+    /// The label (`KEY=VALUE`) of the volumes this run's Swarm tasks create.
+    pub fn add_swarm_volumes(&self, label: &str) {
+        self.resources.lock().unwrap().swarm.volume_label = Some(label.to_string());
+    }
+
     /// Unregisters a container or network that this run turned out not to
     /// have created (its name was taken), so teardown leaves it alone.
     pub fn disown(&self, name: &str) {
@@ -195,6 +208,16 @@ impl Control {
     /// Returns what could not be done cleanly.
     pub fn teardown(&self, grace: Option<Duration>) -> Vec<TeardownProblem> {
         let mut problems = Vec::new();
+        // Swarm services first: their tasks hold the run's network.
+        let swarm = self.resources.lock().unwrap().swarm.clone();
+        if !swarm.is_empty() {
+            problems.extend(
+                super::swarm::teardown(&swarm)
+                    .into_iter()
+                    .map(TeardownProblem::left),
+            );
+            self.resources.lock().unwrap().swarm = Default::default();
+        }
         let (containers, networks) = {
             let res = self.resources.lock().unwrap();
             for (_, child) in &res.processes {
@@ -225,6 +248,10 @@ impl Control {
         }
         for net in &networks {
             match docker::run(&["network", "rm", net], TIMEOUT) {
+                // An overlay network goes a moment after it is removed.
+                Ok(out) if out.success() && !swarm.is_empty() => {
+                    problems.extend(super::swarm::network_gone(net).map(TeardownProblem::left));
+                }
                 Ok(out) if out.success() => {}
                 Ok(out) => {
                     let err = String::from_utf8_lossy(&out.stderr);
@@ -290,13 +317,16 @@ impl Control {
     /// Whether anything was registered (and not yet torn down).
     pub fn started_anything(&self) -> bool {
         let res = self.resources.lock().unwrap();
-        !(res.containers.is_empty() && res.networks.is_empty() && res.processes.is_empty())
+        !(res.containers.is_empty()
+            && res.networks.is_empty()
+            && res.processes.is_empty()
+            && res.swarm.is_empty())
     }
 
     /// What is still registered (for `--keep`): the commands that remove it.
     pub fn leftovers(&self) -> Vec<String> {
         let res = self.resources.lock().unwrap();
-        let mut cmds = Vec::new();
+        let mut cmds = super::swarm::leftover_commands(&res.swarm);
         if !res.containers.is_empty() {
             cmds.push(format!("docker rm -f -v {}", res.containers.join(" ")));
         }
@@ -320,6 +350,7 @@ impl Control {
         let mut res = self.resources.lock().unwrap();
         res.containers.clear();
         res.networks.clear();
+        res.swarm = Default::default();
         for (_, child) in res.processes.drain(..) {
             std::mem::forget(child);
         }
@@ -352,6 +383,9 @@ fn force_kill(resources: &Mutex<Resources>) {
     };
     for (_, child) in &res.processes {
         signal(-(child.id() as i32), libc::SIGKILL);
+    }
+    if !res.swarm.is_empty() {
+        let _ = super::swarm::teardown(&res.swarm);
     }
     if !res.containers.is_empty() {
         let mut args = vec!["rm", "-f", "-v"];
