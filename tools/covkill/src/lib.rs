@@ -46,7 +46,9 @@ struct Args {
     /// the wait for the new profile.
     #[arg(short, long, default_value = "30s", value_parser = covtarget::parse_duration)]
     timeout: Duration,
-    /// Targets stopped at once.
+    /// Execs at once (docker exec, kubectl exec, a stopped container's copy).
+    /// Running containers of the local Docker engine are asked over HTTP
+    /// instead, up to 256 at once.
     #[arg(short, long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
     /// Killswitch port inside containers and pods [default: from their $COVKILL_ADDR, else 19999].

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
@@ -63,6 +63,7 @@ impl Exec {
     /// [`crate::docker::exec`] for Docker (the Engine API where it is
     /// local), `kubectl exec` for pods.
     pub fn sh(&self, script: &str, args: &[&str], timeout: Duration) -> anyhow::Result<Captured> {
+        let _slot = slot();
         if let Some(container) = self.docker_container() {
             let mut argv = vec!["sh", "-c", script, "sh"];
             argv.extend_from_slice(args);
@@ -73,6 +74,58 @@ impl Exec {
         cmd.args(self.argv(script, args));
         run(cmd, timeout)
             .with_context(|| format!("running {} {}", self.program, self.prefix.join(" ")))
+    }
+}
+
+/// Execs at once in this process (`docker exec`, `kubectl exec`, a stopped
+/// container's copy): each starts a process in a container or pod, or
+/// mounts its file system, which costs the engine or the API server far
+/// more than a request to a harness does; so targets reached over HTTP are
+/// worked on many at a time while execs stay within this bound (the tools'
+/// `--jobs`). Unbounded until [`limit`] is called.
+static SLOTS: Slots = Slots {
+    free: Mutex::new(None),
+    freed: Condvar::new(),
+};
+
+struct Slots {
+    /// Free slots; `None`: no bound.
+    free: Mutex<Option<usize>>,
+    freed: Condvar,
+}
+
+/// Bounds the execs this process runs at once to `n` (at least one).
+pub fn limit(n: usize) {
+    *SLOTS.free.lock().unwrap_or_else(|e| e.into_inner()) = Some(n.max(1));
+}
+
+/// A slot for one exec, held until dropped.
+pub(crate) struct Slot(bool);
+
+/// Waits for a free exec slot.
+pub(crate) fn slot() -> Slot {
+    let mut free = SLOTS.free.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        match *free {
+            None => return Slot(false),
+            Some(0) => free = SLOTS.freed.wait(free).unwrap_or_else(|e| e.into_inner()),
+            Some(ref mut n) => {
+                *n -= 1;
+                return Slot(true);
+            }
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.0 {
+            let mut free = SLOTS.free.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = free.as_mut() {
+                *n += 1;
+            }
+            SLOTS.freed.notify_one();
+        }
     }
 }
 

@@ -1,7 +1,10 @@
 //! The operations on a target: ask its harness to stop, snapshot or reset
 //! ([`kill`], covkill), and fetch every complete profile and binary
 //! coverage file ([`fetch`], covpull). Containers and pods share one
-//! implementation over [`Exec`]; local targets are served from this process.
+//! implementation over [`Exec`]; running containers of the local Docker
+//! engine are first asked at their own address, with no exec
+//! ([`http_kill`], [`over_http`]); local targets are served from this
+//! process.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,10 +18,15 @@ use crate::target::Target;
 
 mod docker_fetch;
 pub mod fetch;
-mod http_snapshot;
+pub mod frames;
+mod http_kill;
 pub mod kill;
+mod over_http;
 
-pub use fetch::{binary_kind, fetch, fetch_snapshot, BinaryFile, BinaryKind, Fetched, Profile};
+pub use fetch::{
+    binary_kind, fetch, fetch_into, fetch_snapshot, BinaryFile, BinaryKind, Fetched, Profile,
+};
+pub use frames::{Collect, Sink};
 pub use kill::{ask, is_harness, kill, Action, Killed};
 
 /// Settings shared by every target of one run.

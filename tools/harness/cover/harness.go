@@ -29,6 +29,13 @@
 //	                      line "<name> <length>\n", then its <length> bytes.
 //	                      501 when the binary is not in atomic mode.
 //	GET /covtools/reset   clears the counters, 200 (501 unless atomic mode).
+//	GET /covtools/list    one line "<name> <length>" per complete coverage
+//	                      file now in GOCOVERDIR (no snapshot), any mode.
+//	GET /covtools/files   the same lines, each followed by the file's bytes:
+//	                      the files as they are (no snapshot), any mode.
+//	                      Both answer 503 once the process is exiting, so
+//	                      that a reader never takes this process's answer
+//	                      for the next one's.
 //	anything else         404.
 //
 // SIGTERM and SIGINT: a service that handles them shuts down by itself and
@@ -84,7 +91,13 @@ type harness struct {
 	mu   sync.Mutex // one snapshot, reset or exit at a time
 	last string     // the counter file of this process's newest snapshot
 	kill sync.Once
+
+	stopping     chan struct{} // closed once the process is exiting
+	stoppingOnce sync.Once
 }
+
+// stop marks the process as exiting (the killswitch, a signal).
+func (h *harness) stop() { h.stoppingOnce.Do(func() { close(h.stopping) }) }
 
 func init() {
 	addr := env("COVKILL_ADDR", ":19999")
@@ -92,7 +105,7 @@ func init() {
 	if err != nil {
 		setupFailed("COVKILL_GRACE: %v", err)
 	}
-	h := &harness{dir: os.Getenv("GOCOVERDIR"), grace: grace}
+	h := &harness{dir: os.Getenv("GOCOVERDIR"), grace: grace, stopping: make(chan struct{})}
 	if h.dir == "" {
 		logf("GOCOVERDIR is not set: Go writes no coverage and /covtools/flush fails")
 	}
@@ -115,6 +128,7 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	switch r.URL.Path {
 	case "/covkill", "/":
+		h.stop()
 		w.WriteHeader(http.StatusOK)
 		fmt.Fprintln(w, "covtools: stopping, Go writes the coverage counters on exit")
 		if f, ok := w.(http.Flusher); ok {
@@ -161,9 +175,18 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusOK)
 		fmt.Fprintln(w, "covtools: counters cleared")
+	case "/covtools/list", "/covtools/files":
+		select {
+		case <-h.stopping:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "covtools: this process is exiting; ask again once the service is back")
+			return
+		default:
+		}
+		h.serveFiles(w, r.URL.Path == "/covtools/files")
 	default:
 		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprintf(w, "covtools: no %s here; the harness serves /covkill, /covtools/flush, /covtools/snapshot and /covtools/reset\n", r.URL.Path)
+		fmt.Fprintf(w, "covtools: no %s here; the harness serves /covkill, /covtools/flush, /covtools/snapshot, /covtools/reset, /covtools/list and /covtools/files\n", r.URL.Path)
 	}
 }
 
@@ -269,6 +292,56 @@ func (h *harness) snapshotBytes() ([]byte, error) {
 	return out, nil
 }
 
+// serveFiles answers /covtools/list (withData false) and /covtools/files:
+// per complete coverage file a line "<name> <length>", and for files its
+// bytes, one file in memory at a time. The lock keeps this process's own
+// snapshot from being replaced meanwhile; a file that vanishes between the
+// listing and its read (another process's snapshot replaced) is left out.
+func (h *harness) serveFiles(w http.ResponseWriter, withData bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.dir == "" {
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintln(w, "covtools: GOCOVERDIR is not set")
+		return
+	}
+	entries, err := os.ReadDir(h.dir)
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, "covtools: reading %s: %v\n", h.dir, err)
+		return
+	}
+	if withData {
+		w.Header().Set("Content-Type", "application/octet-stream")
+	}
+	w.WriteHeader(http.StatusOK)
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !isCoverageFile(name) {
+			continue
+		}
+		if !withData {
+			if info, err := e.Info(); err == nil {
+				fmt.Fprintf(w, "%s %d\n", name, info.Size())
+			}
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(h.dir, name))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			// Cut the answer short: the reader sees a broken transfer and
+			// takes the exec path, which names the unreadable file.
+			panic(http.ErrAbortHandler)
+		}
+		fmt.Fprintf(w, "%s %d\n", name, len(data))
+		if _, err := w.Write(data); err != nil {
+			return
+		}
+	}
+}
+
 // isCoverageFile tells the names of complete coverage files, as covpull
 // selects them: covmeta.<hex>, covcounters.<hex>.<pid>.<nanotime>,
 // cover-<n>.out. Temporary names start with ".".
@@ -320,6 +393,7 @@ func (h *harness) exitAfterAnswer() {
 
 func (h *harness) onSignal(sigs chan os.Signal) {
 	sig := <-sigs
+	h.stop()
 	// The counters written at exit replace the last snapshot. A service that
 	// handles the signal may exit before this runs (a race no Go API can
 	// close: user code cannot hook the exit), so readers keep only the newest

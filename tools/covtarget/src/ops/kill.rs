@@ -80,7 +80,14 @@ pub fn is_harness(r: &http::Response) -> bool {
 pub fn ask(target: &Target, opts: &Options, action: Action) -> anyhow::Result<Killed> {
     let deadline = Instant::now() + opts.timeout;
     match endpoint(target)? {
-        Endpoint::Exec(exec) => ask_exec(&exec, opts, action, deadline),
+        Endpoint::Exec(exec) => {
+            if let Some(container) = exec.docker_container() {
+                if let Some(done) = super::http_kill::ask(container, opts, action, deadline)? {
+                    return Ok(done);
+                }
+            }
+            ask_exec(&exec, opts, action, deadline)
+        }
         Endpoint::Local {
             addr: Some(addr),
             dir,
