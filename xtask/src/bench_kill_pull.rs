@@ -1,58 +1,63 @@
-//! `cargo xtask bench --kill-pull [--containers 10,40]`: for each fleet
-//! size N, timed in the same run, median of `--runs` rounds:
+//! `cargo xtask bench --kill-pull [--containers 10,50,200] [--runs 3]`: a
+//! fleet of N containers of the example's catalog service, for each N,
+//! median of `--runs` rounds:
 //!
-//! - kill + pull: `covkill` then `covpull` on N containers of the example's
-//!   catalog service (test-binary kind: each is stopped and restarted by its
-//!   wrapper), over the Docker Engine API and, as before it, over the
-//!   `docker` CLI (`COVTOOLS_DOCKER=cli`);
-//! - flush + copy: `covpull --flush` on N containers of the same service
-//!   built with the cover kind (`go build -cover -covermode=atomic` of its
-//!   real main with covtools' harness, in its own image): one HTTP request
-//!   per container to its harness's `/covtools/snapshot`, which takes the
-//!   snapshot and answers with the files (no exec);
-//! - the engine's floor: N bare `docker exec … true` in parallel.
+//! - stop + collect, the default test kind: `covkill` then `covpull` (each
+//!   stopped service is started again by its wrapper). On the local engine
+//!   both talk to each container's harness at its own address, no exec;
+//!   beside it the same through the exec path (`COVTOOLS_DOCKER=cli`, as
+//!   for a remote engine);
+//! - snapshot: `covpull --flush` on N containers of the same service built
+//!   with the cover kind (`go build -cover -covermode=atomic`): one request
+//!   per container to its harness's `/covtools/snapshot`;
+//! - the floors, measured on the same containers in the same run: N bare
+//!   `docker exec … true` at once, and N plain HTTP GETs at once;
+//! - covpull's peak RSS (flat in N: files are streamed to disk), and the
+//!   load average before and after each fleet.
 //!
-//! Targets (issue 10): flush + copy of 10 at most half of kill + pull of 10
-//! as covtools did it before (the CLI), and of 40 within 1.5 s.
+//! Targets: stop + collect of 200 within 3 s; the snapshot of 200 within
+//! 0.5 s and within twice the plain-GET floor.
 
-use std::path::Path;
-use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+mod fleet;
 
-use anyhow::{bail, ensure, Context};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{ensure, Context};
 use covtarget::docker;
 use xtask::build_services::{self, BuildKind, BuildOptions};
 use xtask::config::{self, Config};
 use xtask::docker_images;
 use xtask::util;
 
+use crate::bench::measure;
+use fleet::{check_profiles, check_snapshots, load, Fleet};
+
 const SERVICE: &str = "catalog";
 const PREFIX: &str = "covtools-bench-killpull";
-const FLUSH_HALF_OF_KILL_PULL_AT: usize = 10;
-const FORTY: usize = 40;
-const FORTY_SECONDS: f64 = 1.5;
-const LONG: Duration = Duration::from_secs(120);
+const TARGET_N: usize = 200;
+const STOP_SECONDS: f64 = 3.0;
+const SNAPSHOT_SECONDS: f64 = 0.5;
+const SNAPSHOT_OVER_GET_FLOOR: f64 = 2.0;
 
-/// Removes the benchmark's containers, also when a step fails.
-struct Containers(Vec<String>);
-
-impl Drop for Containers {
-    fn drop(&mut self) {
-        if !self.0.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(self.0.iter().map(String::as_str));
-            let _ = docker::run(&args, LONG);
-        }
-    }
-}
-
-/// One size's medians, in seconds.
-struct Figures {
+/// One size's medians, in seconds (RSS in MiB).
+struct Row {
     n: usize,
-    kill_pull_api: f64,
-    kill_pull_cli: f64,
-    flush_copy: f64,
-    floor: f64,
+    kill: f64,
+    pull: f64,
+    stop: f64,
+    pull_rss: f64,
+    stop_exec: f64,
+    exec_floor: f64,
+    get_floor: f64,
+    snapshot: f64,
+    snapshot_rss: f64,
+    snapshot_get_floor: f64,
+    snapshot_exec_floor: f64,
+    /// 1-minute load average before and after each fleet.
+    load: [String; 4],
 }
 
 pub fn run(runs: usize, sizes: &[usize], tools: &Path) -> anyhow::Result<ExitCode> {
@@ -76,9 +81,12 @@ pub fn run(runs: usize, sizes: &[usize], tools: &Path) -> anyhow::Result<ExitCod
     docker_images::build_base_image(&base)?;
     let mut images = docker_images::service_images(&config, &bin_dir, PREFIX, "latest")?;
     images.retain(|i| i.service == SERVICE);
-    let contexts = work.join("contexts");
-    if contexts.exists() {
-        std::fs::remove_dir_all(&contexts)?;
+    // Fresh contexts: a context left from an earlier build keeps its binary.
+    let (contexts, cover_contexts) = (work.join("contexts"), work.join("contexts-cover"));
+    for dir in [&contexts, &cover_contexts] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
     }
     let image = docker_images::build_images(&images, &base, &contexts)?.remove(0);
     let port = images[0].port;
@@ -86,158 +94,196 @@ pub fn run(runs: usize, sizes: &[usize], tools: &Path) -> anyhow::Result<ExitCod
     let mut cover_images =
         docker_images::service_images(&cover_config, &cover_bin_dir, &cover_prefix, "latest")?;
     cover_images.retain(|i| i.service == SERVICE);
-    let cover_image =
-        docker_images::build_images(&cover_images, &base, &work.join("contexts-cover"))?.remove(0);
+    let cover_image = docker_images::build_images(&cover_images, &base, &cover_contexts)?.remove(0);
 
-    let mut all = Vec::new();
+    let mut rows = Vec::new();
     for &n in sizes {
-        all.push(measure(n, runs, tools, &work, &image, &cover_image, port)?);
+        let mut row = stop_and_collect(n, runs, tools, &work, &image, port)?;
+        snapshot(&mut row, runs, tools, &work, &cover_image, port)?;
+        rows.push(row);
     }
-
-    println!("covkill + covpull vs a live snapshot, median of {runs} rounds (seconds)");
-    println!("  containers  kill+pull (API)  kill+pull (CLI, as before)  flush+copy  floor (N bare docker exec)  flush+copy / kill+pull (CLI)  flush+copy / floor");
-    for f in &all {
-        println!(
-            "  {:>10}  {:>15.3}  {:>26.3}  {:>10.3}  {:>26.3}  {:>28.2}  {:>18.2}",
-            f.n,
-            f.kill_pull_api,
-            f.kill_pull_cli,
-            f.flush_copy,
-            f.floor,
-            f.flush_copy / f.kill_pull_cli,
-            f.flush_copy / f.floor
-        );
-    }
-    let mut met = true;
-    for f in &all {
-        if f.n == FLUSH_HALF_OF_KILL_PULL_AT {
-            let ok = f.flush_copy <= f.kill_pull_cli / 2.0;
-            met &= ok;
-            println!(
-                "  target    flush+copy of {} <= half of kill+pull (CLI): {}",
-                f.n,
-                if ok { "met" } else { "MISSED" }
-            );
-        }
-        if f.n == FORTY {
-            let ok = f.flush_copy <= FORTY_SECONDS;
-            met &= ok;
-            println!(
-                "  target    flush+copy of {} <= {FORTY_SECONDS} s: {}",
-                f.n,
-                if ok { "met" } else { "MISSED" }
-            );
-        }
-    }
-    Ok(if met {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(report(&rows, runs))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn measure(
+/// The stop path on a fleet of the test kind, and its floors.
+fn stop_and_collect(
     n: usize,
     runs: usize,
     tools: &Path,
     work: &Path,
     image: &str,
-    cover_image: &str,
     port: u16,
-) -> anyhow::Result<Figures> {
-    let classic: Vec<String> = (0..n).map(|i| format!("{PREFIX}-{i}")).collect();
-    let live: Vec<String> = (0..n).map(|i| format!("{PREFIX}-live-{i}")).collect();
-    let mut rm = vec!["rm", "-f"];
-    rm.extend(classic.iter().chain(&live).map(String::as_str));
-    let _ = docker::run(&rm, LONG);
-    let _guard = Containers(classic.iter().chain(&live).cloned().collect());
-    for name in &classic {
-        // Restart at once after each kill: rounds follow each other quickly.
-        docker::run_ok(
-            &[
-                "run",
-                "-d",
-                "--name",
-                name,
-                "-e",
-                "COVER_MIN_UPTIME=0",
-                image,
-            ],
-            LONG,
-        )?;
-    }
-    for name in &live {
-        docker::run_ok(
-            &[
-                "run",
-                "-d",
-                "--name",
-                name,
-                "-e",
-                "COVER_MIN_UPTIME=0",
-                cover_image,
-            ],
-            LONG,
-        )?;
-    }
-    let targets =
-        |names: &[String]| -> Vec<String> { names.iter().map(|n| format!("docker:{n}")).collect() };
-    let (classic_targets, live_targets) = (targets(&classic), targets(&live));
-    let (mut api, mut cli, mut flush, mut floor) = (vec![], vec![], vec![], vec![]);
+) -> anyhow::Result<Row> {
+    eprintln!("bench: starting {n} containers of {image}");
+    let fleet = Fleet::start(PREFIX, n, image, port)?;
+    let load_before = load();
+    let targets = fleet.targets();
+    let (mut kill, mut pull, mut rss, mut stop_exec) = (vec![], vec![], vec![], vec![]);
+    let (mut exec_floor, mut get_floor) = (vec![], vec![]);
+    let out = work.join(format!("profiles-{n}"));
+    let _ = std::fs::remove_dir_all(&out);
+    let mut stops = 0;
     for round in 1..=runs {
-        for (label, env, sink) in [("api", None, &mut api), ("cli", Some("cli"), &mut cli)] {
-            wait_ready(&classic, port)?;
-            let out = work.join(format!("profiles-{n}-{round}-{label}"));
-            let _ = std::fs::remove_dir_all(&out);
-            let t = Instant::now();
-            let killed = tool(tools, "covkill", &classic_targets, None, env)?;
-            let pulled = tool(
-                tools,
-                "covpull",
-                &["--out".to_string(), out.display().to_string()],
-                Some(killed),
-                env,
-            )?;
-            sink.push(t.elapsed().as_secs_f64());
-            ensure_pulled(&pulled, n)?;
-        }
-        wait_ready(&live, port)?;
-        let out = work.join(format!("snapshots-{n}-{round}"));
-        let _ = std::fs::remove_dir_all(&out);
-        let mut args = vec![
-            "--flush".to_string(),
-            "--out".into(),
-            out.display().to_string(),
-        ];
-        args.extend(live_targets.iter().cloned());
+        fleet.wait_ready()?;
         let t = Instant::now();
-        let pulled = tool(tools, "covpull", &args, None, None)?;
-        flush.push(t.elapsed().as_secs_f64());
-        ensure_pulled(&pulled, n)?;
+        let killed = tool(tools, "covkill", &targets, None)?;
+        kill.push(t.elapsed().as_secs_f64());
+        ensure!(killed.lines().count() == n, "covkill printed {killed:?}");
+        // covpull fed the same targets, measured on its own for its RSS.
+        let m = measured(&pull_args(tools, &out, &targets, false))?;
+        pull.push(m.wall.as_secs_f64());
+        rss.push(m.rss_mib);
+        stops += 1;
+        check_profiles(&out, &fleet.names, stops)?;
 
+        fleet.wait_ready()?;
         let t = Instant::now();
-        let cli_path = docker::cli()?;
-        let execs = live
-            .iter()
-            .map(|name| Command::new(&cli_path).args(["exec", name, "true"]).spawn())
-            .collect::<Result<Vec<_>, _>>()?;
-        for mut e in execs {
-            ensure!(e.wait()?.success(), "docker exec … true failed");
-        }
-        floor.push(t.elapsed().as_secs_f64());
+        let killed = tool(tools, "covkill", &targets, Some("cli"))?;
+        let mut args = vec!["--out".to_string(), out.display().to_string()];
+        args.push("-".into());
+        tool_with_stdin(tools, "covpull", &args, killed, Some("cli"))?;
+        stop_exec.push(t.elapsed().as_secs_f64());
+        stops += 1;
+        check_profiles(&out, &fleet.names, stops)?;
+
+        fleet.wait_ready()?;
+        exec_floor.push(fleet.exec_floor()?);
+        get_floor.push(fleet.get_floor()?);
         eprintln!(
-            "bench: {n} containers, round {round}: kill+pull {:.3} s (API), {:.3} s (CLI); flush+copy {:.3} s; floor {:.3} s",
-            api[round - 1], cli[round - 1], flush[round - 1], floor[round - 1]
+            "bench: {n} containers, round {round}: stop+collect {:.3} s (covkill {:.3}, covpull {:.3}, {:.1} MiB), through exec {:.3} s; floors: exec {:.3} s, GET {:.3} s",
+            kill[round - 1] + pull[round - 1],
+            kill[round - 1],
+            pull[round - 1],
+            rss[round - 1],
+            stop_exec[round - 1],
+            exec_floor[round - 1],
+            get_floor[round - 1]
         );
     }
-    Ok(Figures {
+    let load_after = load();
+    let stops: Vec<f64> = kill.iter().zip(&pull).map(|(k, p)| k + p).collect();
+    Ok(Row {
         n,
-        kill_pull_api: median(api),
-        kill_pull_cli: median(cli),
-        flush_copy: median(flush),
-        floor: median(floor),
+        kill: median(kill),
+        pull: median(pull),
+        stop: median(stops),
+        pull_rss: max(&rss),
+        stop_exec: median(stop_exec),
+        exec_floor: median(exec_floor),
+        get_floor: median(get_floor),
+        snapshot: 0.0,
+        snapshot_rss: 0.0,
+        snapshot_get_floor: 0.0,
+        snapshot_exec_floor: 0.0,
+        load: [load_before, load_after, String::new(), String::new()],
     })
+}
+
+/// The snapshot path on a fleet of the cover kind, and its floors.
+fn snapshot(
+    row: &mut Row,
+    runs: usize,
+    tools: &Path,
+    work: &Path,
+    image: &str,
+    port: u16,
+) -> anyhow::Result<()> {
+    let n = row.n;
+    eprintln!("bench: starting {n} containers of {image}");
+    let fleet = Fleet::start(&format!("{PREFIX}-live"), n, image, port)?;
+    row.load[2] = load();
+    let targets = fleet.targets();
+    let (mut snap, mut rss, mut get_floor, mut exec_floor) = (vec![], vec![], vec![], vec![]);
+    for round in 1..=runs {
+        let out = work.join(format!("snapshots-{n}-{round}"));
+        let _ = std::fs::remove_dir_all(&out);
+        let m = measured(&pull_args(tools, &out, &targets, true))?;
+        snap.push(m.wall.as_secs_f64());
+        rss.push(m.rss_mib);
+        check_snapshots(&out, &fleet.names)?;
+        get_floor.push(fleet.get_floor()?);
+        exec_floor.push(fleet.exec_floor()?);
+        eprintln!(
+            "bench: {n} containers, round {round}: snapshot {:.3} s ({:.1} MiB); floors: GET {:.3} s, exec {:.3} s",
+            snap[round - 1],
+            rss[round - 1],
+            get_floor[round - 1],
+            exec_floor[round - 1]
+        );
+    }
+    row.load[3] = load();
+    row.snapshot = median(snap);
+    row.snapshot_rss = max(&rss);
+    row.snapshot_get_floor = median(get_floor);
+    row.snapshot_exec_floor = median(exec_floor);
+    Ok(())
+}
+
+fn report(rows: &[Row], runs: usize) -> ExitCode {
+    println!("Fleets: stop + collect and live snapshots, median of {runs} rounds (seconds), floors measured on the same containers in the same run");
+    println!();
+    println!("Stop + collect (test kind): covkill then covpull");
+    println!("  containers  covkill  covpull  stop+collect  through exec (CLI)  floor: N docker exec  floor: N GETs  stop/exec floor  stop/GET floor  covpull RSS MiB  load avg");
+    for r in rows {
+        println!(
+            "  {:>10}  {:>7.3}  {:>7.3}  {:>12.3}  {:>18.3}  {:>20.3}  {:>13.3}  {:>15.2}  {:>14.1}  {:>15.1}  {} -> {}",
+            r.n,
+            r.kill,
+            r.pull,
+            r.stop,
+            r.stop_exec,
+            r.exec_floor,
+            r.get_floor,
+            r.stop / r.exec_floor,
+            r.stop / r.get_floor,
+            r.pull_rss,
+            r.load[0],
+            r.load[1]
+        );
+    }
+    println!();
+    println!("Live snapshot (cover kind): covpull --flush");
+    println!("  containers  snapshot  floor: N GETs  floor: N docker exec  snapshot/GET floor  snapshot/exec floor  covpull RSS MiB  load avg");
+    for r in rows {
+        println!(
+            "  {:>10}  {:>8.3}  {:>13.3}  {:>20.3}  {:>18.2}  {:>19.2}  {:>15.1}  {} -> {}",
+            r.n,
+            r.snapshot,
+            r.snapshot_get_floor,
+            r.snapshot_exec_floor,
+            r.snapshot / r.snapshot_get_floor,
+            r.snapshot / r.snapshot_exec_floor,
+            r.snapshot_rss,
+            r.load[2],
+            r.load[3]
+        );
+    }
+    let mut met = true;
+    for r in rows.iter().filter(|r| r.n == TARGET_N) {
+        let mut target = |ok: bool, what: String| {
+            met &= ok;
+            println!("  target    {what}: {}", if ok { "met" } else { "MISSED" });
+        };
+        target(
+            r.stop <= STOP_SECONDS,
+            format!("stop + collect of {} <= {STOP_SECONDS} s", r.n),
+        );
+        target(
+            r.snapshot <= SNAPSHOT_SECONDS,
+            format!("snapshot of {} <= {SNAPSHOT_SECONDS} s", r.n),
+        );
+        target(
+            r.snapshot <= SNAPSHOT_OVER_GET_FLOOR * r.snapshot_get_floor,
+            format!(
+                "snapshot of {} <= {SNAPSHOT_OVER_GET_FLOOR} x the plain-GET floor",
+                r.n
+            ),
+        );
+    }
+    match met {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(1),
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -245,66 +291,54 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// One line (a profile path or a snapshot directory) per container, each existing.
-fn ensure_pulled(pulled: &str, n: usize) -> anyhow::Result<()> {
-    let paths: Vec<&str> = pulled.lines().collect();
-    ensure!(
-        paths.len() >= n,
-        "covpull printed {} paths for {n} containers",
-        paths.len()
-    );
-    for p in paths {
-        ensure!(
-            Path::new(p).exists(),
-            "covpull printed {p}, which does not exist"
-        );
-    }
-    Ok(())
+fn max(v: &[f64]) -> f64 {
+    v.iter().copied().fold(0.0, f64::max)
 }
 
-/// Waits until every container's service answers inside it.
-fn wait_ready(names: &[String], port: u16) -> anyhow::Result<()> {
-    let url = format!("http://127.0.0.1:{port}/");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for name in names {
-        loop {
-            // Any HTTP answer (a 404 too) means it is up.
-            let out = docker::exec(
-                name,
-                &[
-                    "sh",
-                    "-c",
-                    &format!("wget -q -O /dev/null {url} 2>&1; true"),
-                ],
-                Duration::from_secs(10),
-            )?;
-            let said = String::from_utf8_lossy(&out.stdout);
-            if said.is_empty() || said.contains("404") {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("{name} did not answer on {url} within 60 s: {said}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+/// `covpull [--flush] --out OUT TARGETS…` as an argv for [`measured`].
+fn pull_args<'a>(
+    tools: &Path,
+    out: &'a Path,
+    targets: &'a [String],
+    flush: bool,
+) -> Vec<std::ffi::OsString> {
+    let mut argv = vec![tools.join("covpull").into_os_string()];
+    if flush {
+        argv.push("--flush".into());
     }
-    Ok(())
+    argv.extend(["--out".into(), out.as_os_str().to_owned()]);
+    argv.extend(targets.iter().map(Into::into));
+    argv
 }
 
-/// Runs one of the tools with `stdin` (and `COVTOOLS_DOCKER`), returns its
-/// stdout; fails on a non-zero exit.
+fn measured(argv: &[std::ffi::OsString]) -> anyhow::Result<measure::Measure> {
+    let argv: Vec<&OsStr> = argv.iter().map(|a| a.as_os_str()).collect();
+    measure::measure(&argv)
+}
+
+/// Runs one of the tools (with `COVTOOLS_DOCKER` when given); its stdout.
+/// Fails on a non-zero exit.
 fn tool(
     dir: &Path,
     name: &str,
     args: &[String],
-    stdin: Option<String>,
     transport: Option<&str>,
 ) -> anyhow::Result<String> {
-    let path = dir.join(name);
-    let mut expr = duct::cmd(&path, args).stdout_capture().unchecked();
-    if let Some(input) = stdin {
-        expr = expr.stdin_bytes(input);
-    }
+    tool_with_stdin(dir, name, args, String::new(), transport)
+}
+
+fn tool_with_stdin(
+    dir: &Path,
+    name: &str,
+    args: &[String],
+    stdin: String,
+    transport: Option<&str>,
+) -> anyhow::Result<String> {
+    let path: PathBuf = dir.join(name);
+    let mut expr = duct::cmd(&path, args)
+        .stdin_bytes(stdin)
+        .stdout_capture()
+        .unchecked();
     if let Some(t) = transport {
         expr = expr.env(docker::ENV_TRANSPORT, t);
     }

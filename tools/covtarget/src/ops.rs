@@ -106,6 +106,19 @@ pub fn expand(target: &Target, timeout: Duration) -> anyhow::Result<Vec<Target>>
     Ok(pods)
 }
 
+/// The error of an exec that failed without a word from its script: the
+/// client's own message, and for a pod kubectl no longer finds, what that
+/// means for its coverage.
+pub(crate) fn exec_error(exec: &Exec, out: &exec::Captured) -> anyhow::Error {
+    let line = out.error_line();
+    if exec.program == "kubectl" && line.contains("(NotFound)") {
+        return anyhow::anyhow!(
+            "the pod is gone (deleted, or replaced by its controller), its cover directory with it: {line}"
+        );
+    }
+    anyhow::anyhow!("{line}")
+}
+
 /// Backoff between attempts on "connection refused": 50 ms doubling to 1 s.
 pub(crate) struct Backoff {
     next: Duration,

@@ -1,14 +1,14 @@
 //! `cargo xtask bench`: the covtools benchmarks. By default covmerge against
 //! `wc -l` on generated monorepo-sized profiles (merge.rs, with its data in
 //! data.rs from the project's generator, genprof/); `--kill-pull` times
-//! covkill and covpull on ten containers (bench_kill_pull.rs). Timing a
+//! covkill and covpull on fleets of containers (bench_kill_pull.rs). Timing a
 //! child, wall time and peak RSS, is measure.rs. `--covdata` times reading a
 //! GOCOVERDIR against `go tool covdata` (covdata.rs); covreport's formats are
 //! timed beside covmerge on case 1 (report.rs).
 
 mod covdata;
 mod data;
-mod measure;
+pub(crate) mod measure;
 mod merge;
 mod report;
 

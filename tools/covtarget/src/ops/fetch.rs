@@ -263,7 +263,7 @@ fn fetch_exec(exec: &Exec, opts: &Options, ask: Option<Action>) -> anyhow::Resul
             State::Running => {}
         }
     }
-    bail!("{}", out.error_line())
+    Err(super::exec_error(exec, &out))
 }
 
 /// The verdict on fetch.sh's ASKED record (ask.sh's result) and answer.

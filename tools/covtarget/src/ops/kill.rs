@@ -294,7 +294,7 @@ fn ask_exec(
                 State::Running => {}
             }
         }
-        bail!("{}", out.error_line());
+        return Err(super::exec_error(exec, &out));
     }
 }
 
