@@ -7,6 +7,22 @@ use std::path::PathBuf;
 use crate::util::kill_pull::*;
 use crate::util::*;
 
+/// The stand-in as `kubectl` in DIR/bin, with its pods table (lines
+/// `NS<TAB>SELECTOR<TAB>POD`): the PATH that puts it first, and the table.
+fn stand_in(dir: &Dir, table: String) -> (String, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let kubectl = dir.path("bin/kubectl");
+    fs::create_dir_all(dir.path("bin")).unwrap();
+    fs::copy(fixtures().join("kubectl"), &kubectl).unwrap();
+    fs::set_permissions(&kubectl, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path("bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    (path, dir.create("pods.tsv", table))
+}
+
 #[test]
 fn kubernetes_targets_go_through_kubectl_exec_with_the_exact_arguments() {
     let dir = Dir::new("kubernetes_targets_go_through_kubectl_exec_with_the_exact_arguments");
@@ -19,11 +35,6 @@ fn kubernetes_targets_go_through_kubectl_exec_with_the_exact_arguments() {
         .collect();
     let other = Container::run(&image, unique("k8s", "other"), &[]);
     pods[0].get("/hello");
-    let stand_in = dir.path("bin/kubectl");
-    fs::create_dir_all(dir.path("bin")).unwrap();
-    fs::copy(fixtures().join("kubectl"), &stand_in).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&stand_in, fs::Permissions::from_mode(0o755)).unwrap();
     let table: String = pods
         .iter()
         .map(|p| format!("shop\tapp=orders\t{}\n", p.0))
@@ -32,13 +43,8 @@ fn kubernetes_targets_go_through_kubectl_exec_with_the_exact_arguments() {
             "shop\tapp=other\t{}\nother-ns\tapp=orders\t{}\n",
             other.0, other.0
         );
-    let pods_file = dir.create("pods.tsv", table);
+    let (path, pods_file) = stand_in(&dir, table);
     let log = dir.path("kubectl.log");
-    let path = format!(
-        "{}:{}",
-        dir.path("bin").display(),
-        std::env::var("PATH").unwrap()
-    );
     let env = [
         ("PATH", path.as_str()),
         ("KUBECTL_STANDIN_LOG", log.to_str().unwrap()),
@@ -254,22 +260,12 @@ fn the_selector_pipeline_collects_replicas_a_restarted_pod_and_names_a_vanished_
     // The restarted pod's profile of its first container is in its volume.
     assert_eq!(pods[1].c().sh("ls /cover").trim(), "cover-1.out");
 
-    fs::create_dir_all(dir.path("bin")).unwrap();
-    let stand_in = dir.path("bin/kubectl");
-    fs::copy(fixtures().join("kubectl"), &stand_in).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&stand_in, fs::Permissions::from_mode(0o755)).unwrap();
     let table: String = pods
         .iter()
         .map(|p| format!("shop\tapp=orders\t{}\n", p.name()))
         .chain([format!("shop\tapp=other\t{}\n", other.0)])
         .collect();
-    let pods_file = dir.create("pods.tsv", table);
-    let path = format!(
-        "{}:{}",
-        dir.path("bin").display(),
-        std::env::var("PATH").unwrap()
-    );
+    let (path, pods_file) = stand_in(&dir, table);
     let (a, b_, c) = (pods[0].name(), pods[1].name(), pods[2].name());
     // Replica c is deleted at its second exec: covkill's went through,
     // covpull's finds the pod gone.

@@ -12,8 +12,15 @@ use std::sync::Mutex;
 use anyhow::{anyhow, Context};
 use covcore::contract::profile_number;
 use covcore::output::AtomicFile;
+use covcore::pool::Slots;
 use covtarget::ops::{binary_kind, BinaryKind, Sink};
 use covtarget::{Fetched, Report, Target};
+
+/// Files written at once, whatever the number of targets read at once: each
+/// holds a megabyte or two of buffers while it is validated and written (the
+/// profile parser's, the file's), so this bounds covpull's memory. A target
+/// waiting for a slot leaves its data in the connection.
+static WRITING: Slots = Slots::new(8);
 
 /// Destinations already written in this run, by the target that wrote
 /// them: two targets must never write the same file (a sanitised local
@@ -239,6 +246,7 @@ impl Sink for Writer<'_> {
     }
 
     fn file(&mut self, name: &str, data: &mut dyn Read) {
+        let _slot = WRITING.take();
         self.files += 1;
         if profile_number(name).is_some() {
             self.profile(name, data);

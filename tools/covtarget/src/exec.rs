@@ -10,10 +10,11 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
+use covcore::pool::{Slot, Slots};
 
 /// How to run a command inside one container or pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,50 +84,16 @@ impl Exec {
 /// more than a request to a harness does; so targets reached over HTTP are
 /// worked on many at a time while execs stay within this bound (the tools'
 /// `--jobs`). Unbounded until [`limit`] is called.
-static SLOTS: Slots = Slots {
-    free: Mutex::new(None),
-    freed: Condvar::new(),
-};
-
-struct Slots {
-    /// Free slots; `None`: no bound.
-    free: Mutex<Option<usize>>,
-    freed: Condvar,
-}
+static EXECS: Slots = Slots::unbounded();
 
 /// Bounds the execs this process runs at once to `n` (at least one).
 pub fn limit(n: usize) {
-    *SLOTS.free.lock().unwrap_or_else(|e| e.into_inner()) = Some(n.max(1));
+    EXECS.limit(n);
 }
-
-/// A slot for one exec, held until dropped.
-pub(crate) struct Slot(bool);
 
 /// Waits for a free exec slot.
-pub(crate) fn slot() -> Slot {
-    let mut free = SLOTS.free.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        match *free {
-            None => return Slot(false),
-            Some(0) => free = SLOTS.freed.wait(free).unwrap_or_else(|e| e.into_inner()),
-            Some(ref mut n) => {
-                *n -= 1;
-                return Slot(true);
-            }
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if self.0 {
-            let mut free = SLOTS.free.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(n) = free.as_mut() {
-                *n += 1;
-            }
-            SLOTS.freed.notify_one();
-        }
-    }
+pub(crate) fn slot() -> Slot<'static> {
+    EXECS.take()
 }
 
 /// What a command printed, and how it ended.

@@ -200,62 +200,54 @@ func (h *harness) canSnapshot(w http.ResponseWriter) bool {
 	return false
 }
 
-// snapshot writes the meta-data and the counters into a temporary
-// directory of the cover directory, renames them in, and deletes this
-// process's previous snapshot. It returns the names now in place.
+// snapshot writes the meta-data and the counters into the cover directory
+// and deletes this process's previous snapshot. It returns the names now
+// in place. Go writes each file under a temporary name ("tmp.…", never a
+// complete file's name) and renames it in, the meta-data only when it is
+// not there yet (it is the same for the whole process): so a reader that
+// sees the counters finds the meta-data, and a fleet's snapshots cost a
+// handful of file operations each.
 func (h *harness) snapshot() ([]string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.dir == "" {
 		return nil, fmt.Errorf("GOCOVERDIR is not set")
 	}
-	tmp, err := os.MkdirTemp(h.dir, ".covtools-snapshot.")
+	if err := coverage.WriteMetaDir(h.dir); err != nil {
+		return nil, err
+	}
+	if err := coverage.WriteCountersDir(h.dir); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(h.dir)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	if err := coverage.WriteMetaDir(tmp); err != nil {
-		return nil, err
-	}
-	if err := coverage.WriteCountersDir(tmp); err != nil {
-		return nil, err
-	}
-	entries, err := os.ReadDir(tmp)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	counters := ""
-	// The meta-data file first: a reader that sees the counters finds it.
-	for _, prefix := range []string{"covmeta.", "covcounters."} {
-		for _, e := range entries {
-			name := e.Name()
-			if !strings.HasPrefix(name, prefix) {
-				continue
-			}
-			dst := filepath.Join(h.dir, name)
-			if prefix == "covmeta." {
-				if _, err := os.Stat(dst); err == nil {
-					names = append(names, name) // same hash, same bytes
-					continue
-				}
-			} else {
-				counters = name
-			}
-			if err := os.Rename(filepath.Join(tmp, name), dst); err != nil {
-				return nil, err
-			}
-			names = append(names, name)
+	// This process's newest counter file is the one just written.
+	pid := fmt.Sprint(os.Getpid())
+	var counters string
+	var newest uint64
+	for _, e := range entries {
+		name := e.Name()
+		parts := strings.Split(name, ".")
+		if !isCoverageFile(name) || parts[0] != "covcounters" || parts[2] != pid {
+			continue
+		}
+		var t uint64
+		fmt.Sscan(parts[3], &t)
+		if counters == "" || t > newest {
+			counters, newest = name, t
 		}
 	}
 	if counters == "" {
-		return nil, fmt.Errorf("Go wrote no counter file into %s", tmp)
+		return nil, fmt.Errorf("Go wrote no counter file into %s", h.dir)
 	}
 	if h.last != "" && h.last != counters {
 		os.Remove(filepath.Join(h.dir, h.last))
 	}
 	h.last = counters
-	return names, nil
+	// The meta-data file is the one whose hash the counters name.
+	return []string{"covmeta." + strings.Split(counters, ".")[1], counters}, nil
 }
 
 // snapshotBytes takes a snapshot, then frames every complete coverage file

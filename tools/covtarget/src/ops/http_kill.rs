@@ -32,10 +32,6 @@ use crate::http;
 /// starts in tens of milliseconds, and a refused connection costs nothing.
 const FIRST_WAIT: Duration = Duration::from_millis(10);
 const LONGEST_WAIT: Duration = Duration::from_millis(100);
-/// The bound on the first listing: a harness lists its directory in
-/// milliseconds, and a port that takes longer is left to the exec path
-/// with most of the budget.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often the engine is asked whether the container is still there
 /// while its service does not answer.
 const STATE_EVERY: Duration = Duration::from_secs(1);
@@ -57,13 +53,15 @@ pub(super) fn ask(
     // 1. Which address answers, and what is there before.
     let mut found = None;
     for addr in &reach.addrs {
-        match list(addr, deadline.min(Instant::now() + PROBE_TIMEOUT)) {
-            Ok(Listing::Files(before)) => {
+        // A port that takes the connection but never answers fails here,
+        // within the budget, as it would through an exec.
+        match list(addr, deadline)? {
+            Listing::Files(before) => {
                 found = Some((addr, before));
                 break;
             }
-            Ok(Listing::Unreachable) => continue,
-            Ok(_) | Err(_) => return Ok(None),
+            Listing::Unreachable => continue,
+            _ => return Ok(None),
         }
     }
     let Some((addr, before)) = found else {
@@ -166,7 +164,7 @@ fn list(addr: &str, deadline: Instant) -> anyhow::Result<Listing> {
             return Ok(Listing::Ending)
         }
         Err(e) if e.kind() == ErrorKind::TimedOut => {
-            bail!("http://{addr}{}: {e}", contract::LIST_PATH)
+            bail!("killswitch http://{addr}{}: {e}", contract::LIST_PATH)
         }
         Err(e) => return Ok(Listing::Other(e.to_string())),
     };

@@ -141,7 +141,8 @@ pub(super) fn fetch(
             bail!("{url}: {}", head.describe());
         }
         sink.dir(&reach.dir);
-        let mut body = BufReader::with_capacity(64 << 10, answer.body());
+        // Small: one per target read at once.
+        let mut body = BufReader::with_capacity(16 << 10, answer.body());
         match read_frames(&mut body, sink) {
             // An empty answer: the exec path tells an empty directory from
             // a missing one, and names what else it holds.
