@@ -26,6 +26,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{ensure, Context};
+use covcore::contract;
 use covtarget::docker;
 use xtask::build_services::{self, BuildKind, BuildOptions};
 use xtask::config::{self, Config};
@@ -54,6 +55,8 @@ struct Row {
     get_floor: f64,
     snapshot: f64,
     snapshot_rss: f64,
+    /// N snapshot requests at once from the bench itself: the harnesses' share.
+    snapshot_harness: f64,
     snapshot_get_floor: f64,
     snapshot_exec_floor: f64,
     /// 1-minute load average before and after each fleet.
@@ -173,6 +176,7 @@ fn stop_and_collect(
         get_floor: median(get_floor),
         snapshot: 0.0,
         snapshot_rss: 0.0,
+        snapshot_harness: 0.0,
         snapshot_get_floor: 0.0,
         snapshot_exec_floor: 0.0,
         load: [load_before, load_after, String::new(), String::new()],
@@ -194,6 +198,7 @@ fn snapshot(
     row.load[2] = load();
     let targets = fleet.targets();
     let (mut snap, mut rss, mut get_floor, mut exec_floor) = (vec![], vec![], vec![], vec![]);
+    let mut harness = vec![];
     for round in 1..=runs {
         let out = work.join(format!("snapshots-{n}-{round}"));
         let _ = std::fs::remove_dir_all(&out);
@@ -201,12 +206,15 @@ fn snapshot(
         snap.push(m.wall.as_secs_f64());
         rss.push(m.rss_mib);
         check_snapshots(&out, &fleet.names)?;
+        // What the harnesses' answers alone take (covpull's share is the rest).
+        harness.push(fleet.gets(contract::SNAPSHOT_PATH, 200)?);
         get_floor.push(fleet.get_floor()?);
         exec_floor.push(fleet.exec_floor()?);
         eprintln!(
-            "bench: {n} containers, round {round}: snapshot {:.3} s ({:.1} MiB); floors: GET {:.3} s, exec {:.3} s",
+            "bench: {n} containers, round {round}: snapshot {:.3} s ({:.1} MiB), the harnesses' answers alone {:.3} s; floors: GET {:.3} s, exec {:.3} s",
             snap[round - 1],
             rss[round - 1],
+            harness[round - 1],
             get_floor[round - 1],
             exec_floor[round - 1]
         );
@@ -214,6 +222,7 @@ fn snapshot(
     row.load[3] = load();
     row.snapshot = median(snap);
     row.snapshot_rss = max(&rss);
+    row.snapshot_harness = median(harness);
     row.snapshot_get_floor = median(get_floor);
     row.snapshot_exec_floor = median(exec_floor);
     Ok(())
@@ -243,12 +252,13 @@ fn report(rows: &[Row], runs: usize) -> ExitCode {
     }
     println!();
     println!("Live snapshot (cover kind): covpull --flush");
-    println!("  containers  snapshot  floor: N GETs  floor: N docker exec  snapshot/GET floor  snapshot/exec floor  covpull RSS MiB  load avg");
+    println!("  containers  snapshot  N snapshot GETs alone  floor: N GETs  floor: N docker exec  snapshot/GET floor  snapshot/exec floor  covpull RSS MiB  load avg");
     for r in rows {
         println!(
-            "  {:>10}  {:>8.3}  {:>13.3}  {:>20.3}  {:>18.2}  {:>19.2}  {:>15.1}  {} -> {}",
+            "  {:>10}  {:>8.3}  {:>21.3}  {:>13.3}  {:>20.3}  {:>18.2}  {:>19.2}  {:>15.1}  {} -> {}",
             r.n,
             r.snapshot,
+            r.snapshot_harness,
             r.snapshot_get_floor,
             r.snapshot_exec_floor,
             r.snapshot / r.snapshot_get_floor,

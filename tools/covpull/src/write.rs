@@ -22,6 +22,11 @@ use covtarget::{Fetched, Report, Target};
 /// waiting for a slot leaves its data in the connection.
 static WRITING: Slots = Slots::new(8);
 
+/// The profile parser's read buffers (a megabyte each), kept for the next
+/// profile: at most one per write slot, so however many targets covpull
+/// reads, it faults in a few megabytes once.
+static PARSE_BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
 /// Destinations already written in this run, by the target that wrote
 /// them: two targets must never write the same file (a sanitised local
 /// path could collide), the first keeps the name and the second fails.
@@ -102,8 +107,17 @@ impl<'a> Writer<'a> {
         };
         // Validated as it is copied; the rest (none, after a valid
         // profile) copied too, so the file is all that arrived.
-        let valid = covcore::profile::validate(&source, &mut tee)
+        let mut buf = PARSE_BUFFERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        let valid = covcore::profile::validate_with(&source, &mut tee, &mut buf)
             .and_then(|_| Ok(io::copy(&mut tee, &mut io::sink())?));
+        PARSE_BUFFERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(buf);
         if let Some(e) = tee.write_err.take() {
             let e = anyhow::Error::new(e).context(format!("writing {}", dest.display()));
             return self

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use covcore::contract;
-use covtarget::{docker, http};
+use covtarget::docker::{self, State};
+use covtarget::http;
 
 const LONG: Duration = Duration::from_secs(120);
 /// Containers started at once: `docker run` is mostly the engine's work.
@@ -111,13 +112,19 @@ impl Fleet {
     /// path the harness does not serve: it answers 404 at once), the
     /// addresses known: the floor of any HTTP path. Seconds.
     pub fn get_floor(&self) -> anyhow::Result<f64> {
+        self.gets("/floor", 404)
+    }
+
+    /// N GETs of `path` at once, from this process, each answered `status`.
+    /// Seconds.
+    pub fn gets(&self, path: &str, status: u16) -> anyhow::Result<f64> {
         let t = Instant::now();
         let answers = covcore::pool::each(&self.killswitches, |addr| {
-            http::get(addr, "/floor", Duration::from_secs(30))
+            http::get(addr, path, Duration::from_secs(30))
         });
         let took = t.elapsed().as_secs_f64();
         for a in answers {
-            ensure!(a?.status == 404, "a plain GET was not answered 404");
+            ensure!(a?.status == status, "GET {path} was not answered {status}");
         }
         Ok(took)
     }
@@ -129,11 +136,26 @@ impl Drop for Fleet {
     }
 }
 
+/// Removes the containers, looking again until none is left: a `docker rm`
+/// of many containers on a loaded engine may run out of time.
 fn remove(names: &[String]) {
-    for chunk in names.chunks(50) {
-        let mut args = vec!["rm", "-f", "-v"];
-        args.extend(chunk.iter().map(String::as_str));
-        let _ = docker::run(&args, LONG);
+    for _ in 0..3 {
+        let left: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !matches!(docker::state(n), Ok(State::Removed)))
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        for chunk in left.chunks(50) {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(chunk);
+            let _ = docker::run(&args, LONG);
+        }
+    }
+    if let Some(first) = names.first() {
+        eprintln!("bench: some of {first}… may be left: see docker ps");
     }
 }
 
