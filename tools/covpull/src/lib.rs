@@ -13,6 +13,12 @@ use covtarget::{Options, Report, Settings, Target};
 
 mod write;
 
+/// Targets read at once. A read over HTTP takes milliseconds and no wait
+/// (unlike covkill's, which waits for each service to start again), so a
+/// few dozen keep the harnesses and this host busy; each holds a thread
+/// and a read buffer, so covpull's memory stops growing there.
+const WORKERS: usize = 64;
+
 use write::Writer;
 
 const AFTER_HELP: &str = "\
@@ -55,8 +61,8 @@ struct Args {
     #[arg(short, long, default_value = "60s", value_parser = covtarget::parse_duration)]
     timeout: Duration,
     /// Execs at once (docker exec, kubectl exec, a stopped container's copy).
-    /// Running containers of the local Docker engine are asked over HTTP
-    /// instead, up to 256 at once.
+    /// Running containers of the local Docker engine are read over HTTP
+    /// instead, up to 64 at once.
     #[arg(short, long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
     /// Cover directory inside containers and pods [default: their $COVER_DIR, else /cover].
@@ -86,6 +92,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         args: args.targets,
         default_container: args.container,
         jobs: args.jobs.into(),
+        workers: WORKERS,
         expand_timeout: args.timeout,
         verb: "pulling",
     };

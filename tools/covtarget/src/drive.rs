@@ -1,8 +1,8 @@
 //! The run loop covkill and covpull share: targets from the arguments and
 //! then stdin (streamed, so `covkill … | covpull …` overlaps), label
 //! selectors expanded, duplicates dropped, workers started as targets
-//! arrive (up to [`WORKERS`]; execs within them bounded by `--jobs`, see
-//! [`crate::exec::limit`]), data lines on stdout as soon as they are known,
+//! arrive (up to [`Settings::workers`]; execs within them bounded by
+//! `--jobs`, see [`crate::exec::limit`]), data lines on stdout as soon as they are known,
 //! one-line errors and an optional progress bar on stderr, and the exit
 //! code.
 
@@ -30,9 +30,10 @@ pub struct Report {
     pub errors: Vec<anyhow::Error>,
 }
 
-/// The most targets worked on at once. A target reached over HTTP mostly
-/// waits (for its service to stop and start again), so a fleet is stopped
-/// all at once rather than a few at a time; execs stay within `jobs`.
+/// The most targets covkill works on at once. A target reached over HTTP
+/// mostly waits (for its service to stop and start again), so a fleet is
+/// stopped all at once rather than a few at a time; execs stay within
+/// `jobs`.
 pub const WORKERS: usize = 256;
 
 /// How to run.
@@ -42,8 +43,11 @@ pub struct Settings {
     /// The container for pod and selector targets that name none.
     pub default_container: Option<String>,
     /// Execs at once (docker exec, kubectl exec, a stopped container's
-    /// copy); at least as many targets are worked on at once.
+    /// copy).
     pub jobs: usize,
+    /// Targets worked on at once (at least `jobs`), each on a thread of
+    /// its own started as targets arrive.
+    pub workers: usize,
     /// Bound on one `kubectl get pods` selector expansion.
     pub expand_timeout: Duration,
     /// Shown on the progress bar ("stopping", "pulling").
@@ -97,7 +101,7 @@ pub fn drive(
     let job_rx = Mutex::new(job_rx);
     let (ev_tx, ev_rx) = mpsc::channel::<Event>();
     let (mut failed, mut bad_input, mut queued, mut write_err) = (false, false, 0usize, None);
-    let max_workers = WORKERS.max(settings.jobs);
+    let max_workers = settings.workers.max(settings.jobs);
 
     std::thread::scope(|s| {
         let feeder_tx = ev_tx.clone();

@@ -48,6 +48,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -91,6 +92,11 @@ type harness struct {
 	mu   sync.Mutex // one snapshot, reset or exit at a time
 	last string     // the counter file of this process's newest snapshot
 	kill sync.Once
+
+	// Known from the first snapshot: this binary's meta-data hash, its
+	// meta-data file's name and bytes.
+	hash, metaName string
+	meta           []byte
 
 	stopping     chan struct{} // closed once the process is exiting
 	stoppingOnce sync.Once
@@ -200,86 +206,156 @@ func (h *harness) canSnapshot(w http.ResponseWriter) bool {
 	return false
 }
 
-// snapshot writes the meta-data and the counters into the cover directory
-// and deletes this process's previous snapshot. It returns the names now
-// in place. Go writes each file under a temporary name ("tmp.…", never a
-// complete file's name) and renames it in, the meta-data only when it is
-// not there yet (it is the same for the whole process): so a reader that
-// sees the counters finds the meta-data, and a fleet's snapshots cost a
-// handful of file operations each.
+// snapshot writes a complete snapshot (meta-data and counters) into the
+// cover directory, deletes this process's previous one, and returns the
+// names now in place.
 func (h *harness) snapshot() ([]string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.dir == "" {
-		return nil, fmt.Errorf("GOCOVERDIR is not set")
-	}
-	if err := coverage.WriteMetaDir(h.dir); err != nil {
-		return nil, err
-	}
-	if err := coverage.WriteCountersDir(h.dir); err != nil {
-		return nil, err
-	}
-	entries, err := os.ReadDir(h.dir)
+	name, _, err := h.snapshotLocked()
 	if err != nil {
 		return nil, err
 	}
-	// This process's newest counter file is the one just written.
-	pid := fmt.Sprint(os.Getpid())
-	var counters string
-	var newest uint64
-	for _, e := range entries {
-		name := e.Name()
-		parts := strings.Split(name, ".")
-		if !isCoverageFile(name) || parts[0] != "covcounters" || parts[2] != pid {
-			continue
-		}
-		var t uint64
-		fmt.Sscan(parts[3], &t)
-		if counters == "" || t > newest {
-			counters, newest = name, t
+	// The meta-data, in place since the first snapshot, unless removed.
+	if _, err := os.Stat(filepath.Join(h.dir, h.metaName)); err != nil {
+		if err := writeRenamed(h.dir, h.metaName, h.meta); err != nil {
+			return nil, err
 		}
 	}
-	if counters == "" {
-		return nil, fmt.Errorf("Go wrote no counter file into %s", h.dir)
+	return []string{h.metaName, name}, nil
+}
+
+// snapshotLocked takes the snapshot (h.mu held): its counter file's name
+// and bytes. The first one is Go's own WriteMetaDir and WriteCountersDir,
+// whose file names tell this binary's meta-data hash; the meta-data (the
+// same for the whole process) is then kept in memory, and the later
+// snapshots' counters are taken in memory and written under Go's naming
+// (covcounters.<hash>.<pid>.<UnixNano>), so that a snapshot costs a
+// handful of file operations (each one a round trip to the file system
+// daemon on some engines) and its answer reads nothing back.
+func (h *harness) snapshotLocked() (string, []byte, error) {
+	if h.dir == "" {
+		return "", nil, fmt.Errorf("GOCOVERDIR is not set")
 	}
-	if h.last != "" && h.last != counters {
+	var name string
+	var data []byte
+	if h.hash == "" {
+		if err := coverage.WriteMetaDir(h.dir); err != nil {
+			return "", nil, err
+		}
+		if err := coverage.WriteCountersDir(h.dir); err != nil {
+			return "", nil, err
+		}
+		entries, err := os.ReadDir(h.dir)
+		if err != nil {
+			return "", nil, err
+		}
+		// This process's newest counter file is the one just written.
+		pid := fmt.Sprint(os.Getpid())
+		var newest uint64
+		for _, e := range entries {
+			n := e.Name()
+			parts := strings.Split(n, ".")
+			if !isCoverageFile(n) || parts[0] != "covcounters" || parts[2] != pid {
+				continue
+			}
+			var t uint64
+			fmt.Sscan(parts[3], &t)
+			if name == "" || t > newest {
+				name, newest = n, t
+			}
+		}
+		if name == "" {
+			return "", nil, fmt.Errorf("Go wrote no counter file into %s", h.dir)
+		}
+		hash := strings.Split(name, ".")[1]
+		meta, err := os.ReadFile(filepath.Join(h.dir, "covmeta."+hash))
+		if err != nil {
+			return "", nil, err
+		}
+		if data, err = os.ReadFile(filepath.Join(h.dir, name)); err != nil {
+			return "", nil, err
+		}
+		h.hash, h.metaName, h.meta = hash, "covmeta."+hash, meta
+	} else {
+		var buf bytes.Buffer
+		if err := coverage.WriteCounters(&buf); err != nil {
+			return "", nil, err
+		}
+		data = buf.Bytes()
+		name = fmt.Sprintf("covcounters.%s.%d.%d", h.hash, os.Getpid(), time.Now().UnixNano())
+		if err := writeRenamed(h.dir, name, data); err != nil {
+			return "", nil, err
+		}
+	}
+	if h.last != "" && h.last != name {
 		os.Remove(filepath.Join(h.dir, h.last))
 	}
-	h.last = counters
-	// The meta-data file is the one whose hash the counters name.
-	return []string{"covmeta." + strings.Split(counters, ".")[1], counters}, nil
+	h.last = name
+	return name, data, nil
+}
+
+// writeRenamed writes a complete file as Go does: under a temporary name
+// ("tmp.<name>", never a complete file's), renamed in.
+func writeRenamed(dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, "tmp."+name)
+	if err := os.WriteFile(tmp, data, 0o666); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, name))
 }
 
 // snapshotBytes takes a snapshot, then frames every complete coverage file
-// of the cover directory: per file "<name> <length>\n" and its bytes. The
-// lock is held throughout, so no snapshot of this process is replaced while
-// it is read; a file that vanishes meanwhile (another process's snapshot
-// replaced) is left out.
+// of the cover directory: per file "<name> <length>\n" and its bytes, this
+// process's own from memory. The lock is held throughout, so no snapshot
+// of this process is replaced while it is read; a file that vanishes
+// meanwhile (another process's snapshot replaced) is left out.
 func (h *harness) snapshotBytes() ([]byte, error) {
-	if _, err := h.snapshot(); err != nil {
-		return nil, err
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	counters, data, err := h.snapshotLocked()
+	if err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(h.dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []byte
+	frame := func(name string, data []byte) {
+		out = append(out, fmt.Sprintf("%s %d\n", name, len(data))...)
+		out = append(out, data...)
+	}
+	hasMeta := false
 	for _, e := range entries {
 		name := e.Name()
 		if !e.Type().IsRegular() || !isCoverageFile(name) {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(h.dir, name))
-		if os.IsNotExist(err) {
-			continue
+		switch name {
+		case counters:
+			frame(name, data)
+		case h.metaName:
+			hasMeta = true
+			frame(name, h.meta)
+		default:
+			other, err := os.ReadFile(filepath.Join(h.dir, name))
+			if os.IsNotExist(err) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			frame(name, other)
 		}
-		if err != nil {
+	}
+	// The meta-data, in place since the first snapshot, unless removed.
+	if !hasMeta {
+		if err := writeRenamed(h.dir, h.metaName, h.meta); err != nil {
 			return nil, err
 		}
-		out = append(out, fmt.Sprintf("%s %d\n", name, len(data))...)
-		out = append(out, data...)
+		frame(h.metaName, h.meta)
 	}
 	return out, nil
 }
