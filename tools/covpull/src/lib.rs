@@ -96,6 +96,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         expand_timeout: args.timeout,
         verb: "pulling",
     };
+    write::limit();
     let claimed = write::Claimed::default();
     let out = args.out;
     let flush = args.flush;

@@ -16,11 +16,17 @@ use covcore::pool::Slots;
 use covtarget::ops::{binary_kind, BinaryKind, Sink};
 use covtarget::{Fetched, Report, Target};
 
-/// Files written at once, whatever the number of targets read at once: each
-/// holds a megabyte or two of buffers while it is validated and written (the
-/// profile parser's, the file's), so this bounds covpull's memory. A target
-/// waiting for a slot leaves its data in the connection.
-static WRITING: Slots = Slots::new(8);
+/// Files written at once, whatever the number of targets read at once: one
+/// per core (validating a profile is CPU work), at least two. Each holds a
+/// megabyte or two of buffers while it is validated and written (the
+/// profile parser's, the file's), so this bounds covpull's memory; a target
+/// waiting for a slot leaves its data in the connection. Set by [`limit`].
+static WRITING: Slots = Slots::new(2);
+
+/// Sizes [`WRITING`] to this machine; before the first file.
+pub fn limit() {
+    WRITING.limit(covcore::pool::default_threads().clamp(2, 8));
+}
 
 /// The profile parser's read buffers (a megabyte each), kept for the next
 /// profile: at most one per write slot, so however many targets covpull

@@ -29,8 +29,9 @@ use crate::docker::{self, State};
 use crate::http;
 
 /// Between two looks at a service that is starting again: a Go binary
-/// starts in tens of milliseconds, and a refused connection costs nothing.
-const FIRST_WAIT: Duration = Duration::from_millis(10);
+/// exits and starts again in tens of milliseconds at best, and a refused
+/// connection costs next to nothing.
+const FIRST_WAIT: Duration = Duration::from_millis(20);
 const LONGEST_WAIT: Duration = Duration::from_millis(100);
 /// How often the engine is asked whether the container is still there
 /// while its service does not answer.
