@@ -178,10 +178,13 @@ fn harness_speaks_the_contract() {
     // Each build kind's harness answers the killswitch with the header, and
     // one of them at least serves the snapshot paths.
     for (path, text) in &harnesses {
-        // Every kind answers the snapshot path (the test kind with its 501).
+        // Every kind answers the snapshot path (the test kind with its 501),
+        // and lists and serves its cover directory (the exec-free stop).
         for must in [
             contract::KILL_PATH,
             contract::SNAPSHOT_PATH,
+            contract::LIST_PATH,
+            contract::FILES_PATH,
             contract::HARNESS_HEADER,
         ] {
             assert!(
@@ -237,6 +240,8 @@ fn harness_speaks_the_contract() {
             contract::FLUSH_PATH,
             contract::SNAPSHOT_PATH,
             contract::RESET_PATH,
+            contract::LIST_PATH,
+            contract::FILES_PATH,
         ];
         for (i, _) in text.match_indices("\"/cov") {
             let lit = text[i + 1..].split('"').next().unwrap();

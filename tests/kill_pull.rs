@@ -20,6 +20,7 @@ use crate::util::kill_pull::*;
 use crate::util::*;
 
 mod faults;
+mod fleet;
 mod kubernetes;
 mod local;
 mod snapshot;
@@ -216,23 +217,39 @@ fn wrong_killswitch_port_times_out_instead_of_hanging() {
         )),
         "{err}"
     );
-    // A port that accepts but never answers: the same bound.
-    docker_ok(&["exec", "-d", &c.0, "sh", "-c", "sleep 60 | nc -l -p 19997"]);
-    let t = Instant::now();
-    let out = dir
-        .tool("covkill")
-        .args(["--port", "19997", "--timeout", "2s", &c.target()])
-        .output();
-    let took = t.elapsed();
-    assert_code(&out, 1, "covkill");
-    assert!(took < Duration::from_secs(6), "took {took:?}");
-    assert_eq!(
-        text(&out.stderr),
-        format!(
-            "covkill: {}: killswitch http://127.0.0.1:19997/covkill: no answer within 2.0s\n",
-            c.target()
-        )
-    );
+    // A port that accepts but never answers: the same bound, asked at the
+    // container's address on the local engine (the listing before the
+    // stop), and from inside it through an exec.
+    let ip = docker_ok(&[
+        "inspect",
+        "--format",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &c.0,
+    ]);
+    for (transport, url) in [
+        ("", format!("http://{}:19997/covtools/list", ip.trim())),
+        ("cli", "http://127.0.0.1:19997/covkill".to_string()),
+    ] {
+        // nc answers one connection: one listener per attempt.
+        docker_ok(&["exec", "-d", &c.0, "sh", "-c", "sleep 60 | nc -l -p 19997"]);
+        let t = Instant::now();
+        let out = dir
+            .tool("covkill")
+            .env("COVTOOLS_DOCKER", transport)
+            .args(["--port", "19997", "--timeout", "2s", &c.target()])
+            .output();
+        let took = t.elapsed();
+        assert_code(&out, 1, "covkill");
+        assert!(took < Duration::from_secs(6), "took {took:?}");
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "covkill: {}: killswitch {url}: no answer within 2.0s\n",
+                c.target()
+            )
+        );
+        docker(&["exec", &c.0, "pkill", "nc"]);
+    }
     // The client inside was bounded too (timeout(1)): nothing is left behind.
     std::thread::sleep(Duration::from_millis(300));
     let ps = c.sh("ps -o comm,args");

@@ -340,7 +340,7 @@ fn covpull_flush_snapshots_and_copies_each_container_in_one_round_trip() {
 /// How many execs the engine started in the container since `since`
 /// (its `exec_create` events; an action spans lines: the script), to tell whether an operation started a
 /// process in it.
-fn execs_since(c: &Container, since: SystemTime) -> usize {
+pub(super) fn execs_since(c: &Container, since: SystemTime) -> usize {
     let stamp = |t: SystemTime| {
         let d = t.duration_since(UNIX_EPOCH).unwrap();
         format!("{}.{:09}", d.as_secs(), d.subsec_nanos())

@@ -191,6 +191,30 @@ fn cover_kind_flush_writes_complete_cumulative_snapshots_and_reset_clears() {
     let (second, p2) = flush(2);
     assert_ne!(first[1], second[1], "a new counter file each time");
     assert_eq!(p1, p2, "two flushes with no traffic between them");
+    // Listed and served as they are: no snapshot taken.
+    let list = get(&killswitch, contract::LIST_PATH);
+    assert_eq!((list.code, list.harness()), (200, Some("cover")));
+    let mut listed: Vec<String> = list
+        .body
+        .lines()
+        .map(|l| l.rsplit_once(' ').unwrap().0.to_string())
+        .collect();
+    listed.sort();
+    let mut want = second.clone();
+    want.sort();
+    assert_eq!(listed, want);
+    assert_eq!(covfiles(&cover), want.iter().cloned().collect());
+    // Binary files: read with covtarget's client, bytes as they are.
+    let files =
+        covtarget::http::get(&killswitch, contract::FILES_PATH, Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        (files.status, files.header(contract::HARNESS_HEADER)),
+        (200, Some("cover"))
+    );
+    let first = fs::read(cover.join(&want[0])).unwrap();
+    let mut frame = format!("{} {}\n", want[0], first.len()).into_bytes();
+    frame.extend_from_slice(&first);
+    assert!(files.body.starts_with(&frame));
     let (_, covered) = blocks(&p1);
     assert!(covered.len() > 10, "{p1}");
 

@@ -209,6 +209,33 @@ fn test_kind_harness_answers_the_contract_and_refuses_snapshots_at_once() {
             .unwrap()
             .starts_with("mode: count\n"));
     }
+
+    // The cover directory, listed and served as it is (what covkill and
+    // covpull read with no exec), its complete files only; and once the run
+    // is ending (here: SIGTERM, main() given its grace), 503.
+    let (killswitch, addr) = (free_addr(), free_addr());
+    let cover = dir.path("cover-files");
+    fs::create_dir_all(&cover).unwrap();
+    fs::write(cover.join("cover-1.out"), "mode: count\n").unwrap();
+    fs::write(cover.join(".cover-2.out.tmp"), "mode: co").unwrap();
+    let mut p = start(&dir, &built[0], &killswitch, &cover, &["-addr", &addr]);
+    let list = get(&killswitch, contract::LIST_PATH);
+    assert_eq!((list.code, list.harness()), (200, Some("test")));
+    assert_eq!(list.body, "cover-1.out 12\n");
+    let files = get(&killswitch, contract::FILES_PATH);
+    assert_eq!((files.code, files.harness()), (200, Some("test")));
+    assert_eq!(files.body, "cover-1.out 12\nmode: count\n");
+    p.signal("TERM");
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let ending = loop {
+        let a = get(&killswitch, contract::LIST_PATH);
+        if a.code != 200 || Instant::now() > deadline {
+            break a;
+        }
+    };
+    assert_eq!((ending.code, ending.harness()), (503, Some("test")));
+    assert_eq!(get(&killswitch, contract::FILES_PATH).code, 503);
+    assert!(p.wait(Duration::from_secs(20)).success());
 }
 
 #[test]

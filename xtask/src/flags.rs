@@ -75,8 +75,8 @@ pub struct Bench {
     /// Generator threads (the data does not depend on it).
     #[arg(long, default_value_t = covcore::pool::default_threads())]
     pub jobs: usize,
-    /// Instead: time covkill then covpull on ten containers of an example
-    /// service (needs a Docker engine).
+    /// Instead: time covkill then covpull, and covpull --flush, on fleets
+    /// of an example service beside their floors (needs a Docker engine).
     #[arg(long)]
     pub kill_pull: bool,
     /// Instead: time covmerge and covtotal reading a GOCOVERDIR against
@@ -88,7 +88,7 @@ pub struct Bench {
     /// beside the plain run (needs Go).
     #[arg(long)]
     pub per_test: bool,
-    /// With --kill-pull: the fleet sizes (comma-separated).
+    /// With --kill-pull: the fleet sizes (comma-separated), e.g. 10,50,200.
     #[arg(
         long,
         value_delimiter = ',',

@@ -3,7 +3,6 @@
 //! paths come from `util::project_root()`.
 
 mod bench;
-mod bench_kill_pull;
 mod consumers;
 mod dep_images;
 mod flags;

@@ -49,6 +49,18 @@ pub const ENV_TESTS_URL: &str = "COVTOOLS_TESTS_URL";
 pub const TEST_START_PATH: &str = "/test/start";
 /// `POST <base>/test/end?name=NAME&result=passed|failed|skipped`: it ended.
 pub const TEST_END_PATH: &str = "/test/end";
+/// HTTP path of the cover directory's listing, every build kind: one line
+/// `<name> <length>\n` per complete coverage file, as the files are (no
+/// snapshot). covkill's stop on a local Docker engine reads it before the
+/// stop and from the restarted service, to see the new profile without an
+/// exec. Answered 503 once the process is stopping, like [`FILES_PATH`].
+pub const LIST_PATH: &str = "/covtools/list";
+/// HTTP path of the cover directory's complete coverage files, every build
+/// kind, as they are (no snapshot): each framed as [`SNAPSHOT_PATH`] frames
+/// them. covpull reads a local engine's running containers this way. 503
+/// once the process is stopping (the killswitch was hit, a signal came), so
+/// that a reader never takes the ending run's answer for the next run's.
+pub const FILES_PATH: &str = "/covtools/files";
 /// Header every harness answer carries, so that covkill can tell the harness
 /// from whatever else answers on a port given by mistake.
 pub const HARNESS_HEADER: &str = "Covtools-Harness";

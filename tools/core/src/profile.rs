@@ -503,6 +503,15 @@ pub struct Summary {
 /// Checks that `reader` holds a complete, well-formed profile (or several
 /// concatenated ones of one mode).
 pub fn validate<R: Read>(input: &str, reader: R) -> anyhow::Result<Summary> {
+    validate_with(input, reader, &mut Vec::new())
+}
+
+/// [`validate`] with a read buffer kept by the caller (as [`parse_with`]).
+pub fn validate_with<R: Read>(
+    input: &str,
+    reader: R,
+    buf: &mut Vec<u8>,
+) -> anyhow::Result<Summary> {
     struct Check {
         input: String,
         mode: Option<Mode>,
@@ -525,7 +534,7 @@ pub fn validate<R: Read>(input: &str, reader: R) -> anyhow::Result<Summary> {
         blocks: 0,
         statements: 0,
     };
-    parse(input, reader, &mut check)?;
+    parse_with(input, reader, &mut check, buf)?;
     Ok(Summary {
         mode: check.mode.expect("parse guarantees a mode line"),
         blocks: check.blocks,

@@ -46,7 +46,10 @@ struct Args {
     /// the wait for the new profile.
     #[arg(short, long, default_value = "30s", value_parser = covtarget::parse_duration)]
     timeout: Duration,
-    /// Targets stopped at once.
+    /// Execs at once (docker exec, kubectl exec, a stopped container's copy).
+    /// Running containers of the local Docker engine are asked over HTTP
+    /// instead, up to 256 at once (each mostly waits for its service to
+    /// start again).
     #[arg(short, long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
     /// Killswitch port inside containers and pods [default: from their $COVKILL_ADDR, else 19999].
@@ -77,6 +80,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         args: args.targets,
         default_container: args.container,
         jobs: args.jobs.into(),
+        workers: covtarget::drive::WORKERS,
         expand_timeout: args.timeout,
         verb: if args.flush {
             "flushing"

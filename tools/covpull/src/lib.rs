@@ -3,18 +3,23 @@
 //! profile, and writes it atomically under `--out`, printing each path
 //! written, so that `covpull … | covmerge` works.
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use clap::Parser;
-use covcore::output::AtomicFile;
-use covtarget::ops::{binary_kind, BinaryFile, BinaryKind};
-use covtarget::{Fetched, Options, Report, Settings, Target};
+use covtarget::{Options, Report, Settings, Target};
+
+mod write;
+
+/// Targets read at once. A read over HTTP takes milliseconds and no wait
+/// (unlike covkill's, which waits for each service to start again), so a
+/// few dozen keep the harnesses and this host busy; each holds a thread
+/// and a read buffer, so covpull's memory stops growing there.
+const WORKERS: usize = 64;
+
+use write::Writer;
 
 const AFTER_HELP: &str = "\
 Each profile is written to DIR/<target>.cover-<n>.out (for example docker_orders.cover-1.out,
@@ -55,7 +60,9 @@ struct Args {
     /// Budget per target.
     #[arg(short, long, default_value = "60s", value_parser = covtarget::parse_duration)]
     timeout: Duration,
-    /// Targets pulled at once.
+    /// Execs at once (docker exec, kubectl exec, a stopped container's copy).
+    /// Running containers of the local Docker engine are read over HTTP
+    /// instead, up to 64 at once.
     #[arg(short, long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
     /// Cover directory inside containers and pods [default: their $COVER_DIR, else /cover].
@@ -85,164 +92,21 @@ pub fn run() -> anyhow::Result<ExitCode> {
         args: args.targets,
         default_container: args.container,
         jobs: args.jobs.into(),
+        workers: WORKERS,
         expand_timeout: args.timeout,
         verb: "pulling",
     };
-    // Two targets must never write the same file (a sanitised local path
-    // could collide): the first keeps the name, the second fails.
-    let claimed: Mutex<HashMap<PathBuf, String>> = Mutex::new(HashMap::new());
+    write::limit();
+    let claimed = write::Claimed::default();
     let out = args.out;
     let flush = args.flush;
     covtarget::drive(settings, |target: &Target| {
         let mut report = Report::default();
-        let fetched = match flush {
-            true => covtarget::ops::fetch_snapshot(target, &opts),
-            false => covtarget::ops::fetch(target, &opts),
-        };
-        match fetched {
-            Ok(fetched) => write_all(target, fetched, &out, &claimed, &mut report),
+        let mut writer = Writer::new(target, &out, &claimed);
+        match covtarget::ops::fetch_into(target, &opts, flush, &mut writer) {
+            Ok(fetched) => writer.finish(&fetched, &mut report),
             Err(e) => report.errors.push(e),
         }
         report
     })
-}
-
-fn write_all(
-    target: &Target,
-    fetched: Fetched,
-    out: &Path,
-    claimed: &Mutex<HashMap<PathBuf, String>>,
-    report: &mut Report,
-) {
-    let dir = &fetched.dir;
-    if !fetched.dir_exists {
-        report.errors.push(anyhow!(
-            "no profile: the cover directory {dir} does not exist"
-        ));
-        return;
-    }
-    for (name, why) in &fetched.unreadable {
-        report
-            .errors
-            .push(anyhow!("{dir}/{name}: cannot read: {why}"));
-    }
-    if fetched.profiles.is_empty() && fetched.unreadable.is_empty() && fetched.binaries.is_empty() {
-        let others = match fetched.skipped.len() {
-            0 => "it is empty".to_string(),
-            _ => format!("it holds only {}", fetched.skipped.join(", ")),
-        };
-        report.errors.push(anyhow!(
-            "no complete profile (cover-<n>.out) or binary coverage (covmeta.*, covcounters.*) in {dir}: {others}"
-        ));
-        return;
-    }
-    let stem = target.file_stem();
-    for profile in &fetched.profiles {
-        let source = format!("{}/{}", dir.trim_end_matches('/'), profile.name);
-        if let Err(e) = covcore::profile::validate(&source, &profile.data[..]) {
-            report.errors.push(e.context("not written"));
-            continue;
-        }
-        let dest = out.join(format!("{stem}.{}", profile.name));
-        {
-            let mut claimed = claimed.lock().expect("no panics while held");
-            match claimed.get(&dest) {
-                Some(owner) if *owner != target.to_string() => {
-                    report.errors.push(anyhow!(
-                        "{source}: not written: {} is already written for {owner}",
-                        dest.display()
-                    ));
-                    continue;
-                }
-                _ => {
-                    claimed.insert(dest.clone(), target.to_string());
-                }
-            }
-        }
-        match write_atomically(&dest, &profile.data) {
-            Ok(()) => report.lines.push(dest.display().to_string()),
-            Err(e) => report
-                .errors
-                .push(e.context(format!("{source}: not written"))),
-        }
-    }
-    if !fetched.binaries.is_empty() {
-        let dest = out.join(&stem);
-        let claim = {
-            let mut claimed = claimed.lock().expect("no panics while held");
-            match claimed.get(&dest) {
-                Some(owner) if *owner != target.to_string() => Err(anyhow!(
-                    "{dir}: binary coverage not written: {} is already written for {owner}",
-                    dest.display()
-                )),
-                _ => {
-                    claimed.insert(dest.clone(), target.to_string());
-                    Ok(())
-                }
-            }
-        };
-        match claim.and_then(|()| write_binaries(&dest, &fetched.binaries)) {
-            Ok(()) => report.lines.push(dest.display().to_string()),
-            Err(e) => report
-                .errors
-                .push(e.context(format!("{dir}: binary coverage not written"))),
-        }
-    }
-}
-
-/// Writes binary coverage files into `dir`, each atomically, keeping per
-/// (meta hash, pid) only the newest counter file there: an older snapshot
-/// of a process is removed once its newer one is in place (never both).
-fn write_binaries(dir: &Path, files: &[BinaryFile]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let present: Vec<(String, BinaryKind)> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            binary_kind(&name).map(|k| (name, k))
-        })
-        .collect();
-    for file in files {
-        let mut older = Vec::new();
-        if let BinaryKind::Counters {
-            hash,
-            pid,
-            nanotime,
-        } = &file.kind
-        {
-            let mut newer_there = false;
-            for (name, kind) in &present {
-                if let BinaryKind::Counters {
-                    hash: h,
-                    pid: p,
-                    nanotime: n,
-                } = kind
-                {
-                    if h == hash && p == pid && n != nanotime {
-                        match n < nanotime {
-                            true => older.push(name),
-                            false => newer_there = true,
-                        }
-                    }
-                }
-            }
-            if newer_there {
-                continue;
-            }
-        }
-        write_atomically(&dir.join(&file.name), &file.data)?;
-        for name in older {
-            let path = dir.join(name);
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-        }
-    }
-    Ok(())
-}
-
-fn write_atomically(dest: &Path, data: &[u8]) -> anyhow::Result<()> {
-    let mut file = AtomicFile::create(dest)?;
-    file.write_all(data)
-        .with_context(|| format!("writing {}", dest.display()))?;
-    file.commit()
 }

@@ -1,8 +1,10 @@
 //! The run loop covkill and covpull share: targets from the arguments and
 //! then stdin (streamed, so `covkill … | covpull …` overlaps), label
-//! selectors and Swarm services expanded, duplicates dropped, a bounded pool of workers, data
-//! lines on stdout as soon as they are known, one-line errors and an
-//! optional progress bar on stderr, and the exit code.
+//! selectors and Swarm services expanded, duplicates dropped, workers
+//! started as targets arrive (up to [`Settings::workers`]; execs within
+//! them bounded by `--jobs`, see [`crate::exec::limit`]), data lines on
+//! stdout as soon as they are known, one-line errors and an optional
+//! progress bar on stderr, and the exit code.
 
 use std::collections::HashSet;
 use std::io::{self, BufRead, IsTerminal, Write};
@@ -29,14 +31,24 @@ pub struct Report {
     pub errors: Vec<anyhow::Error>,
 }
 
+/// The most targets covkill works on at once. A target reached over HTTP
+/// mostly waits (for its service to stop and start again), so a fleet is
+/// stopped all at once rather than a few at a time; execs stay within
+/// `jobs`.
+pub const WORKERS: usize = 256;
+
 /// How to run.
 pub struct Settings {
     /// The target arguments; empty or `-` means stdin.
     pub args: Vec<String>,
     /// The container for pod and selector targets that name none.
     pub default_container: Option<String>,
-    /// Targets worked on at once.
+    /// Execs at once (docker exec, kubectl exec, a stopped container's
+    /// copy).
     pub jobs: usize,
+    /// Targets worked on at once (at least `jobs`), each on a thread of
+    /// its own started as targets arrive.
+    pub workers: usize,
     /// Bound on one `kubectl get pods` selector expansion.
     pub expand_timeout: Duration,
     /// Shown on the progress bar ("stopping", "pulling").
@@ -87,17 +99,35 @@ pub fn drive(
         ProgressBar::hidden()
     };
     let prog = cli::prog_name();
+    crate::exec::limit(settings.jobs);
     let (job_tx, job_rx) = mpsc::channel::<Target>();
     let job_rx = Mutex::new(job_rx);
     let (ev_tx, ev_rx) = mpsc::channel::<Event>();
     let (mut failed, mut bad_input, mut queued, mut write_err) = (false, false, 0usize, None);
+    let max_workers = settings.workers.max(settings.jobs);
 
     std::thread::scope(|s| {
         let feeder_tx = ev_tx.clone();
         let expand_timeout = settings.expand_timeout;
+        let (job_rx, work) = (&job_rx, &work);
+        let worker_tx = ev_tx.clone();
+        // One worker per target queued, up to the bound: a fleet's targets
+        // all start at once, and a lone target costs one thread.
+        let spawn_worker = move || {
+            let ev = worker_tx.clone();
+            s.spawn(move || loop {
+                let next = job_rx.lock().expect("no worker panics holding it").recv();
+                let Ok(target) = next else { return };
+                let report = work(&target);
+                if ev.send(Event::Done(target, report)).is_err() {
+                    return;
+                }
+            });
+        };
         s.spawn(move || {
             let ev = feeder_tx;
             let mut seen = HashSet::new();
+            let mut workers = 0usize;
             let mut queue = |target: Target| {
                 let expanded = match ops::expand(&target, expand_timeout) {
                     Ok(t) => t,
@@ -114,6 +144,10 @@ pub fn drive(
                         let _ = ev.send(Event::Queued);
                         if job_tx.send(t).is_err() {
                             return false;
+                        }
+                        if workers < max_workers {
+                            spawn_worker();
+                            workers += 1;
                         }
                     }
                 }
@@ -153,17 +187,6 @@ pub fn drive(
                 }
             }
         });
-        for _ in 0..settings.jobs.max(1) {
-            let (ev, rx, work) = (ev_tx.clone(), &job_rx, &work);
-            s.spawn(move || loop {
-                let next = rx.lock().expect("no worker panics holding it").recv();
-                let Ok(target) = next else { return };
-                let report = work(&target);
-                if ev.send(Event::Done(target, report)).is_err() {
-                    return;
-                }
-            });
-        }
         drop(ev_tx);
 
         let stdout = io::stdout();

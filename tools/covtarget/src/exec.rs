@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use covcore::pool::{Slot, Slots};
 use covcore::process::{process, Captured};
 
 use crate::programs::tool;
@@ -60,6 +61,7 @@ impl Exec {
     /// [`crate::docker::exec`] for Docker (the Engine API where it is
     /// local), `kubectl exec` for pods.
     pub fn sh(&self, script: &str, args: &[&str], timeout: Duration) -> anyhow::Result<Captured> {
+        let _slot = slot();
         if let Some(container) = self.docker_container() {
             let mut argv = vec!["sh", "-c", script, "sh"];
             argv.extend_from_slice(args);
@@ -71,6 +73,24 @@ impl Exec {
             .output_within(timeout)
             .with_context(|| format!("running {} {}", self.program, self.prefix.join(" ")))
     }
+}
+
+/// Execs at once in this process (`docker exec`, `kubectl exec`, a stopped
+/// container's copy): each starts a process in a container or pod, or
+/// mounts its file system, which costs the engine or the API server far
+/// more than a request to a harness does; so targets reached over HTTP are
+/// worked on many at a time while execs stay within this bound (the tools'
+/// `--jobs`). Unbounded until [`limit`] is called.
+static EXECS: Slots = Slots::unbounded();
+
+/// Bounds the execs this process runs at once to `n` (at least one).
+pub fn limit(n: usize) {
+    EXECS.limit(n);
+}
+
+/// Waits for a free exec slot.
+pub(crate) fn slot() -> Slot<'static> {
+    EXECS.take()
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! The operations on a target: ask its harness to stop, snapshot or reset
 //! ([`kill`], covkill), and fetch every complete profile and binary
 //! coverage file ([`fetch`], covpull). Containers and pods share one
-//! implementation over [`Exec`]; local targets are served from this process.
+//! implementation over [`Exec`]; running containers of the local Docker
+//! engine are first asked at their own address, with no exec
+//! ([`http_kill`], [`over_http`]); local targets are served from this
+//! process.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,13 +21,18 @@ use crate::target::Target;
 mod docker_fetch;
 pub mod fetch;
 mod fetched;
-mod http_snapshot;
+pub mod frames;
+mod http_kill;
 pub mod kill;
+mod killed;
+mod over_http;
 pub mod swarm;
 
-pub use fetch::{fetch, fetch_snapshot};
+pub use fetch::{fetch, fetch_into, fetch_snapshot};
 pub use fetched::{binary_kind, BinaryFile, BinaryKind, Fetched, Profile};
-pub use kill::{ask, is_harness, kill, Action, Killed};
+pub use frames::{Collect, Sink};
+pub use kill::{ask, kill};
+pub use killed::{is_harness, Action, Killed};
 
 /// Settings shared by every target of one run.
 #[derive(Clone, Debug, Default)]
@@ -128,6 +136,19 @@ fn expand_selector(
         bail!("no pod in namespace {namespace} matches the label selector {selector:?}");
     }
     Ok(pods)
+}
+
+/// The error of an exec that failed without a word from its script: the
+/// client's own message, and for a pod kubectl no longer finds, what that
+/// means for its coverage.
+pub(crate) fn exec_error(exec: &Exec, out: &Captured) -> anyhow::Error {
+    let line = out.error_line();
+    if exec.program == "kubectl" && line.contains("(NotFound)") {
+        return anyhow::anyhow!(
+            "the pod is gone (deleted, or replaced by its controller), its cover directory with it: {line}"
+        );
+    }
+    anyhow::anyhow!("{line}")
 }
 
 /// Backoff between attempts on "connection refused": 50 ms doubling to 1 s.

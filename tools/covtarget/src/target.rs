@@ -33,6 +33,12 @@ Targets (as arguments, or on stdin one per line; blank lines and #comments are s
                                      swarm:shop_orders
 
 HOW THEY ARE REACHED:
+  A running container of the local Docker engine (its socket at hand, see below) is asked at its
+  own address, with no exec: covkill lists its cover directory (GET /covtools/list on the
+  killswitch port), stops it (GET /covkill) and waits until the service's next run lists the new
+  profile; covpull reads the files (GET /covtools/files, or /covtools/snapshot with --flush).
+  Where that address cannot be reached (rootless engines), the harness is older than those paths
+  or --cover-dir is given, the exec transport below is used instead.
   Containers and pods go through one exec transport running the same `sh -c` scripts: for Docker
   an exec through the Engine API on its socket (DOCKER_HOST unix://…, else /var/run/docker.sock;
   the `docker exec` CLI for remote engines and contexts, or with COVTOOLS_DOCKER=cli), for pods

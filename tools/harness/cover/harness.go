@@ -29,6 +29,13 @@
 //	                      line "<name> <length>\n", then its <length> bytes.
 //	                      501 when the binary is not in atomic mode.
 //	GET /covtools/reset   clears the counters, 200 (501 unless atomic mode).
+//	GET /covtools/list    one line "<name> <length>" per complete coverage
+//	                      file now in GOCOVERDIR (no snapshot), any mode.
+//	GET /covtools/files   the same lines, each followed by the file's bytes:
+//	                      the files as they are (no snapshot), any mode.
+//	                      Both answer 503 once the process is exiting, so
+//	                      that a reader never takes this process's answer
+//	                      for the next one's.
 //	anything else         404.
 //
 // SIGTERM and SIGINT: a service that handles them shuts down by itself and
@@ -41,6 +48,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -84,7 +92,18 @@ type harness struct {
 	mu   sync.Mutex // one snapshot, reset or exit at a time
 	last string     // the counter file of this process's newest snapshot
 	kill sync.Once
+
+	// Known from the first snapshot: this binary's meta-data hash, its
+	// meta-data file's name and bytes.
+	hash, metaName string
+	meta           []byte
+
+	stopping     chan struct{} // closed once the process is exiting
+	stoppingOnce sync.Once
 }
+
+// stop marks the process as exiting (the killswitch, a signal).
+func (h *harness) stop() { h.stoppingOnce.Do(func() { close(h.stopping) }) }
 
 func init() {
 	addr := env("COVKILL_ADDR", ":19999")
@@ -92,7 +111,7 @@ func init() {
 	if err != nil {
 		setupFailed("COVKILL_GRACE: %v", err)
 	}
-	h := &harness{dir: os.Getenv("GOCOVERDIR"), grace: grace}
+	h := &harness{dir: os.Getenv("GOCOVERDIR"), grace: grace, stopping: make(chan struct{})}
 	if h.dir == "" {
 		logf("GOCOVERDIR is not set: Go writes no coverage and /covtools/flush fails")
 	}
@@ -115,6 +134,7 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	switch r.URL.Path {
 	case "/covkill", "/":
+		h.stop()
 		w.WriteHeader(http.StatusOK)
 		fmt.Fprintln(w, "covtools: stopping, Go writes the coverage counters on exit")
 		if f, ok := w.(http.Flusher); ok {
@@ -161,9 +181,18 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusOK)
 		fmt.Fprintln(w, "covtools: counters cleared")
+	case "/covtools/list", "/covtools/files":
+		select {
+		case <-h.stopping:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "covtools: this process is exiting; ask again once the service is back")
+			return
+		default:
+		}
+		h.serveFiles(w, r.URL.Path == "/covtools/files")
 	default:
 		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprintf(w, "covtools: no %s here; the harness serves /covkill, /covtools/flush, /covtools/snapshot and /covtools/reset\n", r.URL.Path)
+		fmt.Fprintf(w, "covtools: no %s here; the harness serves /covkill, /covtools/flush, /covtools/snapshot, /covtools/reset, /covtools/list and /covtools/files\n", r.URL.Path)
 	}
 }
 
@@ -177,83 +206,192 @@ func (h *harness) canSnapshot(w http.ResponseWriter) bool {
 	return false
 }
 
-// snapshot writes the meta-data and the counters into a temporary
-// directory of the cover directory, renames them in, and deletes this
-// process's previous snapshot. It returns the names now in place.
+// snapshot writes a complete snapshot (meta-data and counters) into the
+// cover directory, deletes this process's previous one, and returns the
+// names now in place.
 func (h *harness) snapshot() ([]string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.dir == "" {
-		return nil, fmt.Errorf("GOCOVERDIR is not set")
-	}
-	tmp, err := os.MkdirTemp(h.dir, ".covtools-snapshot.")
+	name, _, err := h.snapshotLocked()
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	if err := coverage.WriteMetaDir(tmp); err != nil {
-		return nil, err
-	}
-	if err := coverage.WriteCountersDir(tmp); err != nil {
-		return nil, err
-	}
-	entries, err := os.ReadDir(tmp)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	counters := ""
-	// The meta-data file first: a reader that sees the counters finds it.
-	for _, prefix := range []string{"covmeta.", "covcounters."} {
-		for _, e := range entries {
-			name := e.Name()
-			if !strings.HasPrefix(name, prefix) {
-				continue
-			}
-			dst := filepath.Join(h.dir, name)
-			if prefix == "covmeta." {
-				if _, err := os.Stat(dst); err == nil {
-					names = append(names, name) // same hash, same bytes
-					continue
-				}
-			} else {
-				counters = name
-			}
-			if err := os.Rename(filepath.Join(tmp, name), dst); err != nil {
-				return nil, err
-			}
-			names = append(names, name)
+	// The meta-data, in place since the first snapshot, unless removed.
+	if _, err := os.Stat(filepath.Join(h.dir, h.metaName)); err != nil {
+		if err := writeRenamed(h.dir, h.metaName, h.meta); err != nil {
+			return nil, err
 		}
 	}
-	if counters == "" {
-		return nil, fmt.Errorf("Go wrote no counter file into %s", tmp)
+	return []string{h.metaName, name}, nil
+}
+
+// snapshotLocked takes the snapshot (h.mu held): its counter file's name
+// and bytes. The first one is Go's own WriteMetaDir and WriteCountersDir,
+// whose file names tell this binary's meta-data hash; the meta-data (the
+// same for the whole process) is then kept in memory, and the later
+// snapshots' counters are taken in memory and written under Go's naming
+// (covcounters.<hash>.<pid>.<UnixNano>), so that a snapshot costs a
+// handful of file operations (each one a round trip to the file system
+// daemon on some engines) and its answer reads nothing back.
+func (h *harness) snapshotLocked() (string, []byte, error) {
+	if h.dir == "" {
+		return "", nil, fmt.Errorf("GOCOVERDIR is not set")
 	}
-	if h.last != "" && h.last != counters {
+	var name string
+	var data []byte
+	if h.hash == "" {
+		if err := coverage.WriteMetaDir(h.dir); err != nil {
+			return "", nil, err
+		}
+		if err := coverage.WriteCountersDir(h.dir); err != nil {
+			return "", nil, err
+		}
+		entries, err := os.ReadDir(h.dir)
+		if err != nil {
+			return "", nil, err
+		}
+		// This process's newest counter file is the one just written.
+		pid := fmt.Sprint(os.Getpid())
+		var newest uint64
+		for _, e := range entries {
+			n := e.Name()
+			parts := strings.Split(n, ".")
+			if !isCoverageFile(n) || parts[0] != "covcounters" || parts[2] != pid {
+				continue
+			}
+			var t uint64
+			fmt.Sscan(parts[3], &t)
+			if name == "" || t > newest {
+				name, newest = n, t
+			}
+		}
+		if name == "" {
+			return "", nil, fmt.Errorf("Go wrote no counter file into %s", h.dir)
+		}
+		hash := strings.Split(name, ".")[1]
+		meta, err := os.ReadFile(filepath.Join(h.dir, "covmeta."+hash))
+		if err != nil {
+			return "", nil, err
+		}
+		if data, err = os.ReadFile(filepath.Join(h.dir, name)); err != nil {
+			return "", nil, err
+		}
+		h.hash, h.metaName, h.meta = hash, "covmeta."+hash, meta
+	} else {
+		var buf bytes.Buffer
+		if err := coverage.WriteCounters(&buf); err != nil {
+			return "", nil, err
+		}
+		data = buf.Bytes()
+		name = fmt.Sprintf("covcounters.%s.%d.%d", h.hash, os.Getpid(), time.Now().UnixNano())
+		if err := writeRenamed(h.dir, name, data); err != nil {
+			return "", nil, err
+		}
+	}
+	if h.last != "" && h.last != name {
 		os.Remove(filepath.Join(h.dir, h.last))
 	}
-	h.last = counters
-	return names, nil
+	h.last = name
+	return name, data, nil
+}
+
+// writeRenamed writes a complete file as Go does: under a temporary name
+// ("tmp.<name>", never a complete file's), renamed in.
+func writeRenamed(dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, "tmp."+name)
+	if err := os.WriteFile(tmp, data, 0o666); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, name))
 }
 
 // snapshotBytes takes a snapshot, then frames every complete coverage file
-// of the cover directory: per file "<name> <length>\n" and its bytes. The
-// lock is held throughout, so no snapshot of this process is replaced while
-// it is read; a file that vanishes meanwhile (another process's snapshot
-// replaced) is left out.
+// of the cover directory: per file "<name> <length>\n" and its bytes, this
+// process's own from memory. The lock is held throughout, so no snapshot
+// of this process is replaced while it is read; a file that vanishes
+// meanwhile (another process's snapshot replaced) is left out.
 func (h *harness) snapshotBytes() ([]byte, error) {
-	if _, err := h.snapshot(); err != nil {
-		return nil, err
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	counters, data, err := h.snapshotLocked()
+	if err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(h.dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []byte
+	frame := func(name string, data []byte) {
+		out = append(out, fmt.Sprintf("%s %d\n", name, len(data))...)
+		out = append(out, data...)
+	}
+	hasMeta := false
 	for _, e := range entries {
 		name := e.Name()
 		if !e.Type().IsRegular() || !isCoverageFile(name) {
+			continue
+		}
+		switch name {
+		case counters:
+			frame(name, data)
+		case h.metaName:
+			hasMeta = true
+			frame(name, h.meta)
+		default:
+			other, err := os.ReadFile(filepath.Join(h.dir, name))
+			if os.IsNotExist(err) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			frame(name, other)
+		}
+	}
+	// The meta-data, in place since the first snapshot, unless removed.
+	if !hasMeta {
+		if err := writeRenamed(h.dir, h.metaName, h.meta); err != nil {
+			return nil, err
+		}
+		frame(h.metaName, h.meta)
+	}
+	return out, nil
+}
+
+// serveFiles answers /covtools/list (withData false) and /covtools/files:
+// per complete coverage file a line "<name> <length>", and for files its
+// bytes, one file in memory at a time. The lock keeps this process's own
+// snapshot from being replaced meanwhile; a file that vanishes between the
+// listing and its read (another process's snapshot replaced) is left out.
+func (h *harness) serveFiles(w http.ResponseWriter, withData bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.dir == "" {
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintln(w, "covtools: GOCOVERDIR is not set")
+		return
+	}
+	entries, err := os.ReadDir(h.dir)
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, "covtools: reading %s: %v\n", h.dir, err)
+		return
+	}
+	if withData {
+		w.Header().Set("Content-Type", "application/octet-stream")
+	}
+	w.WriteHeader(http.StatusOK)
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !isCoverageFile(name) {
+			continue
+		}
+		if !withData {
+			if info, err := e.Info(); err == nil {
+				fmt.Fprintf(w, "%s %d\n", name, info.Size())
+			}
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(h.dir, name))
@@ -261,12 +399,15 @@ func (h *harness) snapshotBytes() ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			// Cut the answer short: the reader sees a broken transfer and
+			// takes the exec path, which names the unreadable file.
+			panic(http.ErrAbortHandler)
 		}
-		out = append(out, fmt.Sprintf("%s %d\n", name, len(data))...)
-		out = append(out, data...)
+		fmt.Fprintf(w, "%s %d\n", name, len(data))
+		if _, err := w.Write(data); err != nil {
+			return
+		}
 	}
-	return out, nil
 }
 
 // isCoverageFile tells the names of complete coverage files, as covpull
@@ -320,6 +461,7 @@ func (h *harness) exitAfterAnswer() {
 
 func (h *harness) onSignal(sigs chan os.Signal) {
 	sig := <-sigs
+	h.stop()
 	// The counters written at exit replace the last snapshot. A service that
 	// handles the signal may exit before this runs (a race no Go API can
 	// close: user code cannot hook the exit), so readers keep only the newest

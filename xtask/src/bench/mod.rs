@@ -1,14 +1,15 @@
 //! `cargo xtask bench`: the covtools benchmarks. By default covmerge against
 //! `wc -l` on generated monorepo-sized profiles (merge.rs, with its data in
 //! data.rs from the project's generator, genprof/); `--kill-pull` times
-//! covkill and covpull on ten containers (bench_kill_pull.rs). Timing a
+//! covkill and covpull on fleets of containers (kill_pull.rs, its fleets in kill_pull/fleet.rs). Timing a
 //! child, wall time and peak RSS, is measure.rs. `--covdata` times reading a
 //! GOCOVERDIR against `go tool covdata` (covdata.rs); covreport's formats are
 //! timed beside covmerge on case 1 (report.rs).
 
 mod covdata;
 mod data;
-mod measure;
+mod kill_pull;
+pub(crate) mod measure;
 mod merge;
 mod per_test;
 mod report;
@@ -29,11 +30,7 @@ pub fn run(args: flags::Bench) -> anyhow::Result<ExitCode> {
     let root = util::project_root();
     if args.kill_pull {
         build_release_bins(&root)?;
-        return crate::bench_kill_pull::run(
-            args.runs,
-            &args.containers,
-            &root.join("target/release"),
-        );
+        return kill_pull::run(args.runs, &args.containers, &root.join("target/release"));
     }
     if args.per_test {
         build_release_bins(&root)?;

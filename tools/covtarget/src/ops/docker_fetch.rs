@@ -20,6 +20,7 @@ use covcore::contract::profile_number;
 /// so running containers are read by the exec that also asks for the
 /// snapshot: one round trip.
 pub(super) fn fetch_stopped(container: &str, opts: &Options) -> anyhow::Result<Fetched> {
+    let _slot = crate::exec::slot();
     let Some(engine) = docker::Engine::local() else {
         return fetch_stopped_with_cp(container, opts);
     };

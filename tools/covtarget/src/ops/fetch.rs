@@ -2,7 +2,8 @@
 //! file of a target in one round trip, optionally right after asking its
 //! harness for a live snapshot (the same exec: one round trip for both; on
 //! the local Docker engine, one HTTP request to the harness's
-//! `/covtools/snapshot` at the container's address, no exec at all).
+//! `/covtools/files` or `/covtools/snapshot` at the container's address,
+//! no exec at all: [`super::over_http`]).
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::Instant;
@@ -10,48 +11,66 @@ use std::time::Instant;
 use anyhow::bail;
 
 use super::fetched::{binary_kind, check_asked, fetch_local, Fetched};
-use super::kill::{answer_from_lines, Action};
+use super::frames::{Collect, Sink};
+use super::kill::answer_from_lines;
+use super::killed::Action;
 use super::{cut_off, docker_after_failure, endpoint, Endpoint, Options};
-use crate::docker::{self, State};
+use crate::docker::State;
 use crate::exec::Exec;
 use crate::target::Target;
 
 const FETCH_SH: &str = concat!(include_str!("../sh/ask.sh"), include_str!("../sh/fetch.sh"));
 
 /// Reads every complete profile and binary coverage file of a target: one
-/// exec round-trip for a container or pod (`docker cp` for a stopped Docker
-/// container), the directory itself for a local target.
+/// request to its harness for a running container of the local Docker
+/// engine, else one exec round trip for a container or pod (`docker cp`
+/// for a stopped Docker container), the directory itself for a local
+/// target.
 pub fn fetch(target: &Target, opts: &Options) -> anyhow::Result<Fetched> {
-    fetch_with(target, opts, None)
+    collect(target, opts, false)
 }
 
 /// Asks the target's harness for a complete live snapshot, then reads as
-/// [`fetch`] does, in the same exec (one round trip), or, for a running
-/// container of the local Docker engine whose harness this host reaches,
-/// in one request to its `/covtools/snapshot`. A stopped container
+/// [`fetch`] does, in the same round trip: one request to its
+/// `/covtools/snapshot` for a running container of the local Docker engine
+/// whose harness this host reaches, else one exec. A stopped container
 /// cannot take one: its files are read as they are, with a note.
 pub fn fetch_snapshot(target: &Target, opts: &Options) -> anyhow::Result<Fetched> {
-    fetch_with(target, opts, Some(Action::Flush))
+    collect(target, opts, true)
 }
 
-fn fetch_with(target: &Target, opts: &Options, ask: Option<Action>) -> anyhow::Result<Fetched> {
-    let mut fetched = match endpoint(target)? {
-        Endpoint::Exec(exec) => {
-            // A running container on the local engine: its harness serves
-            // the snapshot at the container's own address, no exec needed.
-            let over_http = match (ask, exec.docker_container()) {
-                (Some(Action::Flush), Some(container))
-                    if opts.cover_dir.is_none() && docker::Engine::local().is_some() =>
-                {
-                    super::http_snapshot::fetch(container, opts)?
-                }
-                _ => None,
-            };
-            match over_http {
-                Some(fetched) => fetched,
-                None => fetch_exec(&exec, opts, ask)?,
-            }
+fn collect(target: &Target, opts: &Options, flush: bool) -> anyhow::Result<Fetched> {
+    let mut sink = Collect(Fetched::default());
+    let meta = fetch_into(target, opts, flush, &mut sink)?;
+    let mut fetched = sink.0;
+    fetched.dir = meta.dir;
+    fetched.dir_exists = meta.dir_exists;
+    fetched.skipped.extend(meta.skipped);
+    fetched.unreadable = meta.unreadable;
+    fetched.superseded.extend(meta.superseded);
+    fetched.finish();
+    Ok(fetched)
+}
+
+/// [`fetch`] (or with `flush`, [`fetch_snapshot`]) handing each file to
+/// `sink` as it is read, in name order per kind; the answer holds the
+/// rest (the directory, what was skipped or could not be read), its
+/// `profiles` and `binaries` empty. Over HTTP the files are streamed, so
+/// the memory this takes does not grow with their number or size.
+pub fn fetch_into(
+    target: &Target,
+    opts: &Options,
+    flush: bool,
+    sink: &mut dyn Sink,
+) -> anyhow::Result<Fetched> {
+    if let Target::Docker { container } = target {
+        if let Some(fetched) = super::over_http::fetch(container, opts, flush, sink)? {
+            return Ok(fetched);
         }
+    }
+    let ask = flush.then_some(Action::Flush);
+    let mut fetched = match endpoint(target)? {
+        Endpoint::Exec(exec) => fetch_exec(&exec, opts, ask)?,
         Endpoint::Local { dir, addr } => {
             if let (Some(action), Some(_)) = (ask, addr) {
                 super::ask(target, opts, action)?;
@@ -60,6 +79,13 @@ fn fetch_with(target: &Target, opts: &Options, ask: Option<Action>) -> anyhow::R
         }
     };
     fetched.finish();
+    sink.dir(&fetched.dir);
+    for p in std::mem::take(&mut fetched.profiles) {
+        sink.file(&p.name, &mut &p.data[..]);
+    }
+    for b in std::mem::take(&mut fetched.binaries) {
+        sink.file(&b.name, &mut &b.data[..]);
+    }
     Ok(fetched)
 }
 
@@ -104,7 +130,7 @@ fn fetch_exec(exec: &Exec, opts: &Options, ask: Option<Action>) -> anyhow::Resul
             State::Running => {}
         }
     }
-    bail!("{}", out.error_line())
+    Err(super::exec_error(exec, &out))
 }
 
 /// A random token that no profile holds, to frame the files in one stream.

@@ -152,7 +152,7 @@ pub(super) fn check_asked(
     let (kind, arg) = result.split_once(' ').unwrap_or((result, ""));
     match kind {
         "HARNESS" if arg.starts_with('2') => {
-            if answer.is_some_and(|r| r.text().starts_with(super::kill::STOPPING_BODY)) {
+            if answer.is_some_and(|r| r.text().starts_with(super::killed::STOPPING_BODY)) {
                 bail!("{what}: the harness stopped the service instead: it is older than flush (rebuild the service with this covtools)");
             }
             Ok(())
