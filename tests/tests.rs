@@ -4,6 +4,7 @@
 #[macro_use]
 mod util;
 
+mod compose_stack;
 mod contract;
 mod covdata;
 mod cover;

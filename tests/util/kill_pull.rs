@@ -185,7 +185,7 @@ impl Drop for Image {
 /// their layers: removing one while another is being built from that cache
 /// fails the build ("failed to get digest"). Builds and removals of base
 /// images take turns.
-static BASE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub static BASE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The local busybox base image under `tag`, by the xtask's own code.
 fn build_base(tag: &str) {

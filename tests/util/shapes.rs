@@ -133,7 +133,7 @@ func init() {
 "#;
 
 /// Runs `go` with ARGS in `dir`; its stdout, or a panic with its stderr.
-fn go_run(go: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+pub fn go_run(go: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new(go)
         .current_dir(dir)
         .args(args)
@@ -207,23 +207,7 @@ pub fn native_blocks(go: &Path, dir: &Dir, shape: &str) -> Blocks {
         || http_get(&addr, ready).is_ok_and(|(code, _)| code == 200),
     );
 
-    // The configuration's test command, with the service's URL.
-    let tests = config.tests.clone().expect("a [tests] section");
-    let argv: Vec<String> = tests
-        .command
-        .expect("a tests.command")
-        .iter()
-        .map(|a| config::render(a, "", &urls).unwrap())
-        .collect();
-    assert_eq!(argv[0], "go", "the example modules' suites are go test");
-    let env: Vec<(String, String)> = tests
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), config::render(v, "", &urls).unwrap()))
-        .collect();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
-    go_run(go, &module, &args, &env);
+    run_suite(go, &config, &urls);
 
     proc.signal("USR1");
     let status = proc
@@ -248,6 +232,27 @@ pub fn native_blocks(go: &Path, dir: &Dir, shape: &str) -> Blocks {
         &[],
     );
     blocks(&profile, &[NATIVE_STOP])
+}
+
+/// Runs the configuration's `[tests] command` (a `go test`) in its module
+/// with `{url:NAME}` filled in from `urls`; its stdout.
+pub fn run_suite(go: &Path, config: &Config, urls: &BTreeMap<String, String>) -> String {
+    let tests = config.tests.clone().expect("a [tests] section");
+    let argv: Vec<String> = tests
+        .command
+        .expect("a tests.command")
+        .iter()
+        .map(|a| config::render(a, "", urls).unwrap())
+        .collect();
+    assert_eq!(argv[0], "go", "the example modules' suites are go test");
+    let env: Vec<(String, String)> = tests
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), config::render(v, "", urls).unwrap()))
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+    go_run(go, &config.module_dir, &args, &env)
 }
 
 /// Asserts that a run's merged profile has exactly the native run's blocks

@@ -5,6 +5,7 @@
 mod bench;
 mod bench_kill_pull;
 mod consumers;
+mod dep_images;
 mod flags;
 mod fuzz;
 mod genprof;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Task::GenProfiles(args) => genprof::run(args),
         Task::MeasureChild(args) => bench::measure_child(args),
         Task::IntegrationCover(args) => integration_cover::run(*args),
+        Task::DepImages => dep_images::run(),
         Task::Fuzz(args) => fuzz::run(args),
         Task::ReportScreenshot(args) => screenshot::run(args),
     };

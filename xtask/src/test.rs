@@ -26,6 +26,11 @@ pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
     eprintln!("xtask: using {}", go.display());
     ensure_busybox()?;
     crate::consumers::ensure_report_consumers()?;
+    // The compose stack's database images; the tests that need one say why
+    // it is missing themselves.
+    if let Err(e) = crate::dep_images::build_all() {
+        eprintln!("xtask: the dependency images were not built: {e:#}");
+    }
 
     // Skipping tests append to this file (tests/util/skip.rs); libtest
     // counts them as passed, the closing line as skipped.
