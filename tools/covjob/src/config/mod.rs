@@ -22,14 +22,17 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
+mod compose;
 mod kinds;
 mod load;
 mod render;
 mod set;
 mod validate;
 
+pub use compose::{ComposeFiles, COMPOSE_FILE_NAMES};
 pub use kinds::{check_formats, BuildKind, PhaseConfig, REPORT_FORMATS};
 pub use render::render;
+pub use validate::RUNTIMES;
 use render::uses_own_addr;
 
 /// The configuration file at a Go module root.
@@ -233,6 +236,10 @@ pub struct Service {
     /// directory of the run.
     #[serde(default)]
     pub workdir: Option<PathBuf>,
+    /// Compose runtime: how many containers run the service (`up --scale`;
+    /// default: what the compose file says, `scale:` or `deploy.replicas`).
+    #[serde(default)]
+    pub replicas: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -282,10 +289,17 @@ pub struct TestsConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
-    /// `docker` (the default) or `local` (the same test binaries as local
-    /// processes on loopback ports).
+    /// `docker` (the default), `local` (the same test binaries as local
+    /// processes on loopback ports) or `compose` (the module's compose
+    /// file, with the `[[service]]`s' instrumented images in place of
+    /// theirs).
     #[serde(default)]
     pub runtime: Option<String>,
+    /// The compose file(s) of the `compose` runtime, relative to the module
+    /// root; several as `-f` takes them [default: the first of
+    /// [`COMPOSE_FILE_NAMES`] at the module root].
+    #[serde(default)]
+    pub compose_file: Option<ComposeFiles>,
     /// How long each service may take to become ready, in seconds
     /// (default 60).
     #[serde(default)]

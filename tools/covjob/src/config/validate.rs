@@ -94,8 +94,19 @@ impl Config {
             }
         }
         if let Some(r) = &self.run.runtime {
-            if !["docker", "local"].contains(&r.as_str()) {
-                bail!("run.runtime = {r:?}: expected docker or local");
+            if !RUNTIMES.contains(&r.as_str()) {
+                bail!("run.runtime = {r:?}: expected {}", RUNTIMES.join(", "));
+            }
+        }
+        let compose = self.run.runtime.as_deref() == Some("compose");
+        for (i, s) in self.services.iter().enumerate() {
+            match s.replicas {
+                Some(0) => bail!("service[{i}].replicas = 0: expected 1 or more ({})", s.name),
+                Some(_) if !compose => bail!(
+                    "service[{i}].replicas needs run.runtime = \"compose\" (--runtime compose) ({})",
+                    s.name
+                ),
+                _ => {}
             }
         }
         if let Some(t) = self.run.ready_timeout {
@@ -130,6 +141,9 @@ impl Config {
         }
     }
 }
+
+/// The values of `run.runtime`.
+pub const RUNTIMES: [&str; 3] = ["docker", "local", "compose"];
 
 fn check_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()

@@ -33,6 +33,11 @@ Runtimes:
   local   the same test binaries as local processes through
           docker/cover-wrapper.sh, each with its own cover directory under
           <work>/local and free loopback ports; no Docker needed.
+  compose the module's compose file as written (docker compose, else
+          docker-compose), each [[service]] (a compose service) run from
+          its instrumented image through a generated override file, the
+          other services (databases, caches) as the file says; project
+          <prefix>-<pid>, removed with `down -v --remove-orphans`.
 Tests run on the host run in the module root, with the Go covtools uses
 (the one it installed into ~/.cache/covtools, if it did) first on their
 PATH, so `go test ./e2e/...` works as a test command.
@@ -76,9 +81,15 @@ pub struct Args {
     /// service.orders.ready=/healthz, tests.args=["-gateway","{url:gateway}"].
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub set: Vec<(String, String)>,
-    /// docker or local [default: run.runtime, else docker].
-    #[arg(long, value_name = "RUNTIME", value_parser = ["docker", "local"])]
+    /// docker, local or compose [default: run.runtime, else docker].
+    #[arg(long, value_name = "RUNTIME", value_parser = crate::config::RUNTIMES)]
     pub runtime: Option<String>,
+    /// The compose runtime's compose file, relative to the module
+    /// (repeatable, as Compose's -f) [default: run.compose_file, else the
+    /// first of compose.yaml, compose.yml, docker-compose.yaml,
+    /// docker-compose.yml].
+    #[arg(long = "compose-file", value_name = "FILE")]
+    pub compose_files: Vec<PathBuf>,
     /// The base image [default: image.base]. `local` builds a FROM-scratch
     /// busybox image (--local-base-tag) and uses it: no registry needed.
     #[arg(long, value_name = "IMAGE")]

@@ -116,11 +116,13 @@ pub(super) fn collect(
                 })
                 .count()
         });
-        counts.insert(st.name.clone(), text + binary);
+        // Replicas of one service count together.
+        *counts.entry(st.name.clone()).or_insert(0) += text + binary;
+        let label = st.label(started);
         if binary > 0 {
-            series.push((st.name.clone(), format!("{profiles_arg}/{stem}")));
+            series.push((label, format!("{profiles_arg}/{stem}")));
         } else if text > 0 {
-            series.push((st.name.clone(), format!("{profiles_arg}/{stem}.cover-*")));
+            series.push((label, format!("{profiles_arg}/{stem}.cover-*")));
         }
     }
     report.profiles = counts;

@@ -22,6 +22,7 @@
 mod args;
 mod build;
 mod collect;
+mod compose;
 pub mod phases;
 mod ready;
 mod report;
@@ -152,13 +153,31 @@ pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
     report
 }
 
-/// A service once started.
+/// A service once started (one per replica).
 struct Started {
     name: String,
     /// Its covkill/covpull target.
     target: String,
     /// Its base URL from the host (published port or loopback).
     host_url: String,
+    /// Its container and the network its peers reach it on (Docker and
+    /// Compose).
+    container: Option<String>,
+    network: Option<String>,
+    /// Which of the service's replicas it is, from 1.
+    replica: u32,
+}
+
+impl Started {
+    /// A name of its own among all started: the service's, with the
+    /// replica's number when the service has several.
+    fn label(&self, all: &[Started]) -> String {
+        if all.iter().filter(|o| o.name == self.name).count() > 1 {
+            format!("{}.{}", self.name, self.replica)
+        } else {
+            self.name.clone()
+        }
+    }
 }
 
 fn job(
@@ -171,20 +190,24 @@ fn job(
     for dir in [&s.out, &s.work] {
         crate::config::create_output_dir(&s.config.module_dir, dir)?;
     }
-    report.runtime = match s.runtime {
-        Runtime::Docker => "docker".into(),
-        Runtime::Local => "local".into(),
-    };
+    report.runtime = s.runtime.name().into();
 
     // 1. Preflight.
     let phase = progress.phase("preflight", 0);
+    let mut stack = None;
     let pre = (|| -> anyhow::Result<(PathBuf, PathBuf)> {
-        phase.set("go");
-        let go = toolchain::ensure_go()?;
-        if s.runtime == Runtime::Docker {
+        if s.runtime.containers() {
             phase.set("docker");
             ensure_docker()?;
         }
+        // The stack first: a file Compose rejects or a service it lacks
+        // fails before anything is built.
+        if s.runtime == Runtime::Compose {
+            phase.set("compose file");
+            stack = Some(compose::check(&s)?);
+        }
+        phase.set("go");
+        let go = toolchain::ensure_go()?;
         phase.set("covtools binaries");
         let tools = find_tools(args.tools.as_deref())?;
         Ok((go, tools))
@@ -203,10 +226,10 @@ fn job(
         "preflight".into(),
         phase.finish(&format!(
             "go, {}tools ok",
-            if s.runtime == Runtime::Docker {
-                "docker, "
-            } else {
-                ""
+            match (&stack, s.runtime.containers()) {
+                (Some(st), _) => format!("docker, {}, ", st.describe()),
+                (None, true) => "docker, ".into(),
+                (None, false) => String::new(),
             }
         )),
     ));
@@ -218,7 +241,7 @@ fn job(
     control.check()?;
 
     // 3. Images.
-    let images = if s.runtime == Runtime::Docker {
+    let images = if s.runtime.containers() {
         let images = build::build_images(&s, &bin_dir, progress, report)?;
         control.check()?;
         Some(images)
@@ -227,9 +250,12 @@ fn job(
     };
 
     // 4. Start and wait until ready.
-    let started = match &images {
-        Some(images) => start::start_docker(&s, images, control, progress, report)?,
-        None => start::start_local(&s, &bin_dir, control, progress, report)?,
+    let started = match (&images, &stack) {
+        (Some(images), Some(stack)) => {
+            compose::start(&s, stack, images, control, progress, report)?
+        }
+        (Some(images), None) => start::start_docker(&s, images, control, progress, report)?,
+        (None, _) => start::start_local(&s, &bin_dir, control, progress, report)?,
     };
     control.check()?;
 

@@ -333,7 +333,7 @@ fn snapshot(s: &Settings, started: &[Started], dir: &Path) -> anyhow::Result<Cou
         timeout: Duration::from_secs(60),
     };
     let dirs: Vec<PathBuf> = covcore::pool::each(started, |st| -> anyhow::Result<PathBuf> {
-        let out = dir.join(&st.name);
+        let out = dir.join(st.label(started));
         fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         let target = covtarget::Target::parse(&st.target, None)?;
         let fetched = covtarget::ops::fetch_snapshot(&target, &opts)

@@ -15,6 +15,8 @@ pub struct Report {
     /// The error that stopped the run.
     pub error: Option<String>,
     pub runtime: String,
+    /// The compose runtime's `up` command line (project, files, override).
+    pub compose: Option<String>,
     /// The test command's exit status (None: it did not run).
     pub tests_exit: Option<Exit>,
     /// Profiles pulled per service.
@@ -86,6 +88,9 @@ pub fn summary(r: &Report) -> String {
         Some(e) => format!("FAILED ({e})"),
         None => "did not run".to_string(),
     };
+    if let Some(c) = &r.compose {
+        let _ = writeln!(w, "stack:     {c}");
+    }
     let _ = writeln!(w, "tests:     {tests}");
     let _ = write!(w, "{}", super::phases::summary_lines(&r.phases));
     if let Some(j) = &r.phases_json {

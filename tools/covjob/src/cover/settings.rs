@@ -18,6 +18,23 @@ use crate::runtime;
 pub(super) enum Runtime {
     Docker,
     Local,
+    /// The module's compose file (cover/compose/).
+    Compose,
+}
+
+impl Runtime {
+    /// Whether the services run in containers (Docker or Compose).
+    pub(super) fn containers(self) -> bool {
+        self != Runtime::Local
+    }
+
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Runtime::Docker => "docker",
+            Runtime::Local => "local",
+            Runtime::Compose => "compose",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +77,8 @@ pub(super) struct Settings {
     pub(super) baseline: Option<PathBuf>,
     pub(super) max_drop: Option<f64>,
     pub(super) jobs: usize,
+    /// The compose runtime's files and project name (unique to the run).
+    pub(super) compose: Option<(Vec<PathBuf>, String)>,
 }
 
 pub(super) fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
@@ -79,13 +98,28 @@ impl Settings {
         }
     }
 
+    /// What names the run's own Docker objects: the compose project, else
+    /// the prefix.
+    pub(super) fn run_name(&self) -> &str {
+        match &self.compose {
+            Some((_, project)) => project,
+            None => &self.prefix,
+        }
+    }
+
     /// `--label` arguments for everything this run creates in Docker.
     pub(super) fn labels(&self) -> Vec<String> {
+        self.label_pairs()
+            .into_iter()
+            .flat_map(|(k, v)| ["--label".into(), format!("{k}={v}")])
+            .collect()
+    }
+
+    /// The labels of everything this run creates in Docker.
+    pub(super) fn label_pairs(&self) -> Vec<(String, String)> {
         vec![
-            "--label".into(),
-            format!("covtools.run={}", self.prefix),
-            "--label".into(),
-            format!("{OWNER_LABEL}={}", runtime::process::run_owner()),
+            ("covtools.run".into(), self.prefix.clone()),
+            (OWNER_LABEL.into(), runtime::process::run_owner()),
         ]
     }
 
@@ -104,6 +138,14 @@ impl Settings {
         let mut set = |k: &str, v: String| sets.push((k.to_string(), v));
         if let Some(r) = &args.runtime {
             set("run.runtime", toml_string(r));
+        }
+        if !args.compose_files.is_empty() {
+            let items: Vec<String> = args
+                .compose_files
+                .iter()
+                .map(|f| Ok(toml_string(&absolute(f)?.to_string_lossy())))
+                .collect::<anyhow::Result<_>>()?;
+            set("run.compose_file", format!("[{}]", items.join(", ")));
         }
         if let Some(k) = &args.build_kind {
             set("build.kind", toml_string(k));
@@ -159,6 +201,7 @@ impl Settings {
 
         let runtime = match config.run.runtime.as_deref() {
             Some("local") => Runtime::Local,
+            Some("compose") => Runtime::Compose,
             _ => Runtime::Docker,
         };
         let (base, build_local_base) = match args.base.as_deref() {
@@ -230,14 +273,14 @@ impl Settings {
             let in_service = run_in
                 .as_deref()
                 .and_then(|r| r.strip_prefix("service:"))
-                .filter(|_| runtime == Runtime::Docker)
+                .filter(|_| runtime.containers())
                 .map(str::to_string);
             match (package, command) {
                 (Some(package), _) => Tests::Package {
                     package,
                     args: targs,
                     env,
-                    in_container: runtime == Runtime::Docker
+                    in_container: runtime.containers()
                         && run_in.as_deref() != Some("host")
                         && in_service.is_none(),
                     in_service,
@@ -262,7 +305,16 @@ impl Settings {
             }
         });
         check_ports(&config, runtime)?;
+        let compose = match runtime {
+            Runtime::Compose => Some((
+                config.compose_files()?,
+                // Unique to the run: everything Compose creates carries it.
+                runtime::compose::project_name(&format!("{prefix}-{}", std::process::id())),
+            )),
+            _ => None,
+        };
         Ok(Settings {
+            compose,
             runtime,
             base,
             build_local_base,
@@ -290,7 +342,7 @@ fn check_ports(config: &Config, runtime: Runtime) -> anyhow::Result<()> {
     let killswitch = config.image.killswitch_port;
     for svc in &config.services {
         // Docker: the harness's killswitch listens in every container.
-        if runtime == Runtime::Docker && svc.port == killswitch {
+        if runtime.containers() && svc.port == killswitch {
             bail!(
                 "service {} port {} is the killswitch port (image.killswitch_port = {killswitch}): \
                  give the service another port, or set image.killswitch_port (--killswitch-port)",

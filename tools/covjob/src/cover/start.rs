@@ -114,27 +114,16 @@ pub(super) fn start_docker(
                     &probe,
                     s.ready_timeout,
                     control,
-                    || match docker::container_state(&container) {
-                        Ok((true, _)) => {
-                            let log = docker::docker_logs(&container, LOG_TAIL);
-                            died_at_start(&log)
-                                .or_else(|| loopback_only(&container, svc.port, &svc.name))
-                        }
-                        Ok((false, code)) => {
-                            let log = docker::docker_logs(&container, LOG_TAIL);
-                            let cause = died_at_start(&log).unwrap_or_default();
-                            Some(format!(
-                                "stopped before it was ready (container exited with {code}{cause})"
-                            ))
-                        }
-                        Err(e) => Some(format!("stopped before it was ready ({e:#})")),
-                    },
+                    || container_gone(&container, svc.port, &svc.name),
                     || docker::docker_logs(&container, LOG_TAIL),
                 )?;
                 Ok(Started {
                     name: svc.name.clone(),
                     target: format!("docker:{container}"),
                     host_url: format!("http://{host}"),
+                    container: Some(container),
+                    network: Some(net.clone()),
+                    replica: 1,
                 })
             })();
             show_ready(item, &r);
@@ -143,6 +132,26 @@ pub(super) fn start_docker(
         collect_started(results)
     })();
     finish_start(phase, result, report)
+}
+
+/// Why a service's container will not get ready, if it will not: it
+/// died at start (the wrapper restarts it, so it may be running again),
+/// its container exited, or it listens on loopback only.
+pub(super) fn container_gone(container: &str, port: u16, name: &str) -> Option<String> {
+    match docker::container_state(container) {
+        Ok((true, _)) => {
+            let log = docker::docker_logs(container, LOG_TAIL);
+            died_at_start(&log).or_else(|| loopback_only(container, port, name))
+        }
+        Ok((false, code)) => {
+            let log = docker::docker_logs(container, LOG_TAIL);
+            let cause = died_at_start(&log).unwrap_or_default();
+            Some(format!(
+                "stopped before it was ready (container exited with {code}{cause})"
+            ))
+        }
+        Err(e) => Some(format!("stopped before it was ready ({e:#})")),
+    }
 }
 
 /// A service's readiness on its progress line.
@@ -351,6 +360,9 @@ pub(super) fn start_local(
                 name: svc.name.clone(),
                 target: format!("local:{killswitch}={}", cover.display()),
                 host_url: format!("http://{addr}"),
+                container: None,
+                network: None,
+                replica: 1,
             });
             show_ready(item, &r);
             r

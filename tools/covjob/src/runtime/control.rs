@@ -1,5 +1,5 @@
 //! What a run has started and how it always gets rid of it: Docker
-//! containers and networks, and local processes (the restart wrapper, each
+//! containers, networks and volumes, compose projects, and local processes (the restart wrapper, each
 //! in its own process group). Everything started is registered in
 //! [`Resources`] before it exists, so that teardown (after success, after
 //! any failure, on Ctrl-C) finds it.
@@ -13,6 +13,7 @@ use anyhow::Context;
 
 use covtarget::docker;
 
+use super::compose::Project;
 use super::docker::TIMEOUT;
 use super::process::{self, peek_exit, signal, Exit};
 
@@ -23,6 +24,11 @@ pub struct Resources {
     pub containers: Vec<String>,
     /// Docker networks, by name.
     pub networks: Vec<String>,
+    /// Compose projects (`down -v --remove-orphans`).
+    pub projects: Vec<Project>,
+    /// Docker volumes, by name (those a compose project's containers
+    /// mounted: `down -v` removes them, unless it could not run).
+    pub volumes: Vec<String>,
     /// Local processes, each the leader of its own process group.
     pub processes: Vec<(String, Child)>,
 }
@@ -113,6 +119,21 @@ impl Control {
             .push(name.to_string());
     }
 
+    pub fn add_project(&self, project: &Project) {
+        self.resources
+            .lock()
+            .unwrap()
+            .projects
+            .push(project.clone());
+    }
+
+    pub fn add_volume(&self, name: &str) {
+        let mut res = self.resources.lock().unwrap();
+        if !res.volumes.iter().any(|v| v == name) {
+            res.volumes.push(name.to_string());
+        }
+    }
+
     /// Unregisters a container or network that this run turned out not to
     /// have created (its name was taken), so teardown leaves it alone.
     pub fn disown(&self, name: &str) {
@@ -137,8 +158,9 @@ impl Control {
         peek_exit(child.id())
     }
 
-    /// Removes everything started: containers (`docker rm -f -v`), then
-    /// networks; local processes get SIGTERM (the wrapper forwards it and
+    /// Removes everything started: containers (`docker rm -f -v`), compose
+    /// projects (`down -v --remove-orphans`, after the containers attached
+    /// to their networks), networks, then volumes; local processes get SIGTERM (the wrapper forwards it and
     /// keeps a profile), then SIGKILL to their whole group after `grace`.
     /// With no grace (the coverage is collected already: nothing to keep)
     /// they are killed at once, so no wrapper restarts a service and nothing
@@ -147,7 +169,7 @@ impl Control {
     /// Returns what could not be removed.
     pub fn teardown(&self, grace: Option<Duration>) -> Vec<String> {
         let mut problems = Vec::new();
-        let (containers, networks) = {
+        let (containers, networks, projects, volumes) = {
             let res = self.resources.lock().unwrap();
             for (_, child) in &res.processes {
                 if peek_exit(child.id()).is_none() {
@@ -158,7 +180,12 @@ impl Control {
                     }
                 }
             }
-            (res.containers.clone(), res.networks.clone())
+            (
+                res.containers.clone(),
+                res.networks.clone(),
+                res.projects.clone(),
+                res.volumes.clone(),
+            )
         };
         if !containers.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];
@@ -175,6 +202,14 @@ impl Control {
                 Err(e) => problems.push(format!("{e:#}")),
             }
         }
+        let mut downs_failed = false;
+        for p in &projects {
+            // Its services have nothing left to keep once collected.
+            if let Err(e) = p.down(grace.unwrap_or_default()) {
+                problems.push(format!("{e:#}"));
+                downs_failed = true;
+            }
+        }
         for net in &networks {
             match docker::run(&["network", "rm", net], TIMEOUT) {
                 Ok(out) if out.success() => {}
@@ -187,10 +222,17 @@ impl Control {
                 Err(e) => problems.push(format!("{e:#}")),
             }
         }
+        // `down -v` removes a project's volumes, anonymous ones too; these
+        // are for when it could not.
+        if downs_failed || projects.is_empty() {
+            problems.extend(remove_volumes(&volumes));
+        }
         {
             let mut res = self.resources.lock().unwrap();
             res.containers.retain(|c| !containers.contains(c));
             res.networks.retain(|n| !networks.contains(n));
+            res.projects.retain(|p| !projects.iter().any(|q| q.name == p.name));
+            res.volumes.retain(|v| !volumes.contains(v));
         }
         let deadline = Instant::now() + grace.unwrap_or_default();
         loop {
@@ -248,7 +290,11 @@ impl Control {
     /// Whether anything was registered (and not yet torn down).
     pub fn started_anything(&self) -> bool {
         let res = self.resources.lock().unwrap();
-        !(res.containers.is_empty() && res.networks.is_empty() && res.processes.is_empty())
+        !(res.containers.is_empty()
+            && res.networks.is_empty()
+            && res.projects.is_empty()
+            && res.volumes.is_empty()
+            && res.processes.is_empty())
     }
 
     /// What is still registered (for `--keep`): the commands that remove it.
@@ -258,8 +304,14 @@ impl Control {
         if !res.containers.is_empty() {
             cmds.push(format!("docker rm -f -v {}", res.containers.join(" ")));
         }
+        for p in &res.projects {
+            cmds.push(p.shown(&["down", "-v", "--remove-orphans"]));
+        }
         for n in &res.networks {
             cmds.push(format!("docker network rm {n}"));
+        }
+        if !res.volumes.is_empty() {
+            cmds.push(format!("docker volume rm -f {}", res.volumes.join(" ")));
         }
         if !res.processes.is_empty() {
             let pids: Vec<String> = res
@@ -278,6 +330,8 @@ impl Control {
         let mut res = self.resources.lock().unwrap();
         res.containers.clear();
         res.networks.clear();
+        res.projects.clear();
+        res.volumes.clear();
         for (_, child) in res.processes.drain(..) {
             std::mem::forget(child);
         }
@@ -309,7 +363,30 @@ fn force_kill(resources: &Mutex<Resources>) {
         args.extend(res.containers.iter().map(String::as_str));
         let _ = docker::run(&args, TIMEOUT);
     }
+    for p in &res.projects {
+        let _ = p.down(Duration::ZERO);
+    }
     for n in &res.networks {
         let _ = docker::run(&["network", "rm", n], TIMEOUT);
+    }
+    remove_volumes(&res.volumes);
+}
+
+/// `docker volume rm -f`: a volume already gone is fine; one still in use
+/// is a problem.
+fn remove_volumes(volumes: &[String]) -> Vec<String> {
+    if volumes.is_empty() {
+        return Vec::new();
+    }
+    let mut args = vec!["volume", "rm", "-f"];
+    args.extend(volumes.iter().map(String::as_str));
+    match docker::run(&args, TIMEOUT) {
+        Ok(out) if out.success() => Vec::new(),
+        Ok(out) => String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.contains("No such volume"))
+            .map(|l| format!("docker volume rm: {}", l.trim()))
+            .collect(),
+        Err(e) => vec![format!("{e:#}")],
     }
 }
