@@ -6,6 +6,7 @@
 //! oracle a measured compose run is compared with.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::util::compose::dep_images::{self, Recipe, State};
 use crate::util::compose::{module, native_compose_run, require_compose};
@@ -217,14 +218,14 @@ fn dep_images_redis_answers_ping() {
     let name = format!("covtools-depimg-redis-{}", std::process::id());
     let _gone = RemoveContainer(name.clone());
     docker_ok(&["run", "-d", "--name", &name, "redis:7"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let out = docker(&["exec", &name, "redis-cli", "ping"]);
         if String::from_utf8_lossy(&out.stdout).trim() == "PONG" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no PONG: {out:?}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(Instant::now() < deadline, "no PONG: {out:?}");
+        std::thread::sleep(Duration::from_millis(100));
     }
     docker_ok(&["exec", &name, "redis-cli", "set", "k", "v"]);
     assert_eq!(
@@ -242,4 +243,91 @@ impl Drop for RemoveContainer {
     fn drop(&mut self) {
         let _ = docker(&["rm", "-f", "-v", &self.0]);
     }
+}
+
+/// The postgres:15 built here sets up as the official image does: the
+/// POSTGRES_* variables and /docker-entrypoint-initdb.d are applied before
+/// `pg_isready` passes (a compose health check), clients from other
+/// addresses need the password, and SIGTERM stops it at once.
+#[test]
+fn dep_images_postgres_is_set_up_before_it_is_ready() {
+    if !require_docker() {
+        return;
+    }
+    let pg = &dep_images::POSTGRES;
+    dep_images::ensure(pg).unwrap_or_else(|e| panic!("{e:#}"));
+    let dir = Dir::new("dep_images_postgres");
+    let init = dir.create(
+        "initdb/01-schema.sql",
+        "CREATE TABLE items (k text PRIMARY KEY, v text);\nINSERT INTO items VALUES ('a', '1'), ('b', '2');\n",
+    );
+    let name = format!("covtools-depimg-postgres-{}", std::process::id());
+    let _gone = RemoveContainer(name.clone());
+    let mount = format!(
+        "{}:/docker-entrypoint-initdb.d:ro",
+        init.parent().unwrap().display()
+    );
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-e",
+        "POSTGRES_PASSWORD=s3cret",
+        "-e",
+        "POSTGRES_DB=app",
+        "-v",
+        &mount,
+        pg.tag,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !docker(&["exec", &name, "pg_isready", "-q"])
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not ready: {}",
+            String::from_utf8_lossy(&docker(&["logs", &name]).stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The first query after readiness sees the schema's rows.
+    let ip = docker_ok(&[
+        "inspect",
+        "--format",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &name,
+    ]);
+    let query = |password: &str| {
+        docker(&[
+            "exec",
+            "-e",
+            &format!("PGPASSWORD={password}"),
+            &name,
+            "psql",
+            "-h",
+            ip.trim(),
+            "-U",
+            "postgres",
+            "-d",
+            "app",
+            "-tAc",
+            "SELECT count(*) FROM items",
+        ])
+    };
+    let out = query("s3cret");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+    let wrong = query("wrong");
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("password authentication failed"),
+        "{wrong:?}"
+    );
+    let t = Instant::now();
+    docker_ok(&["stop", "-t", "20", &name]);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    let code = docker_ok(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
+    assert_eq!(code.trim(), "0");
 }

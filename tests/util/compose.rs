@@ -142,7 +142,9 @@ impl Project {
     /// The host address a service's container port is published on.
     pub fn published(&self, service: &str, port: u16) -> String {
         let out = self.ok(&["port", service, &port.to_string()]);
-        let addr = out.trim().replace("0.0.0.0:", "127.0.0.1:");
+        // v2 may list an IPv6 binding too; the first is the IPv4 one.
+        let first = out.lines().next().unwrap_or("").trim();
+        let addr = first.replace("0.0.0.0:", "127.0.0.1:");
         assert!(
             addr.contains(':'),
             "{service}:{port} is not published: {out:?}"
@@ -184,29 +186,20 @@ impl Project {
     pub fn leftovers(&self) -> Vec<String> {
         let label = format!("label={PROJECT_LABEL}={}", self.name);
         let prefix = format!("{}_", self.name);
+        let names = |list: &[&str], format: &str, filter: &[&str]| -> Vec<String> {
+            let args = [list, &["--format", format], filter].concat();
+            docker_ok(&args).lines().map(String::from).collect()
+        };
         let mut found = Vec::new();
-        for (what, list, labelled) in [
-            (
-                "container",
-                vec!["ps", "-a", "--format", "{{.Names}}"],
-                vec!["ps", "-a", "--format", "{{.Names}}", "--filter", &label],
-            ),
-            (
-                "network",
-                vec!["network", "ls", "--format", "{{.Name}}"],
-                vec!["network", "ls", "--format", "{{.Name}}", "--filter", &label],
-            ),
-            (
-                "volume",
-                vec!["volume", "ls", "--format", "{{.Name}}"],
-                vec!["volume", "ls", "--format", "{{.Name}}", "--filter", &label],
-            ),
+        for (what, list, format) in [
+            ("container", &["ps", "-a"][..], "{{.Names}}"),
+            ("network", &["network", "ls"][..], "{{.Name}}"),
+            ("volume", &["volume", "ls"][..], "{{.Name}}"),
         ] {
-            let all = docker_ok(&list);
-            let ours = docker_ok(&labelled);
-            for name in all.lines() {
-                let noted = what == "volume" && self.volumes.iter().any(|v| v == name);
-                if name.starts_with(&prefix) || noted || ours.lines().any(|l| l == name) {
+            let labelled = names(list, format, &["--filter", &label]);
+            for name in names(list, format, &[]) {
+                let noted = what == "volume" && self.volumes.contains(&name);
+                if name.starts_with(&prefix) || noted || labelled.contains(&name) {
                     found.push(format!("{what} {name}"));
                 }
             }
@@ -284,16 +277,17 @@ pub struct NativeRun {
 }
 
 /// The native oracle of an example stack: the module's compose file as
-/// written, with its one `[[service]]` (the compose service of that name)
-/// built natively with `go build -cover` (the config's mode and packages,
-/// CGO_ENABLED=0) into an image on the local busybox base, put in place of
-/// the service's own image by an override file that also mounts a GOCOVERDIR
-/// volume. `compose_env` is the Compose interpolation the run needs (host
-/// ports, say). Up with `--no-build`, ready when the service answers its
-/// `ready` path on its published port (its dependencies' health checks
-/// gate its start), the config's `[tests] command` run against that URL,
-/// the service stopped with SIGTERM (so Go writes its counters), the data
-/// copied out and converted, then `down -v --remove-orphans`.
+/// written (its dependency images built by dep-images' code), with its one
+/// `[[service]]` (the compose service of that name) built natively with `go
+/// build -cover` (the config's mode and packages, CGO_ENABLED=0) into an
+/// image on the local busybox base, put in place of the service's own image
+/// by an override file that also mounts a GOCOVERDIR volume. `compose_env`
+/// is the Compose interpolation the run needs (host ports, say). Up with
+/// `--no-build`, ready when the service answers its `ready` path on its
+/// published port (its dependencies' health checks gate its start), the
+/// config's `[tests] command` run against that URL, the service stopped
+/// with SIGTERM (so Go writes its counters), the data copied out and
+/// converted, then `down -v --remove-orphans`.
 pub fn native_compose_run(
     dir: &Dir,
     go_bin: &Path,
@@ -302,7 +296,14 @@ pub fn native_compose_run(
 ) -> NativeRun {
     let module = module(module_name);
     let cli = compose_cli().expect("a Compose CLI (require_compose)");
-    dep_images::build_all().unwrap_or_else(|e| panic!("dep-images: {e:#}"));
+    // The dependency images its compose file names (only those: another
+    // can take minutes to build).
+    let compose_text = fs::read_to_string(compose_file(&module)).unwrap();
+    for recipe in dep_images::RECIPES {
+        if compose_text.contains(recipe.tag) {
+            dep_images::ensure(recipe).unwrap_or_else(|e| panic!("dep-images: {e:#}"));
+        }
+    }
     let config = Config::load(&module).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(config.services.len(), 1, "one Go service per example stack");
     let svc = &config.services[0];
@@ -388,6 +389,14 @@ pub fn native_compose_run(
         ],
         &[],
     );
+    // What `leftovers` finds once the project is down, it sees now.
+    let up = project.leftovers();
+    for what in ["container", "network", "volume"] {
+        assert!(
+            up.iter().any(|l| l.starts_with(what)),
+            "no {what} in {up:?}"
+        );
+    }
     project.down();
     drop(image);
     NativeRun {

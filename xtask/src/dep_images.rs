@@ -1,5 +1,5 @@
 //! `cargo xtask dep-images`: the images of the databases an example stack
-//! depends on (`redis:7`), built from Debian's packages because no image
+//! depends on (`redis:7`, `postgres:15`), built from Debian's packages because no image
 //! registry can be reached here. `debootstrap --variant=minbase
 //! --include=PACKAGES` makes a root filesystem, which is trimmed and then
 //! `docker import`ed under the tag a compose file names, so that file stays
@@ -23,7 +23,6 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Mutex;
@@ -68,8 +67,36 @@ pub const REDIS: Recipe = Recipe {
     ],
 };
 
+/// PostgreSQL as the official image runs it (Debian 12 ships 15): its
+/// start script (docker/dep-images/postgres-entrypoint.sh) sets up an empty
+/// PGDATA from the POSTGRES_* variables and /docker-entrypoint-initdb.d.
+/// The cluster the package made and the JIT (LLVM, half the size) go.
+pub const POSTGRES: Recipe = Recipe {
+    name: "postgres",
+    tag: "postgres:15",
+    suite: "bookworm",
+    packages: &["postgresql"],
+    setup: concat!(
+        "rm -rf /var/lib/postgresql/15 /etc/postgresql/15 /usr/lib/postgresql/15/lib/bitcode\n",
+        "rm -f /usr/lib/*/libLLVM-*.so* /usr/lib/postgresql/15/lib/llvmjit*.so\n",
+        "mkdir -p /docker-entrypoint-initdb.d /var/lib/postgresql/data /var/run/postgresql\n",
+        "chown postgres:postgres /var/lib/postgresql/data /var/run/postgresql\n",
+        "cat >/usr/local/bin/docker-entrypoint.sh <<'COVTOOLS_EOF'\n",
+        include_str!("../../docker/dep-images/postgres-entrypoint.sh"),
+        "COVTOOLS_EOF\nchmod 755 /usr/local/bin/docker-entrypoint.sh\n",
+    ),
+    changes: &[
+        "ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "ENV PGDATA=/var/lib/postgresql/data",
+        "VOLUME /var/lib/postgresql/data",
+        "EXPOSE 5432",
+        r#"ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]"#,
+        r#"CMD ["postgres"]"#,
+    ],
+};
+
 /// Every image `cargo xtask dep-images` builds.
-pub const RECIPES: &[&Recipe] = &[&REDIS];
+pub const RECIPES: &[&Recipe] = &[&REDIS, &POSTGRES];
 
 /// What every image drops after its set-up: apt's downloaded packages and
 /// lists (half the size) and the documentation and translations no server
@@ -216,7 +243,7 @@ fn build(recipe: &Recipe, marker: &str) -> anyhow::Result<()> {
     let rootfs = dir.join("rootfs");
     let log = dir.join("debootstrap.log");
     eprintln!(
-        "dep-images: building {} from Debian {} ({}) with debootstrap from {mirror} (about a minute; log {})",
+        "dep-images: building {} from Debian {} ({}) with debootstrap from {mirror} (one to four minutes; log {})",
         recipe.tag,
         recipe.suite,
         recipe.packages.join(", "),
@@ -257,10 +284,10 @@ fn build(recipe: &Recipe, marker: &str) -> anyhow::Result<()> {
     import(&rootfs, recipe, marker)?;
     remove_tree(&dir)?;
     eprintln!(
-        "dep-images: {} built in {:.0} s, {} ({marker})",
+        "dep-images: {} built in {:.0} s, {} MB ({marker})",
         recipe.tag,
         started.elapsed().as_secs_f64(),
-        image_size(recipe.tag).unwrap_or_else(|_| "size unknown".into())
+        size_mb(recipe.tag).unwrap_or(0)
     );
     Ok(())
 }
@@ -302,17 +329,19 @@ fn import(rootfs: &Path, recipe: &Recipe, marker: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `docker image inspect`'s size of `tag`, as `130 MB`.
-pub fn image_size(tag: &str) -> anyhow::Result<String> {
+/// `tag`'s size in MB, as `docker image inspect` gives it.
+fn size_mb(tag: &str) -> Option<u64> {
     let out = Command::new("docker")
         .args(["image", "inspect", "--format", "{{.Size}}", tag])
         .output()
-        .context("running docker image inspect")?;
-    let bytes: u64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .with_context(|| format!("the size of {tag}"))?;
-    Ok(format!("{} MB", bytes / 1_000_000))
+        .ok()?;
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u64>()
+            .ok()?
+            / 1_000_000,
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -406,23 +435,18 @@ pub fn sources_deb822(text: &str) -> Vec<Source> {
 pub fn sources_one_line(text: &str) -> Vec<Source> {
     let mut out = Vec::new();
     for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("");
+        let mut line = line.split('#').next().unwrap_or("").to_string();
+        // Options, possibly over several words: `[arch=amd64 signed-by=…]`.
+        if let (Some(a), Some(b)) = (line.find('['), line.find(']')) {
+            if a < b {
+                line.replace_range(a..=b, " ");
+            }
+        }
         let mut words = line.split_whitespace();
         if words.next() != Some("deb") {
             continue;
         }
-        let mut uri = words.next();
-        if uri.is_some_and(|w| w.starts_with('[')) {
-            // Options, possibly over several words: `[arch=amd64 signed-by=…]`.
-            let mut w = uri;
-            while let Some(word) = w {
-                if word.ends_with(']') {
-                    break;
-                }
-                w = words.next();
-            }
-            uri = words.next();
-        }
+        let uri = words.next();
         if let (Some(uri), Some(suite)) = (uri, words.next()) {
             out.push(Source {
                 uri: uri.to_string(),
@@ -527,8 +551,7 @@ fn ensure_debootstrap() -> anyhow::Result<PathBuf> {
 
 /// The last `n` lines of a file.
 fn tail(path: &Path, n: usize) -> String {
-    let mut text = String::new();
-    let _ = fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text));
+    let text = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
@@ -557,34 +580,14 @@ fn remove_tree(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// The mount points at or below `dir` (/proc/self/mountinfo's fifth field,
-/// with its octal escapes).
+/// where a blank is `\040` and a backslash `\134`).
 fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     info.lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| PathBuf::from(unescape_mount(m)))
+        .map(|m| PathBuf::from(m.replace("\\040", " ").replace("\\134", "\\")))
         .filter(|m| m.starts_with(dir))
         .collect()
-}
-
-fn unescape_mount(m: &str) -> String {
-    let mut out = Vec::new();
-    let b = m.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        if let (b'\\', Some(d)) = (b[i], octal) {
-            let v = d.iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0'));
-            out.push(v as u8);
-            i += 4;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The work directories of processes that are gone (killed mid-build).

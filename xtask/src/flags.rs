@@ -32,7 +32,7 @@ pub enum Task {
     GenProfiles(GenProfiles),
     #[command(hide = true)]
     MeasureChild(MeasureChild),
-    /// Build the images a stack's databases run from (redis:7) out of Debian's packages, when missing or stale.
+    /// Build the images a stack's databases run from (redis:7, postgres:15) out of Debian's packages, when missing or stale.
     DepImages,
     /// `covtools cover` on the bundled example (tests/example), with the
     /// tools of this checkout: results in target/cover/<module dir>.

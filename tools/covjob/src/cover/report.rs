@@ -17,6 +17,9 @@ pub struct Report {
     pub runtime: String,
     /// The compose runtime's `up` command line (project, files, override).
     pub compose: Option<String>,
+    /// The volumes its containers mounted, named and anonymous (all gone
+    /// after teardown).
+    pub compose_volumes: Vec<String>,
     /// The test command's exit status (None: it did not run).
     pub tests_exit: Option<Exit>,
     /// Profiles pulled per service.

@@ -153,6 +153,7 @@ pub(super) fn start(
             for c in all {
                 for v in volumes(c) {
                     control.add_volume(&v);
+                    report.compose_volumes.push(v);
                 }
             }
         }
