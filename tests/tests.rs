@@ -4,6 +4,7 @@
 #[macro_use]
 mod util;
 
+mod compose;
 mod compose_stack;
 mod contract;
 mod covdata;

@@ -105,6 +105,9 @@ mod tests {
         let err = compose_files(dir.path(), Some(&ComposeFiles::One("nope.yaml".into())))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("run.compose_file = \"nope.yaml\": no such file"), "{err}");
+        assert!(
+            err.contains("run.compose_file = \"nope.yaml\": no such file"),
+            "{err}"
+        );
     }
 }

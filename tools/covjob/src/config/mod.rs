@@ -32,8 +32,8 @@ mod validate;
 pub use compose::{ComposeFiles, COMPOSE_FILE_NAMES};
 pub use kinds::{check_formats, BuildKind, PhaseConfig, REPORT_FORMATS};
 pub use render::render;
-pub use validate::RUNTIMES;
 use render::uses_own_addr;
+pub use validate::RUNTIMES;
 
 /// The configuration file at a Go module root.
 pub const CONFIG_FILE: &str = "covtools.toml";

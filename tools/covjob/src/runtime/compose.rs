@@ -190,7 +190,12 @@ impl Project {
     /// The services of the project's files (`config --services`).
     pub fn services(&self) -> anyhow::Result<Vec<String>> {
         let out = self.run_ok(&["config", "--services"], TIMEOUT)?;
-        Ok(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+        Ok(out
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect())
     }
 
     /// The files merged and interpolated, as Compose will run them
@@ -258,7 +263,9 @@ pub fn message(stderr: &str) -> String {
     if let Some(l) = lines.iter().rev().find(|l| l.starts_with("ERROR: for ")) {
         return squeeze(&l["ERROR: ".len()..]);
     }
-    let start = lines.iter().position(|l| l.starts_with("ERROR:") || l.starts_with("Error"));
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("ERROR:") || l.starts_with("Error"));
     let text = squeeze(&lines[start.unwrap_or(0)..].join(" "));
     let text = text.strip_prefix("ERROR: ").unwrap_or(&text).to_string();
     if text.is_empty() {
@@ -293,7 +300,10 @@ mod tests {
             "The Compose file './invalid.yaml' is invalid because: services.app.ports contains an invalid type, it should be an array"
         );
         let v2 = " Network p_default  Creating\n Container p-dep-1  Error\ndependency failed to start: container p-dep-1 is unhealthy\n";
-        assert_eq!(message(v2), "dependency failed to start: container p-dep-1 is unhealthy");
+        assert_eq!(
+            message(v2),
+            "dependency failed to start: container p-dep-1 is unhealthy"
+        );
         assert_eq!(message(""), "failed without a message");
     }
 }

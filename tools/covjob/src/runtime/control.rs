@@ -231,7 +231,8 @@ impl Control {
             let mut res = self.resources.lock().unwrap();
             res.containers.retain(|c| !containers.contains(c));
             res.networks.retain(|n| !networks.contains(n));
-            res.projects.retain(|p| !projects.iter().any(|q| q.name == p.name));
+            res.projects
+                .retain(|p| !projects.iter().any(|q| q.name == p.name));
             res.volumes.retain(|v| !volumes.contains(v));
         }
         let deadline = Instant::now() + grace.unwrap_or_default();

@@ -47,11 +47,7 @@ pub(super) struct Stack {
 impl Stack {
     /// For the preflight line: the CLI and the files.
     pub(super) fn describe(&self) -> String {
-        format!(
-            "{} {}",
-            self.project.cli.shown,
-            self.project.cli.version
-        )
+        format!("{} {}", self.project.cli.shown, self.project.cli.version)
     }
 }
 
@@ -134,7 +130,8 @@ pub(super) fn start(
         let ours: BTreeSet<&str> = s.config.services.iter().map(|x| x.name.as_str()).collect();
         let mut up_args = vec!["up".to_string(), "-d".into(), "--no-build".into()];
         up_args.extend(scale.iter().cloned());
-        report.compose = Some(project.shown(&up_args.iter().map(String::as_str).collect::<Vec<_>>()));
+        report.compose =
+            Some(project.shown(&up_args.iter().map(String::as_str).collect::<Vec<_>>()));
         fs::create_dir_all(s.out.join("logs"))?;
         let since = Instant::now();
         let item = phase.item("compose", "up");
@@ -163,8 +160,14 @@ pub(super) fn start(
         }
         let containers = containers?;
         item.set("dependencies: waiting until ready");
-        let deps =
-            wait::dependencies_ready(&project, &stack.plan, &ours, since, s.ready_timeout, control);
+        let deps = wait::dependencies_ready(
+            &project,
+            &stack.plan,
+            &ours,
+            since,
+            s.ready_timeout,
+            control,
+        );
         if deps.is_err() {
             item.fail("a dependency failed");
             return deps.map(|()| Vec::new());

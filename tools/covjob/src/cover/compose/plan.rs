@@ -81,7 +81,10 @@ pub(super) fn read(
             .get(svc.name.as_str())
             .with_context(|| format!("{shown_files}: Compose printed no service {}", svc.name))?;
         let what = format!("service {} in {shown_files}", svc.name);
-        args.insert(svc.name.clone(), binary_args(def, svc).with_context(|| what)?);
+        args.insert(
+            svc.name.clone(),
+            binary_args(def, svc).with_context(|| what)?,
+        );
     }
     Ok(Plan {
         services: names.to_vec(),
@@ -95,9 +98,9 @@ pub(super) fn read(
 fn words(v: &Value) -> anyhow::Result<Option<Vec<String>>> {
     Ok(match v {
         Value::Null => None,
-        Value::String(s) => Some(
-            shell_words::split(s).with_context(|| format!("splitting {s:?} into words"))?,
-        ),
+        Value::String(s) => {
+            Some(shell_words::split(s).with_context(|| format!("splitting {s:?} into words"))?)
+        }
         Value::Sequence(items) => Some(
             items
                 .iter()
@@ -142,7 +145,8 @@ fn is_program(word: &str, svc: &Service) -> bool {
 
 /// The arguments the instrumented binary gets (see [`Plan::args`]).
 fn binary_args(def: &Value, svc: &Service) -> anyhow::Result<Option<Vec<String>>> {
-    let missing = "covtools runs the instrumented binary through its own entrypoint and gives it the \
+    let missing =
+        "covtools runs the instrumented binary through its own entrypoint and gives it the \
                    compose command as its arguments";
     if let Some(mode) = def.get("network_mode").and_then(Value::as_str) {
         bail!(
@@ -292,12 +296,21 @@ mod tests {
                 && err.contains("command: [ARGS…]"),
             "{err}"
         );
-        let err = format!("{:#}", args("entrypoint: /docker-entrypoint.sh").unwrap_err());
+        let err = format!(
+            "{:#}",
+            args("entrypoint: /docker-entrypoint.sh").unwrap_err()
+        );
         assert!(err.contains("starts a script"), "{err}");
-        let err = format!("{:#}", args("entrypoint: [tini, --, /kvstore]").unwrap_err());
+        let err = format!(
+            "{:#}",
+            args("entrypoint: [tini, --, /kvstore]").unwrap_err()
+        );
         assert!(err.contains("starts an init process"), "{err}");
         let err = format!("{:#}", args("network_mode: host").unwrap_err());
-        assert!(err.contains("network_mode: host leaves covtools no way"), "{err}");
+        assert!(
+            err.contains("network_mode: host leaves covtools no way"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -318,7 +331,10 @@ mod tests {
         let def = &doc["services"]["kvstore"];
         assert_eq!(def["image"].as_str(), Some("covtools-kv/kvstore:latest"));
         assert_eq!(def["command"][1].as_str(), Some("it's: {x}"));
-        assert_eq!(def["entrypoint"][1].as_str(), Some("/usr/local/bin/cover-wrapper"));
+        assert_eq!(
+            def["entrypoint"][1].as_str(),
+            Some("/usr/local/bin/cover-wrapper")
+        );
         assert_eq!(def["ports"][0].as_str(), Some("127.0.0.1::8080"));
         assert_eq!(def["volumes"][0].as_str(), Some("/cover"));
         assert_eq!(def["labels"]["covtools.run"].as_str(), Some("covtools-kv"));

@@ -76,7 +76,9 @@ fn standing(info: &Value, one_shot: bool) -> Standing {
     }
     match health {
         None | Some("healthy") => Standing::Ready,
-        Some("unhealthy") => Standing::Failed(format!("is unhealthy (health: unhealthy{})", last_check())),
+        Some("unhealthy") => {
+            Standing::Failed(format!("is unhealthy (health: unhealthy{})", last_check()))
+        }
         Some(h) => Standing::Pending(format!("health: {h}{}", last_check())),
     }
 }
@@ -297,10 +299,16 @@ mod tests {
                     .into()
             )
         );
-        let exited = |code: i64| json!({"State": {"Status": "exited", "Running": false, "ExitCode": code}});
+        let exited =
+            |code: i64| json!({"State": {"Status": "exited", "Running": false, "ExitCode": code}});
         assert_eq!(standing(&exited(0), true), Standing::Ready);
-        assert!(matches!(standing(&exited(0), false), Standing::Failed(w) if w.starts_with("exited with code 0 (nothing waits")));
-        assert_eq!(standing(&exited(3), true), Standing::Failed("exited with code 3".into()));
+        assert!(
+            matches!(standing(&exited(0), false), Standing::Failed(w) if w.starts_with("exited with code 0 (nothing waits"))
+        );
+        assert_eq!(
+            standing(&exited(3), true),
+            Standing::Failed("exited with code 3".into())
+        );
     }
 
     #[test]
