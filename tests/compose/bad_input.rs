@@ -228,3 +228,57 @@ fn a_host_port_already_taken_is_an_error_naming_it() {
     );
     drop(taken);
 }
+
+/// SIGTERM in the middle of the tests (a CI job cancelled): exit 130, and
+/// `down -v --remove-orphans` leaves nothing, the volumes the suite saw
+/// mounted included.
+#[test]
+fn sigterm_mid_run_tears_the_stack_down() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let Some(stack) = Stack::new("sigterm", "kvstore", true) else {
+        return;
+    };
+    let seen = stack.dir.path("volumes.txt");
+    let script = format!(
+        "docker ps -q --filter label=com.docker.compose.project=$COVTOOLS_COMPOSE_PROJECT \
+         | xargs docker inspect --format '{{{{range .Mounts}}}}{{{{.Name}}}} {{{{end}}}}' > {}; \
+         echo suite-started; exec sleep 120",
+        seen.display()
+    );
+    let mut child = stack
+        .command(&["--progress", "plain", "--", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        said.push_str(&line);
+        said.push('\n');
+        if line.contains("suite-started") {
+            break;
+        }
+    }
+    assert!(said.contains("suite-started"), "{said}");
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("result:    interrupted (exit 130)"), "{stdout}");
+    let volumes = std::fs::read_to_string(&seen).unwrap();
+    let volumes: Vec<String> = volumes.split_whitespace().map(String::from).collect();
+    assert!(!volumes.is_empty(), "the suite saw no volumes");
+    let report = covjob::cover::Report {
+        compose_volumes: volumes,
+        ..Default::default()
+    };
+    stack.assert_nothing_left(&report);
+}

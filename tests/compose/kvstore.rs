@@ -81,3 +81,40 @@ fn kvstore_is_measured_in_its_stack_block_for_block_as_natively() {
     assert_eq!(blocks(&merged, &[]), native, "the command's run");
     stack.assert_nothing_left(&covjob::cover::Report::default());
 }
+
+/// `[[tests]]` phases on a replicated compose service: every replica's live
+/// snapshot before and after each phase, each phase's own figure.
+#[test]
+fn phases_are_measured_across_replicas() {
+    let Some(stack) = Stack::new("phases", "kvstore", true) else {
+        return;
+    };
+    let toml = std::fs::read_to_string(stack.module.join("covtools.toml")).unwrap();
+    let (head, _) = toml.split_once("[tests]").unwrap();
+    stack.write(
+        "covtools.toml",
+        &format!(
+            "{head}[[tests]]\nname = \"writes\"\ncommand = [\"go\", \"test\", \"-count=1\", \"-run\", \"TestSetThenGet|TestCounters\", \"./e2e\"]\nenv = {{ SERVICE_URL = \"{{url:kvstore}}\" }}\n\n[[tests]]\nname = \"misses\"\ncommand = [\"go\", \"test\", \"-count=1\", \"-run\", \"TestMissingKey\", \"./e2e\"]\nenv = {{ SERVICE_URL = \"{{url:kvstore}}\" }}\n"
+        ),
+    );
+    let r = stack.run("out", &["--set", "service.kvstore.replicas=2"]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    let names: Vec<&str> = r.phases.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["writes", "misses"]);
+    for p in &r.phases {
+        assert_eq!(p.exit, Some(Exit::Code(0)), "{p:?}");
+        assert!(p.percent > 0.0 && p.error.is_none(), "{p:?}");
+    }
+    // The writes ran the client's SET and INCR; the misses did not.
+    assert!(r.phases[0].only_statements > 0, "{:?}", r.phases[0]);
+    // One snapshot directory per replica.
+    let snap = stack.dir.path("out/phases/.snapshot-0");
+    let mut dirs: Vec<String> = std::fs::read_dir(&snap)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs, ["kvstore.1", "kvstore.2"]);
+    stack.assert_nothing_left(&r);
+}

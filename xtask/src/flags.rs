@@ -80,6 +80,11 @@ pub struct Bench {
     /// `go tool covdata textfmt` and `func` on the same data (needs Go).
     #[arg(long)]
     pub covdata: bool,
+    /// Instead: what the compose runtime adds (collection and teardown)
+    /// to the kvstore stack run bare, side by side (needs Docker, Compose
+    /// and Go).
+    #[arg(long)]
+    pub compose: bool,
     /// With --kill-pull: the fleet sizes (comma-separated).
     #[arg(
         long,

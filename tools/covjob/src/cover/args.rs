@@ -37,7 +37,7 @@ Runtimes:
           docker-compose), each [[service]] (a compose service) run from
           its instrumented image through a generated override file, the
           other services (databases, caches) as the file says; project
-          <prefix>-<pid>, removed with `down -v --remove-orphans`.
+          <prefix>-<pid>, removed as `down -v --remove-orphans` would.
 Tests run on the host run in the module root, with the Go covtools uses
 (the one it installed into ~/.cache/covtools, if it did) first on their
 PATH, so `go test ./e2e/...` works as a test command.

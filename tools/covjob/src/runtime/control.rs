@@ -24,7 +24,7 @@ pub struct Resources {
     pub containers: Vec<String>,
     /// Docker networks, by name.
     pub networks: Vec<String>,
-    /// Compose projects (`down -v --remove-orphans`).
+    /// Compose projects (their containers, networks and volumes).
     pub projects: Vec<Project>,
     /// Docker volumes, by name (those a compose project's containers
     /// mounted: `down -v` removes them, unless it could not run).
@@ -159,8 +159,9 @@ impl Control {
     }
 
     /// Removes everything started: containers (`docker rm -f -v`), compose
-    /// projects (`down -v --remove-orphans`, after the containers attached
-    /// to their networks), networks, then volumes; local processes get SIGTERM (the wrapper forwards it and
+    /// projects (what `down -v --remove-orphans` removes: after the
+    /// containers attached to their networks), networks, then volumes;
+    /// local processes get SIGTERM (the wrapper forwards it and
     /// keeps a profile), then SIGKILL to their whole group after `grace`.
     /// With no grace (the coverage is collected already: nothing to keep)
     /// they are killed at once, so no wrapper restarts a service and nothing
@@ -204,10 +205,13 @@ impl Control {
         }
         let mut downs_failed = false;
         for p in &projects {
-            // Its services have nothing left to keep once collected.
-            if let Err(e) = p.down(grace.unwrap_or_default()) {
-                problems.push(format!("{e:#}"));
-                downs_failed = true;
+            // As `docker rm -f` does for containers: no grace (a service
+            // that must stop cleanly was collected already).
+            if let Err(first) = p.remove() {
+                if let Err(e) = p.down(Duration::ZERO) {
+                    problems.push(format!("{first:#}; then {e:#}"));
+                    downs_failed = true;
+                }
             }
         }
         for net in &networks {
@@ -365,7 +369,9 @@ fn force_kill(resources: &Mutex<Resources>) {
         let _ = docker::run(&args, TIMEOUT);
     }
     for p in &res.projects {
-        let _ = p.down(Duration::ZERO);
+        if p.remove().is_err() {
+            let _ = p.down(Duration::ZERO);
+        }
     }
     for n in &res.networks {
         let _ = docker::run(&["network", "rm", n], TIMEOUT);

@@ -14,8 +14,9 @@
 //!
 //! Containers are found by Compose's labels (project, service, number);
 //! each replica is a `docker:<container>` target of its own, so collection,
-//! live snapshots and phases work as with the Docker runtime. Teardown is
-//! `down -v --remove-orphans` (runtime/control.rs).
+//! live snapshots and phases work as with the Docker runtime. Teardown
+//! removes what `down -v --remove-orphans` would (runtime/control.rs,
+//! runtime/compose.rs).
 
 mod plan;
 mod wait;
