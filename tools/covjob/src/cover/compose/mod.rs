@@ -29,13 +29,13 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::ready::{wait_ready, Probe, LOG_TAIL};
-use super::settings::Settings;
+use super::settings::{Settings, OWNER_LABEL};
 use super::start::{collect_started, container_gone, finish_start, show_ready};
 use super::{Report, Started};
 use crate::progress::Progress;
-use crate::runtime::compose::{Cli, Container, Project};
+use crate::runtime::compose::{Cli, Container, Project, PROJECT_LABEL};
 use crate::runtime::control::Control;
-use crate::runtime::docker;
+use crate::runtime::{docker, process};
 use plan::{Instrumented, Plan};
 
 /// The user's stack, checked.
@@ -117,6 +117,7 @@ pub(super) fn start(
             plan::override_yaml(&instrumented, &s.label_pairs())?,
         )
         .with_context(|| format!("writing {}", override_file.display()))?;
+        remove_leftovers(s, &stack.project, progress)?;
         let mut project = stack.project.clone();
         project.files.push(override_file);
         control.add_project(&project);
@@ -204,6 +205,36 @@ pub(super) fn start(
         collect_started(results)
     })();
     finish_start(phase, result, report)
+}
+
+/// Compose projects an ended run with this prefix left (killed hard, or
+/// `--keep`): found by the labels the override put on its instrumented
+/// containers, removed as teardown removes a project. A run still going
+/// keeps its own.
+fn remove_leftovers(s: &Settings, stack: &Project, progress: &Progress) -> anyhow::Result<()> {
+    let format = format!(
+        "{{{{.Label \"{PROJECT_LABEL}\"}}}}\t{{{{.Label \"{OWNER_LABEL}\"}}}}"
+    );
+    let label = format!("label=covtools.run={}", s.prefix);
+    let out = docker::run_ok(&["ps", "-a", "--filter", &label, "--format", &format])?;
+    let ended: BTreeSet<&str> = out
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(p, owner)| !p.is_empty() && process::owner_alive(owner) != Some(true))
+        .map(|(p, _)| p)
+        .collect();
+    for name in ended {
+        progress.line(format!(
+            "removing compose project {name}, left by an earlier run with prefix {}",
+            s.prefix
+        ));
+        let old = Project {
+            name: name.to_string(),
+            ..stack.clone()
+        };
+        old.remove()?;
+    }
+    Ok(())
 }
 
 /// The named volumes a container mounts (anonymous ones have names too).

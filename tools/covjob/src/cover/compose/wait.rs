@@ -101,14 +101,16 @@ fn failed(c: &Container, why: &str) -> anyhow::Error {
     )
 }
 
-/// The first dependency that failed, or (`at_deadline`) the first not
-/// ready yet: as an error.
-fn check_dependencies(
-    project: &Project,
-    plan: &Plan,
-    instrumented: &BTreeSet<&str>,
-    at_deadline: Option<Duration>,
-) -> anyhow::Result<Option<anyhow::Error>> {
+/// How the dependencies stand, all at once.
+enum Deps {
+    Ready,
+    /// The first not ready yet, and how it stands.
+    Pending(Container, String),
+    /// The first that failed, as the run's error.
+    Failed(anyhow::Error),
+}
+
+fn survey(project: &Project, plan: &Plan, instrumented: &BTreeSet<&str>) -> anyhow::Result<Deps> {
     let all = project.containers()?;
     let mut pending = None;
     for c in dependencies(&all, instrumented) {
@@ -117,19 +119,24 @@ fn check_dependencies(
         };
         match standing(&info, plan.one_shot.contains(&c.service)) {
             Standing::Ready => {}
-            Standing::Failed(why) => return Ok(Some(failed(c, &why))),
+            Standing::Failed(why) => return Ok(Deps::Failed(failed(c, &why))),
             Standing::Pending(how) => {
                 pending.get_or_insert((c.clone(), how));
             }
         }
     }
-    Ok(match (pending, at_deadline) {
-        (Some((c, how)), Some(after)) => Some(failed(
-            &c,
-            &format!("was not ready after {:.0}s ({how})", after.as_secs_f64()),
-        )),
-        _ => None,
+    Ok(match pending {
+        Some((c, how)) => Deps::Pending(c, how),
+        None => Deps::Ready,
     })
+}
+
+/// A dependency still not ready at the deadline.
+fn late(c: &Container, how: &str, timeout: Duration) -> anyhow::Error {
+    failed(
+        c,
+        &format!("was not ready after {:.0}s ({how})", timeout.as_secs_f64()),
+    )
 }
 
 /// `up -d --no-build ARGS…`, its output in `log`, watched until it ends:
@@ -173,13 +180,19 @@ pub(super) fn up(
             return Err(Interrupted.into());
         }
         if Instant::now() >= next_check {
-            let late = started.elapsed() >= timeout;
-            let problem = check_dependencies(project, plan, instrumented, late.then_some(timeout))?;
-            if let Some(e) = problem {
-                stop(&mut child);
-                return Err(e);
+            let is_late = started.elapsed() >= timeout;
+            match survey(project, plan, instrumented)? {
+                Deps::Failed(e) => {
+                    stop(&mut child);
+                    return Err(e);
+                }
+                Deps::Pending(c, how) if is_late => {
+                    stop(&mut child);
+                    return Err(late(&c, &how, timeout));
+                }
+                _ => {}
             }
-            if late {
+            if is_late {
                 stop(&mut child);
                 bail!(
                     "{} did not finish within {:.0}s (run.ready_timeout); its output: {}",
@@ -197,7 +210,7 @@ pub(super) fn up(
     }
     // A dependency that failed says more than Compose's "container … is
     // unhealthy".
-    if let Some(e) = check_dependencies(project, plan, instrumented, None)? {
+    if let Deps::Failed(e) = survey(project, plan, instrumented)? {
         return Err(e);
     }
     let said = message(&fs::read_to_string(log).unwrap_or_default());
@@ -244,27 +257,13 @@ pub(super) fn dependencies_ready(
 ) -> anyhow::Result<()> {
     let mut pause = Duration::from_millis(100);
     loop {
-        let late = since.elapsed() >= timeout;
-        let all = project.containers()?;
-        let mut pending = false;
-        for c in dependencies(&all, instrumented) {
-            let Some(info) = covtarget::docker::inspect(&c.id)? else {
-                continue;
-            };
-            match standing(&info, plan.one_shot.contains(&c.service)) {
-                Standing::Ready => {}
-                Standing::Failed(why) => return Err(failed(c, &why)),
-                Standing::Pending(how) if late => {
-                    return Err(failed(
-                        c,
-                        &format!("was not ready after {:.0}s ({how})", timeout.as_secs_f64()),
-                    ))
-                }
-                Standing::Pending(_) => pending = true,
+        match survey(project, plan, instrumented)? {
+            Deps::Ready => return Ok(()),
+            Deps::Failed(e) => return Err(e),
+            Deps::Pending(c, how) if since.elapsed() >= timeout => {
+                return Err(late(&c, &how, timeout))
             }
-        }
-        if !pending {
-            return Ok(());
+            Deps::Pending(..) => {}
         }
         control.check()?;
         std::thread::sleep(pause);
