@@ -200,7 +200,12 @@ fn bare_round(p: &Project, go: &Path, module: &Path) -> anyhow::Result<Round> {
     let mut first = None;
     for c in &replicas {
         let out = docker::run_ok(&["port", &c.name, &format!("{PORT}/tcp")], LONG)?;
-        let addr = out.lines().next().context("no published port")?.trim().to_string();
+        let addr = out
+            .lines()
+            .next()
+            .context("no published port")?
+            .trim()
+            .to_string();
         let deadline = Instant::now() + Duration::from_secs(60);
         while !covtarget::http::get(&addr, "/healthz", Duration::from_secs(2))
             .is_ok_and(|r| r.status == 200)
@@ -215,11 +220,17 @@ fn bare_round(p: &Project, go: &Path, module: &Path) -> anyhow::Result<Round> {
     let mut cmd = Command::new(go);
     cmd.current_dir(module)
         .args(["test", "-count=1", "./e2e"])
-        .env("SERVICE_URL", format!("http://{}", first.unwrap_or_default()))
+        .env(
+            "SERVICE_URL",
+            format!("http://{}", first.unwrap_or_default()),
+        )
         .stdout(std::process::Stdio::null());
     toolchain::go_env(&mut cmd);
     let st = cmd.status().context("running go test")?;
-    ensure!(st.success(), "the suite failed against the bare stack ({st})");
+    ensure!(
+        st.success(),
+        "the suite failed against the bare stack ({st})"
+    );
     let tests = t.elapsed();
     let t = Instant::now();
     // As a user types it: Compose's default stop timeout (10 s).

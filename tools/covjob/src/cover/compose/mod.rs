@@ -28,9 +28,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::ready::{wait_ready, Probe, LOG_TAIL};
 use super::settings::{Settings, OWNER_LABEL};
-use super::start::{collect_started, container_gone, finish_start, show_ready};
+use super::start::{collect_started, finish_start, show_ready, wait_container};
 use super::{Report, Started};
 use crate::progress::Progress;
 use crate::runtime::compose::{Cli, Container, Project, PROJECT_LABEL};
@@ -212,9 +211,7 @@ pub(super) fn start(
 /// containers, removed as teardown removes a project. A run still going
 /// keeps its own.
 fn remove_leftovers(s: &Settings, stack: &Project, progress: &Progress) -> anyhow::Result<()> {
-    let format = format!(
-        "{{{{.Label \"{PROJECT_LABEL}\"}}}}\t{{{{.Label \"{OWNER_LABEL}\"}}}}"
-    );
+    let format = format!("{{{{.Label \"{PROJECT_LABEL}\"}}}}\t{{{{.Label \"{OWNER_LABEL}\"}}}}");
     let label = format!("label=covtools.run={}", s.prefix);
     let out = docker::run_ok(&["ps", "-a", "--filter", &label, "--format", &format])?;
     let ended: BTreeSet<&str> = out
@@ -261,37 +258,12 @@ fn replica_ready(
     item: &crate::progress::Item,
 ) -> anyhow::Result<Started> {
     let host = docker::published_addr(&c.name, svc.port)?;
-    let hosts_tests = s.tests_in_service() == Some(svc.name.as_str());
-    let probe = match (&svc.ready, hosts_tests) {
-        (Some(path), false) => Probe::Http {
-            addr: host.clone(),
-            path,
-        },
-        (Some(path), true) => Probe::ContainerHttp {
-            container: c.name.clone(),
-            port: svc.port,
-            path,
-        },
-        (None, _) => Probe::ContainerPort {
-            container: c.name.clone(),
-            port: svc.port,
-            loopback_ok: hosts_tests,
-        },
-    };
-    item.set(format!("waiting: {}", probe.describe()));
-    let name = if c.number > 1 {
+    let shown = if c.number > 1 {
         format!("{} (replica {})", svc.name, c.number)
     } else {
         svc.name.clone()
     };
-    wait_ready(
-        &name,
-        &probe,
-        s.ready_timeout,
-        control,
-        || container_gone(&c.name, svc.port, &svc.name),
-        || docker::docker_logs(&c.name, LOG_TAIL),
-    )?;
+    wait_container(s, svc, &shown, &c.name, &host, control, item)?;
     let info = covtarget::docker::inspect(&c.id)?
         .with_context(|| format!("container {} is gone", c.name))?;
     // The first of its networks: any reaches it by its service name.
