@@ -118,3 +118,64 @@ fn phases_are_measured_across_replicas() {
     assert_eq!(dirs, ["kvstore.1", "kvstore.2"]);
     stack.assert_nothing_left(&r);
 }
+
+/// A Go test program of the module (`tests.package`) runs in a container
+/// on the service's compose network, reaching it by its compose name.
+#[test]
+fn a_test_package_runs_on_the_compose_network() {
+    let Some(stack) = Stack::new("package", "kvstore", true) else {
+        return;
+    };
+    std::fs::create_dir_all(stack.module.join("cmd/probe")).unwrap();
+    stack.write(
+        "cmd/probe/main.go",
+        r#"// Command probe stores a value through the service and reads it back.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+)
+
+func main() {
+	url := flag.String("url", "", "the service's base URL")
+	flag.Parse()
+	req, _ := http.NewRequest("PUT", *url+"/items/probe", strings.NewReader("from the network"))
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 204 {
+		fmt.Println("PUT:", err, r)
+		os.Exit(1)
+	}
+	r, err := http.Get(*url + "/items/probe")
+	if err != nil {
+		fmt.Println("GET:", err)
+		os.Exit(1)
+	}
+	b, _ := io.ReadAll(r.Body)
+	fmt.Printf("probe: %s read %q\n", *url, b)
+	if string(b) != "from the network" {
+		os.Exit(1)
+	}
+}
+"#,
+    );
+    let r = stack.run(
+        "out",
+        &[
+            "--test-package",
+            "./cmd/probe",
+            "--test-arg=-url",
+            "--test-arg={url:kvstore}",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:#?}");
+    let log = std::fs::read_to_string(stack.dir.path("out/tests.log")).unwrap();
+    assert!(
+        log.contains(r#"probe: http://kvstore:8080 read "from the network""#),
+        "{log}"
+    );
+    stack.assert_nothing_left(&r);
+}

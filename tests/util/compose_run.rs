@@ -83,8 +83,9 @@ impl Stack {
         cmd
     }
 
-    /// What of this test's compose projects Docker still lists, and the
-    /// volumes `report` saw mounted that still exist.
+    /// What of this test's compose projects Docker still lists, its
+    /// containers and networks by name, and the volumes `report` saw
+    /// mounted that still exist.
     pub fn leftovers(&self, report: &Report) -> Vec<String> {
         let mut found = Vec::new();
         let format = format!("{{{{.Label \"{PROJECT_LABEL}\"}}}}\t");
@@ -115,6 +116,12 @@ impl Stack {
                 if project.starts_with(&self.scope.prefix) {
                     found.push(format!("{what} {name}"));
                 }
+            }
+        }
+        // What the run created outside the project (a tests container).
+        for l in self.scope.leftovers() {
+            if !found.contains(&l) {
+                found.push(l);
             }
         }
         for v in &report.compose_volumes {
