@@ -33,7 +33,7 @@ pub fn ensure_report_consumers() -> anyhow::Result<()> {
         .map(|(pkg, _)| *pkg)
         .collect();
     if !missing.is_empty() {
-        apt_install(&missing)?;
+        apt_install(&missing, "the report tests' consumers")?;
     }
     let bin = venv_dir().join("bin");
     if PIP.iter().any(|(_, cmd)| !bin.join(cmd).is_file()) {
@@ -42,9 +42,11 @@ pub fn ensure_report_consumers() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+/// `apt-get install` of `packages` (after `apt-get update` when the lists
+/// lack them); `why` says who needs them.
+pub fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
     eprintln!(
-        "xtask: installing {} with apt-get (the report tests' consumers)",
+        "xtask: installing {} with apt-get ({why})",
         packages.join(" ")
     );
     let install = || {
@@ -54,9 +56,7 @@ fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .stdout(Stdio::null())
             .status()
-            .context(
-                "running apt-get install (the report tests need lcov, libxml2-utils, chromium)",
-            )
+            .with_context(|| format!("running apt-get install ({why})"))
     };
     if install()?.success() {
         return Ok(());

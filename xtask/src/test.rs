@@ -26,6 +26,7 @@ pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
     eprintln!("xtask: using {}", go.display());
     ensure_busybox()?;
     crate::consumers::ensure_report_consumers()?;
+    ensure_compose()?;
     // The compose stack's database images; the tests that need one say why
     // it is missing themselves.
     if let Err(e) = crate::dep_images::build_all() {
@@ -166,6 +167,15 @@ impl Tally {
 /// static busybox (no image can be pulled here): installed (or a dynamic one
 /// replaced) with apt-get by the same code the images use. When that is not
 /// possible the Docker tests say what is missing themselves.
+/// A Compose CLI for the compose runtime's tests: the Docker plugin when
+/// Docker has it, else Debian's docker-compose, installed when missing.
+fn ensure_compose() -> anyhow::Result<()> {
+    if covjob::runtime::compose::Cli::detect().is_err() {
+        crate::consumers::apt_install(&["docker-compose"], "the compose runtime's tests")?;
+    }
+    Ok(())
+}
+
 fn ensure_busybox() -> anyhow::Result<()> {
     if let Err(e) = covjob::docker_images::static_busybox() {
         eprintln!("xtask: no static busybox for the Docker tests' base image: {e:#}");
