@@ -5,6 +5,7 @@
 mod util;
 
 mod ci;
+mod compose;
 mod compose_stack;
 mod contract;
 mod covdata;

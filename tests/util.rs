@@ -11,6 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod compose;
+pub mod compose_run;
 pub mod covdata;
 pub mod cover;
 pub mod faults;

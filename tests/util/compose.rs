@@ -18,8 +18,8 @@ use covjob::config::Config;
 
 use super::kill_pull::BASE_LOCK;
 use super::services::http_get;
-use super::shapes::{go_run, run_suite};
-use super::{docker, docker_ok, project_root, skip, Dir};
+use super::shapes::{go_run, run_suite, NATIVE_STOP, NATIVE_STOP_GO};
+use super::{copy_tree, docker, docker_ok, project_root, skip, Dir};
 
 #[allow(dead_code)]
 #[path = "../../xtask/src/dep_images.rs"]
@@ -295,6 +295,29 @@ pub fn native_compose_run(
     module_name: &str,
     compose_env: &[(&str, &str)],
 ) -> NativeRun {
+    native_compose_run_with(dir, go_bin, module_name, compose_env, NativeStop::Sigterm)
+}
+
+/// How the native run stops its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeStop {
+    /// `compose stop`: the service shuts down by itself (main returns).
+    Sigterm,
+    /// Exits through `os.Exit(0)` while serving, as the harness's
+    /// killswitch stops a service covtools measures: the binary is built
+    /// from a copy with tests/util/shapes.rs's SIGUSR1 file added to its
+    /// package main (its blocks are that file's alone).
+    ExitWhileServing,
+}
+
+/// [`native_compose_run`], stopped as `stop` says.
+pub fn native_compose_run_with(
+    dir: &Dir,
+    go_bin: &Path,
+    module_name: &str,
+    compose_env: &[(&str, &str)],
+    stop: NativeStop,
+) -> NativeRun {
     let module = module(module_name);
     let cli = compose_cli().expect("a Compose CLI (require_compose)");
     // The dependency images its compose file names (only those: another
@@ -310,9 +333,19 @@ pub fn native_compose_run(
     let svc = &config.services[0];
 
     let binary = dir.path(format!("native/{}", svc.name));
+    let src = match stop {
+        NativeStop::Sigterm => module.clone(),
+        NativeStop::ExitWhileServing => {
+            let src = dir.path("native/src");
+            let _ = fs::remove_dir_all(&src);
+            copy_tree(&module, &src);
+            fs::write(src.join(&svc.package).join(NATIVE_STOP), NATIVE_STOP_GO).unwrap();
+            src
+        }
+    };
     go_run(
         go_bin,
-        &module,
+        &src,
         &[
             "build",
             "-cover",
@@ -359,14 +392,30 @@ pub fn native_compose_run(
     let urls: BTreeMap<String, String> = [(svc.name.clone(), format!("http://{addr}"))].into();
     let suite = run_suite(go_bin, &config, &urls);
 
-    // `stop` sends SIGTERM: the service returns from main, which writes
-    // the counters into GOCOVERDIR.
-    project.ok(&["stop", "-t", "30", &svc.name]);
+    match stop {
+        // `stop` sends SIGTERM: the service returns from main, which
+        // writes the counters into GOCOVERDIR.
+        NativeStop::Sigterm => drop(project.ok(&["stop", "-t", "30", &svc.name])),
+        NativeStop::ExitWhileServing => {
+            project.ok(&["kill", "-s", "SIGUSR1", &svc.name]);
+            let t = Instant::now();
+            while docker_ok(&["inspect", "--format", "{{.State.Status}}", &container]).trim()
+                != "exited"
+            {
+                assert!(
+                    t.elapsed() < Duration::from_secs(30),
+                    "{} did not exit on SIGUSR1",
+                    svc.name
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
     let code = docker_ok(&["inspect", "--format", "{{.State.ExitCode}}", &container]);
     assert_eq!(
         code.trim(),
         "0",
-        "{} exited {code} on SIGTERM:\n{}",
+        "{} exited {code} on {stop:?}:\n{}",
         svc.name,
         logs(&container)
     );

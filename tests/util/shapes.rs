@@ -113,8 +113,8 @@ pub fn blocks(profile: &Path, skip: &[&str]) -> Blocks {
 /// exits through os.Exit, which writes its counters (Go's exit hook), while
 /// its main is still serving, as the harness's killswitch stops it. (An
 /// `-overlay` file breaks `go build -cover`, so it goes into a copy.)
-const NATIVE_STOP: &str = "covtools_native_stop.go";
-const NATIVE_STOP_GO: &str = r#"package main
+pub const NATIVE_STOP: &str = "covtools_native_stop.go";
+pub const NATIVE_STOP_GO: &str = r#"package main
 
 import (
 	"os"

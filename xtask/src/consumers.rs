@@ -42,7 +42,10 @@ pub fn ensure_report_consumers() -> anyhow::Result<()> {
         .map(|(pkg, _)| *pkg)
         .collect();
     if !missing.is_empty() {
-        apt_install(&missing)?;
+        apt_install(
+            &missing,
+            "the report and script tests need lcov, libxml2-utils, chromium, shellcheck",
+        )?;
     }
     let bin = venv_dir().join("bin");
     if PIP.iter().any(|(_, cmd)| !bin.join(cmd).is_file()) {
@@ -51,9 +54,11 @@ pub fn ensure_report_consumers() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+/// `apt-get install` of `packages` (after `apt-get update` when the lists
+/// lack them); `why` says who needs them.
+pub fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
     eprintln!(
-        "xtask: installing {} with apt-get (the report tests' consumers)",
+        "xtask: installing {} with apt-get ({why})",
         packages.join(" ")
     );
     let mut install = process("apt-get");
@@ -62,8 +67,7 @@ fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
         .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .stdout_null();
-    let context = "the report and script tests need lcov, libxml2-utils, chromium, shellcheck";
-    if install.status().context(context)?.success() {
+    if install.status().context(why.to_string())?.success() {
         return Ok(());
     }
     // A fresh machine has no package lists yet.
@@ -71,7 +75,7 @@ fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
         .args(["update", "-qq"])
         .stdout_null()
         .run()?;
-    install.run().context(context)
+    install.run().context(why.to_string())
 }
 
 fn pip_install() -> anyhow::Result<()> {

@@ -88,6 +88,11 @@ pub struct Bench {
     /// beside the plain run (needs Go).
     #[arg(long)]
     pub per_test: bool,
+    /// Instead: what the compose runtime adds (collection and teardown)
+    /// to the kvstore stack run bare, side by side (needs Docker, Compose
+    /// and Go).
+    #[arg(long)]
+    pub compose: bool,
     /// With --kill-pull: the fleet sizes (comma-separated), e.g. 10,50,200.
     #[arg(
         long,

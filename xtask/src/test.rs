@@ -23,6 +23,7 @@ pub fn run(args: flags::Test) -> anyhow::Result<ExitCode> {
     eprintln!("xtask: using {}", go.display());
     ensure_busybox()?;
     crate::consumers::ensure_report_consumers()?;
+    ensure_compose()?;
     // The compose stack's database images; the tests that need one say why
     // it is missing themselves.
     if let Err(e) = crate::dep_images::build_all() {
@@ -157,6 +158,15 @@ impl Tally {
             }
         }
     }
+}
+
+/// A Compose CLI for the compose runtime's tests: the Docker plugin when
+/// Docker has it, else Debian's docker-compose, installed when missing.
+fn ensure_compose() -> anyhow::Result<()> {
+    if covjob::runtime::compose::Cli::detect().is_err() {
+        crate::consumers::apt_install(&["docker-compose"], "the compose runtime's tests")?;
+    }
+    Ok(())
 }
 
 /// The Docker tests build their local base image `FROM scratch` with Debian's

@@ -4,8 +4,10 @@
 //! covkill and covpull on fleets of containers (kill_pull.rs, its fleets in kill_pull/fleet.rs). Timing a
 //! child, wall time and peak RSS, is measure.rs. `--covdata` times reading a
 //! GOCOVERDIR against `go tool covdata` (covdata.rs); covreport's formats are
-//! timed beside covmerge on case 1 (report.rs).
+//! timed beside covmerge on case 1 (report.rs). `--compose` times what the
+//! compose runtime adds to a stack run bare (compose.rs).
 
+mod compose;
 mod covdata;
 mod data;
 mod kill_pull;
@@ -35,6 +37,10 @@ pub fn run(args: flags::Bench) -> anyhow::Result<ExitCode> {
     if args.per_test {
         build_release_bins(&root)?;
         return per_test::run(args.runs, &root);
+    }
+    if args.compose {
+        build_release_bins(&root)?;
+        return compose::run(args.runs, &root.join("target/release"));
     }
     if args.covdata {
         return covdata::run(&args, &root);

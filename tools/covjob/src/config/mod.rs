@@ -24,15 +24,18 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
+mod compose;
 mod kinds;
 mod load;
 mod render;
 mod set;
 mod validate;
 
+pub use compose::{ComposeFiles, COMPOSE_FILE_NAMES};
 pub use kinds::{check_formats, BuildKind, PhaseConfig, REPORT_FORMATS};
 pub use render::render;
 use render::uses_own_addr;
+pub use validate::RUNTIMES;
 
 /// The configuration file at a Go module root.
 pub const CONFIG_FILE: &str = "covtools.toml";
@@ -249,8 +252,9 @@ pub struct Service {
     /// directory of the run.
     #[serde(default)]
     pub workdir: Option<PathBuf>,
-    /// How many replicas run (the Swarm runtime: one task each, measured
-    /// all together); default 1.
+    /// How many replicas run: the Swarm runtime's tasks (default 1), or the
+    /// Compose runtime's containers (`up --scale`; default: what the compose
+    /// file says, `scale:` or `deploy.replicas`); measured all together.
     #[serde(default)]
     pub replicas: Option<u32>,
 }
@@ -309,10 +313,16 @@ pub struct TestsConfig {
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
     /// `docker` (the default), `local` (the same test binaries as local
-    /// processes on loopback ports) or `swarm` (Docker Swarm services, with
-    /// `replicas` each).
+    /// processes on loopback ports), `swarm` (Docker Swarm services, with
+    /// `replicas` each) or `compose` (the module's compose file, with the
+    /// `[[service]]`s' instrumented images in place of theirs).
     #[serde(default)]
     pub runtime: Option<String>,
+    /// The compose file(s) of the `compose` runtime, relative to the module
+    /// root; several as `-f` takes them [default: the first of
+    /// [`COMPOSE_FILE_NAMES`] at the module root].
+    #[serde(default)]
+    pub compose_file: Option<ComposeFiles>,
     /// How long each service may take to become ready, in seconds
     /// (default 60).
     #[serde(default)]

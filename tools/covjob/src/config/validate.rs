@@ -102,8 +102,8 @@ impl Config {
             }
         }
         if let Some(r) = &self.run.runtime {
-            if !["docker", "local", "swarm"].contains(&r.as_str()) {
-                bail!("run.runtime = {r:?}: expected docker, local or swarm");
+            if !RUNTIMES.contains(&r.as_str()) {
+                bail!("run.runtime = {r:?}: expected {}", RUNTIMES.join(", "));
             }
         }
         if let Some(t) = self.run.ready_timeout {
@@ -138,6 +138,9 @@ impl Config {
         }
     }
 }
+
+/// The values of `run.runtime`.
+pub const RUNTIMES: [&str; 4] = ["docker", "local", "swarm", "compose"];
 
 fn check_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()

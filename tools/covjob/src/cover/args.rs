@@ -41,6 +41,11 @@ Runtimes:
           first one's, tests on the network reach all of them by name.
           Each task slot keeps its cover directory in a volume, so a
           replaced task's profiles are collected too (test build kind).
+  compose the module's compose file as written (docker compose, else
+          docker-compose), each [[service]] (a compose service) run from
+          its instrumented image through a generated override file, the
+          other services (databases, caches) as the file says; project
+          <prefix>-<pid>, removed as `down -v --remove-orphans` would.
 With --push REGISTRY[/NAMESPACE] the images are also tagged
 REGISTRY/NAMESPACE/<service>:<tag> and pushed (<out>/pushed-images.txt).
 Tests run on the host run in the module root, with the Go covtools uses
@@ -87,8 +92,8 @@ pub struct Args {
     /// service.orders.ready=/healthz, tests.args=["-gateway","{url:gateway}"].
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub set: Vec<(String, String)>,
-    /// docker, local or swarm [default: run.runtime, else docker].
-    #[arg(long, value_name = "RUNTIME", value_parser = ["docker", "local", "swarm"])]
+    /// docker, local, swarm or compose [default: run.runtime, else docker].
+    #[arg(long, value_name = "RUNTIME", value_parser = crate::config::RUNTIMES)]
     pub runtime: Option<String>,
     /// Also push the service images, tagged REGISTRY[/NAMESPACE]/<service>:<tag>;
     /// the references go to <out>/pushed-images.txt (the swarm runtime
@@ -100,6 +105,12 @@ pub struct Args {
     /// a content hash of the image's build context].
     #[arg(long, value_name = "TAG", requires = "push")]
     pub tag: Option<String>,
+    /// The compose runtime's compose file, relative to the module
+    /// (repeatable, as Compose's -f) [default: run.compose_file, else the
+    /// first of compose.yaml, compose.yml, docker-compose.yaml,
+    /// docker-compose.yml].
+    #[arg(long = "compose-file", value_name = "FILE")]
+    pub compose_files: Vec<PathBuf>,
     /// The base image [default: image.base]. `local` builds a FROM-scratch
     /// busybox image (--local-base-tag) and uses it: no registry needed.
     #[arg(long, value_name = "IMAGE")]

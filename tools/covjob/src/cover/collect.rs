@@ -143,11 +143,13 @@ pub(super) fn collect(
                 })
             })
             .sum();
-        counts.insert(st.name.clone(), text + binary);
+        // Replicas of one service count together.
+        *counts.entry(st.name.clone()).or_insert(0) += text + binary;
+        let label = st.label(started);
         if binary > 0 {
-            series.push((st.name.clone(), format!("{profiles_arg}/{glob}")));
+            series.push((label, format!("{profiles_arg}/{glob}")));
         } else if text > 0 {
-            series.push((st.name.clone(), format!("{profiles_arg}/{glob}.cover-*")));
+            series.push((label, format!("{profiles_arg}/{glob}.cover-*")));
         }
     }
     report.profiles = counts;

@@ -24,6 +24,7 @@
 mod args;
 mod build;
 mod collect;
+mod compose;
 pub mod per_test;
 pub mod phases;
 mod ready;
@@ -154,13 +155,31 @@ pub fn execute(args: &Args, control: &Control, progress: &Progress) -> Report {
     report
 }
 
-/// A service once started.
+/// A service once started (one per replica).
 struct Started {
     name: String,
     /// Its covkill/covpull target.
     target: String,
     /// Its base URL from the host (published port or loopback).
     host_url: String,
+    /// Its container and the network its peers reach it on (Docker and
+    /// Compose).
+    container: Option<String>,
+    network: Option<String>,
+    /// Which of the service's replicas it is, from 1.
+    replica: u32,
+}
+
+impl Started {
+    /// A name of its own among all started: the service's, with the
+    /// replica's number when the service has several.
+    fn label(&self, all: &[Started]) -> String {
+        if all.iter().filter(|o| o.name == self.name).count() > 1 {
+            format!("{}.{}", self.name, self.replica)
+        } else {
+            self.name.clone()
+        }
+    }
 }
 
 fn job(
@@ -178,17 +197,24 @@ fn job(
 
     // 1. Preflight.
     let phase = progress.phase("preflight", 0);
+    let mut stack = None;
     let pre = (|| -> anyhow::Result<(PathBuf, PathBuf)> {
-        phase.set("go");
-        let go = toolchain::ensure_go()?;
         if s.runtime.uses_docker() {
             phase.set("docker");
             ensure_docker()?;
+        }
+        // The stack first: a file Compose rejects or a service it lacks
+        // fails before anything is built.
+        if s.runtime == Runtime::Compose {
+            phase.set("compose file");
+            stack = Some(compose::check(&s)?);
         }
         if s.runtime == Runtime::Swarm {
             phase.set("swarm");
             crate::runtime::swarm::ensure_manager()?;
         }
+        phase.set("go");
+        let go = toolchain::ensure_go()?;
         phase.set("covtools binaries");
         let tools = find_tools(args.tools.as_deref())?;
         Ok((go, tools))
@@ -207,10 +233,11 @@ fn job(
         "preflight".into(),
         phase.finish(&format!(
             "go, {}tools ok",
-            match s.runtime {
-                Runtime::Docker => "docker, ",
-                Runtime::Swarm => "docker, swarm, ",
-                Runtime::Local => "",
+            match (&stack, s.runtime) {
+                (Some(st), _) => format!("docker, {}, ", st.describe()),
+                (None, Runtime::Swarm) => "docker, swarm, ".into(),
+                (None, Runtime::Local) => String::new(),
+                (None, _) => "docker, ".into(),
             }
         )),
     ));
@@ -239,14 +266,17 @@ fn job(
     };
 
     // 4. Start and wait until ready.
-    let started = match (s.runtime, &images) {
-        (Runtime::Swarm, Some(images)) => {
+    let started = match (s.runtime, &images, &stack) {
+        (Runtime::Swarm, Some(images), _) => {
             // Pushed: every node can pull the image by its reference.
             let run = pushed.as_ref().unwrap_or(images);
             swarm::start_swarm(&s, run, control, progress, report)?
         }
-        (_, Some(images)) => start::start_docker(&s, images, control, progress, report)?,
-        (_, None) => start::start_local(&s, &bin_dir, control, progress, report)?,
+        (_, Some(images), Some(stack)) => {
+            compose::start(&s, stack, images, control, progress, report)?
+        }
+        (_, Some(images), None) => start::start_docker(&s, images, control, progress, report)?,
+        (_, None, _) => start::start_local(&s, &bin_dir, control, progress, report)?,
     };
     control.check()?;
 

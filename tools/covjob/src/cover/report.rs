@@ -19,6 +19,11 @@ pub struct Report {
     /// The error that stopped the run.
     pub error: Option<String>,
     pub runtime: String,
+    /// The compose runtime's `up` command line (project, files, override).
+    pub compose: Option<String>,
+    /// The volumes its containers mounted, named and anonymous (all gone
+    /// after teardown).
+    pub compose_volumes: Vec<String>,
     /// The test command's exit status (None: it did not run).
     pub tests_exit: Option<Exit>,
     /// Profiles pulled per service.
@@ -195,6 +200,9 @@ pub fn summary(r: &Report) -> String {
         Some(e) => format!("FAILED ({e})"),
         None => "did not run".to_string(),
     };
+    if let Some(c) = &r.compose {
+        let _ = writeln!(w, "stack:     {c}");
+    }
     let _ = writeln!(w, "tests:     {tests}");
     let _ = write!(w, "{}", summary_lines(&r.phases));
     if let Some(j) = &r.phases_json {

@@ -20,6 +20,8 @@ pub(super) enum Runtime {
     Local,
     /// Docker Swarm services on this node (swarm.rs).
     Swarm,
+    /// The module's compose file (cover/compose/).
+    Compose,
 }
 
 impl Runtime {
@@ -28,10 +30,12 @@ impl Runtime {
             Runtime::Docker => "docker",
             Runtime::Local => "local",
             Runtime::Swarm => "swarm",
+            Runtime::Compose => "compose",
         }
     }
 
-    /// Whether the services run from images.
+    /// Whether the services run from images, in containers (Docker, Swarm,
+    /// Compose).
     pub(super) fn uses_docker(self) -> bool {
         self != Runtime::Local
     }
@@ -83,6 +87,8 @@ pub(super) struct Settings {
     pub(super) push: Option<docker_images::push::Destination>,
     /// `--tag`: the pushed images' tag (default: per image, see push.rs).
     pub(super) tag: Option<String>,
+    /// The compose runtime's files and project name (unique to the run).
+    pub(super) compose: Option<(Vec<PathBuf>, String)>,
 }
 
 /// A phase, resolved.
@@ -153,13 +159,28 @@ impl Settings {
         }
     }
 
+    /// What names the run's own Docker objects: the compose project, else
+    /// the prefix.
+    pub(super) fn run_name(&self) -> &str {
+        match &self.compose {
+            Some((_, project)) => project,
+            None => &self.prefix,
+        }
+    }
+
     /// `--label` arguments for everything this run creates in Docker.
     pub(super) fn labels(&self) -> Vec<String> {
+        self.label_pairs()
+            .into_iter()
+            .flat_map(|(k, v)| ["--label".into(), format!("{k}={v}")])
+            .collect()
+    }
+
+    /// The labels of everything this run creates in Docker.
+    pub(super) fn label_pairs(&self) -> Vec<(String, String)> {
         vec![
-            "--label".into(),
-            format!("covtools.run={}", self.prefix),
-            "--label".into(),
-            format!("{OWNER_LABEL}={}", runtime::process::run_owner()),
+            ("covtools.run".into(), self.prefix.clone()),
+            (OWNER_LABEL.into(), runtime::process::run_owner()),
         ]
     }
 
@@ -178,6 +199,14 @@ impl Settings {
         let mut set = |k: &str, v: String| sets.push((k.to_string(), v));
         if let Some(r) = &args.runtime {
             set("run.runtime", toml_string(r));
+        }
+        if !args.compose_files.is_empty() {
+            let items: Vec<String> = args
+                .compose_files
+                .iter()
+                .map(|f| Ok(toml_string(&absolute(f)?.to_string_lossy())))
+                .collect::<anyhow::Result<_>>()?;
+            set("run.compose_file", format!("[{}]", items.join(", ")));
         }
         if let Some(k) = &args.build_kind {
             set("build.kind", toml_string(k));
@@ -234,6 +263,7 @@ impl Settings {
         let runtime = match config.run.runtime.as_deref() {
             Some("local") => Runtime::Local,
             Some("swarm") => Runtime::Swarm,
+            Some("compose") => Runtime::Compose,
             _ => Runtime::Docker,
         };
         check_runtime(&config, runtime)?;
@@ -317,7 +347,7 @@ impl Settings {
             let in_service = run_in
                 .as_deref()
                 .and_then(|r| r.strip_prefix("service:"))
-                .filter(|_| runtime == Runtime::Docker)
+                .filter(|_| runtime.uses_docker())
                 .map(str::to_string);
             if runtime == Runtime::Swarm
                 && run_in.as_deref().is_some_and(|r| r.starts_with("service:"))
@@ -358,8 +388,17 @@ impl Settings {
         });
         check_ports(&config, runtime)?;
         let per_test = args.per_test || config.tests.as_ref().is_some_and(|t| t.per_test);
+        let compose = match runtime {
+            Runtime::Compose => Some((
+                config.compose_files()?,
+                // Unique to the run: everything Compose creates carries it.
+                runtime::compose::project_name(&format!("{prefix}-{}", std::process::id())),
+            )),
+            _ => None,
+        };
         Ok(Settings {
             per_test,
+            compose,
             runtime,
             base,
             build_local_base,
@@ -420,11 +459,16 @@ fn check_ports(config: &Config, runtime: Runtime) -> anyhow::Result<()> {
 
 /// What only the swarm runtime runs: replicas; and what it cannot run.
 fn check_runtime(config: &Config, runtime: Runtime) -> anyhow::Result<()> {
+    if runtime == Runtime::Compose {
+        // Compose scales a service (`up --scale`; its file's own `scale:`
+        // or `deploy.replicas` when none is given).
+        return Ok(());
+    }
     if runtime != Runtime::Swarm {
         if let Some(svc) = config.services.iter().find(|s| s.replicas.unwrap_or(1) > 1) {
             bail!(
-                "service {}: replicas = {} needs run.runtime = \"swarm\" (--runtime swarm); \
-                 the {} runtime runs one of each service",
+                "service {}: replicas = {} needs run.runtime = \"swarm\" or \"compose\" \
+                 (--runtime swarm, --runtime compose); the {} runtime runs one of each service",
                 svc.name,
                 svc.replicas.unwrap_or(1),
                 runtime.name()

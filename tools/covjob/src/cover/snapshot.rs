@@ -19,7 +19,7 @@ use super::Started;
 pub(super) type Counts = BTreeMap<String, (u64, u64)>;
 
 /// Every service's counts, in `started` order; the files fetched are kept
-/// under `dir/<service>`.
+/// under `dir/<service>` (`<service>.<replica>` for a replica).
 pub(super) fn services(
     s: &Settings,
     started: &[Started],
@@ -31,7 +31,8 @@ pub(super) fn services(
         timeout: Duration::from_secs(60),
     };
     covcore::pool::each(started, |st| -> anyhow::Result<(String, Counts)> {
-        let out = dir.join(&st.name);
+        // Replicas of one service each get their own directory.
+        let out = dir.join(st.label(started));
         fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         let target = covtarget::Target::parse(&st.target, None)?;
         let fetched = covtarget::ops::fetch_snapshot(&target, &opts)

@@ -12,8 +12,9 @@ use covcore::process::process;
 use super::ready::{container_not_ready, died_at_start, wait_ready, Probe, LOG_TAIL};
 use super::settings::{Settings, OWNER_LABEL};
 use super::{Report, Started};
+use crate::config::Service;
 use crate::docker_images;
-use crate::progress::Progress;
+use crate::progress::{Item, Progress};
 use crate::runtime::control::{Control, Interrupted};
 use crate::runtime::{docker, net, process};
 
@@ -84,37 +85,14 @@ pub(super) fn start_docker(
                 let argv: Vec<&str> = run.iter().map(String::as_str).collect();
                 docker::run_ok(&argv).map_err(|e| name_taken(e, &container, control))?;
                 let host = docker::published_addr(&container, svc.port)?;
-                // The tests in this container reach it on its loopback.
-                let hosts_tests = s.tests_in_service() == Some(svc.name.as_str());
-                let probe = match (&svc.ready, hosts_tests) {
-                    (Some(path), false) => Probe::Http {
-                        addr: host.clone(),
-                        path,
-                    },
-                    (Some(path), true) => Probe::ContainerHttp {
-                        container: container.clone(),
-                        port: svc.port,
-                        path,
-                    },
-                    (None, _) => Probe::ContainerPort {
-                        container: container.clone(),
-                        port: svc.port,
-                        loopback_ok: hosts_tests,
-                    },
-                };
-                item.set(format!("waiting: {}", probe.describe()));
-                wait_ready(
-                    &svc.name,
-                    &probe,
-                    s.ready_timeout,
-                    control,
-                    || container_not_ready(&container, svc.port, &svc.name),
-                    || docker::docker_logs(&container, LOG_TAIL),
-                )?;
+                wait_container(s, svc, &svc.name, &container, &host, control, &item)?;
                 Ok(Started {
                     name: svc.name.clone(),
                     target: format!("docker:{container}"),
                     host_url: format!("http://{host}"),
+                    container: Some(container),
+                    network: Some(net.clone()),
+                    replica: 1,
                 })
             })();
             show_ready(item, &r);
@@ -141,6 +119,48 @@ pub(super) fn create_network(
     create.push(&net);
     docker::run_ok(&create).map_err(|e| name_taken(e, &net, control))?;
     Ok(net)
+}
+
+/// Waits until a service's container is ready, as its `ready` says: its
+/// path on the published address `host`, else its port listening (read in
+/// the container); from inside the container when the tests run there.
+/// `shown` names it in errors (a replica: with its number).
+pub(super) fn wait_container(
+    s: &Settings,
+    svc: &Service,
+    shown: &str,
+    container: &str,
+    host: &str,
+    control: &Control,
+    item: &Item,
+) -> anyhow::Result<()> {
+    // The tests in this container reach it on its loopback.
+    let hosts_tests = s.tests_in_service() == Some(svc.name.as_str());
+    let probe = match (&svc.ready, hosts_tests) {
+        (Some(path), false) => Probe::Http {
+            addr: host.to_string(),
+            path,
+        },
+        (Some(path), true) => Probe::ContainerHttp {
+            container: container.to_string(),
+            port: svc.port,
+            path,
+        },
+        (None, _) => Probe::ContainerPort {
+            container: container.to_string(),
+            port: svc.port,
+            loopback_ok: hosts_tests,
+        },
+    };
+    item.set(format!("waiting: {}", probe.describe()));
+    wait_ready(
+        shown,
+        &probe,
+        s.ready_timeout,
+        control,
+        || container_not_ready(container, svc.port, &svc.name),
+        || docker::docker_logs(container, LOG_TAIL),
+    )
 }
 
 /// A service's readiness on its progress line.
@@ -347,6 +367,9 @@ pub(super) fn start_local(
                 name: svc.name.clone(),
                 target: format!("local:{killswitch}={}", cover.display()),
                 host_url: format!("http://{addr}"),
+                container: None,
+                network: None,
+                replica: 1,
             });
             show_ready(item, &r);
             r

@@ -65,7 +65,8 @@ pub(super) fn start_swarm(
         let node = swarm::ensure_manager()?;
         remove_leftovers(s, progress)?;
         super::start::remove_leftovers(&s.prefix, progress)?;
-        super::start::create_network(s, control, &["--driver", "overlay", "--attachable"])?;
+        let net =
+            super::start::create_network(s, control, &["--driver", "overlay", "--attachable"])?;
         let owner = process::run_owner();
         control.add_swarm_volumes(&format!("{OWNER_LABEL}={owner}"));
         let results = covcore::pool::each(&s.config.services, |svc| {
@@ -110,6 +111,11 @@ pub(super) fn start_swarm(
                     name: svc.name.clone(),
                     target: format!("swarm:{name}"),
                     host_url: first_url.context("no replica")?,
+                    // One target for all its tasks, which the tests
+                    // reach on the run's network.
+                    container: None,
+                    network: Some(net.clone()),
+                    replica: 1,
                 })
             })();
             show_ready(item, &r);

@@ -30,10 +30,13 @@ pub(super) fn run_tests(
     progress: &Progress,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let host_urls: BTreeMap<String, String> = started
-        .iter()
-        .map(|st| (st.name.clone(), st.host_url.clone()))
-        .collect();
+    // A replicated service's URL is its first replica's.
+    let mut host_urls: BTreeMap<String, String> = BTreeMap::new();
+    for st in started {
+        host_urls
+            .entry(st.name.clone())
+            .or_insert_with(|| st.host_url.clone());
+    }
     let render_all =
         |items: &[String], urls: &BTreeMap<String, String>| -> anyhow::Result<Vec<String>> {
             items.iter().map(|a| config::render(a, "", urls)).collect()
@@ -52,6 +55,10 @@ pub(super) fn run_tests(
                       urls: &BTreeMap<String, String>|
      -> anyhow::Result<Vec<(String, String)>> {
         let mut out = url_env(urls);
+        if let Some((_, project)) = &s.compose {
+            // For a test that drives the stack itself (`docker compose -p`).
+            out.push(("COVTOOLS_COMPOSE_PROJECT".into(), project.clone()));
+        }
         for (k, v) in env {
             out.push((k.clone(), config::render(v, "", urls)?));
         }
@@ -74,7 +81,11 @@ pub(super) fn run_tests(
             let svc = s.config.service(service).context("no such service")?;
             let mut urls = s.config.docker_urls();
             urls.insert(service.clone(), format!("http://127.0.0.1:{}", svc.port));
-            let container = format!("{}-{service}", s.prefix);
+            let container = started
+                .iter()
+                .find(|st| &st.name == service)
+                .and_then(|st| st.container.clone())
+                .context("no container for the tests")?;
             let bin = tests_bin.context("the test program was not built")?;
             docker::run_ok(&[
                 "cp",
@@ -101,13 +112,17 @@ pub(super) fn run_tests(
             ..
         } => {
             let urls = s.config.docker_urls();
-            let container = format!("{}-tests", s.prefix);
+            let container = format!("{}-tests", s.run_name());
+            let network = started
+                .iter()
+                .find_map(|st| st.network.clone())
+                .context("no network for the tests")?;
             let mut create: Vec<String> = vec![
                 "create".into(),
                 "--name".into(),
                 container.clone(),
                 "--network".into(),
-                format!("{}-net", s.prefix),
+                network.clone(),
             ];
             create.extend(s.labels());
             for (k, v) in render_env(env, &urls)? {
@@ -129,9 +144,8 @@ pub(super) fn run_tests(
             cmd = process(covtarget::docker::cli()?);
             cmd.args(["start", "-a", &container]);
             shown = format!(
-                "{package} {} (container {container} on {}-net)",
-                shell_line(&targs),
-                s.prefix
+                "{package} {} (container {container} on {network})",
+                shell_line(&targs)
             );
         }
         Tests::Package {

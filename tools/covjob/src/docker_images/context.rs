@@ -153,3 +153,19 @@ pub fn check_context(img: &ServiceImage, base: &str, dir: &Path) -> anyhow::Resu
     }
     Ok(stale)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_template_has_the_entrypoint_the_compose_runtime_sets() {
+        let words: Vec<String> = super::super::ENTRYPOINT
+            .iter()
+            .map(|w| format!("{w:?}"))
+            .collect();
+        let line = format!("ENTRYPOINT [{}]", words.join(", "));
+        assert!(
+            super::DOCKERFILE_TEMPLATE.lines().any(|l| l == line),
+            "{line}"
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! What a run has started and how it always gets rid of it: Docker
-//! containers and networks, Swarm services and their volumes, and local
-//! processes (the restart wrapper, each
+//! containers, networks and volumes, compose projects, Swarm services and
+//! their volumes, and local processes (the restart wrapper, each
 //! in its own process group). Everything started is registered in
 //! [`Resources`] before it exists, so that teardown (after success, after
 //! any failure, on Ctrl-C) finds it.
@@ -17,6 +17,7 @@ use covcore::exit_codes::ExitStatus;
 use covcore::process::wait_for_children;
 use covtarget::docker;
 
+use super::compose::Project;
 use super::docker::TIMEOUT;
 use super::process::{self, peek_exit, signal, Exit};
 
@@ -27,6 +28,11 @@ pub struct Resources {
     pub containers: Vec<String>,
     /// Docker networks, by name.
     pub networks: Vec<String>,
+    /// Compose projects (their containers, networks and volumes).
+    pub projects: Vec<Project>,
+    /// Docker volumes, by name (those a compose project's containers
+    /// mounted: `down -v` removes them, unless it could not run).
+    pub volumes: Vec<String>,
     /// Local processes, each the leader of its own process group.
     pub processes: Vec<(String, Child)>,
     /// Swarm services and their volumes.
@@ -174,6 +180,21 @@ impl Control {
         self.resources.lock().unwrap().swarm.volume_label = Some(label.to_string());
     }
 
+    pub fn add_project(&self, project: &Project) {
+        self.resources
+            .lock()
+            .unwrap()
+            .projects
+            .push(project.clone());
+    }
+
+    pub fn add_volume(&self, name: &str) {
+        let mut res = self.resources.lock().unwrap();
+        if !res.volumes.iter().any(|v| v == name) {
+            res.volumes.push(name.to_string());
+        }
+    }
+
     /// Unregisters a container or network that this run turned out not to
     /// have created (its name was taken), so teardown leaves it alone.
     pub fn disown(&self, name: &str) {
@@ -198,8 +219,10 @@ impl Control {
         peek_exit(child.id())
     }
 
-    /// Removes everything started: containers (`docker rm -f -v`), then
-    /// networks; local processes get SIGTERM (the wrapper forwards it and
+    /// Removes everything started: containers (`docker rm -f -v`), compose
+    /// projects (what `down -v --remove-orphans` removes: after the
+    /// containers attached to their networks), networks, then volumes;
+    /// local processes get SIGTERM (the wrapper forwards it and
     /// keeps a profile), then SIGKILL to their whole group after `grace`.
     /// With no grace (the coverage is collected already: nothing to keep)
     /// they are killed at once, so no wrapper restarts a service and nothing
@@ -218,7 +241,7 @@ impl Control {
             );
             self.resources.lock().unwrap().swarm = Default::default();
         }
-        let (containers, networks) = {
+        let (containers, networks, projects, volumes) = {
             let res = self.resources.lock().unwrap();
             for (_, child) in &res.processes {
                 if peek_exit(child.id()).is_none() {
@@ -229,7 +252,12 @@ impl Control {
                     }
                 }
             }
-            (res.containers.clone(), res.networks.clone())
+            (
+                res.containers.clone(),
+                res.networks.clone(),
+                res.projects.clone(),
+                res.volumes.clone(),
+            )
         };
         if !containers.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];
@@ -244,6 +272,17 @@ impl Control {
                     }
                 }
                 Err(e) => problems.push(TeardownProblem::left(format!("{e:#}"))),
+            }
+        }
+        let mut downs_failed = false;
+        for p in &projects {
+            // As `docker rm -f` does for containers: no grace (a service
+            // that must stop cleanly was collected already).
+            if let Err(first) = p.remove() {
+                if let Err(e) = p.down(Duration::ZERO) {
+                    problems.push(TeardownProblem::left(format!("{first:#}; then {e:#}")));
+                    downs_failed = true;
+                }
             }
         }
         for net in &networks {
@@ -265,10 +304,22 @@ impl Control {
                 Err(e) => problems.push(TeardownProblem::left(format!("{e:#}"))),
             }
         }
+        // `down -v` removes a project's volumes, anonymous ones too; these
+        // are for when it could not.
+        if downs_failed || projects.is_empty() {
+            problems.extend(
+                remove_volumes(&volumes)
+                    .into_iter()
+                    .map(TeardownProblem::left),
+            );
+        }
         {
             let mut res = self.resources.lock().unwrap();
             res.containers.retain(|c| !containers.contains(c));
             res.networks.retain(|n| !networks.contains(n));
+            res.projects
+                .retain(|p| !projects.iter().any(|q| q.name == p.name));
+            res.volumes.retain(|v| !volumes.contains(v));
         }
         let deadline = Instant::now() + grace.unwrap_or_default();
         // Woken as each one ends; the lock is taken only to look.
@@ -319,6 +370,8 @@ impl Control {
         let res = self.resources.lock().unwrap();
         !(res.containers.is_empty()
             && res.networks.is_empty()
+            && res.projects.is_empty()
+            && res.volumes.is_empty()
             && res.processes.is_empty()
             && res.swarm.is_empty())
     }
@@ -330,8 +383,14 @@ impl Control {
         if !res.containers.is_empty() {
             cmds.push(format!("docker rm -f -v {}", res.containers.join(" ")));
         }
+        for p in &res.projects {
+            cmds.push(p.shown(&["down", "-v", "--remove-orphans"]));
+        }
         for n in &res.networks {
             cmds.push(format!("docker network rm {n}"));
+        }
+        if !res.volumes.is_empty() {
+            cmds.push(format!("docker volume rm -f {}", res.volumes.join(" ")));
         }
         if !res.processes.is_empty() {
             let pids: Vec<String> = res
@@ -351,6 +410,8 @@ impl Control {
         res.containers.clear();
         res.networks.clear();
         res.swarm = Default::default();
+        res.projects.clear();
+        res.volumes.clear();
         for (_, child) in res.processes.drain(..) {
             std::mem::forget(child);
         }
@@ -392,7 +453,32 @@ fn force_kill(resources: &Mutex<Resources>) {
         args.extend(res.containers.iter().map(String::as_str));
         let _ = docker::run(&args, TIMEOUT);
     }
+    for p in &res.projects {
+        if p.remove().is_err() {
+            let _ = p.down(Duration::ZERO);
+        }
+    }
     for n in &res.networks {
         let _ = docker::run(&["network", "rm", n], TIMEOUT);
+    }
+    remove_volumes(&res.volumes);
+}
+
+/// `docker volume rm -f`: a volume already gone is fine; one still in use
+/// is a problem.
+fn remove_volumes(volumes: &[String]) -> Vec<String> {
+    if volumes.is_empty() {
+        return Vec::new();
+    }
+    let mut args = vec!["volume", "rm", "-f"];
+    args.extend(volumes.iter().map(String::as_str));
+    match docker::run(&args, TIMEOUT) {
+        Ok(out) if out.success() => Vec::new(),
+        Ok(out) => String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.contains("No such volume"))
+            .map(|l| format!("docker volume rm: {}", l.trim()))
+            .collect(),
+        Err(e) => vec![format!("{e:#}")],
     }
 }

@@ -1,8 +1,10 @@
 //! Where `covtools cover` runs the services and how it always gets rid
 //! of them: what a run started and its teardown ([`control`]), local
 //! processes ([`process`]), Docker ([`docker`]), Swarm services and their
-//! volumes ([`swarm`]) and loopback networking ([`net`]).
+//! volumes ([`swarm`]), the Compose CLI ([`compose`]) and loopback
+//! networking ([`net`]).
 
+pub mod compose;
 pub mod control;
 pub mod docker;
 pub mod net;

@@ -17,6 +17,20 @@ pub struct Container {
     pub config: ContainerConfig,
     #[serde(default)]
     pub network_settings: NetworkSettings,
+    #[serde(default, deserialize_with = "null_default")]
+    pub mounts: Vec<Mount>,
+}
+
+/// One of a container's mounts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Mount {
+    /// `volume`, `bind`, `tmpfs`, …
+    #[serde(default)]
+    pub r#type: String,
+    /// A volume's name (anonymous volumes have one too).
+    #[serde(default)]
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -28,6 +42,29 @@ pub struct ContainerState {
     #[serde(default)]
     pub running: bool,
     pub exit_code: Option<i64>,
+    /// Its health check's state, when it has one.
+    #[serde(default)]
+    pub health: Option<Health>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    #[serde(default)]
+    pub status: String,
+    /// The last checks, oldest first.
+    #[serde(default, deserialize_with = "null_default")]
+    pub log: Vec<HealthCheck>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthCheck {
+    #[serde(default)]
+    pub exit_code: i64,
+    #[serde(default)]
+    pub output: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
