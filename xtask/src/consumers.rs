@@ -2,7 +2,8 @@
 //! Debian's `lcov` (lcov, genhtml), `libxml2-utils` (xmllint) and
 //! `chromium`, and `diff-cover` and `pycobertura` from PyPI; and the linters
 //! of the CI recipes in docs/ci/ (`check-jsonschema` and `zizmor`, PyPI)
-//! and of scripts/ (Debian's `shellcheck`).
+//! and of scripts/ (Debian's `shellcheck`); a real registry for the push tests
+//! (Debian's `docker-registry`).
 //! Installed once per machine (apt-get; pip into a venv under `.tools/`).
 
 use std::path::PathBuf;
@@ -19,6 +20,8 @@ const APT: &[(&str, &str)] = &[
     ("libxml2-utils", "xmllint"),
     ("chromium", "chromium"),
     ("shellcheck", "shellcheck"),
+    // A real registry on loopback for the push tests.
+    ("docker-registry", "docker-registry"),
 ];
 
 /// The PyPI packages and the commands they install into the venv.
