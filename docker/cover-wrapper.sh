@@ -130,6 +130,39 @@ prune_snapshots() {
 	done
 }
 
+# retire_counters gives the counter files of processes that ended before
+# this wrapper started (an earlier container on the same cover directory:
+# `docker restart`, a Kubernetes container restarted in place, a Swarm
+# task replaced on its slot's volume) a process number of their own. Go
+# names counter files by process id, which starts again from the same
+# numbers in every container: unrenamed, the next process's snapshots
+# would be taken for newer snapshots of the old one (and pruned with it),
+# and the old counts lost. A retired file keeps its hash and time; its
+# process number becomes PID + G*10000000 (above any Linux pid_max), with
+# G one more than the largest G present. Live processes of this host
+# (wrappers sharing a directory as local processes) are left alone.
+retire_counters() {
+	gen=0
+	for f in "$COVER_DIR"/covcounters.*.*.*; do
+		[ -e "$f" ] || return 0
+		p=${f%.*}
+		p=${p##*.}
+		case $p in '' | *[!0-9]*) continue ;; esac
+		[ $((p / 10000000)) -gt "$gen" ] && gen=$((p / 10000000))
+	done
+	gen=$((gen + 1))
+	for f in "$COVER_DIR"/covcounters.*.*.*; do
+		base=${f%.*}
+		nano=${f##*.}
+		p=${base##*.}
+		case $p in '' | *[!0-9]*) continue ;; esac
+		[ "$p" -lt 10000000 ] || continue
+		kill -0 "$p" 2>/dev/null && continue
+		mv -f "$f" "${base%.*}.$((p + gen * 10000000)).$nano" ||
+			log "cannot retire $f: its counts may be taken for a later process's"
+	done
+}
+
 kept=
 keep_profile() {
 	kept=
@@ -168,6 +201,8 @@ keep_profile() {
 	kept=$final
 	log "profile written: $final"
 }
+
+[ "$kind" = cover ] && retire_counters
 
 signals=0
 stop=

@@ -406,6 +406,12 @@ fn dockerfile_template_speaks_the_contract() {
             path.display()
         );
     }
+    let volume = format!("VOLUME [\"{}\"]", contract::COVER_DIR);
+    assert!(
+        text.lines().any(|l| l == volume),
+        "{}: the cover directory is not declared a volume ({volume})",
+        path.display()
+    );
     assert!(
         env.contains(&format!("{}=", contract::ENV_COVER_BIN)),
         "{}: the ENV line does not set {}",

@@ -497,6 +497,37 @@ fn cover_kind_image_snapshots_live_and_docker_stop_keeps_the_services_shutdown()
     };
     assert_eq!(lost_branch(&snapshot), [false], "{snapshot}");
     assert_eq!(lost_branch(&profile), [true], "{profile}");
+
+    // The same container started again: the same cover directory, and
+    // process ids counting from the same numbers in its fresh namespace.
+    // The first run's counters are kept apart from the second's, so the
+    // collected counts are both runs' together.
+    docker_ok(&["start", &name]);
+    drive_notify(&port("8080/tcp"));
+    docker_ok(&["stop", "-t", "20", &name]);
+    let again = dir.path("cover-again");
+    docker_ok(&["cp", &format!("{name}:/cover"), &again.to_string_lossy()]);
+    let counters: Vec<_> = covfiles(&again)
+        .into_iter()
+        .filter(|f| f.starts_with(contract::COVCOUNTERS_PREFIX))
+        .collect();
+    assert_eq!(counters.len(), 2, "one counter file per run: {counters:?}");
+    let both = covdata_textfmt(&go, &[&again], &dir.path("both.txt"));
+    let main = fs::read_to_string(module.join("cmd/notifyd/main.go")).unwrap();
+    let line = |needle: &str| main.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let notify_handler = line("\"/notify\"")..line("\"/inbox/\"");
+    let handler_counts = |p: &str| -> u64 {
+        p.lines()
+            .filter_map(|l| {
+                let (block, count) = l.strip_prefix("example.com/notify/cmd/notifyd/main.go:")?.rsplit_once(' ')?;
+                let start: usize = block.split('.').next()?.parse().ok()?;
+                notify_handler.contains(&start).then(|| count.parse::<u64>().unwrap())
+            })
+            .sum()
+    };
+    let once = handler_counts(&profile);
+    assert!(once >= 3, "{profile}");
+    assert_eq!(handler_counts(&both), 2 * once, "{both}");
 }
 
 #[test]

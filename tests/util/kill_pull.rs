@@ -405,7 +405,7 @@ pub fn output_while_removing(
             let delay = delay(i);
             s.spawn(move || {
                 std::thread::sleep(delay);
-                docker(&["rm", "-f", &c.0]);
+                docker(&["rm", "-f", "-v", &c.0]);
             });
         }
     });
