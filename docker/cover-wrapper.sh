@@ -44,7 +44,11 @@
 #   COVER_KIND         test (default) or cover: COVER_BIN is the real main built
 #                      with `go build -cover`; it runs without -test.* flags,
 #                      with GOCOVERDIR=$COVER_DIR, and Go writes its own
-#                      covmeta.* / covcounters.* files there (nothing to move)
+#                      covmeta.* / covcounters.* files there (nothing to move);
+#                      counter files of processes that ended before the
+#                      wrapper started (an earlier container on the same
+#                      directory) get a process number of their own, since
+#                      process ids repeat from container to container
 #   COVER_RESTART      always (default) or never: start again after a run?
 #   COVER_MIN_UPTIME   a run shorter than this many seconds is a quick exit
 #                      (default 2), unless it exited 0 with a profile (a

@@ -159,6 +159,35 @@ impl Drop for Release {
     }
 }
 
+/// The tests command of a swarm job that waits while this test drives the
+/// replicas from outside: it marks `<root>/started` and waits for
+/// `<root>/done`, written when `drive` returns (or panics).
+const WAIT_FOR_DONE: &str = "touch \"$0/started\"; i=0; while [ ! -e \"$0/done\" ] && [ $i -lt 3000 ]; do sleep 0.2; i=$((i+1)); done";
+
+/// Runs the job with `args` (whose tests are [`WAIT_FOR_DONE`] on
+/// `dir.root`) and `drive` once its tests have started; the job's report.
+fn while_the_tests_wait(
+    dir: &Dir,
+    scope: &SwarmScope,
+    args: &[&str],
+    drive: impl FnOnce(),
+) -> covjob::cover::Report {
+    let (started, done) = (dir.path("started"), dir.path("done"));
+    std::thread::scope(|s| {
+        let job = s.spawn(|| cover_run_with(dir, "out", Some(&scope.scope), args, &Control::new()));
+        let release = Release(done);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while !started.exists() {
+            assert!(!job.is_finished(), "the job ended before its tests started");
+            assert!(Instant::now() < deadline, "the tests never started");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        drive();
+        drop(release);
+        job.join().unwrap()
+    })
+}
+
 #[test]
 fn swarm_replicas_are_measured_together_and_a_replaced_one_keeps_its_coverage() {
     if require_go().is_none() || !require_docker() {
@@ -199,10 +228,6 @@ fn swarm_replicas_are_measured_together_and_a_replaced_one_keeps_its_coverage() 
         "-c",
         &format!("printf '{profile}' > /cover/cover-1.out"),
     ]);
-    let (started, done) = (dir.path("started"), dir.path("done"));
-    // The job's tests: a command that waits while this test drives the
-    // replicas from outside (requests, a stop, a kill).
-    let wait = "touch \"$0/started\"; i=0; while [ ! -e \"$0/done\" ] && [ $i -lt 3000 ]; do sleep 0.2; i=$((i+1)); done";
     let hits = hits_module().display().to_string();
     let push = format!("{}/covtools-swarm", registry.addr);
     let root = dir.root.display().to_string();
@@ -216,23 +241,12 @@ fn swarm_replicas_are_measured_together_and_a_replaced_one_keeps_its_coverage() 
         "--",
         "sh",
         "-c",
-        wait,
+        WAIT_FOR_DONE,
         &root,
     ];
     let mut sent = Sent::default();
-    let report = std::thread::scope(|s| {
-        let job =
-            s.spawn(|| cover_run_with(&dir, "out", Some(&scope.scope), &args, &Control::new()));
-        let release = Release(done.clone());
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while !started.exists() {
-            assert!(!job.is_finished(), "the job ended before its tests started");
-            assert!(Instant::now() < deadline, "the tests never started");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        scenario(&service, scope.prefix(), &push, &mut sent);
-        drop(release);
-        job.join().unwrap()
+    let report = while_the_tests_wait(&dir, &scope, &args, || {
+        scenario(&service, scope.prefix(), &push, &mut sent)
     });
 
     assert_eq!(report.code, ExitStatus::Success, "{report:#?}");
@@ -290,6 +304,12 @@ fn swarm_replicas_are_measured_together_and_a_replaced_one_keeps_its_coverage() 
         "{sent:?}"
     );
 
+    nothing_left(scope, swarm);
+}
+
+/// Nothing of the run is left, and the node is out of Swarm mode again
+/// when this test made it a manager.
+fn nothing_left(scope: SwarmScope, swarm: SwarmMode) {
     scope.assert_nothing_left();
     drop(scope);
     let made = swarm.made();
@@ -414,4 +434,103 @@ fn scenario(service: &str, prefix: &str, registry: &str, sent: &mut Sent) {
         client,
     ]);
     assert_eq!(answers.lines().count(), 3, "{answers}");
+}
+
+/// The cover kind on Swarm: Go names its counter files by process id, and
+/// a task's replacement starts its processes at the same ids on the same
+/// slot volume. The replaced task's counters (from its killswitch stop and
+/// its last live snapshot) must stay in the total beside the replacement's.
+#[test]
+fn swarm_cover_kind_keeps_a_replaced_replicas_counters_from_its_last_snapshot() {
+    if require_go().is_none() || !require_docker() {
+        return;
+    }
+    let dir = Dir::new("swarm_cover_kind_keeps_a_replaced_replicas_counters");
+    let swarm = SwarmMode::on();
+    let scope = SwarmScope::new("swarm_cover");
+    let service = format!("{}-hits", scope.prefix());
+    let hits = hits_module().display().to_string();
+    let root = dir.root.display().to_string();
+    let args = [
+        "--module",
+        &hits,
+        "--set",
+        "build.kind=cover",
+        "--",
+        "sh",
+        "-c",
+        WAIT_FOR_DONE,
+        &root,
+    ];
+    let line = hit_line();
+    let mut kept = 0u64;
+    let report = while_the_tests_wait(&dir, &scope, &args, || {
+        let tasks = replicas(&service);
+        assert_eq!(tasks.len(), 3, "{tasks:?}");
+        let addrs: Vec<String> = tasks.iter().map(|(_, c)| published(c, 8080)).collect();
+        for (i, addr) in addrs.iter().enumerate() {
+            for _ in 0..2 + i {
+                hit(addr);
+            }
+            kept += 2 + i as u64;
+        }
+        let victim = tasks[1].1.clone();
+        // Stopped by its killswitch: Go writes the process's counters and
+        // the wrapper starts a new process in the same container.
+        dir.tool("covkill").arg(format!("docker:{victim}")).stdout();
+        wait_until(
+            "slot 2 back after its stop",
+            Duration::from_secs(30),
+            || healthy(&addrs[1]),
+        );
+        // A live snapshot after more requests keeps them too; the last
+        // ones, after it, die with the container.
+        for _ in 0..4 {
+            hit(&addrs[1]);
+        }
+        kept += 4;
+        let snap = dir.path("snapshot");
+        dir.tool("covpull")
+            .args(["--flush", "--out"])
+            .arg(&snap)
+            .arg(format!("docker:{victim}"))
+            .stdout();
+        for _ in 0..3 {
+            hit(&addrs[1]);
+        }
+        docker_ok(&["kill", &victim]);
+        let mut replacement = None;
+        wait_until("Swarm to replace slot 2", Duration::from_secs(90), || {
+            replacement = replicas(&service)
+                .into_iter()
+                .find(|(s, c)| *s == 2 && *c != victim)
+                .map(|(_, c)| c);
+            replacement.is_some()
+        });
+        let addr = published(&replacement.unwrap(), 8080);
+        wait_until(
+            "the replacement to be ready",
+            Duration::from_secs(60),
+            || healthy(&addr),
+        );
+        for _ in 0..5 {
+            hit(&addr);
+        }
+        kept += 5;
+    });
+
+    assert_eq!(report.code, ExitStatus::Success, "{report:#?}");
+    assert!(
+        report.teardown_problems.is_empty(),
+        "{:?}",
+        report.teardown_problems
+    );
+    let merged = report.merged.as_ref().unwrap();
+    assert_eq!(
+        line_count(merged, "hits/main.go", line),
+        kept,
+        "{}",
+        fs::read_to_string(merged).unwrap()
+    );
+    nothing_left(scope, swarm);
 }

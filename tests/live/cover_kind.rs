@@ -519,9 +519,13 @@ fn cover_kind_image_snapshots_live_and_docker_stop_keeps_the_services_shutdown()
     let handler_counts = |p: &str| -> u64 {
         p.lines()
             .filter_map(|l| {
-                let (block, count) = l.strip_prefix("example.com/notify/cmd/notifyd/main.go:")?.rsplit_once(' ')?;
+                let (block, count) = l
+                    .strip_prefix("example.com/notify/cmd/notifyd/main.go:")?
+                    .rsplit_once(' ')?;
                 let start: usize = block.split('.').next()?.parse().ok()?;
-                notify_handler.contains(&start).then(|| count.parse::<u64>().unwrap())
+                notify_handler
+                    .contains(&start)
+                    .then(|| count.parse::<u64>().unwrap())
             })
             .sum()
     };

@@ -266,7 +266,7 @@ impl Settings {
             Some("compose") => Runtime::Compose,
             _ => Runtime::Docker,
         };
-        check_runtime(&config, runtime)?;
+        check_runtime(&config, runtime, args.per_test)?;
         let push = args
             .push
             .as_deref()
@@ -458,7 +458,7 @@ fn check_ports(config: &Config, runtime: Runtime) -> anyhow::Result<()> {
 }
 
 /// What only the swarm runtime runs: replicas; and what it cannot run.
-fn check_runtime(config: &Config, runtime: Runtime) -> anyhow::Result<()> {
+fn check_runtime(config: &Config, runtime: Runtime, per_test_flag: bool) -> anyhow::Result<()> {
     if runtime == Runtime::Compose {
         // Compose scales a service (`up --scale`; its file's own `scale:`
         // or `deploy.replicas` when none is given).
@@ -476,15 +476,16 @@ fn check_runtime(config: &Config, runtime: Runtime) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    if config.build.kind != build_services::BuildKind::Test {
-        // Go names its counter files by process id, which repeats in every
-        // container: a replaced task's files, kept in its slot's volume,
-        // would be taken for snapshots of the new task's process.
+    // Snapshot rounds follow the tasks running when the tests start; a task
+    // Swarm replaces during the tests would drop out of them.
+    if !config.phases.is_empty()
+        || per_test_flag
+        || config.tests.as_ref().is_some_and(|t| t.per_test)
+    {
         bail!(
-            "run.runtime = \"swarm\" runs build.kind = \"test\" only: with the cover kind, Go \
-             names its counter files by process id, which is the same in every container, so a \
-             replaced replica's coverage would be taken for the new one's (and [[tests]] phases, \
-             which need the cover kind, cannot run on Swarm either)"
+            "run.runtime = \"swarm\" takes no [[tests]] phases or per-test coverage: their \
+             snapshot rounds follow the tasks that run when the tests start, and Swarm may \
+             replace one meanwhile (use run.runtime = \"docker\" or \"compose\")"
         );
     }
     Ok(())
