@@ -534,3 +534,41 @@ fn swarm_cover_kind_keeps_a_replaced_replicas_counters_from_its_last_snapshot() 
     );
     nothing_left(scope, swarm);
 }
+
+#[test]
+fn swarm_refuses_phases_and_per_test_coverage_and_replicas_elsewhere_before_anything_is_built() {
+    let dir = Dir::new("swarm_refusals");
+    let hits = hits_module().display().to_string();
+    let phased = dir.create(
+        "phased/covtools.toml",
+        fs::read_to_string(hits_module().join("covtools.toml"))
+            .unwrap()
+            .replace("[tests]", "[[tests]]\nname = \"one\"")
+            + "\n[build]\nkind = \"cover\"\n",
+    );
+    let phased = phased.display().to_string();
+    for (args, expect) in [
+        (
+            vec!["--module", &hits, "--per-test"],
+            "run.runtime = \"swarm\" takes no [[tests]] phases or per-test coverage",
+        ),
+        (
+            vec!["--module", &hits, "--config", &phased],
+            "run.runtime = \"swarm\" takes no [[tests]] phases or per-test coverage",
+        ),
+        (
+            vec!["--module", &hits, "--runtime", "docker"],
+            "service hits: replicas = 3 needs run.runtime = \"swarm\" or \"compose\"",
+        ),
+    ] {
+        let report = cover_run_with(&dir, "out", None, &args, &Control::new());
+        assert_eq!(report.code, ExitStatus::Error, "{args:?}");
+        let err = report.error.clone().unwrap();
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(
+            report.steps.iter().all(|(s, _)| s != "build"),
+            "{:?}",
+            report.steps
+        );
+    }
+}
