@@ -86,6 +86,12 @@ name=${COVER_BIN##*/}
 # sharing one cover directory (a bind mount, local processes) never touch
 # each other's (the PID alone is 1 in every container).
 running=$COVER_DIR/.cover-running.$(hostname 2>/dev/null || echo host).$$.out
+# Where the test binary writes the counters it turns into that profile when
+# it exits (otherwise a temp dir of its own under TMPDIR): in the cover
+# directory, a volume in the images, whose writes cost less than the root
+# filesystem's on some storage drivers. One per run: Go reads every file
+# in it.
+gocoverdir=${running%.out}.gocoverdir
 
 # A Go test binary needs a writable temp dir to produce its profile ("bad
 # os.MkdirTemp return" otherwise): images without /tmp, read-only root
@@ -257,12 +263,16 @@ while :; do
 	if [ "$kind" = cover ]; then
 		log "run $runs: $COVER_BIN $*"
 		GOCOVERDIR=$COVER_DIR "$COVER_BIN" "$@" &
-	elif [ -n "${COVER_TEST:-}" ]; then
-		log "run $runs: $COVER_BIN -test.run=^$COVER_TEST\$ $*"
-		"$COVER_BIN" "-test.run=^$COVER_TEST\$" "-test.coverprofile=$running" "$@" &
 	else
-		log "run $runs: $COVER_BIN -- $*"
-		"$COVER_BIN" '-test.run=^TestCovtoolsHarness$' "-test.coverprofile=$running" -- "$@" &
+		rm -rf "$gocoverdir"
+		mkdir "$gocoverdir" || die "cannot create $gocoverdir"
+		if [ -n "${COVER_TEST:-}" ]; then
+			log "run $runs: $COVER_BIN -test.run=^$COVER_TEST\$ $*"
+			"$COVER_BIN" "-test.run=^$COVER_TEST\$" "-test.coverprofile=$running" "-test.gocoverdir=$gocoverdir" "$@" &
+		else
+			log "run $runs: $COVER_BIN -- $*"
+			"$COVER_BIN" '-test.run=^TestCovtoolsHarness$' "-test.coverprofile=$running" "-test.gocoverdir=$gocoverdir" -- "$@" &
+		fi
 	fi
 	child=$!
 	ran=$child
@@ -282,6 +292,7 @@ while :; do
 	child=
 	now
 	elapsed=$((now - started))
+	[ "$kind" = cover ] || rm -rf "$gocoverdir"
 	keep_profile "$status"
 	[ -n "$stop" ] && stopped
 	if [ "$restart" = never ]; then
