@@ -3,7 +3,6 @@
 //! since the merge-base with a ref, print the tests that execute a changed
 //! statement, one per line (select.rs says how each change is judged).
 
-mod changes;
 mod select;
 
 use std::path::PathBuf;
@@ -62,7 +61,7 @@ pub fn select_tests(
     src: &std::path::Path,
     base: &str,
 ) -> anyhow::Result<Selection> {
-    let changes = changes::since(src, base)?;
+    let changes = covcore::diff::since(src, base, covcore::diff::Scope::Everything)?;
     select::select(map, src, &changes)
 }
 
