@@ -266,9 +266,14 @@ fn run_driver(
             ..
         }
     );
-    // Tests in a container reach the host at their network's gateway.
+    // Tests in a container reach the host at the gateway of the network
+    // they run on: the services' (the run's own, or a compose project's).
     let ip = if in_container {
-        docker_gateway(&format!("{}-net", s.prefix))?
+        let net = started
+            .iter()
+            .find_map(|st| st.network.clone())
+            .context("no network for the tests")?;
+        docker_gateway(&net)?
     } else {
         "127.0.0.1".to_string()
     };
