@@ -22,8 +22,19 @@ pub(crate) fn local_run(
     reports: bool,
     cmd: &[&str],
 ) -> covjob::cover::Report {
+    local_run_as(dir, module, "--per-test", reports, cmd)
+}
+
+/// `local_run` with the per-test flag `flag` (`--per-test=subtests`).
+pub(crate) fn local_run_as(
+    dir: &crate::util::Dir,
+    module: &Path,
+    flag: &str,
+    reports: bool,
+    cmd: &[&str],
+) -> covjob::cover::Report {
     let module = module.to_string_lossy();
-    let mut args = vec!["--module", &module, "--runtime", "local", "--per-test"];
+    let mut args = vec!["--module", &module, "--runtime", "local", flag];
     if !reports {
         args.extend(["--reports", "none"]);
     }

@@ -12,7 +12,8 @@ use covjob::runtime::process::Exit;
 use serde_json::Value;
 
 use super::{
-    at_line, checked_map, documented_reader_agrees, line_of, local_run, owner_keys, results,
+    at_line, checked_map, documented_reader_agrees, line_of, local_run, local_run_as, owner_keys,
+    results,
 };
 use crate::util::cover::{cover_run, notify_module, Scope};
 use crate::util::report::consumer;
@@ -402,4 +403,93 @@ fn kvstores_go_test_suite_per_test_in_its_compose_stack() {
         "{summary}"
     );
     stack.assert_nothing_left(&report);
+}
+
+/// Subtests of a table, in the finer mode (`--per-test=subtests`).
+const SUBTESTS: &str = r#"package e2e
+
+import (
+	"net/http"
+	"testing"
+)
+
+// Each case a subtest: in the finer mode each runs alone.
+func TestMessages(t *testing.T) {
+	cases := []struct {
+		name, body string
+		want       int
+	}{
+		{"accepts a message", `{"to":"dee","text":"hi"}`, http.StatusAccepted},
+		{"rejects bad JSON", `not json`, http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if r := post(t, c.body); r.StatusCode != c.want {
+				t.Fatalf("notify: %s, want %d", r.Status, c.want)
+			}
+		})
+	}
+}
+"#;
+
+#[test]
+fn subtests_each_run_alone_in_the_finer_mode() {
+    let Some(_go) = require_go() else { return };
+    let dir = Dir::new("per_test_subtests");
+    let module = dir.path("notify");
+    crate::util::copy_tree(&notify_module(), &module);
+    fs::write(module.join("e2e/messages_test.go"), SUBTESTS).unwrap();
+    let report = local_run_as(
+        &dir,
+        &module,
+        "--per-test=subtests",
+        false,
+        &[
+            "go",
+            "test",
+            "-count=1",
+            "-run",
+            "TestSmokeHealthz|TestMessages",
+            "./e2e",
+        ],
+    );
+    assert_eq!(report.code, ExitStatus::Success, "{report:#?}");
+    let out = dir.path("out");
+    let map = checked_map(&out);
+    // The whole test first (it names its subtests), then each alone; the
+    // tests in the order `go test -list` gives (file by file).
+    assert_eq!(
+        results(&map),
+        [
+            ("TestMessages", "passed"),
+            ("TestMessages/accepts_a_message", "passed"),
+            ("TestMessages/rejects_bad_JSON", "passed"),
+            ("TestSmokeHealthz", "passed"),
+        ]
+    );
+    let log =
+        fs::read_to_string(out.join("tests/2-TestMessages--rejects_bad_JSON/tests.log")).unwrap();
+    assert!(
+        log.contains("--- PASS: TestMessages/rejects_bad_JSON ("),
+        "{log}"
+    );
+    assert!(!log.contains("accepts_a_message"), "{log}");
+    let main = fs::read_to_string(module.join("cmd/notifyd/main.go")).unwrap();
+    let outbox = fs::read_to_string(module.join("internal/outbox/outbox.go")).unwrap();
+    let (bad, push) = (
+        line_of(&main, "\"bad JSON: \""),
+        line_of(&outbox, "q := append("),
+    );
+    let owners = owner_keys(&map);
+    let (whole, accepts, rejects) = (
+        &owners["TestMessages"],
+        &owners["TestMessages/accepts_a_message"],
+        &owners["TestMessages/rejects_bad_JSON"],
+    );
+    assert!(at_line(rejects, "main.go", bad) && !at_line(rejects, "outbox.go", push));
+    assert!(at_line(accepts, "outbox.go", push) && !at_line(accepts, "main.go", bad));
+    assert!(at_line(whole, "main.go", bad) && at_line(whole, "outbox.go", push));
+    // What the whole test ran is what its subtests ran alone.
+    let alone: BTreeSet<String> = accepts.union(rejects).cloned().collect();
+    assert_eq!(whole, &alone);
 }

@@ -90,7 +90,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
 }
 
 /// A `-run` pattern for the selection: `^(A|B)$`, `.*` for every test (new
-/// ones too), `^$` for none.
+/// ones too), `^$` for none. A subtest (`A/x`, from a map of the finer
+/// mode) selects its top-level test: one pattern cannot name subtests of
+/// some tests and not of others.
 pub fn go_run(sel: &Selection) -> String {
     if !sel.all.is_empty() {
         return ".*".into();
@@ -98,10 +100,31 @@ pub fn go_run(sel: &Selection) -> String {
     if sel.tests.is_empty() {
         return "^$".into();
     }
-    let names: Vec<String> = sel
-        .tests
-        .iter()
-        .map(|t| covcore::testmap::regex_quote(t))
-        .collect();
+    let mut names: Vec<String> = Vec::new();
+    for t in &sel.tests {
+        let top = covcore::testmap::regex_quote(t.split('/').next().unwrap_or(t));
+        if !names.contains(&top) {
+            names.push(top);
+        }
+    }
     format!("^({})$", names.join("|"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_run_names_top_level_tests() {
+        let sel = |tests: &[&str]| Selection {
+            tests: tests.iter().map(|t| t.to_string()).collect(),
+            ..Selection::default()
+        };
+        assert_eq!(go_run(&sel(&[])), "^$");
+        assert_eq!(go_run(&sel(&["TestA", "TestB.x"])), r"^(TestA|TestB\.x)$");
+        assert_eq!(
+            go_run(&sel(&["TestA/one", "TestA/two", "TestC"])),
+            "^(TestA|TestC)$"
+        );
+    }
 }
