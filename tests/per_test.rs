@@ -22,8 +22,19 @@ pub(crate) fn local_run(
     reports: bool,
     cmd: &[&str],
 ) -> covjob::cover::Report {
+    local_run_as(dir, module, "--per-test", reports, cmd)
+}
+
+/// `local_run` with the per-test flag `flag` (`--per-test=subtests`).
+pub(crate) fn local_run_as(
+    dir: &crate::util::Dir,
+    module: &Path,
+    flag: &str,
+    reports: bool,
+    cmd: &[&str],
+) -> covjob::cover::Report {
     let module = module.to_string_lossy();
-    let mut args = vec!["--module", &module, "--runtime", "local", "--per-test"];
+    let mut args = vec!["--module", &module, "--runtime", "local", flag];
     if !reports {
         args.extend(["--reports", "none"]);
     }
@@ -119,6 +130,14 @@ pub(crate) fn checked_map(out: &Path) -> TestMap {
     map
 }
 
+/// Each test's name and result, in the order they ran.
+pub(crate) fn results(map: &TestMap) -> Vec<(&str, &str)> {
+    map.tests
+        .iter()
+        .map(|t| (t.name.as_str(), t.result.as_str()))
+        .collect()
+}
+
 /// The blocks whose line range holds `line` of a file ending in `file`.
 pub(crate) fn at_line(blocks: &BTreeSet<String>, file: &str, line: u32) -> bool {
     blocks.iter().any(|k| {
@@ -135,4 +154,36 @@ pub(crate) fn line_of(src: &str, needle: &str) -> u32 {
         .position(|l| l.contains(needle))
         .unwrap_or_else(|| panic!("{needle:?} not in the source")) as u32
         + 1
+}
+
+/// The Python reader of docs/test-map.md, run on the map in `out`: per
+/// test, the blocks it yields are the ones covcore reads.
+pub(crate) fn documented_reader_agrees(out: &Path, map: &TestMap) {
+    let doc = fs::read_to_string(crate::util::project_root().join("docs/test-map.md")).unwrap();
+    let code = doc
+        .split("```python\n")
+        .nth(1)
+        .and_then(|c| c.split("```").next())
+        .expect("the Python reader in docs/test-map.md");
+    let script = format!(
+        "{code}\nprint(json.dumps([sorted({{(fi, i) for _, fi, i in blocks(t[\"coverage\"])}}) for t in m[\"tests\"]]))\n"
+    );
+    let run = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .current_dir(out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let read: Vec<Vec<(u32, u32)>> = serde_json::from_slice(&run.stdout).unwrap();
+    let want: Vec<Vec<(u32, u32)>> = map
+        .tests
+        .iter()
+        .map(|t| map.blocks(&t.coverage).unwrap().into_iter().collect())
+        .collect();
+    assert_eq!(read, want);
 }

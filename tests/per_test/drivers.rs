@@ -1,14 +1,15 @@
 //! Drivers in other languages mark their own tests at
 //! `$COVTOOLS_TESTS_URL`: a shell script with curl (tests in sequence, a
-//! test it forgets to end, two tests at once, a refused end) and a Python
-//! driver that dies in the middle of a test.
+//! test it forgets to end, two tests at once, a refused end), a Python
+//! driver that dies in the middle of a test, and Go drivers in a container
+//! on the services' network (the shop's, and one on a compose project's).
 
 use covcore::exit_codes::ExitStatus;
 use std::fs;
 
 use covjob::runtime::process::Exit;
 
-use super::{at_line, checked_map, line_of, local_run, owner_keys};
+use super::{at_line, checked_map, line_of, local_run, owner_keys, results};
 use crate::util::cover::{cover_run, notify_module};
 use crate::util::{require_go, Dir};
 
@@ -218,4 +219,93 @@ fn the_shops_own_driver_in_a_container_marks_each_check() {
         reserve
     ));
     scope.assert_nothing_left();
+}
+
+/// A Go driver kvstore's module holds: it stores an item, then reads it
+/// back, each its own test marked at `$COVTOOLS_TESTS_URL`.
+const KVSTORE_DRIVER: &str = r#"// Command marker drives kvstore, marking each check as a test.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+)
+
+func mark(what, name, result string) {
+	u := os.Getenv("COVTOOLS_TESTS_URL") + "/test/" + what + "?name=" + url.QueryEscape(name)
+	if result != "" {
+		u += "&result=" + result
+	}
+	r, err := http.Post(u, "", nil)
+	if err != nil || r.StatusCode != 200 {
+		fmt.Println("mark:", u, err, r)
+		os.Exit(1)
+	}
+}
+
+func main() {
+	base := flag.String("url", "", "the service's base URL")
+	flag.Parse()
+	mark("start", "store an item", "")
+	req, _ := http.NewRequest("PUT", *base+"/items/marked", strings.NewReader("v"))
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 204 {
+		fmt.Println("PUT:", err, r)
+		os.Exit(1)
+	}
+	mark("end", "store an item", "passed")
+	mark("start", "read it back", "")
+	r, err := http.Get(*base + "/items/marked")
+	if err != nil {
+		fmt.Println("GET:", err)
+		os.Exit(1)
+	}
+	b, _ := io.ReadAll(r.Body)
+	mark("end", "read it back", map[bool]string{true: "passed", false: "failed"}[string(b) == "v"])
+}
+"#;
+
+/// Under the compose runtime a driver in a container on the compose
+/// project's network reaches the coordinator at that network's gateway.
+#[test]
+fn a_driver_on_a_compose_network_marks_its_tests() {
+    let Some(stack) = crate::util::compose_run::Stack::new("per_test_marker", "kvstore", true)
+    else {
+        return;
+    };
+    fs::create_dir_all(stack.module.join("cmd/marker")).unwrap();
+    stack.write("cmd/marker/main.go", KVSTORE_DRIVER);
+    let report = stack.run(
+        "out",
+        &[
+            "--per-test",
+            "--reports",
+            "none",
+            "--test-package",
+            "./cmd/marker",
+            "--test-arg=-url",
+            "--test-arg={url:kvstore}",
+        ],
+    );
+    assert_eq!(report.code, ExitStatus::Success, "{report:#?}");
+    let url = report.per_test.as_ref().unwrap().url.clone().unwrap();
+    assert!(!url.starts_with("http://127."), "{url}");
+    let map = checked_map(&stack.dir.path("out"));
+    assert_eq!(
+        results(&map),
+        [("store an item", "passed"), ("read it back", "passed")]
+    );
+    let handlers = fs::read_to_string(stack.module.join("cmd/kvstore/handlers.go")).unwrap();
+    let owners = owner_keys(&map);
+    let set = line_of(&handlers, "s.db.Set(itemPrefix+key");
+    let hit = line_of(&handlers, "s.count(hitsKey)");
+    assert!(at_line(&owners["store an item"], "handlers.go", set));
+    assert!(!at_line(&owners["store an item"], "handlers.go", hit));
+    assert!(at_line(&owners["read it back"], "handlers.go", hit));
+    assert!(!at_line(&owners["read it back"], "handlers.go", set));
+    stack.assert_nothing_left(&report);
 }

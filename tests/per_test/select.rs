@@ -237,6 +237,14 @@ fn covselect_picks_the_tests_that_ran_the_changed_statements() {
             "a file that is not Go changed: covtools.toml",
         ),
         (
+            // Binary: git shows no ---/+++ lines, only its header.
+            Box::new(|| {
+                fs::write(repo.join("e2e/fixture data.bin"), b"\0\x01\x02").unwrap();
+                git(&repo, &["add", "-N", "e2e/fixture data.bin"]);
+            }),
+            "a file that is not Go changed: e2e/fixture data.bin",
+        ),
+        (
             Box::new(|| {
                 let p = repo.join("e2e/notify_test.go");
                 let text = fs::read_to_string(&p).unwrap();

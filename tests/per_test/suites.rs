@@ -1,6 +1,7 @@
 //! `go test` suites measured one top-level test at a time: notify as local
 //! processes (with the reports: covtotal --by test, the HTML view in
-//! Chromium, the testwise export) and the shop's e2e suite in Docker.
+//! Chromium, the testwise export), the shop's e2e suite in Docker, and
+//! kvstore's suite in its compose stack with the real Redis.
 
 use covcore::exit_codes::ExitStatus;
 use std::collections::BTreeSet;
@@ -10,7 +11,10 @@ use std::process::Command;
 use covjob::runtime::process::Exit;
 use serde_json::Value;
 
-use super::{at_line, checked_map, line_of, local_run, owner_keys};
+use super::{
+    at_line, checked_map, documented_reader_agrees, line_of, local_run, local_run_as, owner_keys,
+    results,
+};
 use crate::util::cover::{cover_run, notify_module, Scope};
 use crate::util::report::consumer;
 use crate::util::{bin, example_dir, require_docker, require_go, Dir};
@@ -24,13 +28,9 @@ fn notify_go_test_suite_is_measured_one_test_at_a_time() {
     assert_eq!(report.code, ExitStatus::Success, "{report:#?}");
     let out = dir.path("out");
     let map = checked_map(&out);
-    let tests: Vec<(&str, &str)> = map
-        .tests
-        .iter()
-        .map(|t| (t.name.as_str(), t.result.as_str()))
-        .collect();
+    documented_reader_agrees(&out, &map);
     assert_eq!(
-        tests,
+        results(&map),
         [
             ("TestSmokeHealthz", "passed"),
             ("TestAPIDeliversInOrder", "passed"),
@@ -317,4 +317,179 @@ fn per_test_is_refused_without_live_snapshots_before_anything_is_built() {
         "{err}"
     );
     assert!(report.steps.iter().all(|(s, _)| s != "build"));
+}
+
+/// kvstore's own `go test` e2e suite, per test, in its compose stack with
+/// the real Redis (`per_test = true` in its covtools.toml): every test
+/// named with its result, the map against merged.cov, the Redis-backed
+/// handler lines each test ran, and nothing of the compose project left.
+#[test]
+fn kvstores_go_test_suite_per_test_in_its_compose_stack() {
+    let Some(stack) = crate::util::compose_run::Stack::new("per_test_kvstore", "kvstore", true)
+    else {
+        return;
+    };
+    let toml = fs::read_to_string(stack.module.join("covtools.toml")).unwrap();
+    let toml = toml.replacen("[tests]\n", "[tests]\nper_test = true\n", 1);
+    stack.write("covtools.toml", &toml);
+    let report = stack.run("out", &["--reports", "none"]);
+    assert_eq!(report.code, ExitStatus::Success, "{report:#?}");
+    assert_eq!(report.runtime, "compose");
+    assert_eq!(report.tests_exit, Some(Exit::Code(0)));
+    assert!(
+        report.teardown_problems.is_empty(),
+        "{:?}",
+        report.teardown_problems
+    );
+    let out = stack.dir.path("out");
+    let map = checked_map(&out);
+    assert_eq!(map.services, ["kvstore"]);
+    // The suite's top-level tests in source order, each run alone.
+    let suite = fs::read_to_string(stack.module.join("e2e/e2e_test.go")).unwrap();
+    let declared: Vec<String> = suite
+        .lines()
+        .filter_map(|l| l.strip_prefix("func Test"))
+        .map(|l| format!("Test{}", &l[..l.find('(').unwrap()]))
+        .collect();
+    assert_eq!(declared.len(), 7, "{declared:?}");
+    let names: Vec<&str> = map.tests.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, declared);
+    assert!(map.tests.iter().all(|t| t.result == "passed"));
+    for (i, t) in map.tests.iter().enumerate() {
+        let log = fs::read_to_string(out.join(format!("tests/{i}-{}/tests.log", t.name))).unwrap();
+        assert_eq!(log.matches("--- PASS").count(), 1, "{log}");
+        assert!(log.contains(&format!("--- PASS: {} (", t.name)), "{log}");
+    }
+
+    // The handlers' Redis paths, from the source: Redis's error reply to
+    // INCR of a text only in TestCounters, DEL only in TestDelete.
+    let handlers = fs::read_to_string(stack.module.join("cmd/kvstore/handlers.go")).unwrap();
+    let client = fs::read_to_string(stack.module.join("internal/resp/resp.go")).unwrap();
+    let owners = owner_keys(&map);
+    let conflict = line_of(&handlers, "http.StatusConflict)");
+    let error_reply = line_of(&client, "return nil, Error(rest)");
+    let del = line_of(&handlers, "s.db.Del(itemPrefix + key)");
+    for (name, blocks) in &owners {
+        let counters = name == "TestCounters";
+        assert_eq!(
+            at_line(blocks, "cmd/kvstore/handlers.go", conflict),
+            counters,
+            "{name}: the 409 of a non-integer INCR"
+        );
+        assert_eq!(
+            at_line(blocks, "internal/resp/resp.go", error_reply),
+            counters,
+            "{name}: Redis's error reply"
+        );
+        assert_eq!(
+            at_line(blocks, "cmd/kvstore/handlers.go", del),
+            name == "TestDelete",
+            "{name}: DEL"
+        );
+    }
+    // A hit's GET and its counter, in the tests that read a stored item.
+    let hit = line_of(&handlers, "s.count(hitsKey)");
+    for name in [
+        "TestSetThenGet",
+        "TestCounters",
+        "TestStatsCountHitsAndMisses",
+    ] {
+        assert!(at_line(&owners[name], "handlers.go", hit), "{name}");
+    }
+    assert!(!at_line(&owners["TestMissingKey"], "handlers.go", hit));
+    let summary = covjob::cover::summary(&report);
+    assert!(
+        summary.contains("per test:  7 tests (7 passed)"),
+        "{summary}"
+    );
+    stack.assert_nothing_left(&report);
+}
+
+/// Subtests of a table, in the finer mode (`--per-test=subtests`).
+const SUBTESTS: &str = r#"package e2e
+
+import (
+	"net/http"
+	"testing"
+)
+
+// Each case a subtest: in the finer mode each runs alone.
+func TestMessages(t *testing.T) {
+	cases := []struct {
+		name, body string
+		want       int
+	}{
+		{"accepts a message", `{"to":"dee","text":"hi"}`, http.StatusAccepted},
+		{"rejects bad JSON", `not json`, http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if r := post(t, c.body); r.StatusCode != c.want {
+				t.Fatalf("notify: %s, want %d", r.Status, c.want)
+			}
+		})
+	}
+}
+"#;
+
+#[test]
+fn subtests_each_run_alone_in_the_finer_mode() {
+    let Some(_go) = require_go() else { return };
+    let dir = Dir::new("per_test_subtests");
+    let module = dir.path("notify");
+    crate::util::copy_tree(&notify_module(), &module);
+    fs::write(module.join("e2e/messages_test.go"), SUBTESTS).unwrap();
+    let report = local_run_as(
+        &dir,
+        &module,
+        "--per-test=subtests",
+        false,
+        &[
+            "go",
+            "test",
+            "-count=1",
+            "-run",
+            "TestSmokeHealthz|TestMessages",
+            "./e2e",
+        ],
+    );
+    assert_eq!(report.code, ExitStatus::Success, "{report:#?}");
+    let out = dir.path("out");
+    let map = checked_map(&out);
+    // The whole test first (it names its subtests), then each alone; the
+    // tests in the order `go test -list` gives (file by file).
+    assert_eq!(
+        results(&map),
+        [
+            ("TestMessages", "passed"),
+            ("TestMessages/accepts_a_message", "passed"),
+            ("TestMessages/rejects_bad_JSON", "passed"),
+            ("TestSmokeHealthz", "passed"),
+        ]
+    );
+    let log =
+        fs::read_to_string(out.join("tests/2-TestMessages--rejects_bad_JSON/tests.log")).unwrap();
+    assert!(
+        log.contains("--- PASS: TestMessages/rejects_bad_JSON ("),
+        "{log}"
+    );
+    assert!(!log.contains("accepts_a_message"), "{log}");
+    let main = fs::read_to_string(module.join("cmd/notifyd/main.go")).unwrap();
+    let outbox = fs::read_to_string(module.join("internal/outbox/outbox.go")).unwrap();
+    let (bad, push) = (
+        line_of(&main, "\"bad JSON: \""),
+        line_of(&outbox, "q := append("),
+    );
+    let owners = owner_keys(&map);
+    let (whole, accepts, rejects) = (
+        &owners["TestMessages"],
+        &owners["TestMessages/accepts_a_message"],
+        &owners["TestMessages/rejects_bad_JSON"],
+    );
+    assert!(at_line(rejects, "main.go", bad) && !at_line(rejects, "outbox.go", push));
+    assert!(at_line(accepts, "outbox.go", push) && !at_line(accepts, "main.go", bad));
+    assert!(at_line(whole, "main.go", bad) && at_line(whole, "outbox.go", push));
+    // What the whole test ran is what its subtests ran alone.
+    let alone: BTreeSet<String> = accepts.union(rejects).cloned().collect();
+    assert_eq!(whole, &alone);
 }

@@ -53,8 +53,69 @@ const DIFF_OPTIONS: &[&str] = &[
     "--unified=0",
     "--inter-hunk-context=0",
     "--no-relative",
-    "--diff-filter=AMR",
 ];
+
+pub use patch::{FilePatch, Hunk};
+
+/// Which files a diff since a ref holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Go files added, modified or renamed: what diff coverage counts.
+    GoSources,
+    /// Every file, deleted ones too, both sides: what covselect judges.
+    Everything,
+}
+
+/// A diff since the merge-base of a ref and HEAD, working tree included
+/// (untracked files are not seen).
+#[derive(Clone, Debug)]
+pub struct Since {
+    pub base: String,
+    /// The repository root, as git names it.
+    pub top: PathBuf,
+    pub merge_base: String,
+    pub files: Vec<FilePatch>,
+}
+
+/// What changed since the merge-base of `base` and HEAD in the git
+/// checkout holding `src`: the one reading of a diff that diff coverage
+/// and covselect share. Errors name `--diff-base`.
+pub fn since(src: &Path, base: &str, scope: Scope) -> anyhow::Result<Since> {
+    let top = git(src, &["rev-parse", "--show-toplevel"]).with_context(|| {
+        format!(
+            "--diff-base {base}: {} is not in a git checkout",
+            src.display()
+        )
+    })?;
+    let top = PathBuf::from(top.trim());
+    let commit = format!("{base}^{{commit}}");
+    if git(src, &["rev-parse", "--verify", "--quiet", &commit]).is_err() {
+        bail!(
+            "--diff-base {base}: no such commit in the git repository at {} (fetch it first, e.g. `git fetch origin main`)",
+            top.display()
+        );
+    }
+    let merge_base = git(src, &["merge-base", base, "HEAD"])
+        .with_context(|| format!("--diff-base {base}: no merge-base with HEAD"))?
+        .trim()
+        .to_string();
+    let mut args = vec!["-c", "core.quotePath=true", "diff"];
+    args.extend_from_slice(DIFF_OPTIONS);
+    if scope == Scope::GoSources {
+        args.push("--diff-filter=AMR");
+    }
+    args.push(merge_base.as_str());
+    if scope == Scope::GoSources {
+        args.extend(["--", "*.go"]);
+    }
+    let diff = git_bytes(&top, &args)?;
+    Ok(Since {
+        base: base.to_string(),
+        top,
+        files: patch::parse_patch(&diff)?,
+        merge_base,
+    })
+}
 
 /// The added or changed lines of one file, as git shows them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,35 +145,21 @@ pub struct Changes {
 /// root that `--src` names, inside a git checkout.
 pub fn changed_lines(src: &Path, base: &str) -> anyhow::Result<Changes> {
     let root = SourceRoot::open(src)?;
-    let top = git(src, &["rev-parse", "--show-toplevel"]).with_context(|| {
-        format!(
-            "--diff-base {base}: {} is not in a git checkout",
-            src.display()
-        )
-    })?;
-    let top = PathBuf::from(top.trim());
-    let commit = format!("{base}^{{commit}}");
-    if git(src, &["rev-parse", "--verify", "--quiet", &commit]).is_err() {
-        bail!(
-            "--diff-base {base}: no such commit in the git repository at {} (fetch it first, e.g. `git fetch origin main`)",
-            top.display()
-        );
-    }
-    let merge_base = git(src, &["merge-base", base, "HEAD"])
-        .with_context(|| format!("--diff-base {base}: no merge-base with HEAD"))?
-        .trim()
-        .to_string();
-    let mut args = vec!["-c", "core.quotePath=true", "diff"];
-    args.extend_from_slice(DIFF_OPTIONS);
-    args.extend([merge_base.as_str(), "--", "*.go"]);
-    let diff = git_bytes(&top, &args)?;
+    let Since {
+        top,
+        merge_base,
+        files: patches,
+        ..
+    } = since(src, base, Scope::GoSources)?;
     let src_abs = std::fs::canonicalize(src)
         .with_context(|| format!("--src {}: cannot resolve", src.display()))?;
     let top_abs = std::fs::canonicalize(&top).unwrap_or(top.clone());
     let src_rel = src_abs.strip_prefix(&top_abs).unwrap_or(Path::new(""));
     let mut files = Vec::new();
-    for (git_path, ranges) in patch::parse_diff(&diff)? {
-        let git_path = Path::new(std::ffi::OsStr::from_bytes(&git_path));
+    for p in &patches {
+        let Some(git_path) = &p.new else { continue };
+        let ranges = p.new_ranges()?;
+        let git_path = Path::new(std::ffi::OsStr::from_bytes(git_path));
         if git_path.as_os_str().as_bytes().ends_with(b"_test.go") || ranges.is_empty() {
             continue;
         }

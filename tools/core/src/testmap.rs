@@ -5,9 +5,11 @@
 //!
 //! Blocks are numbered per file (`files[i].blocks`, in the order given
 //! there); a set of blocks is stored per service and file as a bitmap, one
-//! bit per block of the file, least significant bit first, in standard
-//! base64. Files a test did not touch in a service are left out, so a test
-//! costs at most one bit per block of the services it touched.
+//! bit per block of the file, least significant bit first, without its
+//! trailing zero bytes (coverage.py's numbits do the same), in standard
+//! base64. Files a test did not touch in a service are left out. So a test
+//! costs at most one bit per block up to the last block it ran in each file
+//! it touched, rounded up to a byte.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -19,8 +21,9 @@ use crate::profile::Pos;
 
 /// The `kind` of every test map.
 pub const KIND: &str = "covtools-test-map";
-/// The schema version this code reads and writes.
-pub const VERSION: u32 = 1;
+/// The schema version this code writes. It reads version 1 too, whose
+/// bitmaps always had every byte of the file (a case of version 2's rule).
+pub const VERSION: u32 = 2;
 /// The file name next to merged.cov.
 pub const FILE_NAME: &str = "test-map.json";
 
@@ -120,9 +123,9 @@ impl TestMap {
                 e.line().max(1)
             )
         })?;
-        if map.kind != KIND || map.version != VERSION {
+        if map.kind != KIND || !(1..=VERSION).contains(&map.version) {
             bail!(
-                "{}:1: expected a {KIND} of version {VERSION}, found {:?} version {}",
+                "{}:1: expected a {KIND} of version 1 to {VERSION}, found {:?} version {}",
                 path.display(),
                 map.kind,
                 map.version
@@ -287,6 +290,12 @@ pub fn encode(per_service: &BTreeMap<String, BTreeSet<BlockId>>, files: &[MapFil
                 .or_insert_with(|| vec![0u8; files[f as usize].len().div_ceil(8)]);
             bits[b as usize / 8] |= 1 << (b % 8);
         }
+        for bits in by_file.values_mut() {
+            // Blocks past the last one set cost nothing.
+            while bits.last() == Some(&0) {
+                bits.pop();
+            }
+        }
         if by_file.is_empty() {
             continue;
         }
@@ -301,12 +310,13 @@ pub fn encode(per_service: &BTreeMap<String, BTreeSet<BlockId>>, files: &[MapFil
     cov
 }
 
-/// The set bits of a bitmap of `len` blocks.
+/// The set bits of a bitmap of a file of `len` blocks (bytes past its end
+/// are zero).
 pub fn decode_bits(text: &str, len: usize) -> anyhow::Result<Vec<u32>> {
     let bytes = unbase64(text).with_context(|| format!("bitmap {text:?}"))?;
-    if bytes.len() != len.div_ceil(8) {
+    if bytes.len() > len.div_ceil(8) {
         bail!(
-            "bitmap {text:?}: {} bytes for {len} blocks (expected {})",
+            "bitmap {text:?}: {} bytes for {len} blocks (expected at most {})",
             bytes.len(),
             len.div_ceil(8)
         );
@@ -344,7 +354,8 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn unbase64(text: &str) -> anyhow::Result<Vec<u8>> {
+/// The bytes of standard base64 (a bitmap's, as stored).
+pub fn unbase64(text: &str) -> anyhow::Result<Vec<u8>> {
     let text = text.trim_end_matches('=');
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0);
@@ -423,6 +434,14 @@ mod tests {
         assert_eq!(cov["svc"]["0"], base64(&[0b1, 0b110]));
         assert_eq!(decode_bits(&cov["svc"]["0"], 11).unwrap(), [0, 9, 10]);
         assert!(decode_bits(&cov["svc"]["0"], 9).is_err());
+        // Up to the last block set: one byte, the second left out.
+        let early: BTreeSet<BlockId> = [(0, 0), (0, 7)].into_iter().collect();
+        let cov = encode(&[("svc".to_string(), early)].into(), &files);
+        assert_eq!(cov["svc"]["0"], base64(&[0b1000_0001]));
+        assert_eq!(decode_bits(&cov["svc"]["0"], 11).unwrap(), [0, 7]);
+        // A version 1 bitmap, every byte present, reads the same.
+        assert_eq!(decode_bits(&base64(&[0b1000_0001, 0]), 11).unwrap(), [0, 7]);
+        assert!(decode_bits(&base64(&[1, 0, 0]), 11).is_err());
         let only = only(&[set, [(0, 9)].into_iter().collect()]);
         assert_eq!(only[0], [(0, 0), (0, 10)].into_iter().collect());
         assert!(only[1].is_empty());

@@ -3,7 +3,6 @@
 //! since the merge-base with a ref, print the tests that execute a changed
 //! statement, one per line (select.rs says how each change is judged).
 
-mod changes;
 mod select;
 
 use std::path::PathBuf;
@@ -62,7 +61,7 @@ pub fn select_tests(
     src: &std::path::Path,
     base: &str,
 ) -> anyhow::Result<Selection> {
-    let changes = changes::since(src, base)?;
+    let changes = covcore::diff::since(src, base, covcore::diff::Scope::Everything)?;
     select::select(map, src, &changes)
 }
 
@@ -91,7 +90,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
 }
 
 /// A `-run` pattern for the selection: `^(A|B)$`, `.*` for every test (new
-/// ones too), `^$` for none.
+/// ones too), `^$` for none. A subtest (`A/x`, from a map of the finer
+/// mode) selects its top-level test: one pattern cannot name subtests of
+/// some tests and not of others.
 pub fn go_run(sel: &Selection) -> String {
     if !sel.all.is_empty() {
         return ".*".into();
@@ -99,10 +100,31 @@ pub fn go_run(sel: &Selection) -> String {
     if sel.tests.is_empty() {
         return "^$".into();
     }
-    let names: Vec<String> = sel
-        .tests
-        .iter()
-        .map(|t| covcore::testmap::regex_quote(t))
-        .collect();
+    let mut names: Vec<String> = Vec::new();
+    for t in &sel.tests {
+        let top = covcore::testmap::regex_quote(t.split('/').next().unwrap_or(t));
+        if !names.contains(&top) {
+            names.push(top);
+        }
+    }
     format!("^({})$", names.join("|"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_run_names_top_level_tests() {
+        let sel = |tests: &[&str]| Selection {
+            tests: tests.iter().map(|t| t.to_string()).collect(),
+            ..Selection::default()
+        };
+        assert_eq!(go_run(&sel(&[])), "^$");
+        assert_eq!(go_run(&sel(&["TestA", "TestB.x"])), r"^(TestA|TestB\.x)$");
+        assert_eq!(
+            go_run(&sel(&["TestA/one", "TestA/two", "TestC"])),
+            "^(TestA|TestC)$"
+        );
+    }
 }

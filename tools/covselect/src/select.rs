@@ -16,6 +16,8 @@
 //! depends on. A change in a test function selects that test, new or not.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use anyhow::Context;
@@ -23,7 +25,7 @@ use covcore::gosrc::{func_decls, Func};
 use covcore::profile::Block;
 use covcore::testmap::{BlockId, TestMap};
 
-use crate::changes::{Changes, FileChange, Hunk};
+use covcore::diff::{FilePatch, Hunk, Since};
 
 #[derive(Debug, Default)]
 pub struct Selection {
@@ -42,13 +44,13 @@ struct Ctx<'a> {
     owners: Vec<covcore::testmap::Owner>,
     by_block: BTreeMap<BlockId, Vec<usize>>,
     module: Option<String>,
-    changes: &'a Changes,
+    changes: &'a Since,
     sel: BTreeSet<String>,
     named: BTreeSet<String>,
     out: Selection,
 }
 
-pub fn select(map: &TestMap, src: &Path, changes: &Changes) -> anyhow::Result<Selection> {
+pub fn select(map: &TestMap, src: &Path, changes: &Since) -> anyhow::Result<Selection> {
     let root = covcore::gosrc::SourceRoot::open(src)?;
     let owners = map.owners()?;
     let mut by_block: BTreeMap<BlockId, Vec<usize>> = BTreeMap::new();
@@ -75,18 +77,20 @@ pub fn select(map: &TestMap, src: &Path, changes: &Changes) -> anyhow::Result<Se
         out: Selection::default(),
     };
     for f in &changes.files {
-        let under = |p: &Option<String>| {
+        let under = |p: &Option<Vec<u8>>| {
             p.as_deref().and_then(|p| {
-                Path::new(p)
+                path(p)
                     .strip_prefix(&src_rel)
                     .ok()
-                    .map(|r| r.to_string_lossy().replace('\\', "/"))
+                    .map(|r| r.to_string_lossy().into_owned())
             })
         };
         let (old_rel, new_rel) = (under(&f.old), under(&f.new));
         let Some(rel) = new_rel.clone().or(old_rel.clone()) else {
-            let p = f.new.clone().or(f.old.clone()).unwrap_or_default();
-            cx.out.ignored.push(format!("{p} (outside --src)"));
+            let p = f.new.as_deref().or(f.old.as_deref()).unwrap_or_default();
+            cx.out
+                .ignored
+                .push(format!("{} (outside --src)", String::from_utf8_lossy(p)));
             continue;
         };
         if rel == "go.mod" || rel.ends_with("/go.mod") {
@@ -114,6 +118,11 @@ pub fn select(map: &TestMap, src: &Path, changes: &Changes) -> anyhow::Result<Se
         }
     }
     Ok(out)
+}
+
+/// A path of the diff (bytes, as git and the file system have it).
+fn path(p: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(p))
 }
 
 fn is_test_func(f: &Func) -> bool {
@@ -158,21 +167,24 @@ impl Ctx<'_> {
         }
     }
 
-    fn base_text(&self, path: &str) -> anyhow::Result<String> {
+    fn base_text(&self, p: &[u8]) -> anyhow::Result<String> {
         covcore::diff::git_output(
             &self.changes.top,
-            &["show", &format!("{}:{path}", self.changes.merge_base)],
+            &[
+                "show",
+                &format!("{}:{}", self.changes.merge_base, String::from_utf8_lossy(p)),
+            ],
         )
     }
 
-    fn new_text(&self, path: &str) -> anyhow::Result<String> {
-        let disk = self.changes.top.join(path);
+    fn new_text(&self, p: &[u8]) -> anyhow::Result<String> {
+        let disk = self.changes.top.join(path(p));
         std::fs::read_to_string(&disk).with_context(|| format!("reading {}", disk.display()))
     }
 
     /// A `_test.go` file: its test functions by name; anything else in it
     /// (helpers, TestMain, imports) or a deleted test selects every test.
-    fn test_file(&mut self, f: &FileChange, rel: &str) -> anyhow::Result<()> {
+    fn test_file(&mut self, f: &FilePatch, rel: &str) -> anyhow::Result<()> {
         let Some(new_path) = &f.new else {
             self.all(format!("a test file was deleted: {rel}"));
             return Ok(());
@@ -217,7 +229,7 @@ impl Ctx<'_> {
     }
 
     /// A Go file of the services' code.
-    fn go_file(&mut self, f: &FileChange, rel: &str, old_rel: Option<&str>) -> anyhow::Result<()> {
+    fn go_file(&mut self, f: &FilePatch, rel: &str, old_rel: Option<&str>) -> anyhow::Result<()> {
         let (Some(old_path), Some(old_rel)) = (&f.old, old_rel) else {
             self.all(format!("a new Go file: {rel}"));
             return Ok(());

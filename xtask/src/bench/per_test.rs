@@ -80,12 +80,11 @@ pub fn run(runs: usize, root: &Path) -> anyhow::Result<ExitCode> {
         let tests = map.tests.len().max(1);
         let blocks = map.all_blocks().max(1);
         let service_blocks = map.service_blocks().max(1);
+        // The bitmaps' bytes as stored, before base64.
         let mut bits = 0usize;
         for t in &map.tests {
-            for files in t.coverage.values() {
-                for f in files.keys() {
-                    bits += 8 * map.files[f.parse::<usize>()?].len().div_ceil(8);
-                }
+            for bitmap in t.coverage.values().flat_map(|files| files.values()) {
+                bits += 8 * covcore::testmap::unbase64(bitmap)?.len();
             }
         }
         let json_per_test: usize = map

@@ -53,6 +53,59 @@ impl std::str::FromStr for BuildKind {
     }
 }
 
+/// Coverage per test (`[tests] per_test`): off, per top-level test
+/// (`true`), or per subtest too (`"subtests"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PerTest {
+    #[default]
+    Off,
+    Tests,
+    /// A `go test` suite's subtests, each alone as well.
+    Subtests,
+}
+
+impl PerTest {
+    pub fn on(self) -> bool {
+        self != PerTest::Off
+    }
+}
+
+impl std::str::FromStr for PerTest {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<PerTest> {
+        match s {
+            "true" | "tests" => Ok(PerTest::Tests),
+            "false" => Ok(PerTest::Off),
+            "subtests" => Ok(PerTest::Subtests),
+            _ => bail!("per_test {s:?}: expected true, false or \"subtests\""),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PerTest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PerTest, D::Error> {
+        // A visitor of its own (not an untagged enum), so that an error
+        // keeps the value's place in the file.
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = PerTest;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or \"subtests\"")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<PerTest, E> {
+                Ok(if v { PerTest::Tests } else { PerTest::Off })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PerTest, E> {
+                match v {
+                    "subtests" => Ok(PerTest::Subtests),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// One `[[tests]]` table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

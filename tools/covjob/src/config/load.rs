@@ -44,7 +44,9 @@ impl Config {
         let toml_error = |e: toml::de::Error| {
             // toml's message spans several lines (a source excerpt); keep
             // the line number and the line itself, which names the key.
-            let msg = e.message().trim().to_string();
+            // An error inside [tests] (read through an untagged enum)
+            // names its key on a line of its own: one line.
+            let msg = e.message().trim().replace('\n', " ");
             let at = e
                 .span()
                 .map(|s| {

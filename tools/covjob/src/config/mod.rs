@@ -32,7 +32,7 @@ mod set;
 mod validate;
 
 pub use compose::{ComposeFiles, COMPOSE_FILE_NAMES};
-pub use kinds::{check_formats, BuildKind, PhaseConfig, REPORT_FORMATS};
+pub use kinds::{check_formats, BuildKind, PerTest, PhaseConfig, REPORT_FORMATS};
 pub use render::render;
 use render::uses_own_addr;
 pub use validate::RUNTIMES;
@@ -301,11 +301,12 @@ pub struct TestsConfig {
     #[serde(default)]
     pub run_in: Option<String>,
     /// Coverage per test (cover/per_test/): a `go test` command runs its
-    /// top-level tests one at a time; any other command or program gets
+    /// top-level tests one at a time (`true`), and with `"subtests"` each
+    /// subtest alone too; any other command or program gets
     /// `$COVTOOLS_TESTS_URL` to mark where each of its tests starts and
     /// ends. Needs live snapshots (build kind cover, covermode atomic).
     #[serde(default)]
-    pub per_test: bool,
+    pub per_test: PerTest,
 }
 
 /// How `covtools cover` runs the services.
@@ -472,6 +473,28 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("service[0].name"), "{err:#}");
+    }
+
+    #[test]
+    fn per_test_is_a_flag_or_the_subtests_mode() {
+        let dir = example_dir();
+        let f = Path::new("covtools.toml");
+        let per_test = |v: &str| {
+            let text = format!("[[service]]\nname=\"a\"\npackage=\".\"\nport=1\n[tests]\ncommand = [\"true\"]\nper_test = {v}\n");
+            Config::parse(&text, f, &dir).map(|c| c.tests.unwrap().per_test)
+        };
+        assert_eq!(per_test("true").unwrap(), PerTest::Tests);
+        assert_eq!(per_test("false").unwrap(), PerTest::Off);
+        assert_eq!(per_test("\"subtests\"").unwrap(), PerTest::Subtests);
+        for bad in ["\"sub\"", "1"] {
+            let err = format!("{:#}", per_test(bad).unwrap_err());
+            assert!(
+                err.contains("covtools.toml:5: [tests]")
+                    && err.contains("expected true, false or \"subtests\" in `per_test`")
+                    && !err.contains('\n'),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -170,11 +170,18 @@ pub struct Args {
     #[arg(long, value_name = "WHERE")]
     pub tests_in: Option<String>,
     /// Coverage per test, in <out>/test-map.json: a `go test` command runs
-    /// its top-level tests one at a time; other tests mark each test's
-    /// start and end at $COVTOOLS_TESTS_URL [default: tests.per_test].
-    /// Needs build kind cover.
-    #[arg(long)]
-    pub per_test: bool,
+    /// its top-level tests one at a time (with =subtests, each subtest alone
+    /// too); other tests mark each test's start and end at
+    /// $COVTOOLS_TESTS_URL [default: tests.per_test]. Needs build kind
+    /// cover.
+    #[arg(
+        long,
+        value_name = "MODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "tests"
+    )]
+    pub per_test: Option<String>,
     /// Minimum total coverage, percent [default: gates.min].
     #[arg(long, value_name = "PERCENT")]
     pub min: Option<f64>,

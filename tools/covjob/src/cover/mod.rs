@@ -281,7 +281,7 @@ fn job(
     control.check()?;
 
     // 5. The tests. A failure is kept, not an error: coverage is still collected.
-    if s.per_test {
+    if s.per_test.on() {
         per_test::run(
             &s,
             &started,
@@ -307,7 +307,7 @@ fn job(
     control.check()?;
 
     // 6. Collect and gate (with phases: the last snapshot, already taken).
-    if s.per_test {
+    if s.per_test.on() {
         per_test::gate(&s, &tools, &go, progress, report)?;
     } else if s.phases.is_empty() {
         collect::collect(&s, &started, &tools, &go, progress, report)?;

@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 
 use super::Args;
 use crate::build_services;
-use crate::config::{self, Config, Service};
+use crate::config::{self, Config, PerTest, Service};
 use crate::docker_images;
 use crate::runtime;
 
@@ -78,7 +78,7 @@ pub(super) struct Settings {
     /// `[[tests]]` phases (then `tests` is the first one's).
     pub(super) phases: Vec<Phase>,
     /// Coverage per test (per_test/).
-    pub(super) per_test: bool,
+    pub(super) per_test: PerTest,
     pub(super) min: Option<f64>,
     pub(super) baseline: Option<PathBuf>,
     pub(super) max_drop: Option<f64>,
@@ -387,7 +387,12 @@ impl Settings {
             }
         });
         check_ports(&config, runtime)?;
-        let per_test = args.per_test || config.tests.as_ref().is_some_and(|t| t.per_test);
+        let per_test = match &args.per_test {
+            Some(mode) => mode
+                .parse::<PerTest>()
+                .map_err(|e| anyhow::anyhow!("--per-test={mode}: {e:#}"))?,
+            None => config.tests.as_ref().map_or(PerTest::Off, |t| t.per_test),
+        };
         let compose = match runtime {
             Runtime::Compose => Some((
                 config.compose_files()?,

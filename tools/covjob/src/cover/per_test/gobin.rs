@@ -107,14 +107,12 @@ impl Split {
         argv
     }
 
-    /// The command running test `name` of a package's binary in its
-    /// directory, with what `go test` would pass it.
+    /// The command running test `name` (`Name` or `Name/Sub`) of a
+    /// package's binary in its directory, with what `go test` would pass
+    /// it.
     pub(super) fn run_argv(&self, bin: &Path, dir: &Path, name: &str) -> Vec<String> {
         let mut argv = in_dir(bin, dir);
-        argv.push(format!(
-            "-test.run=^{}$",
-            covcore::testmap::regex_quote(name)
-        ));
+        argv.push(format!("-test.run={}", super::gotest::run_pattern(name)));
         argv.push("-test.paniconexit0".into());
         let has = |f: &str| {
             self.test

@@ -3,7 +3,9 @@
 //! (gobin.rs); else it lists its top-level tests (`-list`) and runs each
 //! alone (`-run '^Name$'`, `-count=1`, `-v`). Either way the recorder marks
 //! a boundary before and after each test; subtests run inside their
-//! top-level test and belong to it.
+//! top-level test and belong to it. In the finer mode (`per_test =
+//! "subtests"`) the subtests a top-level test's run printed then run each
+//! alone (`-run '^Name$/^Sub$'`), each its own test `Name/Sub`.
 
 /// A `go test` command taken apart: everything up to and including `test`,
 /// the user's `-run` pattern, and the rest.
@@ -92,14 +94,12 @@ impl GoTest {
         argv
     }
 
-    /// The command running one top-level test alone: never from the cache
-    /// (a cached result runs no code), verbose so that a skip shows.
+    /// The command running one test (`Name` or `Name/Sub`) alone: never
+    /// from the cache (a cached result runs no code), verbose so that a
+    /// skip and the subtests show.
     pub(super) fn run_argv(&self, name: &str) -> Vec<String> {
         let mut argv = self.head.clone();
-        argv.extend([
-            "-run".to_string(),
-            format!("^{}$", covcore::testmap::regex_quote(name)),
-        ]);
+        argv.extend(["-run".to_string(), run_pattern(name)]);
         if !self.has_flag(&["count"]) {
             argv.push("-count=1".into());
         }
@@ -111,12 +111,20 @@ impl GoTest {
     }
 }
 
-/// The top-level tests in `go test -list` output: the lines that are Go
-/// test, example or fuzz names (benchmarks do not run without -bench); with
-/// `-json`, the lines of its output events.
-pub(super) fn listed(output: &str) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    let lines = output.lines().map(|l| {
+/// The `-run` pattern of one test alone: `^Name$`, or `^Name$/^Sub$` for
+/// a subtest (Go matches each level of a `/`-split pattern on its own).
+pub(super) fn run_pattern(name: &str) -> String {
+    let level = |n: &str| format!("^{}$", covcore::testmap::regex_quote(n));
+    match name.split_once('/') {
+        Some((top, sub)) => format!("{}/{}", level(top), level(sub)),
+        None => level(name),
+    }
+}
+
+/// The lines of `go test` output, trimmed; with `-json`, the lines of its
+/// output events.
+fn output_lines(output: &str) -> impl Iterator<Item = String> + '_ {
+    output.lines().map(|l| {
         let event = l
             .starts_with('{')
             .then(|| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -125,8 +133,34 @@ pub(super) fn listed(output: &str) -> Vec<String> {
             Some(out) => out.trim().to_string(),
             None => l.trim().to_string(),
         }
-    });
-    for line in lines {
+    })
+}
+
+/// The subtests of `name` that its `-v` run started (`=== RUN   Name/Sub`),
+/// one level down, in the order they ran. Subtests of subtests belong to
+/// theirs; a subtest whose own name holds a `/` cannot be run alone by
+/// `-run` and is left to its parent.
+pub(super) fn subtests(name: &str, output: &str) -> Vec<String> {
+    let prefix = format!("=== RUN   {name}/");
+    let mut subs: Vec<String> = Vec::new();
+    for line in output_lines(output) {
+        let Some(sub) = line.strip_prefix(&prefix) else {
+            continue;
+        };
+        let full = format!("{name}/{sub}");
+        if !sub.is_empty() && !sub.contains('/') && !subs.contains(&full) {
+            subs.push(full);
+        }
+    }
+    subs
+}
+
+/// The top-level tests in `go test -list` output: the lines that are Go
+/// test, example or fuzz names (benchmarks do not run without -bench); with
+/// `-json`, the lines of its output events.
+pub(super) fn listed(output: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for line in output_lines(output) {
         let line = line.as_str();
         let named = ["Test", "Example", "Fuzz"]
             .iter()
@@ -216,5 +250,22 @@ mod tests {
             elapsed("TestA", "--- FAIL: TestA (1.25s)\n"),
             Some(std::time::Duration::from_millis(1250))
         );
+    }
+
+    #[test]
+    fn subtests_one_level_down_and_their_patterns() {
+        let log = "=== RUN   TestA\n=== RUN   TestA/create\n=== RUN   TestA/create/deep\n=== RUN   TestA/read_back\n=== RUN   TestAB/x\n--- PASS: TestA (0.01s)\n    --- PASS: TestA/create (0.00s)\n";
+        assert_eq!(subtests("TestA", log), ["TestA/create", "TestA/read_back"]);
+        let json = "{\"Action\":\"output\",\"Test\":\"TestJ/a#01\",\"Output\":\"=== RUN   TestJ/a#01\\n\"}\n";
+        assert_eq!(subtests("TestJ", json), ["TestJ/a#01"]);
+        assert_eq!(run_pattern("TestA"), "^TestA$");
+        assert_eq!(run_pattern("TestA/a.b(1)"), r"^TestA$/^a\.b\(1\)$");
+        let g = parse(&words("go test -count=1 ./e2e")).unwrap();
+        assert_eq!(
+            g.run_argv("TestA/x"),
+            words("go test -run ^TestA$/^x$ -v -count=1 ./e2e")
+        );
+        assert_eq!(result("TestA/x", true, log), "skipped");
+        assert_eq!(result("TestA/create", true, log), "passed");
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Boundaries come two ways. A `go test` command (gotest.rs, gobin.rs)
 //! runs its top-level tests one at a time, a boundary before and after
-//! each. Any
+//! each (with `per_test = "subtests"`, then each subtest alone). Any
 //! other test command or program gets `$COVTOOLS_TESTS_URL`, the
 //! coordinator (coordinator.rs), and calls `/test/start` and `/test/end`
 //! itself. Each boundary is a snapshot round of every service; the
@@ -27,6 +27,7 @@ use anyhow::{bail, Context};
 use super::report::PerTestReport;
 use super::settings::{Settings, Tests};
 use super::{Report, Started};
+use crate::config::PerTest;
 use crate::progress::Progress;
 use crate::runtime::control::Control;
 use crate::runtime::process::Exit;
@@ -35,7 +36,7 @@ use recorder::{Boundary, Recorder};
 
 /// Refuses what cannot be measured per test, before anything is built.
 pub(super) fn check(s: &Settings) -> anyhow::Result<()> {
-    if !s.per_test {
+    if !s.per_test.on() {
         return Ok(());
     }
     if !s.phases.is_empty() {
@@ -171,10 +172,12 @@ fn run_go(
         let log = fs::read_to_string(ps.out.join("tests.log")).unwrap_or_default();
         anyhow::Ok((report.tests_exit == Some(Exit::Code(0)), log))
     };
-    // Each test and the command that runs it alone.
-    let mut tests: Vec<(String, Vec<String>)> = Vec::new();
+    // Each test and where it runs from: its package's binary and
+    // directory, or (none) a `go test` of its own.
+    let mut tests: Vec<(String, Option<(PathBuf, PathBuf)>)> = Vec::new();
     let mut built = false;
-    if let Some(sp) = gobin::split(g) {
+    let split = gobin::split(g);
+    if let Some(sp) = &split {
         // Built once; each test from its package's binary. A build that
         // fails (or packages whose binaries would share a name) falls back
         // to one `go test` per test, which reports it as `go test` would.
@@ -192,8 +195,7 @@ fn run_go(
             let (ok, log) = run(dir.join(format!(".list-{i}")), argv, report)?;
             built &= ok;
             for name in gotest::listed(&log) {
-                let argv = sp.run_argv(&bin, &pkg, &name);
-                tests.push((name, argv));
+                tests.push((name, Some((bin.clone(), pkg.clone()))));
             }
         }
         if !built {
@@ -215,10 +217,7 @@ fn run_go(
         }
         tests = gotest::listed(&log)
             .into_iter()
-            .map(|n| {
-                let argv = g.run_argv(&n);
-                (n, argv)
-            })
+            .map(|n| (n, None))
             .collect();
     }
     if tests.is_empty() {
@@ -230,14 +229,32 @@ fn run_go(
     progress.line(format!("per test: {} tests, one at a time", tests.len()));
     let mut failed = false;
     let mut times = Vec::new();
-    for (i, (name, argv)) in tests.iter().enumerate() {
+    let mut runs = 0;
+    // A test alone between two boundaries; its log.
+    let mut measure = |name: &str, from: &Option<(PathBuf, PathBuf)>, report: &mut Report| {
         control.check()?;
-        recorder.mark(Boundary::Start(name.clone()))?;
-        let (ok, log) = run(dir.join(format!("{i}-{name}")), argv.clone(), report)?;
+        let argv = match (from, &split) {
+            (Some((bin, pkg)), Some(sp)) => sp.run_argv(bin, pkg, name),
+            _ => g.run_argv(name),
+        };
+        recorder.mark(Boundary::Start(name.to_string()))?;
+        let logs = dir.join(format!("{runs}-{}", name.replace('/', "--")));
+        runs += 1;
+        let (ok, log) = run(logs, argv, report)?;
         let result = gotest::result(name, ok, &log);
         failed |= result == "failed";
         times.push(gotest::elapsed(name, &log));
-        recorder.mark(Boundary::End(name.clone(), result.into()))?;
+        recorder.mark(Boundary::End(name.to_string(), result.into()))?;
+        anyhow::Ok(log)
+    };
+    for (name, from) in &tests {
+        let log = measure(name, from, report)?;
+        // The finer mode: each subtest the whole test ran, alone.
+        if s.per_test == PerTest::Subtests {
+            for sub in gotest::subtests(name, &log) {
+                measure(&sub, from, report)?;
+            }
+        }
     }
     report.tests_exit = Some(Exit::Code(if failed { 1 } else { 0 }));
     Ok(times)
@@ -266,9 +283,14 @@ fn run_driver(
             ..
         }
     );
-    // Tests in a container reach the host at their network's gateway.
+    // Tests in a container reach the host at the gateway of the network
+    // they run on: the services' (the run's own, or a compose project's).
     let ip = if in_container {
-        docker_gateway(&format!("{}-net", s.prefix))?
+        let net = started
+            .iter()
+            .find_map(|st| st.network.clone())
+            .context("no network for the tests")?;
+        docker_gateway(&net)?
     } else {
         "127.0.0.1".to_string()
     };
