@@ -266,7 +266,7 @@ impl Settings {
             Some("compose") => Runtime::Compose,
             _ => Runtime::Docker,
         };
-        check_runtime(&config, runtime, args.per_test)?;
+        check_runtime(&config, runtime)?;
         let push = args
             .push
             .as_deref()
@@ -393,6 +393,9 @@ impl Settings {
                 .map_err(|e| anyhow::anyhow!("--per-test={mode}: {e:#}"))?,
             None => config.tests.as_ref().map_or(PerTest::Off, |t| t.per_test),
         };
+        if runtime == Runtime::Swarm && per_test.on() {
+            bail!("{SWARM_SNAPSHOT_ROUNDS}");
+        }
         let compose = match runtime {
             Runtime::Compose => Some((
                 config.compose_files()?,
@@ -462,8 +465,16 @@ fn check_ports(config: &Config, runtime: Runtime) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Why the swarm runtime takes no phases or per-test coverage: snapshot
+/// rounds follow the tasks running when the tests start, and Swarm may
+/// replace one during them.
+const SWARM_SNAPSHOT_ROUNDS: &str =
+    "run.runtime = \"swarm\" takes no [[tests]] phases or per-test \
+     coverage: their snapshot rounds follow the tasks that run when the tests start, and Swarm \
+     may replace one meanwhile (use run.runtime = \"docker\" or \"compose\")";
+
 /// What only the swarm runtime runs: replicas; and what it cannot run.
-fn check_runtime(config: &Config, runtime: Runtime, per_test_flag: bool) -> anyhow::Result<()> {
+fn check_runtime(config: &Config, runtime: Runtime) -> anyhow::Result<()> {
     if runtime == Runtime::Compose {
         // Compose scales a service (`up --scale`; its file's own `scale:`
         // or `deploy.replicas` when none is given).
@@ -481,17 +492,8 @@ fn check_runtime(config: &Config, runtime: Runtime, per_test_flag: bool) -> anyh
         }
         return Ok(());
     }
-    // Snapshot rounds follow the tasks running when the tests start; a task
-    // Swarm replaces during the tests would drop out of them.
-    if !config.phases.is_empty()
-        || per_test_flag
-        || config.tests.as_ref().is_some_and(|t| t.per_test)
-    {
-        bail!(
-            "run.runtime = \"swarm\" takes no [[tests]] phases or per-test coverage: their \
-             snapshot rounds follow the tasks that run when the tests start, and Swarm may \
-             replace one meanwhile (use run.runtime = \"docker\" or \"compose\")"
-        );
+    if !config.phases.is_empty() {
+        bail!("{SWARM_SNAPSHOT_ROUNDS}");
     }
     Ok(())
 }
