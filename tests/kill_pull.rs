@@ -176,12 +176,13 @@ fn missing_targets_and_missing_profiles_are_named_and_the_rest_is_processed() {
         err.contains(&format!("covpull: {gone}: ")) && err.contains("No such container"),
         "{err}"
     );
-    // Never stopped, so no profile yet: the error names the directory looked in.
+    // Never stopped, so no profile yet: the error names the directory looked
+    // in and the running service's work in it.
     assert!(
         err.contains(&format!(
-            "covpull: {}: no complete profile (cover-<n>.out) or binary coverage (covmeta.*, covcounters.*) in /cover: it is empty",
+            "covpull: {}: no complete profile (cover-<n>.out) or binary coverage (covmeta.*, covcounters.*) in /cover: it holds only what a run still writes (.cover-running.",
             fresh.target()
-        )),
+        )) && err.contains("stop the service first (covkill)"),
         "{err}"
     );
     // Bad target syntax is bad usage: exit 2 before anything is touched.

@@ -241,9 +241,17 @@ impl<'a> Writer<'a> {
                 .push(anyhow!("{dir}/{name}: cannot read: {why}"));
         }
         if self.files == 0 && fetched.unreadable.is_empty() {
-            let others = match fetched.skipped.len() {
-                0 => "it is empty".to_string(),
-                _ => format!("it holds only {}", fetched.skipped.join(", ")),
+            // Names starting with "." are what a run still writes (its
+            // profile, Go's intermediates): the service has not stopped.
+            let others = if fetched.skipped.is_empty() {
+                "it is empty".to_string()
+            } else if fetched.skipped.iter().all(|n| n.starts_with('.')) {
+                format!(
+                    "it holds only what a run still writes ({}): stop the service first (covkill)",
+                    fetched.skipped.join(", ")
+                )
+            } else {
+                format!("it holds only {}", fetched.skipped.join(", "))
             };
             report.errors.push(anyhow!(
                 "no complete profile (cover-<n>.out) or binary coverage (covmeta.*, covcounters.*) in {dir}: {others}"
