@@ -82,10 +82,21 @@ pub fn example_dir() -> PathBuf {
     project_root().join("tests/example")
 }
 
-/// A scratch directory for one test, wiped when the test starts and kept
-/// afterwards for inspection (under target/tmp).
+/// A scratch directory for one test (under target/tmp), wiped when the test
+/// starts. It is removed when the test passes, so that a whole run does not
+/// hold gigabytes of builds and profiles on a small disk, and kept for
+/// inspection when the test fails, or always with `COVTOOLS_KEEP_TEST_DIRS`
+/// set.
 pub struct Dir {
     pub root: PathBuf,
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && std::env::var_os("COVTOOLS_KEEP_TEST_DIRS").is_none() {
+            let _ = fs::remove_dir_all(&self.root);
+        }
+    }
 }
 
 impl Dir {
