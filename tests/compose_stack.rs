@@ -167,7 +167,8 @@ fn dep_images_are_cached_by_their_recipe_marker() {
     let _gone = RemoveImages((1..=3).map(tag).collect());
     assert_eq!(dep_images::state(&tag(1), &marker).unwrap(), State::Missing);
     // An empty tar archive: two zero blocks.
-    let tar = Dir::new("dep_images_marker").create("empty.tar", vec![0u8; 1024]);
+    let dir = Dir::new("dep_images_marker");
+    let tar = dir.create("empty.tar", vec![0u8; 1024]);
     // Each under a tag of its own: a tag imported over leaves an untagged
     // image behind.
     let import = |tag: &str, change: &str| {
